@@ -1,0 +1,64 @@
+/**
+ * Inputs and outputs of the workflow stages. The local runner, the Lambda handlers, the Batch trainer entry and
+ * the Step Functions definition all pass exactly these shapes; only object keys travel (Step Functions' 256 KB
+ * state limit), never data.
+ */
+
+/** Where a run starts: the experiment file's key, and optionally the run id (else derived from the upload). */
+export interface PrepareInput {
+  experimentKey: string;
+  /** Identity of the uploaded object version (S3 version id, ETag or sequencer); makes the run id idempotent. */
+  uploadId?: string;
+  runId?: string;
+}
+
+export interface PrepareOutput {
+  runId: string;
+  /** One key per featurize task: `runs/<runId>/shards/<feature>/<dataset>/<split>/<index>.json`. */
+  shardKeys: string[];
+  /** Feature families to train, one Batch job each. */
+  features: string[];
+}
+
+export interface FeaturizeInput {
+  runId: string;
+  shardKey: string;
+}
+
+export interface FeaturizeOutput {
+  shardKey: string;
+  cacheKey: string;
+  /** True when the cache already held the features (no encoder work done). */
+  cached: boolean;
+}
+
+export interface TrainInput {
+  runId: string;
+  feature: string;
+}
+
+export interface TrainOutput {
+  runId: string;
+  feature: string;
+  resultKey: string;
+}
+
+export interface ReportInput {
+  runId: string;
+}
+
+export interface ReportOutput {
+  runId: string;
+  resultsKey: string;
+  reportKey: string;
+  costKey: string;
+  archiveKey: string;
+}
+
+export interface MarkFailedInput {
+  runId: string;
+  /** The state that failed, e.g. "Featurize". */
+  stage: string;
+  /** The Step Functions error object of the Catch ({Error, Cause}). */
+  error: { Error?: string; Cause?: string };
+}
