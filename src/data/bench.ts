@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseExperiment } from '../config/experiment.js';
+import { FsBlobStore } from '../store/fs-store.js';
+import { resolveDataRoot } from './data-root.js';
+import { loadDataset } from './load-dataset.js';
+
+/** Result of one benchmark run. */
+export interface LoadBench {
+  name: string;
+  /** Wall-clock seconds. */
+  seconds: number;
+  /** Process CPU seconds (user + system, zlib's worker threads included). */
+  cpuSeconds: number;
+  rows: number;
+}
+
+/**
+ * Loads the default experiment's IMDB dataset (50,000 rows of `imdb.csv.gz`: gunzip, sha256, CSV parse, UTF-8 and
+ * label checks, two splits) from the resolved data root. Target: under ~3 s.
+ */
+export async function benchLoadImdb(dataRoot?: string): Promise<LoadBench> {
+  const root = resolveDataRoot({ flag: dataRoot, cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  const experimentPath = fileURLToPath(new URL('../../experiments/sst2-imdb.json', import.meta.url));
+  const experiment = parseExperiment(readFileSync(experimentPath, 'utf8'), experimentPath);
+  const spec = experiment.datasets.imdb;
+  if (spec === undefined) throw new Error(`${experimentPath}: no dataset "imdb"`);
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  const loaded = await loadDataset('imdb', spec, new FsBlobStore(root.dir), experiment.seed);
+  const used = process.cpuUsage(cpu);
+  return {
+    name: 'data: load imdb.csv.gz',
+    seconds: (performance.now() - start) / 1000,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    rows: loaded.files.reduce((sum, f) => sum + f.rows, 0),
+  };
+}

@@ -1,0 +1,74 @@
+import type { BlobStore } from '../store/blob-store.js';
+import type { DatasetConfig } from '../config/experiment.js';
+import type { SkippedRow } from './errors.js';
+import { readTable, type Example } from './read-table.js';
+import { trainTestSplit } from './split.js';
+
+/** One input file as read: what the manifest records about it. */
+export interface LoadedFile {
+  /** The file part's name in the dataset spec. */
+  part: string;
+  key: string;
+  /** sha256 (hex) of the bytes as stored. */
+  sha256: string;
+  bytes: number;
+  /** Examples kept (bad rows skipped under `onBadRow: "skip"` are not counted). */
+  rows: number;
+}
+
+/** A dataset's parts after every split step. */
+export interface LoadedDataset {
+  parts: Record<string, Example[]>;
+  files: LoadedFile[];
+  skipped: SkippedRow[];
+}
+
+/**
+ * Reads every file part of a dataset from the data store, then applies its split steps in order with `seed`
+ * (each as scikit-learn's train_test_split). A step's `from` part is consumed unless a step output reuses its name.
+ * Writes nothing.
+ */
+export async function loadDataset(name: string, spec: DatasetConfig, dataStore: BlobStore, seed: number): Promise<LoadedDataset> {
+  checkLabels(name, spec);
+  const parts = new Map<string, Example[]>();
+  const files: LoadedFile[] = [];
+  const skipped: SkippedRow[] = [];
+  for (const [part, file] of Object.entries(spec.files)) {
+    const read = await readTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow });
+    parts.set(part, read.examples);
+    files.push({ part, key: file.path, sha256: read.sha256, bytes: read.bytes, rows: read.examples.length });
+    skipped.push(...read.skipped);
+  }
+  spec.splits.forEach((step, i) => {
+    const where = `dataset "${name}" splits[${i}]`;
+    const from = parts.get(step.from);
+    if (from === undefined) {
+      throw new Error(`${where}: "from" is "${step.from}", which is no part at this step; expected one of ${[...parts.keys()].map((p) => `"${p}"`).join(', ')}`);
+    }
+    if (step.train === step.test) throw new Error(`${where}: train and test are both "${step.train}"; expected two different names`);
+    parts.delete(step.from);
+    for (const out of [step.train, step.test]) {
+      if (parts.has(out)) throw new Error(`${where}: output "${out}" would replace the existing part "${out}"; choose another name`);
+    }
+    let split;
+    try {
+      split = trainTestSplit(from, step.testSize, seed);
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+    }
+    parts.set(step.train, split.train);
+    parts.set(step.test, split.test);
+  });
+  return { parts: Object.fromEntries(parts), files, skipped };
+}
+
+/** Every class index the labels map to must name a class. */
+function checkLabels(name: string, spec: DatasetConfig): void {
+  for (const [raw, index] of Object.entries(spec.labels)) {
+    if (index >= spec.classNames.length) {
+      throw new Error(
+        `dataset "${name}": label "${raw}" maps to class ${index}, but classNames has ${spec.classNames.length} entries (indexes 0-${spec.classNames.length - 1})`,
+      );
+    }
+  }
+}
