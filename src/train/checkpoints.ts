@@ -1,0 +1,64 @@
+import type { BlobStore } from '../store/blob-store.js';
+import type { MlpSpec, OptimizerState, ParamSet } from '../model/engine.js';
+import { decodeSafetensors, encodeSafetensors } from '../model/safetensors.js';
+import type { EpochMetrics } from '../workflow/artifacts.js';
+
+/** What a checkpoint folder's state.json records; written last, so its presence marks the folder complete. */
+export interface CheckpointState {
+  model: string;
+  epoch: number;
+  history: EpochMetrics[];
+  bestEpoch: number;
+  bestValAccuracy: number;
+  engine: string;
+  optimizer: string;
+  spec: MlpSpec;
+}
+
+/** A loaded checkpoint. */
+export interface Checkpoint {
+  state: CheckpointState;
+  params: ParamSet;
+  optimizer?: OptimizerState;
+}
+
+/** Writes `<dir>/model.safetensors`, `<dir>/optimizer.safetensors` (when given), then `<dir>/state.json`. */
+export async function saveCheckpoint(store: BlobStore, dir: string, ckpt: Checkpoint): Promise<void> {
+  await store.put(`${dir}/model.safetensors`, encodeSafetensors(ckpt.params, { format: 'textshift-mlp', model: ckpt.state.model }));
+  if (ckpt.optimizer) {
+    const moments = new Map([
+      ...[...ckpt.optimizer.m].map(([k, t]) => [`m/${k}`, t] as const),
+      ...[...ckpt.optimizer.v].map(([k, t]) => [`v/${k}`, t] as const),
+    ]);
+    await store.put(`${dir}/optimizer.safetensors`, encodeSafetensors(moments, { format: 'textshift-adam', step: String(ckpt.optimizer.step) }));
+  } else {
+    await store.delete(`${dir}/optimizer.safetensors`);
+  }
+  await store.put(`${dir}/state.json`, JSON.stringify(ckpt.state, null, 2));
+}
+
+/** Loads a complete checkpoint folder, or undefined when its state.json is absent (never written or unfinished). */
+export async function loadCheckpoint(store: BlobStore, dir: string, withOptimizer: boolean): Promise<Checkpoint | undefined> {
+  const stateBuf = await store.get(`${dir}/state.json`);
+  if (!stateBuf) return undefined;
+  const state = JSON.parse(stateBuf.toString('utf8')) as CheckpointState;
+  const { tensors: params } = decodeSafetensors(await store.getOrThrow(`${dir}/model.safetensors`), `${store.url}/${dir}/model.safetensors`);
+  if (!withOptimizer) return { state, params };
+  const key = `${dir}/optimizer.safetensors`;
+  const { tensors, metadata } = decodeSafetensors(await store.getOrThrow(key), `${store.url}/${key}`);
+  const pick = (prefix: string): ParamSet =>
+    new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+  const step = Number(metadata.step);
+  if (!Number.isInteger(step) || step < 0) throw new Error(`${store.url}/${key}: metadata "step" must be a non-negative integer`);
+  return { state, params, optimizer: { step, m: pick('m/'), v: pick('v/') } };
+}
+
+/** Epochs that have a complete checkpoint under a model folder, ascending. */
+export async function checkpointEpochs(store: BlobStore, modelDir: string): Promise<number[]> {
+  const epochs = new Set<number>();
+  for (const { key } of await store.list(`${modelDir}/epoch_`)) {
+    const m = /\/epoch_(\d+)\/state\.json$/.exec(key);
+    if (m) epochs.add(Number(m[1]));
+  }
+  return [...epochs].sort((a, b) => a - b);
+}
