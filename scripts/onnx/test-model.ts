@@ -1,0 +1,91 @@
+/** Writes random-weight BERT model folders in the Hugging Face optimum layout (vocab.txt, config.json, onnx/model.onnx). */
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BERT_BASE_UNCASED_VOCAB_SIZE, writeBertBaseUncasedVocabTxt } from '../../src/features/bert/vocab.js';
+import { buildBertOnnx, type BertArchitecture } from './bert-onnx.js';
+
+/** Size of a generated test encoder. */
+export interface TestModelSize {
+  layers: number;
+  hidden: number;
+  heads: number;
+  intermediate: number;
+}
+
+/** Named sizes: `tiny` for tests, `minilm` (all-MiniLM-L6 shape, 6×384) for benchmarks. */
+export const TEST_MODEL_PRESETS = {
+  tiny: { layers: 2, hidden: 32, heads: 4, intermediate: 64 },
+  minilm: { layers: 6, hidden: 384, heads: 12, intermediate: 1536 },
+} as const satisfies Record<string, TestModelSize>;
+
+/** Preset name. */
+export type TestModelPreset = keyof typeof TEST_MODEL_PRESETS;
+
+/** Default weight seed. */
+export const TEST_MODEL_SEED = 42;
+
+/** Where presets are cached (gitignored). */
+export const TEST_MODEL_CACHE = resolve('.cache/models');
+
+/**
+ * Writes a model folder at `out`: the real bert-base-uncased vocab.txt, a BERT config.json and onnx/model.onnx.
+ * The folder is assembled beside `out` and renamed into place, so a crash never leaves a half-written model.
+ */
+export async function writeTestModel(out: string, size: TestModelSize, seed = TEST_MODEL_SEED): Promise<void> {
+  const arch: BertArchitecture = {
+    vocabSize: BERT_BASE_UNCASED_VOCAB_SIZE,
+    hiddenSize: size.hidden,
+    numLayers: size.layers,
+    numHeads: size.heads,
+    intermediateSize: size.intermediate,
+    maxPositions: 512,
+    typeVocabSize: 2,
+    layerNormEps: 1e-12,
+  };
+  const target = resolve(out);
+  const tmp = `${target}.partial-${randomBytes(4).toString('hex')}`;
+  try {
+    await mkdir(join(tmp, 'onnx'), { recursive: true });
+    await writeBertBaseUncasedVocabTxt(join(tmp, 'vocab.txt'));
+    await writeFile(join(tmp, 'config.json'), `${JSON.stringify(bertConfig(arch, seed), null, 2)}\n`);
+    await writeFile(join(tmp, 'onnx', 'model.onnx'), buildBertOnnx(arch, seed));
+    await rm(target, { recursive: true, force: true });
+    await mkdir(dirname(target), { recursive: true });
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Returns the folder of a preset model under .cache/models/, generating it first if it is not there. */
+export async function ensureTestModel(preset: TestModelPreset, cacheDir = TEST_MODEL_CACHE): Promise<string> {
+  const dir = join(cacheDir, `${preset}-bert-seed${TEST_MODEL_SEED}`);
+  if (!existsSync(join(dir, 'onnx', 'model.onnx'))) await writeTestModel(dir, TEST_MODEL_PRESETS[preset]);
+  return dir;
+}
+
+/** A Hugging Face BertConfig for the architecture; the extra field records that the weights are random. */
+function bertConfig(arch: BertArchitecture, seed: number): Record<string, unknown> {
+  return {
+    architectures: ['BertModel'],
+    model_type: 'bert',
+    vocab_size: arch.vocabSize,
+    hidden_size: arch.hiddenSize,
+    num_hidden_layers: arch.numLayers,
+    num_attention_heads: arch.numHeads,
+    intermediate_size: arch.intermediateSize,
+    hidden_act: 'gelu',
+    hidden_dropout_prob: 0.1,
+    attention_probs_dropout_prob: 0.1,
+    max_position_embeddings: arch.maxPositions,
+    type_vocab_size: arch.typeVocabSize,
+    initializer_range: 0.02,
+    layer_norm_eps: arch.layerNormEps,
+    pad_token_id: 0,
+    position_embedding_type: 'absolute',
+    textshift_test_model: { random_weights: true, seed },
+  };
+}
