@@ -55,6 +55,9 @@ export interface CostLine {
   stage?: string;
   /** Amount in the price's unit (e.g. 0.5 for 500 requests priced per 1K requests). */
   quantity: number;
+  /** The same amount in its base unit (e.g. 500 requests), as measured. */
+  amount: number;
+  amountUnit: BaseUnit;
   unit: string;
   unitPrice: number;
   cost: number;
@@ -90,12 +93,12 @@ export function computeCost(usage: RunUsage, prices: PriceTable, options: Partia
   checkNonNegative(usage.storedBytes, 'storedBytes');
   const lines: CostLine[] = [];
   const used = new Set<string>();
-  // baseQuantity is in the base unit (requests, seconds, ...); the price may be quoted per 1K, per hour, ...
-  const line = (fields: Omit<CostLine, 'quantity' | 'unit' | 'unitPrice' | 'cost'>, base: BaseUnit, baseQuantity: number) => {
+  // amount is in the base unit (requests, seconds, ...); the price may be quoted per 1K, per hour, ...
+  const line = (fields: Omit<CostLine, 'quantity' | 'amount' | 'amountUnit' | 'unit' | 'unitPrice' | 'cost'>, base: BaseUnit, amount: number) => {
     const entry = priceFor(prices, fields.priceKey, base);
     used.add(fields.priceKey);
-    const quantity = baseQuantity / PRICE_UNITS[entry.unit].per;
-    lines.push({ ...fields, quantity, unit: entry.unit, unitPrice: entry.price, cost: quantity * entry.price });
+    const quantity = amount / PRICE_UNITS[entry.unit].per;
+    lines.push({ ...fields, quantity, amount, amountUnit: base, unit: entry.unit, unitPrice: entry.price, cost: quantity * entry.price });
   };
 
   let puts = 0;
@@ -188,12 +191,24 @@ export function formatQuantity(q: number): string {
   return Number.isInteger(q) ? String(q) : String(Number(q.toPrecision(6)));
 }
 
+/** The measured amount in words, e.g. "14 requests", "872.6 instance-seconds". */
+export function formatAmount(l: CostLine): string {
+  return `${formatQuantity(l.amount)} ${l.amountUnit}${l.amount === 1 ? '' : 's'}`;
+}
+
+/** The unit price in words, e.g. "$0.20 / 1M requests" (every significant digit kept). */
+export function formatUnitPrice(l: CostLine, currency: string): string {
+  const symbol = currency === 'USD' ? '$' : `${currency} `;
+  const [int, frac = ''] = l.unitPrice.toFixed(12).replace(/0+$/, '').split('.');
+  return `${symbol}${int}.${frac.padEnd(2, '0')} / ${l.unit}`;
+}
+
 function lineCells(report: CostReport, l: CostLine): string[] {
   return [
     l.service,
     l.stage === undefined ? l.item : `${l.item} (${l.stage})`,
-    `${formatQuantity(l.quantity)} ${l.unit}`,
-    `${formatMoney(l.unitPrice, report.currency).replace(/^<.*/, String(l.unitPrice))} / ${l.unit}`,
+    formatAmount(l),
+    formatUnitPrice(l, report.currency),
     formatMoney(l.cost, report.currency),
   ];
 }
@@ -203,7 +218,7 @@ export function costMarkdown(report: CostReport): string {
   const out = [
     `# Cost report (${report.label})`,
     '',
-    '| service | item | quantity | unit price | cost |',
+    '| service | item | amount | unit price | cost |',
     '|---|---|---:|---:|---:|',
     ...report.lines.map((l) => `| ${lineCells(report, l).join(' | ')} |`),
     `| **total** | | | | **${formatMoney(report.total, report.currency)}** |`,
@@ -220,7 +235,7 @@ export function costMarkdown(report: CostReport): string {
 
 /** The cost report as an aligned plain-text table for the terminal. */
 export function costText(report: CostReport): string {
-  const rows = [['service', 'item', 'quantity', 'unit price', 'cost'], ...report.lines.map((l) => lineCells(report, l))];
+  const rows = [['service', 'item', 'amount', 'unit price', 'cost'], ...report.lines.map((l) => lineCells(report, l))];
   rows.push(['total', '', '', '', formatMoney(report.total, report.currency)]);
   return `Cost (${report.label}):\n${alignColumns(rows)}`;
 }

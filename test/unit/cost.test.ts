@@ -37,13 +37,13 @@ describe('cost report arithmetic (hand-computed)', () => {
 
   it('Lambda: GB-seconds = seconds × memory GB, requests per 1M', () => {
     // prepare: 10 s × 2048/1024 GB = 20 GB-s; 20 × 0.0000166667 = 0.000333334
-    expect(lineOf(report.lines, 'Lambda', 'compute', 'prepare')).toMatchObject({ quantity: 20, unit: 'GB-second', unitPrice: 0.0000166667 });
+    expect(lineOf(report.lines, 'Lambda', 'compute', 'prepare')).toMatchObject({ quantity: 20, unit: 'GB-second', unitPrice: 0.0000166667, amount: 20, amountUnit: 'GB-second' });
     expect(lineOf(report.lines, 'Lambda', 'compute', 'prepare').cost).toBeCloseTo(0.000333334, 12);
     // featurize: 120 s × 3 GB + 60 s × 1 GB = 360 + 60 = 420 GB-s; 420 × 0.0000166667 = 0.007000014
     expect(lineOf(report.lines, 'Lambda', 'compute', 'featurize').quantity).toBe(420);
     expect(lineOf(report.lines, 'Lambda', 'compute', 'featurize').cost).toBeCloseTo(0.007000014, 12);
     // featurize requests: 1 + 3 = 4 = 0.000004 M; × $0.20 = 0.0000008
-    expect(lineOf(report.lines, 'Lambda', 'requests', 'featurize')).toMatchObject({ unit: '1M requests', unitPrice: 0.2 });
+    expect(lineOf(report.lines, 'Lambda', 'requests', 'featurize')).toMatchObject({ unit: '1M requests', unitPrice: 0.2, amount: 4, amountUnit: 'request' });
     expect(lineOf(report.lines, 'Lambda', 'requests', 'featurize').quantity).toBeCloseTo(0.000004, 15);
     expect(lineOf(report.lines, 'Lambda', 'requests', 'featurize').cost).toBeCloseTo(0.0000008, 15);
     // report ran locally (700 MB RSS) -> a Lambda with configured 1024 MB: 30 s × 1 GB = 30 GB-s; × 0.0000166667 = 0.000500001
@@ -98,7 +98,9 @@ describe('cost report arithmetic (hand-computed)', () => {
     expect(report.sources['lambda.x86.gb-second']).toBe('https://aws.amazon.com/lambda/pricing/');
     const md = costMarkdown(report);
     expect(md).toContain('# Cost report (estimate: what this run would cost on AWS)');
-    expect(md).toContain('| Batch | g4dn.xlarge on-demand (train) | 0.266667 instance-hour | $0.5260 / instance-hour | $0.1403 |');
+    expect(md).toContain('| Batch | g4dn.xlarge on-demand (train) | 960 instance-seconds | $0.526 / instance-hour | $0.1403 |');
+    expect(md).toContain('| Lambda | requests (featurize) | 4 requests | $0.20 / 1M requests | <$0.0001 |');
+    expect(md).toContain('| Lambda | compute (prepare) | 20 GB-seconds | $0.0000166667 / GB-second | $0.0003 |');
     expect(md).toContain('| **total** | | | | **$0.2599** |');
   });
 

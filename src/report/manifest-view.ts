@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import type { StageRecord } from '../workflow/artifacts.js';
+
+/** What the report needs from a run's manifest. */
+export interface RunManifestView {
+  runId: string;
+  experiment: string;
+  status: string;
+  startedAt?: string;
+  endedAt?: string;
+  /** The resolved experiment configuration. */
+  config?: unknown;
+  /** Input files with their sha256. */
+  inputs: { name: string; sha256: string; bytes?: number }[];
+  /** Versions of the software that produced the run (textshift, node, tfjs backend, ...). */
+  versions: Record<string, string>;
+  stages: Record<string, StageRecord>;
+}
+
+const iso = z.string().optional();
+const Input = z.looseObject({
+  name: z.string().optional(),
+  path: z.string().optional(),
+  key: z.string().optional(),
+  sha256: z.string(),
+  bytes: z.number().optional(),
+  size: z.number().optional(),
+});
+const RawManifest = z.looseObject({
+  runId: z.string().optional(),
+  id: z.string().optional(),
+  experiment: z.union([z.string(), z.looseObject({ name: z.string() })]).optional(),
+  config: z.unknown().optional(),
+  status: z.string().optional(),
+  startedAt: iso,
+  createdAt: iso,
+  endedAt: iso,
+  finishedAt: iso,
+  inputs: z.union([z.array(Input), z.record(z.string(), z.union([z.string(), Input]))]).optional(),
+  versions: z.record(z.string(), z.string()).optional(),
+  stages: z.record(z.string(), z.looseObject({ status: z.string() })).optional(),
+});
+
+/**
+ * Reads a manifest document into the fields the report uses, tolerating naming variants (`id`/`runId`,
+ * `createdAt`/`startedAt`, inputs as a list or a map). Throws naming the source and field when it is unusable.
+ */
+export function toManifestView(raw: unknown, source: string): RunManifestView {
+  const parsed = RawManifest.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`${source}: unreadable manifest: ${problems.join('; ')}`);
+  }
+  const m = parsed.data;
+  const runId = m.runId ?? m.id;
+  if (runId === undefined) throw new Error(`${source}: manifest has no runId`);
+  const configName = (m.config as { name?: unknown } | undefined)?.name;
+  const experiment =
+    typeof m.experiment === 'string' ? m.experiment : (m.experiment?.name ?? (typeof configName === 'string' ? configName : '?'));
+  const inputs = Array.isArray(m.inputs)
+    ? m.inputs.map((i) => inputOf(i.name ?? i.path ?? i.key ?? '?', i))
+    : Object.entries(m.inputs ?? {}).map(([name, v]) => (typeof v === 'string' ? { name, sha256: v } : inputOf(name, v)));
+  return {
+    runId,
+    experiment,
+    status: m.status ?? 'unknown',
+    startedAt: m.startedAt ?? m.createdAt,
+    endedAt: m.endedAt ?? m.finishedAt,
+    config: m.config ?? (typeof m.experiment === 'object' ? m.experiment : undefined),
+    inputs,
+    versions: m.versions ?? {},
+    stages: (m.stages ?? {}) as Record<string, StageRecord>,
+  };
+}
+
+/** Wall seconds of the run: end minus start, else the sum of stage seconds, else undefined. */
+export function runSeconds(m: RunManifestView): number | undefined {
+  if (m.startedAt !== undefined && m.endedAt !== undefined) {
+    const s = (Date.parse(m.endedAt) - Date.parse(m.startedAt)) / 1000;
+    if (Number.isFinite(s)) return s;
+  }
+  const stageSeconds = Object.values(m.stages).map((s) => s.seconds);
+  return stageSeconds.some((s) => s !== undefined) ? stageSeconds.reduce<number>((a, s) => a + (s ?? 0), 0) : undefined;
+}
+
+/** "1h 02m 03s" / "4m 05s" / "12.3s". */
+export function formatDuration(seconds: number | undefined): string {
+  if (seconds === undefined) return '–';
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m ${rest}s` : `${m}m ${rest}s`;
+}
+
+function inputOf(name: string, i: z.infer<typeof Input>): RunManifestView['inputs'][number] {
+  const bytes = i.bytes ?? i.size;
+  return bytes === undefined ? { name, sha256: i.sha256 } : { name, sha256: i.sha256, bytes };
+}
