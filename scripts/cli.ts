@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // The textshift CLI: each command lives in src/cli/ and only translates arguments into a core call.
 import { Command } from 'commander';
+import { registerTokenizeCommand } from '../src/cli/tokenize.js';
+import { registerEmbedCommand } from '../src/cli/embed.js';
 
 const program = new Command('textshift')
   .description('Text-classifier transfer experiments, locally or on AWS, with cost reports.')
   .showHelpAfterError();
+
+registerTokenizeCommand(program);
+registerEmbedCommand(program);
 
 await program.parseAsync(process.argv);
