@@ -10,7 +10,6 @@ const program = new Command('textshift')
   .showHelpAfterError();
 
 registerDataCommand(program);
-
 registerTokenizeCommand(program);
 registerEmbedCommand(program);
 
