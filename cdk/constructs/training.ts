@@ -1,0 +1,163 @@
+import { Duration, IgnoreMode, RemovalPolicy, Size } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { acknowledge } from '../nag.js';
+import { grantPrefixes } from './bucket-access.js';
+import { PROJECT_ROOT } from './stage-function.js';
+
+export interface TrainingProps {
+  prefix: string;
+  bucket: s3.IBucket;
+  /** `gpu`: GPU instances and a GPU per job; `cpu`: for accounts without GPU quota. */
+  compute: 'gpu' | 'cpu';
+  instanceTypes: string[];
+  spot: boolean;
+  maxVcpus: number;
+  vcpus: number;
+  memoryMiB: number;
+  timeoutMinutes: number;
+  /** An existing VPC (its private subnets with egress are used); otherwise a new one is created. */
+  vpcId?: string;
+  /** A pre-built image `<ecr repository>:<tag>` instead of building containers/trainer at deploy. */
+  image?: string;
+  logRetentionDays: number;
+}
+
+/**
+ * Files of the repository the trainer image is built from (Docker ignore syntax: exclude all, re-include).
+ * Keeps the asset small and its hash independent of tests, docs and node_modules.
+ */
+export const TRAINER_BUILD_CONTEXT = ['*', '!package.json', '!package-lock.json', '!.npmrc', '!src', '!containers/trainer'];
+
+/**
+ * The trainer on AWS Batch: one job per feature family trains stage 1, fine-tunes stage 2 and evaluates,
+ * with TensorFlow.js on the GPU. Instances scale from zero, so an idle stack costs nothing for compute.
+ */
+export class Training extends Construct {
+  readonly jobQueue: batch.JobQueue;
+  readonly jobDefinition: batch.EcsJobDefinition;
+  readonly jobRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: TrainingProps) {
+    super(scope, id);
+    const gpu = props.compute === 'gpu';
+
+    // Network for the instances. A new VPC has public subnets only (no NAT gateway to pay for while idle) and a
+    // free S3 gateway endpoint for the data traffic; instances accept no inbound connections.
+    let vpc: ec2.IVpc;
+    let vpcSubnets: ec2.SubnetSelection;
+    if (props.vpcId) {
+      vpc = ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: props.vpcId });
+      vpcSubnets = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+    } else {
+      const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
+        retention: props.logRetentionDays as logs.RetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      vpc = new ec2.Vpc(this, 'Vpc', {
+        maxAzs: 2,
+        natGateways: 0,
+        subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+        gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
+        // Rejected connections are the interesting part for instances that accept none.
+        flowLogs: {
+          rejected: { trafficType: ec2.FlowLogTrafficType.REJECT, destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs) },
+        },
+      });
+      vpcSubnets = { subnetType: ec2.SubnetType.PUBLIC };
+    }
+
+    // Managed EC2 capacity that scales to zero vCPUs between runs; GPU AMI (NVIDIA driver) for GPU types.
+    const computeEnvironment = new batch.ManagedEc2EcsComputeEnvironment(this, 'ComputeEnvironment', {
+      vpc,
+      vpcSubnets,
+      instanceTypes: props.instanceTypes.map((t) => new ec2.InstanceType(t)),
+      useOptimalInstanceClasses: false,
+      images: [{ imageType: gpu ? batch.EcsMachineImageType.ECS_AL2023_NVIDIA : batch.EcsMachineImageType.ECS_AL2023 }],
+      spot: props.spot,
+      allocationStrategy: props.spot
+        ? batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED
+        : batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+      minvCpus: 0,
+      maxvCpus: props.maxVcpus,
+      updateToLatestImageVersion: true,
+    });
+    acknowledge(
+      computeEnvironment,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
+      'The documented instance role policy for Batch/ECS container instances (ECS agent registration and polling); ' +
+        'job code runs with the separate, bucket-scoped job role.',
+    );
+
+    // The queue the state machine submits to.
+    this.jobQueue = new batch.JobQueue(this, 'JobQueue', {
+      jobQueueName: `${props.prefix}-trainer-${props.compute}`,
+      computeEnvironments: [{ computeEnvironment, order: 1 }],
+    });
+
+    // What the training code may do: read its run, the feature cache and models; write only under runs/.
+    this.jobRole = new iam.Role(this, 'JobRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'textshift trainer job: read runs/ cache/ models/, write runs/',
+    });
+    grantPrefixes(this.jobRole, props.bucket, { read: ['runs/*', 'cache/*', 'models/*'], write: ['runs/*'] });
+
+    // Built from containers/trainer at deploy (Docker needed then, not at synth), or a pre-built ECR image.
+    const image = props.image
+      ? ecs.ContainerImage.fromEcrRepository(
+          ecr.Repository.fromRepositoryName(this, 'TrainerRepository', props.image.slice(0, props.image.lastIndexOf(':'))),
+          props.image.slice(props.image.lastIndexOf(':') + 1),
+        )
+      : ecs.ContainerImage.fromAsset(PROJECT_ROOT, {
+          file: 'containers/trainer/Dockerfile',
+          platform: Platform.LINUX_AMD64,
+          ignoreMode: IgnoreMode.DOCKER,
+          exclude: TRAINER_BUILD_CONTEXT,
+        });
+
+    const jobLogs = new logs.LogGroup(this, 'JobLogs', {
+      retention: props.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // One job = one feature family; Batch substitutes the state machine's parameters into the command.
+    const container = new batch.EcsEc2ContainerDefinition(this, 'Container', {
+      image,
+      cpu: props.vcpus,
+      memory: Size.mebibytes(props.memoryMiB),
+      gpu: gpu ? 1 : undefined,
+      command: ['--run-id', 'Ref::runId', '--feature', 'Ref::feature'],
+      environment: {
+        BUCKET: props.bucket.bucketName,
+        // Fail fast if TensorFlow.js silently falls back to the CPU on a GPU instance.
+        TEXTSHIFT_REQUIRE_GPU: gpu ? '1' : '0',
+      },
+      jobRole: this.jobRole,
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'trainer', logGroup: jobLogs }),
+    });
+    acknowledge(
+      container,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken (pulling the trainer image) has no resource-level permissions; layer reads are ' +
+        'limited to the image repository.',
+    );
+    this.jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
+      jobDefinitionName: `${props.prefix}-trainer`,
+      container,
+      // A reclaimed Spot instance retries the job (training resumes from its last checkpoint); other failures
+      // end it, and the state machine's Catch records them.
+      retryAttempts: 3,
+      retryStrategies: [
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onReason: '*' })),
+      ],
+      timeout: Duration.minutes(props.timeoutMinutes),
+    });
+  }
+}

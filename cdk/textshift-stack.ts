@@ -1,0 +1,112 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { Construct } from 'constructs';
+import type { DeployConfig } from './config.js';
+import { grantPrefixes } from './constructs/bucket-access.js';
+import { Featurize } from './constructs/featurize.js';
+import { StageFunction } from './constructs/stage-function.js';
+import { Storage } from './constructs/storage.js';
+import { Training } from './constructs/training.js';
+import { Trigger } from './constructs/trigger.js';
+import { Workflow } from './constructs/workflow.js';
+
+export interface TextshiftStackProps extends StackProps {
+  config: DeployConfig;
+}
+
+/**
+ * The whole deployment, top to bottom as the architecture reads:
+ * storage -> stage functions (+ their bucket grants) -> GPU trainer -> workflow -> upload trigger.
+ */
+export class TextshiftStack extends Stack {
+  constructor(scope: Construct, id: string, props: TextshiftStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const name = (fn: string) => `${config.prefix}-${fn}`;
+    const common = { logRetentionDays: config.logRetentionDays };
+
+    // Storage: experiments/, datasets/, models/, runs/ and cache/ in one bucket, the same layout as a local folder.
+    const storage = new Storage(this, 'Storage', { cacheExpiryDays: config.cacheExpiryDays });
+    const bucket = storage.bucket;
+
+    // Prepare: validates the experiment and its data, writes the seeded splits and the shard plan of the run.
+    const prepare = new StageFunction(this, 'Prepare', {
+      ...common,
+      folder: 'prepare',
+      functionName: name('prepare'),
+      description: 'textshift prepare: validate, split, fit vocabulary, plan shards',
+      bucket,
+      ...config.functions.prepare,
+      architecture: lambda.Architecture.ARM_64,
+    });
+    grantPrefixes(prepare.role, bucket, { read: ['experiments/*', 'datasets/*', 'runs/*'], write: ['runs/*'] });
+
+    // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime).
+    const featurize = new Featurize(this, 'Featurize', {
+      ...common,
+      functionName: name('featurize'),
+      bucket,
+      ...config.functions.featurize,
+    });
+    grantPrefixes(featurize.stage.role, bucket, {
+      read: ['runs/*', 'models/*', 'datasets/*', 'cache/*'],
+      write: ['cache/*'],
+    });
+
+    // Report: results table, plots, HTML, cost report and the checkpoint archive, all under the run.
+    const report = new StageFunction(this, 'Report', {
+      ...common,
+      folder: 'report',
+      functionName: name('report'),
+      description: 'textshift report: results, plots, cost report, checkpoints.zip',
+      bucket,
+      ...config.functions.report,
+      architecture: lambda.Architecture.ARM_64,
+    });
+    grantPrefixes(report.role, bucket, { read: ['runs/*'], write: ['runs/*'] });
+
+    // MarkFailed: records the failed stage in the run manifest and touches nothing else.
+    const markFailed = new StageFunction(this, 'MarkFailed', {
+      ...common,
+      folder: 'mark-failed',
+      functionName: name('mark-failed'),
+      description: 'textshift mark-failed: record the failed stage and cause in the manifest',
+      bucket,
+      ...config.functions.markFailed,
+      architecture: lambda.Architecture.ARM_64,
+    });
+    grantPrefixes(markFailed.role, bucket, { read: ['runs/*/manifest.json'], write: ['runs/*/manifest.json'] });
+
+    // Training: AWS Batch on GPU (or CPU) instances scaling from zero; one job per feature family.
+    const training = new Training(this, 'Training', {
+      ...common,
+      prefix: config.prefix,
+      bucket,
+      compute: config.trainerCompute,
+      instanceTypes: config.trainerCompute === 'gpu' ? config.gpuInstanceTypes : config.cpuInstanceTypes,
+      spot: config.trainerSpot,
+      maxVcpus: config.trainerMaxVcpus,
+      vcpus: config.trainerVcpus,
+      memoryMiB: config.trainerMemoryMiB,
+      timeoutMinutes: config.trainerTimeoutMinutes,
+      vpcId: config.vpcId,
+      image: config.trainerImage,
+    });
+
+    // Workflow: the state machine that runs the stages in order and records failures.
+    const workflow = new Workflow(this, 'Workflow', {
+      ...common,
+      prefix: config.prefix,
+      functions: { prepare: prepare.fn, featurize: featurize.stage.fn, report: report.fn, markFailed: markFailed.fn },
+      training: { jobQueue: training.jobQueue, jobDefinition: training.jobDefinition },
+      featurizeConcurrency: config.featurizeConcurrency,
+    });
+
+    // Trigger: uploading experiments/<name>.json starts a run.
+    new Trigger(this, 'Trigger', { bucket, stateMachine: workflow.stateMachine });
+
+    new CfnOutput(this, 'BucketName', { value: bucket.bucketName, description: 'Upload datasets/, models/ and experiments/ here' });
+    new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn, description: 'Start console runs here' });
+    new CfnOutput(this, 'TrainerJobQueue', { value: training.jobQueue.jobQueueName });
+  }
+}
