@@ -1,0 +1,21 @@
+import { parseArgs } from 'node:util';
+import type { TrainInput } from '#src/workflow/stage-io.js';
+
+export const USAGE =
+  'usage: main.ts --run-id <runId> --feature <feature>   (or env RUN_ID and FEATURE); env BUCKET names the data bucket';
+
+/** Reads the job's run id and feature family from the command line (Batch job parameters) or the environment. */
+export function parseTrainerArgs(argv: string[], env: NodeJS.ProcessEnv): TrainInput {
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'run-id': { type: 'string' }, feature: { type: 'string' } },
+    strict: true,
+  });
+  const runId = values['run-id'] ?? env.RUN_ID;
+  const feature = values.feature ?? env.FEATURE;
+  // An unsubstituted Batch placeholder means the job was submitted without parameters.
+  for (const [name, value] of [['--run-id', runId], ['--feature', feature]] as const) {
+    if (!value || value.startsWith('Ref::')) throw new Error(`missing ${name} (got ${JSON.stringify(value)})\n${USAGE}`);
+  }
+  return { runId: runId!, feature: feature! };
+}

@@ -1,0 +1,10 @@
+// Featurize Lambda: one shard of one run -> featurize() -> the shard's cache key.
+import { featurize } from '#src/workflow/stages/featurize.js';
+import type { FeaturizeOutput } from '#src/workflow/stage-io.js';
+import { parseFeaturizeInput } from '../shared/events.js';
+import { stageContext } from '../shared/stage-context.js';
+
+/** Lambda entry point. */
+export async function handler(event: unknown): Promise<FeaturizeOutput> {
+  return featurize(stageContext(), parseFeaturizeInput(event));
+}

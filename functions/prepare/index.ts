@@ -1,0 +1,10 @@
+// Prepare Lambda: the state machine's PrepareInput -> prepare() -> run id, shard keys, feature families.
+import { prepare } from '#src/workflow/stages/prepare.js';
+import type { PrepareOutput } from '#src/workflow/stage-io.js';
+import { parsePrepareInput } from '../shared/events.js';
+import { stageContext } from '../shared/stage-context.js';
+
+/** Lambda entry point. */
+export async function handler(event: unknown): Promise<PrepareOutput> {
+  return prepare(stageContext(), parsePrepareInput(event));
+}
