@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The textshift CLI: each command lives in src/cli/ and only translates arguments into a core call.
 import { Command } from 'commander';
+import { registerRunCommand } from '../src/cli/run.js';
 import { registerDataCommand } from '../src/cli/data.js';
 import { registerTokenizeCommand } from '../src/cli/tokenize.js';
 import { registerEmbedCommand } from '../src/cli/embed.js';
@@ -9,6 +10,7 @@ const program = new Command('textshift')
   .description('Text-classifier transfer experiments, locally or on AWS, with cost reports.')
   .showHelpAfterError();
 
+registerRunCommand(program);
 registerDataCommand(program);
 registerTokenizeCommand(program);
 registerEmbedCommand(program);

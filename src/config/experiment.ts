@@ -44,6 +44,7 @@ export const BowFeature = z.strictObject({
   kind: z.literal('bow'),
   maxFeatures: z.number().int().positive().default(10000),
   fitOn: z.strictObject({ dataset: name, split: name }).describe('the split the vocabulary is fitted on'),
+  shardSize: z.number().int().positive().default(10000),
 });
 
 export const BertFeature = z.strictObject({

@@ -1,11 +1,4 @@
-/** Sparse rows in CSR form (column indices sorted within a row); a bag-of-words batch or dataset. */
-export interface CsrMatrix {
-  rows: number;
-  cols: number;
-  indptr: Int32Array;
-  indices: Int32Array;
-  data: Float32Array;
-}
+import { concatRows, gatherRows, type Csr } from '../features/csr.js';
 
 /** Dense rows, row-major; sentence embeddings. */
 export interface DenseMatrix {
@@ -15,40 +8,33 @@ export interface DenseMatrix {
 }
 
 /** Model input: sparse counts enter through the embedding-bag layer, dense vectors through a Dense layer. */
-export type Features = { kind: 'sparse'; m: CsrMatrix } | { kind: 'dense'; m: DenseMatrix };
-
-/** Number of rows of a feature matrix. */
-export function featureRows(x: Features): number {
-  return x.m.rows;
-}
-
-/** Width of a feature matrix (vocabulary size or embedding dimension). */
-export function featureCols(x: Features): number {
-  return x.m.cols;
-}
+export type Features = { kind: 'sparse'; m: Csr } | { kind: 'dense'; m: DenseMatrix };
 
 /** The rows `ids` of x, in that order, as a new matrix (mini-batches, subsamples). */
 export function takeRows(x: Features, ids: ArrayLike<number>): Features {
-  if (x.kind === 'dense') {
-    const { cols, data } = x.m;
-    const out = new Float32Array(ids.length * cols);
-    for (let i = 0; i < ids.length; i++) out.set(data.subarray(ids[i]! * cols, (ids[i]! + 1) * cols), i * cols);
-    return { kind: 'dense', m: { rows: ids.length, cols, data: out } };
-  }
-  const { indptr, indices, data, cols } = x.m;
-  let nnz = 0;
-  for (let i = 0; i < ids.length; i++) nnz += indptr[ids[i]! + 1]! - indptr[ids[i]!]!;
-  const p = new Int32Array(ids.length + 1);
-  const ind = new Int32Array(nnz);
-  const val = new Float32Array(nnz);
+  if (x.kind === 'sparse') return { kind: 'sparse', m: gatherRows(x.m, ids) };
+  const { cols, data } = x.m;
+  const out = new Float32Array(ids.length * cols);
+  for (let i = 0; i < ids.length; i++) out.set(data.subarray(ids[i]! * cols, (ids[i]! + 1) * cols), i * cols);
+  return { kind: 'dense', m: { rows: ids.length, cols, data: out } };
+}
+
+/** Stacks feature matrices of the same kind and width (shards back into one split). */
+export function concatFeatures(parts: readonly Features[]): Features {
+  if (parts.length === 0) throw new RangeError('concatFeatures: no parts');
+  if (parts.every((p) => p.kind === 'sparse')) return { kind: 'sparse', m: concatRows(parts.map((p) => p.m as Csr)) };
+  const dense = parts.map((p) => {
+    if (p.kind !== 'dense') throw new TypeError('concatFeatures: mixed sparse and dense parts');
+    return p.m;
+  });
+  const cols = dense[0]!.cols;
+  const rows = dense.reduce((n, m) => n + m.rows, 0);
+  const data = new Float32Array(rows * cols);
   let at = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const s = indptr[ids[i]!]!;
-    const e = indptr[ids[i]! + 1]!;
-    ind.set(indices.subarray(s, e), at);
-    val.set(data.subarray(s, e), at);
-    at += e - s;
-    p[i + 1] = at;
+  for (const m of dense) {
+    if (m.cols !== cols) throw new RangeError(`concatFeatures: part with ${m.cols} columns, expected ${cols}`);
+    data.set(m.data.subarray(0, m.rows * cols), at);
+    at += m.rows * cols;
   }
-  return { kind: 'sparse', m: { rows: ids.length, cols, indptr: p, indices: ind, data: val } };
+  return { kind: 'dense', m: { rows, cols, data } };
 }

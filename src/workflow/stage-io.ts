@@ -10,6 +10,8 @@ export interface PrepareInput {
   /** Identity of the uploaded object version (S3 version id, ETag or sequencer); makes the run id idempotent. */
   uploadId?: string;
   runId?: string;
+  /** Apply the experiment's `quick` caps (a small documented subsample; local smoke runs and tests). */
+  quick?: boolean;
 }
 
 export interface PrepareOutput {

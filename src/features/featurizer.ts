@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { FeatureConfig } from '../config/experiment.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { Features } from '../model/features.js';
+import { transformBow, vocabularyFromJson } from './bow.js';
+import { decodeCsr, encodeCsr } from './csr.js';
+import { decodeNpy, encodeNpy } from './npy.js';
+import { runKeys } from '../workflow/artifacts.js';
+
+/** Turns texts into a feature cache entry (`.csr` for sparse counts, `.npy` for dense embeddings). */
+export interface Featurizer {
+  /** Identity of the encoder and its settings; part of every cache key. */
+  identity: string;
+  ext: 'csr' | 'npy';
+  encode(texts: string[]): Promise<Buffer>;
+  /** Releases encoder resources (sessions, tensors). */
+  close(): Promise<void>;
+}
+
+/** A dense sentence encoder (USE, BERT). */
+export interface DenseEncoder {
+  dim: number;
+  embed(texts: string[]): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** How a dense feature kind names its configuration cheaply (for cache keys) and builds its encoder. */
+export interface DenseEncoderFactory {
+  identity(spec: FeatureConfig, store: BlobStore): Promise<string>;
+  create(spec: FeatureConfig, store: BlobStore): Promise<DenseEncoder>;
+}
+
+const denseFactories = new Map<string, DenseEncoderFactory>();
+
+/** Registers how a dense feature kind (`use`, `bert`) builds its encoder. */
+export function registerDenseEncoder(kind: string, factory: DenseEncoderFactory): void {
+  denseFactories.set(kind, factory);
+}
+
+function denseFactory(feature: string, spec: FeatureConfig): DenseEncoderFactory {
+  const factory = denseFactories.get(spec.kind);
+  if (!factory) throw new Error(`feature "${feature}": no encoder registered for kind "${spec.kind}"`);
+  return factory;
+}
+
+/** Cache identity of a family's encoder, without loading it (a cache hit then does no encoder work). */
+export async function featurizerIdentity(feature: string, spec: FeatureConfig, store: BlobStore, runId: string): Promise<{ identity: string; ext: 'csr' | 'npy' }> {
+  if (spec.kind === 'bow') {
+    return { identity: bowIdentity((await store.getOrThrow(runKeys(runId).vocabulary(feature))).toString('utf8')), ext: 'csr' };
+  }
+  return { identity: await denseFactory(feature, spec).identity(spec, store), ext: 'npy' };
+}
+
+/** The featurizer of one family of a run (the BoW vocabulary is the one prepare fitted for this run). */
+export async function createFeaturizer(feature: string, spec: FeatureConfig, store: BlobStore, runId: string): Promise<Featurizer> {
+  if (spec.kind === 'bow') {
+    const key = runKeys(runId).vocabulary(feature);
+    const json = (await store.getOrThrow(key)).toString('utf8');
+    const vocab = vocabularyFromJson(json, `${store.url}/${key}`);
+    return {
+      identity: bowIdentity(json),
+      ext: 'csr',
+      encode: async (texts) => encodeCsr(transformBow(vocab, texts)),
+      close: async () => {},
+    };
+  }
+  const factory = denseFactory(feature, spec);
+  const [identity, enc] = await Promise.all([factory.identity(spec, store), factory.create(spec, store)]);
+  return {
+    identity,
+    ext: 'npy',
+    encode: async (texts) => encodeNpy({ rows: texts.length, cols: enc.dim, data: await enc.embed(texts) }),
+    close: () => enc.close(),
+  };
+}
+
+/** Identity of a BoW featurizer: the vocabulary's content. */
+export function bowIdentity(vocabularyJson: string): string {
+  return `bow:${createHash('sha256').update(vocabularyJson).digest('hex').slice(0, 16)}`;
+}
+
+/** Content hash of a shard: encoder identity plus every text, so equal inputs share a cache entry across runs. */
+export function shardContentHash(identity: string, texts: readonly string[]): string {
+  const h = createHash('sha256').update(identity).update('\0');
+  for (const t of texts) h.update(t).update('\0');
+  return h.digest('hex');
+}
+
+/** Reads a cache entry back as model input; `source` names it in errors. */
+export function decodeFeatures(ext: 'csr' | 'npy', buf: Buffer, source: string): Features {
+  if (ext === 'csr') return { kind: 'sparse', m: decodeCsr(buf, source) };
+  const m = decodeNpy(buf, source);
+  return { kind: 'dense', m: { rows: m.rows, cols: m.cols, data: m.data } };
+}

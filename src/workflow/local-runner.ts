@@ -1,0 +1,72 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { BlobStore } from '../store/blob-store.js';
+import { validateKey } from '../store/blob-store.js';
+import { runKeys, type Results } from './artifacts.js';
+import type { StageContext } from './context.js';
+import type { Reporter } from './progress.js';
+import type { ReportOutput } from './stage-io.js';
+import { featurize } from './stages/featurize.js';
+import { markFailed } from './stages/mark-failed.js';
+import { prepare } from './stages/prepare.js';
+import { report } from './stages/report.js';
+import { train } from './stages/train.js';
+import { readManifest } from './manifest.js';
+
+export interface LocalRunOptions {
+  store: BlobStore;
+  data: BlobStore;
+  /** Path of the experiment JSON file on disk. */
+  experimentPath: string;
+  quick?: boolean;
+  /** Explicit run id (default: derived from the experiment, so re-running resumes). */
+  runId?: string;
+  reporter: Reporter;
+}
+
+export interface LocalRunResult {
+  runId: string;
+  results: Results;
+  report: ReportOutput;
+}
+
+/**
+ * Runs the stage graph on this machine, the same stages the cloud runs: Prepare, Featurize (every shard),
+ * Train (every feature family), Report. A failed stage is recorded in the manifest (as MarkFailed does on AWS)
+ * and nothing already written is lost: running the same command again resumes.
+ */
+export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
+  const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
+  const experimentKey = validateKey(`experiments/${basename(o.experimentPath)}`);
+  await o.store.put(experimentKey, await readFile(o.experimentPath));
+  const plan = await prepare(ctx, { experimentKey, quick: o.quick ?? false, ...(o.runId ? { runId: o.runId } : {}) });
+  const { runId } = plan;
+  o.reporter.log(`run ${runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
+  let stage = 'Featurize';
+  try {
+    const task = o.reporter.task('featurize', plan.shardKeys.length, 'shards');
+    for (const shardKey of plan.shardKeys) {
+      await featurize(ctx, { runId, shardKey });
+      task.tick();
+    }
+    task.done();
+    for (const feature of plan.features) {
+      stage = 'Train';
+      await train(ctx, { runId, feature });
+    }
+    stage = 'Report';
+    const out = await report(ctx, { runId });
+    const results = JSON.parse((await o.store.getOrThrow(out.resultsKey)).toString('utf8')) as Results;
+    return { runId, results, report: out };
+  } catch (err) {
+    await markFailed(ctx, { runId, stage, error: { Error: (err as Error).name, Cause: (err as Error).message } });
+    throw err;
+  }
+}
+
+/** Where a run's report files are, for printing. */
+export async function runSummaryPaths(store: BlobStore, runId: string): Promise<string[]> {
+  const k = runKeys(runId);
+  await readManifest(store, runId);
+  return [k.manifest, k.report('results.md'), k.report('report.html'), k.report('cost.md'), k.checkpointsZip];
+}

@@ -1,0 +1,28 @@
+/**
+ * Worker-thread host for `runPool`: imports the task handler module once, then runs one task per message.
+ * A handler's thrown error is reported back (the worker stays usable); a crash or `process.exit` ends the
+ * thread and the pool replaces it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { HostData, TaskHandler, ToHost, ToPool } from './pool.js';
+
+const port = parentPort;
+if (!port) throw new Error('pool-worker.ts must be started as a worker thread by runPool');
+
+const { handlerUrl } = workerData as HostData;
+const module = (await import(handlerUrl)) as { default?: unknown };
+if (typeof module.default !== 'function') {
+  throw new Error(`task handler module ${handlerUrl} must export a default function (input, context) => output`);
+}
+const handle = module.default as TaskHandler<unknown, unknown>;
+
+port.on('message', async (message: ToHost) => {
+  let reply: ToPool;
+  try {
+    reply = { ok: true, output: await handle(message.input, { taskId: message.taskId, attempt: message.attempt }) };
+  } catch (error) {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    reply = { ok: false, message: cause.message, stack: cause.stack ?? '' };
+  }
+  port.postMessage(reply);
+});

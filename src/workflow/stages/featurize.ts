@@ -1,0 +1,59 @@
+import { validateKey } from '../../store/blob-store.js';
+import { createFeaturizer, featurizerIdentity, shardContentHash, type Featurizer } from '../../features/featurizer.js';
+import { featureCacheKey } from '../artifacts.js';
+import { memoized, type StageContext } from '../context.js';
+import { readManifest } from '../manifest.js';
+import type { FeaturizeInput, FeaturizeOutput } from '../stage-io.js';
+import { readSplit } from '../split-files.js';
+import type { ShardTask } from './prepare.js';
+
+/** What featurize records for a shard (next to its task): where its features are and whether they were computed. */
+export interface ShardResult extends FeaturizeOutput {
+  rows: number;
+  /** Wall seconds this shard took (encoder work, or the cache check on a hit). */
+  seconds: number;
+}
+
+/** Key of a shard's result object, beside its task under `featurized/` instead of `shards/`. */
+export function shardResultKey(shardKey: string): string {
+  return shardKey.replace('/shards/', '/featurized/');
+}
+
+/**
+ * Featurize one shard: its texts go through the family's encoder into `cache/features/<hash>.<ext>`, keyed by
+ * the texts and the encoder identity. A cache hit does no encoder work; the cache entry is written atomically,
+ * so a crash mid-shard leaves no partial entry and a retry starts clean.
+ */
+export async function featurize(ctx: StageContext, input: FeaturizeInput): Promise<FeaturizeOutput> {
+  const { store } = ctx;
+  const t0 = Date.now();
+  const shardKey = validateKey(input.shardKey);
+  if (!shardKey.startsWith(`runs/${input.runId}/shards/`)) {
+    throw new Error(`featurize: shard key ${shardKey} does not belong to run ${input.runId}`);
+  }
+  const task = JSON.parse((await store.getOrThrow(shardKey)).toString('utf8')) as ShardTask;
+  const manifest = await memoized(ctx, `manifest:${input.runId}`, () => readManifest(store, input.runId));
+  const spec = manifest.config.features[task.feature];
+  if (!spec) throw new Error(`featurize: ${shardKey} names feature "${task.feature}", which the run's experiment does not define`);
+
+  const split = await memoized(ctx, `split:${task.splitKey}`, () => readSplit(store, task.splitKey));
+  const texts = task.rows.map((i) => {
+    const e = split[i];
+    if (!e) throw new Error(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
+    return e.text;
+  });
+  const { identity, ext } = await memoized(ctx, `identity:${input.runId}:${task.feature}`, () =>
+    featurizerIdentity(task.feature, spec, store, input.runId),
+  );
+  const cacheKey = featureCacheKey(shardContentHash(identity, texts), ext);
+  const cached = (await store.head(cacheKey)) !== undefined;
+  if (!cached) {
+    const featurizer = await memoized<Featurizer>(ctx, `featurizer:${input.runId}:${task.feature}`, () =>
+      createFeaturizer(task.feature, spec, store, input.runId),
+    );
+    await store.put(cacheKey, await featurizer.encode(texts));
+  }
+  const result: ShardResult = { shardKey, cacheKey, cached, rows: texts.length, seconds: (Date.now() - t0) / 1000 };
+  await store.put(shardResultKey(shardKey), JSON.stringify(result));
+  return { shardKey, cacheKey, cached };
+}

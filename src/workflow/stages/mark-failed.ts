@@ -1,0 +1,32 @@
+import type { StageContext } from '../context.js';
+import { readManifest, recordStage, writeManifest } from '../manifest.js';
+import type { MarkFailedInput } from '../stage-io.js';
+
+/** The cause text of a Step Functions error object: its Cause (often JSON with errorMessage) or Error. */
+export function failureText(error: MarkFailedInput['error']): string {
+  const cause = error.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string; StatusReason?: string };
+    if (parsed.errorMessage) return `${error.Error ?? 'Error'}: ${parsed.errorMessage}`;
+    if (parsed.StatusReason) return `${error.Error ?? 'Error'}: ${parsed.StatusReason}`;
+  } catch {
+    // Not JSON: use the text as it is.
+  }
+  return [error.Error, cause].filter(Boolean).join(': ') || 'unknown error';
+}
+
+/**
+ * MarkFailed: records the failed stage and its cause in the run manifest and marks the run failed. Touches
+ * nothing else, so every artifact written before the failure stays where it is and a re-run resumes from it.
+ */
+export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string }> {
+  const error = failureText(input.error);
+  const now = new Date().toISOString();
+  await recordStage(ctx.store, input.runId, input.stage, { status: 'failed', endedAt: now, error });
+  const manifest = await readManifest(ctx.store, input.runId);
+  manifest.status = 'failed';
+  manifest.failure = { stage: input.stage, error };
+  await writeManifest(ctx.store, manifest);
+  ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}`);
+  return { runId: input.runId, stage: input.stage, error };
+}

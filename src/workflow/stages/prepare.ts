@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { parseExperiment, type Experiment } from '../../config/experiment.js';
+import { validateKey } from '../../store/blob-store.js';
+import { loadDataset, type LoadedFile } from '../../data/load-dataset.js';
+import { subsample } from '../../data/split.js';
+import type { Example } from '../../data/read-table.js';
+import { fitBow, vocabularyToJson } from '../../features/bow.js';
+import { runKeys } from '../artifacts.js';
+import type { StageContext } from '../context.js';
+import { asStage, readManifest, writeManifest, type Manifest } from '../manifest.js';
+import type { PrepareInput, PrepareOutput } from '../stage-io.js';
+import { writeSplit } from '../split-files.js';
+import { packageVersions } from '../versions.js';
+
+/** A featurize task: which rows of which stored split one shard covers. */
+export interface ShardTask {
+  feature: string;
+  dataset: string;
+  part: string;
+  splitKey: string;
+  /** Row indices into the split, ascending. */
+  rows: number[];
+}
+
+/** `runs/<id>/features/<feature>/index.json`: the shards and labels of every part a family trains or evaluates on. */
+export interface FeatureIndex {
+  feature: string;
+  kind: string;
+  parts: Record<string, { rows: number; labels: number[]; shards: string[] }>;
+}
+
+/** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
+export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean): string {
+  const h = createHash('sha256').update(experimentText).update('\0').update(uploadId ?? '').update(quick ? '\0quick' : '').digest('hex');
+  return `${exp.name}-${quick ? 'quick-' : ''}${h.slice(0, 12)}`;
+}
+
+/** The dataset parts a family needs: every stage's train and val parts and every evaluated test part. */
+export function neededParts(exp: Experiment): [string, string][] {
+  const out = new Map<string, [string, string]>();
+  for (const s of exp.stages) {
+    out.set(`${s.dataset}/${s.train}`, [s.dataset, s.train]);
+    out.set(`${s.dataset}/${s.val}`, [s.dataset, s.val]);
+  }
+  for (const d of exp.evaluation.datasets) out.set(`${d}/${exp.evaluation.split}`, [d, exp.evaluation.split]);
+  return [...out.values()];
+}
+
+/**
+ * Prepare: validates the experiment and its data, splits (seeded, sklearn-exact), stores every part, fits BoW
+ * vocabularies on their configured split, and plans featurize shards. Idempotent: a prepared run returns its
+ * stored plan.
+ */
+export async function prepare(ctx: StageContext, input: PrepareInput): Promise<PrepareOutput> {
+  const { store } = ctx;
+  const experimentKey = validateKey(input.experimentKey);
+  const text = (await store.getOrThrow(experimentKey)).toString('utf8');
+  const exp = parseExperiment(text, `${store.url}/${experimentKey}`);
+  const quick = input.quick ?? false;
+  const runId = input.runId ?? deriveRunId(exp, text, input.uploadId, quick);
+  validateKey(`runs/${runId}`);
+  const keys = runKeys(runId);
+  const planKey = `${keys.root}/prepare.json`;
+
+  const existing = await store.get(keys.manifest);
+  if (existing) {
+    const done = await store.get(planKey);
+    if (done) {
+      ctx.reporter.log(`run ${runId}: already prepared, reusing its splits and plan`);
+      return JSON.parse(done.toString('utf8')) as PrepareOutput;
+    }
+  }
+  const manifest: Manifest = existing
+    ? await readManifest(store, runId)
+    : {
+        runId,
+        experiment: { key: experimentKey, name: exp.name, sha256: createHash('sha256').update(text).digest('hex') },
+        config: exp,
+        quick,
+        createdAt: new Date().toISOString(),
+        updatedAt: '',
+        status: 'running',
+        inputs: {},
+        skippedRows: {},
+        splits: {},
+        stages: {},
+        versions: packageVersions(),
+      };
+  await writeManifest(store, manifest);
+
+  return asStage(store, runId, 'prepare', async () => {
+    const parts = new Map<string, Example[]>();
+    for (const [name, spec] of Object.entries(exp.datasets)) {
+      ctx.reporter.log(`loading dataset ${name}`);
+      const loaded = await loadDataset(name, spec, ctx.data, exp.seed);
+      manifest.inputs[name] = loaded.files.map((f: LoadedFile) => ({ ...f }));
+      manifest.skippedRows[name] = { count: loaded.skipped.length, first: loaded.skipped.slice(0, 20) };
+      for (const [part, rows] of Object.entries(loaded.parts)) {
+        const cap = quick ? exp.quick[name]?.[part] : undefined;
+        parts.set(`${name}/${part}`, cap !== undefined && cap < rows.length ? subsample(rows, cap, exp.seed) : rows);
+      }
+    }
+    for (const [dataset, part] of neededParts(exp)) {
+      if (!parts.has(`${dataset}/${part}`)) {
+        const have = [...parts.keys()].filter((k) => k.startsWith(`${dataset}/`)).map((k) => k.split('/')[1]);
+        throw new Error(`experiment ${experimentKey}: dataset "${dataset}" has no part "${part}" (it has ${have.join(', ')}); check its files/splits, stages and evaluation.split`);
+      }
+    }
+    manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.length]));
+    for (const [k, rows] of parts) {
+      const [dataset, part] = k.split('/') as [string, string];
+      await writeSplit(store, keys.split(dataset, part), rows);
+    }
+
+    const shardKeys: string[] = [];
+    for (const [feature, spec] of Object.entries(exp.features)) {
+      if (spec.kind === 'bow') {
+        const fit = parts.get(`${spec.fitOn.dataset}/${spec.fitOn.split}`);
+        if (!fit) throw new Error(`experiment ${experimentKey}: features.${feature}.fitOn names ${spec.fitOn.dataset}/${spec.fitOn.split}, which does not exist`);
+        await store.put(keys.vocabulary(feature), vocabularyToJson(fitBow(fit.map((e) => e.text), spec.maxFeatures)));
+      }
+      const index: FeatureIndex = { feature, kind: spec.kind, parts: {} };
+      const counts: Record<string, number> = {};
+      for (const [dataset, part] of neededParts(exp)) {
+        const all = parts.get(`${dataset}/${part}`)!;
+        const cap = exp.subsample[feature]?.[dataset]?.[part];
+        const ids = Array.from({ length: all.length }, (_, i) => i);
+        const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
+        const entry = { rows: rows.length, labels: rows.map((i) => all[i]!.label), shards: [] as string[] };
+        for (let s = 0, i = 0; s < rows.length; s += spec.shardSize, i++) {
+          const key = `${keys.root}/shards/${feature}/${dataset}/${part}/${String(i).padStart(5, '0')}.json`;
+          const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: rows.slice(s, s + spec.shardSize) };
+          await store.put(key, JSON.stringify(task));
+          entry.shards.push(key);
+          shardKeys.push(key);
+        }
+        index.parts[`${dataset}/${part}`] = entry;
+        counts[`${dataset}/${part}`] = rows.length;
+      }
+      manifest.splits[feature] = counts;
+      await store.put(keys.featureIndex(feature), JSON.stringify(index));
+    }
+
+    const output: PrepareOutput = { runId, shardKeys, features: Object.keys(exp.features) };
+    await writeManifest(store, manifest);
+    await store.put(planKey, JSON.stringify(output));
+    return { result: output };
+  });
+}

@@ -1,0 +1,100 @@
+import { writeRunReport, type RunUsage } from '../../report/index.js';
+import { runKeys, type FamilyResult, type Results, type StageUsage } from '../artifacts.js';
+import { writeCheckpointArchive } from '../checkpoint-archive.js';
+import type { StageContext } from '../context.js';
+import { asStage, readManifest, writeManifest, type Manifest } from '../manifest.js';
+import type { ReportInput, ReportOutput } from '../stage-io.js';
+import { shardResultKey, type ShardResult } from './featurize.js';
+import type { FeatureIndex } from './prepare.js';
+
+/** Step Functions state transitions of one execution of our state machine (Standard bills each). */
+export function estimateStateTransitions(shards: number, features: number): number {
+  // Normalize input (2) + Prepare + Map start/end (2) + 2 per shard iteration + Parallel/Map over families (2)
+  // + 2 per training job + Report + Succeed.
+  return 2 + 1 + 2 + 2 * shards + 2 + 2 * features + 1 + 1;
+}
+
+/** Collects what the run used from its manifest and shard results (the cost report's input). */
+export async function measuredUsage(ctx: StageContext, manifest: Manifest): Promise<{ usage: RunUsage; encoded: NonNullable<Manifest['encoded']>; shards: number }> {
+  const { store } = ctx;
+  const keys = runKeys(manifest.runId);
+  const stages: Record<string, StageUsage[]> = {};
+  for (const [name, rec] of Object.entries(manifest.stages)) {
+    if (rec.usage) (stages[name.split(':')[0]!] ??= []).push(rec.usage);
+  }
+  const encoded: NonNullable<Manifest['encoded']> = {};
+  let shards = 0;
+  let featurizeSeconds = 0;
+  for (const feature of Object.keys(manifest.config.features)) {
+    const index = JSON.parse((await store.getOrThrow(keys.featureIndex(feature))).toString('utf8')) as FeatureIndex;
+    const e = { texts: 0, cachedShards: 0, computedShards: 0 };
+    for (const part of Object.values(index.parts)) {
+      for (const shardKey of part.shards) {
+        const r = JSON.parse((await store.getOrThrow(shardResultKey(shardKey))).toString('utf8')) as ShardResult;
+        shards++;
+        featurizeSeconds += r.seconds;
+        if (r.cached) e.cachedShards++;
+        else {
+          e.computedShards++;
+          e.texts += r.rows;
+        }
+      }
+    }
+    encoded[feature] = e;
+  }
+  stages.featurize = [
+    { seconds: featurizeSeconds, memoryMb: 1024, kind: 'lambda', invocations: shards, requests: { put: 2 * shards, get: 3 * shards, list: 0 }, bytesWritten: 0 },
+  ];
+  let storedBytes = 0;
+  for (const o of await store.list(`${keys.root}/`)) storedBytes += o.size;
+  const usage: RunUsage = {
+    basis: 'measured',
+    stages,
+    stateTransitions: estimateStateTransitions(shards, Object.keys(manifest.config.features).length),
+    storedBytes,
+  };
+  return { usage, encoded, shards };
+}
+
+/**
+ * Report: the results table (md/csv/json), HTML report, confusion matrices, cost report and checkpoints.zip.
+ * Marks the run succeeded in its manifest.
+ */
+export async function report(ctx: StageContext, input: ReportInput): Promise<ReportOutput> {
+  const { store } = ctx;
+  const keys = runKeys(input.runId);
+  return asStage(store, input.runId, 'report', async () => {
+    const manifest = await readManifest(store, input.runId);
+    const exp = manifest.config;
+    const families: FamilyResult[] = [];
+    for (const feature of Object.keys(exp.features)) {
+      const buf = await store.get(keys.trainResult(feature));
+      if (!buf) throw new Error(`report: feature family "${feature}" has no training result (${keys.trainResult(feature)}); run its train stage first`);
+      families.push(JSON.parse(buf.toString('utf8')) as FamilyResult);
+    }
+    const results: Results = {
+      runId: input.runId,
+      experiment: exp.name,
+      classNames: Object.fromEntries(Object.entries(exp.datasets).map(([d, s]) => [d, s.classNames])),
+      datasets: exp.evaluation.datasets,
+      models: families.flatMap((f) => f.models),
+      evaluations: families.flatMap((f) => f.evaluations),
+    };
+    const archive = await writeCheckpointArchive(store, input.runId);
+    ctx.reporter.log(`checkpoint archive: ${archive.key} (${archive.entries} files)`);
+    const { usage, encoded } = await measuredUsage(ctx, manifest);
+    manifest.encoded = encoded;
+    manifest.status = 'succeeded';
+    await writeManifest(store, manifest);
+    const { keys: written } = await writeRunReport(store, input.runId, { results, manifest, usage });
+    return {
+      result: {
+        runId: input.runId,
+        resultsKey: written.resultsJson,
+        reportKey: written.html,
+        costKey: written.costJson ?? '',
+        archiveKey: archive.key,
+      },
+    };
+  });
+}
