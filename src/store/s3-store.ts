@@ -1,0 +1,223 @@
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  paginateListObjectsV2,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
+
+/** Options of an S3BlobStore; endpoint, region and credentials live in the client the caller builds. */
+export interface S3BlobStoreOptions {
+  bucket: string;
+  /** Folder inside the bucket that plays the role of the store's root (no leading or trailing '/'). */
+  prefix?: string;
+  /** Defaults to `new S3Client({})`: region, credentials and endpoint from the AWS environment. */
+  client?: S3Client;
+  /** Keys per ListObjectsV2 page (S3 returns at most 1000); a small value exercises pagination in tests. */
+  listPageSize?: number;
+  /** Bytes per multipart part for putStream (S3's minimum is 5 MiB); bodies below one part go in a single PUT. */
+  partSize?: number;
+}
+
+/** An operation on a bucket that does not exist (or that these credentials cannot see). */
+export class BucketNotFoundError extends Error {
+  constructor(
+    readonly bucket: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`S3 bucket "${bucket}" does not exist (create it first or check the bucket name and region)`, options);
+    this.name = 'BucketNotFoundError';
+  }
+}
+
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/**
+ * An S3 bucket (optionally a prefix in it) as a BlobStore; key `a/b.json` is object `<prefix>/a/b.json`.
+ *
+ * Atomic commit comes from S3 itself: a single-part PUT becomes visible only once the whole body has arrived, and a
+ * multipart upload stays invisible until CompleteMultipartUpload. So readers see the old object, no object or the
+ * whole new one. putStream aborts its multipart upload when the body stream fails, so no object and no orphaned
+ * parts are left behind.
+ */
+export class S3BlobStore implements BlobStore {
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly client: S3Client;
+  private readonly listPageSize: number;
+  private readonly partSize: number;
+  /** Set once the bucket has been seen to exist, so a HEAD miss costs one extra request at most once. */
+  private bucketSeen = false;
+
+  constructor(options: S3BlobStoreOptions) {
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
+      throw new Error(`invalid S3 bucket name "${options.bucket}": expected 3-63 lowercase letters, digits, "." or "-"`);
+    }
+    const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    if (prefix !== '') validateKey(prefix);
+    const partSize = options.partSize ?? MIN_PART_SIZE;
+    if (partSize < MIN_PART_SIZE) throw new Error(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
+    this.bucket = options.bucket;
+    this.prefix = prefix;
+    this.client = options.client ?? new S3Client({});
+    this.listPageSize = options.listPageSize ?? 1000;
+    this.partSize = partSize;
+    this.url = `s3://${this.bucket}${prefix ? `/${prefix}` : ''}`;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const objectKey = this.objectKey(key);
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      if (res.Body === undefined) return Buffer.alloc(0);
+      return Buffer.from(await res.Body.transformToByteArray());
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey') return undefined;
+      throw this.translate(err);
+    }
+  }
+
+  async getOrThrow(key: string): Promise<Buffer> {
+    const body = await this.get(key);
+    if (body === undefined) throw new NotFoundError(this.url, key);
+    return body;
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const objectKey = this.objectKey(key);
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      if (res.Body === undefined) return Readable.from([]);
+      if (!(res.Body instanceof Readable)) throw new Error(`${this.url}: S3 returned a non-stream body for "${key}"`);
+      return res.Body;
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey') throw new NotFoundError(this.url, key);
+      throw this.translate(err);
+    }
+  }
+
+  async put(key: string, body: Buffer | Uint8Array | string): Promise<void> {
+    const objectKey = this.objectKey(key);
+    try {
+      // An explicit length: the SDK cannot infer it for an empty string and would warn about a stream of unknown length.
+      const ContentLength = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength }));
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  async putStream(key: string, body: Readable): Promise<void> {
+    const objectKey = this.objectKey(key);
+    // Upload sends one PUT when the body fits in one part, else a multipart upload; on any failure (including a
+    // body stream that errors or is destroyed) it aborts the multipart upload (leavePartsOnError is false).
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: objectKey, Body: body },
+      partSize: this.partSize,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  async head(key: string): Promise<BlobInfo | undefined> {
+    const objectKey = this.objectKey(key);
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return { key, size: res.ContentLength ?? 0 };
+    } catch (err) {
+      // A HEAD response has no body, so a missing key and a missing bucket both arrive as a bare 404.
+      if (errorName(err) !== 'NotFound' && errorName(err) !== 'NoSuchKey') throw this.translate(err);
+      await this.assertBucketExists();
+      return undefined;
+    }
+  }
+
+  async list(prefix: string): Promise<BlobInfo[]> {
+    const root = this.prefix ? `${this.prefix}/` : '';
+    const out: BlobInfo[] = [];
+    try {
+      const pages = paginateListObjectsV2(
+        { client: this.client, pageSize: this.listPageSize },
+        { Bucket: this.bucket, Prefix: root + prefix },
+      );
+      for await (const page of pages) {
+        for (const obj of page.Contents ?? []) {
+          // Keys ending in '/' are console "folder" markers, not objects a folder store could hold.
+          if (obj.Key === undefined || obj.Key.endsWith('/')) continue;
+          out.push({ key: obj.Key.slice(root.length), size: obj.Size ?? 0 });
+        }
+      }
+    } catch (err) {
+      throw this.translate(err);
+    }
+    this.bucketSeen = true;
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    const objectKey = this.objectKey(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  /** The bucket's object key of a store key (validated). */
+  objectKey(key: string): string {
+    validateKey(key);
+    return this.prefix ? `${this.prefix}/${key}` : key;
+  }
+
+  private async assertBucketExists(): Promise<void> {
+    if (this.bucketSeen) return;
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      this.bucketSeen = true;
+    } catch (err) {
+      const name = errorName(err);
+      if (name === 'NotFound' || name === 'NoSuchBucket') throw new BucketNotFoundError(this.bucket, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Names the bucket in a missing-bucket error; other errors pass through unchanged. */
+  private translate(err: unknown): unknown {
+    return errorName(err) === 'NoSuchBucket' ? new BucketNotFoundError(this.bucket, { cause: err }) : err;
+  }
+}
+
+/**
+ * The S3BlobStore an `s3://bucket/prefix` URL names. With `TEXTSHIFT_AWS_ENDPOINT` (the test emulator) or
+ * `AWS_ENDPOINT_URL` set, requests go there in path style; the emulator also gets dummy credentials when the
+ * environment has none, since emulators accept any.
+ */
+export function s3StoreFromUrl(url: string, env: NodeJS.ProcessEnv = process.env): S3BlobStore {
+  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!match?.[1]) throw new Error(`invalid S3 URL "${url}": expected s3://bucket or s3://bucket/prefix`);
+  const emulator = env.TEXTSHIFT_AWS_ENDPOINT || undefined;
+  const endpoint = emulator ?? (env.AWS_ENDPOINT_URL || undefined);
+  const needsDummyCredentials = emulator !== undefined && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE;
+  const client = new S3Client({
+    ...(endpoint
+      ? { endpoint, forcePathStyle: true, region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1' }
+      : { followRegionRedirects: true }),
+    ...(needsDummyCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
+  });
+  return new S3BlobStore({ bucket: match[1], prefix: match[2] ?? '', client });
+}
+
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined;
+}
