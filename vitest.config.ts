@@ -12,6 +12,8 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 300_000,
           fileParallelism: false,
+          // Starts the AWS emulator unless TEXTSHIFT_AWS_ENDPOINT names one; fails the run when none can be reached.
+          globalSetup: ['test/integration/setup/emulator.ts'],
         },
       },
       { test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 600_000 } },

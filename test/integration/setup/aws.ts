@@ -1,0 +1,59 @@
+/** What integration tests need to talk to the emulator the globalSetup found or started. */
+import { randomBytes } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  paginateListObjectsV2,
+} from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** e.g. http://127.0.0.1:4566 */
+    awsEndpoint: string;
+    /** e.g. "localstack 4.14.0" */
+    awsEmulator: string;
+  }
+}
+
+/** Endpoint, region and the dummy credentials every emulator accepts. */
+export function awsClientConfig() {
+  return {
+    endpoint: inject('awsEndpoint'),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
+}
+
+/** An S3 client for the emulator (path-style: bucket names need no DNS). */
+export function emulatorS3(): S3Client {
+  return new S3Client({ ...awsClientConfig(), forcePathStyle: true });
+}
+
+/** A bucket name no other test uses. */
+export function randomBucketName(): string {
+  return `textshift-it-${randomBytes(6).toString('hex')}`;
+}
+
+/** Creates a bucket with a random name; the returned function empties and removes it. */
+export async function createTestBucket(s3: S3Client): Promise<{ bucket: string; remove(): Promise<void> }> {
+  const bucket = randomBucketName();
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return { bucket, remove: () => removeBucket(s3, bucket) };
+}
+
+async function removeBucket(s3: S3Client, bucket: string): Promise<void> {
+  for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket })) {
+    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+    if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+  }
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const u of uploads.Uploads ?? []) {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+  }
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+}

@@ -1,0 +1,190 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { NotFoundError, type BlobStore } from '../../src/store/blob-store.js';
+
+/** How the shared BlobStore checks reach one implementation. */
+export interface BlobStoreTarget {
+  /** A fresh, empty store for one test, and how to remove it afterwards. */
+  create(): Promise<{ store: BlobStore; cleanup(): Promise<void> }>;
+  /** Keys per listing page the store was created with, so the list check spans several pages; undefined = no paging. */
+  listPageSize?: number;
+  /** Size of the body streamed while a reader polls (for S3: more than one multipart part). */
+  largeBodyBytes: number;
+}
+
+const CHUNK = 256 * 1024;
+
+/** Deterministic bytes (no RNG state shared between tests). */
+function bytes(size: number, seed: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeUInt32LE(x >>> 0, Math.min(i, size - 4));
+  }
+  return out;
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A stream of body in CHUNK pieces with a pause between them, failing with failWith after failAfter bytes. */
+function slowStream(body: Buffer, options: { pauseMs?: number; failAfter?: number; failWith?: Error } = {}): Readable {
+  async function* chunks() {
+    for (let at = 0; at < body.length; at += CHUNK) {
+      if (options.failAfter !== undefined && at >= options.failAfter) throw options.failWith ?? new Error('body failed');
+      yield body.subarray(at, Math.min(at + CHUNK, body.length));
+      await new Promise((r) => setTimeout(r, options.pauseMs ?? 0));
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(Buffer.from(part as Uint8Array));
+  return Buffer.concat(parts);
+}
+
+/** The behaviour every BlobStore promises (see src/store/blob-store.ts), written once for all implementations. */
+export function describeBlobStoreContract(name: string, target: BlobStoreTarget): void {
+  async function open(): Promise<BlobStore> {
+    const { store, cleanup } = await target.create();
+    onTestFinished(cleanup);
+    return store;
+  }
+
+  describe(`${name}: BlobStore contract`, () => {
+    it('returns exactly the bytes put, as Buffer, string or Uint8Array, by get, getOrThrow and getStream', async () => {
+      const store = await open();
+      const binary = bytes(70_001, 1);
+      await store.put('runs/r1/model.bin', binary);
+      await store.put('runs/r1/note.txt', 'héllo wörld\n');
+      await store.put('runs/r1/array.bin', new Uint8Array([0, 1, 2, 255]));
+
+      expect(await store.get('runs/r1/model.bin')).toEqual(binary);
+      expect(await store.getOrThrow('runs/r1/model.bin')).toEqual(binary);
+      expect(await readAll(await store.getStream('runs/r1/model.bin'))).toEqual(binary);
+      expect((await store.get('runs/r1/note.txt'))?.toString('utf8')).toBe('héllo wörld\n');
+      expect(await store.get('runs/r1/array.bin')).toEqual(Buffer.from([0, 1, 2, 255]));
+      expect(await store.head('runs/r1/model.bin')).toEqual({ key: 'runs/r1/model.bin', size: 70_001 });
+      expect(await store.head('runs/r1/note.txt')).toEqual({ key: 'runs/r1/note.txt', size: Buffer.byteLength('héllo wörld\n') });
+    });
+
+    it('stores an empty body as a zero-byte object', async () => {
+      const store = await open();
+      await store.put('empty.txt', '');
+      expect(await store.get('empty.txt')).toEqual(Buffer.alloc(0));
+      expect(await store.head('empty.txt')).toEqual({ key: 'empty.txt', size: 0 });
+    });
+
+    it('overwriting replaces the whole object', async () => {
+      const store = await open();
+      await store.put('a.json', '{"long":"first version of the object"}');
+      await store.put('a.json', '{}');
+      expect((await store.get('a.json'))?.toString()).toBe('{}');
+      expect(await store.head('a.json')).toEqual({ key: 'a.json', size: 2 });
+    });
+
+    it('a missing key reads as undefined from get/head and throws NotFoundError naming the key from getOrThrow/getStream', async () => {
+      const store = await open();
+      expect(await store.get('runs/none/manifest.json')).toBeUndefined();
+      expect(await store.head('runs/none/manifest.json')).toBeUndefined();
+      for (const read of [() => store.getOrThrow('runs/none/manifest.json'), () => store.getStream('runs/none/manifest.json')]) {
+        const err = await read().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(NotFoundError);
+        expect((err as NotFoundError).key).toBe('runs/none/manifest.json');
+        expect((err as Error).message).toContain('"runs/none/manifest.json"');
+        expect((err as Error).message).toContain(store.url);
+      }
+    });
+
+    it('list returns every key under a prefix, sorted with sizes, across several listing pages', async () => {
+      const store = await open();
+      // Three full pages and one key more, so the listing needs four pages when the store pages.
+      const count = (target.listPageSize ?? 4) * 3 + 1;
+      const expected = Array.from({ length: count }, (_, i) => ({ key: `runs/r1/shards/s${String(i).padStart(4, '0')}.npy`, size: i + 1 }));
+      // Written in reverse so sorted output is not an accident of write order.
+      for (const { key, size } of [...expected].reverse()) await store.put(key, Buffer.alloc(size, 7));
+      await store.put('runs/r10/manifest.json', '{}');
+      await store.put('experiments/x.json', '{}');
+
+      expect(await store.list('runs/r1/')).toEqual(expected);
+      // A prefix is a string prefix, not a folder: runs/r1 also matches runs/r10.
+      expect((await store.list('runs/r1')).map((b) => b.key)).toEqual([...expected.map((b) => b.key), 'runs/r10/manifest.json']);
+      expect((await store.list('')).length).toBe(count + 2);
+      expect(await store.list('runs/r2/')).toEqual([]);
+    });
+
+    it('delete removes the object, and deleting a missing key is not an error', async () => {
+      const store = await open();
+      await store.put('cache/features/a.npy', 'x');
+      await store.put('cache/features/b.npy', 'y');
+      await store.delete('cache/features/a.npy');
+      await store.delete('cache/features/never-written.npy');
+      expect(await store.get('cache/features/a.npy')).toBeUndefined();
+      expect((await store.list('cache/')).map((b) => b.key)).toEqual(['cache/features/b.npy']);
+    });
+
+    it('putStream stores a body that arrives in many chunks', async () => {
+      const store = await open();
+      const body = bytes(3 * CHUNK + 123, 2);
+      await store.putStream('runs/r1/checkpoints.zip', slowStream(body));
+      expect(sha256(await store.getOrThrow('runs/r1/checkpoints.zip'))).toBe(sha256(body));
+      expect(await store.head('runs/r1/checkpoints.zip')).toEqual({ key: 'runs/r1/checkpoints.zip', size: body.length });
+    });
+
+    it('a putStream whose body fails rejects with that error, writes nothing and keeps the previous version', async () => {
+      const store = await open();
+      const body = bytes(target.largeBodyBytes, 3);
+      const failAfter = target.largeBodyBytes - CHUNK;
+      await expect(
+        store.putStream('fresh.zip', slowStream(body, { failAfter, failWith: new Error('network cable pulled') })),
+      ).rejects.toThrow('network cable pulled');
+      expect(await store.head('fresh.zip')).toBeUndefined();
+
+      await store.put('kept.zip', 'previous version');
+      await expect(store.putStream('kept.zip', slowStream(body, { failAfter }))).rejects.toThrow('body failed');
+      expect((await store.get('kept.zip'))?.toString()).toBe('previous version');
+      expect((await store.list('')).map((b) => b.key)).toEqual(['kept.zip']);
+    });
+
+    it('a reader polling during putStream sees the previous object or the complete new one, never a part', async () => {
+      const store = await open();
+      const previous = Buffer.from('previous version');
+      const body = bytes(target.largeBodyBytes, 4);
+      const expected = new Set([sha256(previous), sha256(body)]);
+      await store.put('runs/r1/checkpoints.zip', previous);
+
+      let writing = true;
+      const seen: string[] = [];
+      const write = store.putStream('runs/r1/checkpoints.zip', slowStream(body, { pauseMs: 5 })).finally(() => {
+        writing = false;
+      });
+      while (writing) {
+        const current = await store.get('runs/r1/checkpoints.zip');
+        seen.push(current === undefined ? 'absent' : sha256(current));
+      }
+      await write;
+
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+      expect(seen.filter((h) => !expected.has(h))).toEqual([]);
+      expect(seen[0]).toBe(sha256(previous));
+      expect(sha256(await store.getOrThrow('runs/r1/checkpoints.zip'))).toBe(sha256(body));
+    });
+
+    it('rejects keys that could escape the store or are malformed, naming the key', async () => {
+      const store = await open();
+      for (const key of ['../outside.json', '/abs.json', 'runs//x', 'runs/./x', 'a b.json', '']) {
+        await expect(store.put(key, 'x')).rejects.toThrow(`invalid object key "${key}"`);
+        await expect(store.get(key)).rejects.toThrow(`invalid object key "${key}"`);
+      }
+      expect(await store.list('')).toEqual([]);
+    });
+  });
+}
