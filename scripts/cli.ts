@@ -5,6 +5,8 @@ import { registerRunCommand } from '../src/cli/run.js';
 import { registerDataCommand } from '../src/cli/data.js';
 import { registerTokenizeCommand } from '../src/cli/tokenize.js';
 import { registerEmbedCommand } from '../src/cli/embed.js';
+import { registerPlanCommand } from '../src/cli/plan.js';
+import { registerCompareCommand, registerRunsCommand } from '../src/cli/runs.js';
 
 const program = new Command('textshift')
   .description('Text-classifier transfer experiments, locally or on AWS, with cost reports.')
@@ -14,5 +16,8 @@ registerRunCommand(program);
 registerDataCommand(program);
 registerTokenizeCommand(program);
 registerEmbedCommand(program);
+registerPlanCommand(program);
+registerRunsCommand(program);
+registerCompareCommand(program);
 
 await program.parseAsync(process.argv);

@@ -9,8 +9,8 @@ import { alignColumns } from './results-table.js';
  * start/stop times, the execution history's transition count and the bucket's stored bytes.
  */
 export interface RunUsage {
-  /** `measured`: a local run, reported as an estimate of the AWS cost; `billed`: an AWS run's records. */
-  basis: 'measured' | 'billed';
+  /** `measured`: a local run (an estimate of the AWS cost); `billed`: an AWS run's records; `planned`: `textshift plan`. */
+  basis: 'measured' | 'billed' | 'planned';
   /** Stage name -> one entry per invocation, job or aggregated batch of them. */
   stages: Record<string, StageUsage[]>;
   /** Step Functions state transitions of the execution (Standard workflows bill each one). */
@@ -84,6 +84,7 @@ export interface CostReport {
 export const COST_LABELS: Record<RunUsage['basis'], string> = {
   measured: 'estimate: what this run would cost on AWS',
   billed: 'AWS cost of this run, from its billed usage',
+  planned: 'estimate before running, from the plan throughput model',
 };
 
 /** Prices every line of a run's usage. Throws on a stage without an AWS target or a missing price. */
@@ -115,19 +116,20 @@ export function computeCost(usage: RunUsage, prices: PriceTable, options: Partia
       }
       puts += u.requests.put + u.requests.list;
       gets += u.requests.get;
-      const target = u.kind === 'local' ? opts.awsTargets[stage] : u.kind;
+      // Stage names may carry a qualifier (`train:bow`); the part before ':' names the kind of stage.
+      const target = u.kind === 'local' ? (opts.awsTargets[stage] ?? opts.awsTargets[stage.split(':')[0]!]) : u.kind;
       if (target === undefined) {
         throw new Error(`${where}: kind "local" but no AWS target for stage "${stage}"; set awsTargets.${stage} to "lambda" or "batch"`);
       }
       if (target === 'lambda') {
-        gbSeconds += (u.seconds * (opts.lambdaMemoryMb[stage] ?? u.memoryMb)) / 1024;
+        gbSeconds += (u.seconds * (opts.lambdaMemoryMb[stage] ?? opts.lambdaMemoryMb[stage.split(':')[0]!] ?? u.memoryMb)) / 1024;
         requests += u.invocations;
       } else {
         instanceSeconds += u.seconds + opts.batchStartupSeconds * u.invocations;
         jobs += u.invocations;
       }
     }
-    const memory = opts.lambdaMemoryMb[stage];
+    const memory = opts.lambdaMemoryMb[stage] ?? opts.lambdaMemoryMb[stage.split(':')[0]!];
     if (requests > 0 || gbSeconds > 0) {
       const basis = memory === undefined ? 'seconds × memory (GB) per invocation' : `seconds × configured ${memory} MB`;
       line({ service: 'Lambda', item: 'compute', stage, priceKey: 'lambda.x86.gb-second', basis }, 'GB-second', gbSeconds);

@@ -198,8 +198,10 @@ function metadataSection(m: RunManifestView): string {
       `<tr><th scope="row">${esc(name)}</th><td><span class="status status-${slug(s.status)}">${esc(s.status)}</span></td><td class="nowrap">${esc(formatTime(s.startedAt))}</td>` +
       `<td class="nowrap">${esc(formatTime(s.endedAt))}</td><td class="num nowrap">${esc(formatDuration(s.seconds))}</td><td>${esc(s.error ?? '')}</td></tr>`,
   );
+  const count = (n: number | undefined) => (n === undefined ? '–' : n.toLocaleString('en-US'));
   const inputRows = m.inputs.map(
-    (i) => `<tr><td>${esc(i.name)}</td><td class="num">${i.bytes === undefined ? '–' : i.bytes.toLocaleString('en-US')}</td><td><code>${esc(i.sha256)}</code></td></tr>`,
+    (i) =>
+      `<tr><td>${esc(i.dataset ?? '')}</td><td>${esc(i.name)}</td><td class="num">${count(i.rows)}</td><td class="num">${count(i.bytes)}</td><td><code>${esc(i.sha256)}</code></td></tr>`,
   );
   const versionRows = Object.entries(m.versions).map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`);
   return `<section id="metadata">
@@ -216,7 +218,7 @@ ${versionRows.join('\n')}
 </tbody></table></div>
 </div>
 <h3>Input data</h3>
-<table data-testid="inputs-table"><thead><tr><th scope="col">file</th><th scope="col" class="num">bytes</th><th scope="col">sha256</th></tr></thead>
+<table data-testid="inputs-table"><thead><tr><th scope="col">dataset</th><th scope="col">file</th><th scope="col" class="num">rows</th><th scope="col" class="num">bytes</th><th scope="col">sha256</th></tr></thead>
 <tbody>
 ${inputRows.join('\n')}
 </tbody></table>

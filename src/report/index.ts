@@ -91,14 +91,17 @@ export async function writeRunReport(
   return cost === undefined ? { keys } : { keys, cost };
 }
 
-/** Start time (Unix seconds) of each model's training: the train stage start plus earlier stages of its family. */
+/**
+ * Start time (Unix seconds) of each model's training: its family's train stage start (`train:<feature>`, else
+ * `train`, else the run start) plus the earlier stages of the family.
+ */
 function modelStartTimes(results: Results, manifest: RunManifestView): [Results['models'][number], number][] {
-  const trainStart = Date.parse(manifest.stages.train?.startedAt ?? manifest.startedAt ?? '');
-  const base = Number.isFinite(trainStart) ? trainStart / 1000 : Date.now() / 1000;
   const elapsed = new Map<string, number>();
   return results.models.map((m) => {
+    const stage = manifest.stages[`train:${m.feature}`] ?? manifest.stages.train;
+    const start = Date.parse(stage?.startedAt ?? manifest.startedAt ?? '');
     const before = elapsed.get(m.feature) ?? 0;
     elapsed.set(m.feature, before + m.seconds);
-    return [m, base + before];
+    return [m, (Number.isFinite(start) ? start / 1000 : Date.now() / 1000) + before];
   });
 }

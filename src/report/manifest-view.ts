@@ -11,10 +11,19 @@ export interface RunManifestView {
   /** The resolved experiment configuration. */
   config?: unknown;
   /** Input files with their sha256. */
-  inputs: { name: string; sha256: string; bytes?: number }[];
+  inputs: ManifestInput[];
   /** Versions of the software that produced the run (textshift, node, tfjs backend, ...). */
   versions: Record<string, string>;
   stages: Record<string, StageRecord>;
+}
+
+/** One input file of a run. */
+export interface ManifestInput {
+  name: string;
+  sha256: string;
+  dataset?: string;
+  bytes?: number;
+  rows?: number;
 }
 
 const iso = z.string().optional();
@@ -22,9 +31,11 @@ const Input = z.looseObject({
   name: z.string().optional(),
   path: z.string().optional(),
   key: z.string().optional(),
+  part: z.string().optional(),
   sha256: z.string(),
   bytes: z.number().optional(),
   size: z.number().optional(),
+  rows: z.number().optional(),
 });
 const RawManifest = z.looseObject({
   runId: z.string().optional(),
@@ -36,14 +47,16 @@ const RawManifest = z.looseObject({
   createdAt: iso,
   endedAt: iso,
   finishedAt: iso,
-  inputs: z.union([z.array(Input), z.record(z.string(), z.union([z.string(), Input]))]).optional(),
+  updatedAt: iso,
+  inputs: z.union([z.array(Input), z.record(z.string(), z.union([z.string(), Input, z.array(Input)]))]).optional(),
   versions: z.record(z.string(), z.string()).optional(),
   stages: z.record(z.string(), z.looseObject({ status: z.string() })).optional(),
 });
 
 /**
- * Reads a manifest document into the fields the report uses, tolerating naming variants (`id`/`runId`,
- * `createdAt`/`startedAt`, inputs as a list or a map). Throws naming the source and field when it is unusable.
+ * Reads a manifest document (src/workflow/manifest.ts) into the fields the report uses, tolerating naming variants
+ * (`id`/`runId`, `createdAt`/`startedAt`, inputs as a list, a map, or lists per dataset; a finished run without
+ * `endedAt` ends at `updatedAt`). Throws naming the source and field when it is unusable.
  */
 export function toManifestView(raw: unknown, source: string): RunManifestView {
   const parsed = RawManifest.safeParse(raw);
@@ -58,14 +71,18 @@ export function toManifestView(raw: unknown, source: string): RunManifestView {
   const experiment =
     typeof m.experiment === 'string' ? m.experiment : (m.experiment?.name ?? (typeof configName === 'string' ? configName : '?'));
   const inputs = Array.isArray(m.inputs)
-    ? m.inputs.map((i) => inputOf(i.name ?? i.path ?? i.key ?? '?', i))
-    : Object.entries(m.inputs ?? {}).map(([name, v]) => (typeof v === 'string' ? { name, sha256: v } : inputOf(name, v)));
+    ? m.inputs.map((i) => inputOf(undefined, i))
+    : Object.entries(m.inputs ?? {}).flatMap(([name, v]) =>
+        typeof v === 'string' ? [{ name, sha256: v }] : Array.isArray(v) ? v.map((i) => inputOf(name, i)) : [inputOf(undefined, { name, ...v })],
+      );
+  const status = m.status ?? 'unknown';
+  const finished = status === 'succeeded' || status === 'failed';
   return {
     runId,
     experiment,
-    status: m.status ?? 'unknown',
+    status,
     startedAt: m.startedAt ?? m.createdAt,
-    endedAt: m.endedAt ?? m.finishedAt,
+    endedAt: m.endedAt ?? m.finishedAt ?? (finished ? m.updatedAt : undefined),
     config: m.config ?? (typeof m.experiment === 'object' ? m.experiment : undefined),
     inputs,
     versions: m.versions ?? {},
@@ -94,7 +111,11 @@ export function formatDuration(seconds: number | undefined): string {
   return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m ${rest}s` : `${m}m ${rest}s`;
 }
 
-function inputOf(name: string, i: z.infer<typeof Input>): RunManifestView['inputs'][number] {
+function inputOf(dataset: string | undefined, i: z.infer<typeof Input>): ManifestInput {
+  const out: ManifestInput = { name: i.key ?? i.path ?? i.name ?? i.part ?? '?', sha256: i.sha256 };
   const bytes = i.bytes ?? i.size;
-  return bytes === undefined ? { name, sha256: i.sha256 } : { name, sha256: i.sha256, bytes };
+  if (dataset !== undefined) out.dataset = dataset;
+  if (bytes !== undefined) out.bytes = bytes;
+  if (i.rows !== undefined) out.rows = i.rows;
+  return out;
 }

@@ -65,12 +65,13 @@ export function resultsText(table: ResultsTable): string {
   ]);
 }
 
-/** Aligns rows of cells into columns (first column left, the rest right), with a rule under the header. */
-export function alignColumns(rows: string[][]): string {
+/** Aligns rows of cells into columns with a rule under the header; by default the first column left, the rest right. */
+export function alignColumns(rows: string[][], align?: ('left' | 'right')[]): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  const left = (i: number) => (align?.[i] ?? (i === 0 ? 'left' : 'right')) === 'left';
   const fmt = (row: string[]) =>
-    row.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+    row.map((c, i) => (left(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
   const [head, ...body] = rows;
   if (head === undefined) return '';
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n') + '\n';

@@ -107,7 +107,7 @@ describe('report.html in headless Chromium (/usr/bin/chromium)', () => {
     expect(await page.getByTestId('cost-label').textContent()).toBe('estimate: what this run would cost on AWS');
     expect(await page.locator('[data-testid="cost-table"] tbody tr').count()).toBe(3 * 2 + 1 + 1 + 3);
     expect(await page.getByTestId('cost-total').textContent()).toMatch(/^\$\d+\.\d{4}$/);
-    expect(await page.locator('[data-testid="timings-table"] tbody tr').count()).toBe(4);
+    expect(await page.locator('[data-testid="timings-table"] tbody tr').count()).toBe(5);
     expect(await page.getByTestId('inputs-table').textContent()).toContain('92c9d866084ccc3cf229258821a6b28c8f5df09fee75049043c304bb008fa7e1');
     expect(JSON.parse((await page.getByTestId('config-json').textContent())!)).toEqual(sampleManifest().config);
   });

@@ -1,0 +1,296 @@
+import type { DatasetConfig, Experiment, FileConfig } from '../config/experiment.js';
+import { splitSizes } from '../data/split.js';
+import type { StageUsage } from '../workflow/artifacts.js';
+import { neededParts } from '../workflow/stages/prepare.js';
+import { estimateStateTransitions } from '../workflow/stages/report.js';
+import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type CostOptions, type CostReport, type RunUsage } from './cost.js';
+import { formatDuration } from './manifest-view.js';
+import type { PriceTable } from './prices.js';
+import { alignColumns } from './results-table.js';
+
+/**
+ * The throughput model of `textshift plan`. Every number is an assumption stated here, not a measurement of the
+ * run to come; override any of them (`PlanOptions.model`) when you have better ones.
+ */
+export interface ThroughputModel {
+  /** Characters per WordPiece/SentencePiece token of English text (bert-base-uncased on IMDB reviews ≈ 4.2). */
+  charsPerToken: number;
+  /** Featurize throughput of one Lambda vCPU: BoW in characters/s, encoders in tokens/s. */
+  featurizePerVcpu: { bow: number; use: number; bert: number };
+  /** Fixed seconds per featurize invocation: cold start, loading the vocabulary or encoder weights. */
+  featurizeInvocationSeconds: { bow: number; use: number; bert: number };
+  /** Share of each extra vCPU an encoder uses (BoW counting is single-threaded and gets none). */
+  multicoreEfficiency: number;
+  /** Prepare reads, parses, splits and stores the datasets at this many characters per second. */
+  prepareCharsPerSecond: number;
+  /** Report stage seconds (results, HTML, checkpoint zip). */
+  reportSeconds: number;
+  /** Sustained FP32 FLOP/s of the GPU on small-batch MLP training (T4 peak 8.1 TFLOP/s; ~25% reached). */
+  gpuFlops: number;
+  /** Fixed seconds per optimizer step or inference batch (kernel launches, host-device copies). */
+  gpuStepSeconds: number;
+  /** Batch of the forward-only passes (validation and test evaluation). */
+  evalBatchSize: number;
+  /** Seconds inside each training job before the first step: runtime start, downloading features. */
+  jobSetupSeconds: number;
+  /** Fraction of text bytes left after gzip (stored splits). */
+  gzipRatio: number;
+  /** Distinct vocabulary terms per token of a document (BoW CSR non-zeros). */
+  distinctTermsPerToken: number;
+}
+
+/**
+ * Defaults and where they come from: USE-lite embeds ~1000 short sentences (~25 tokens) in 6 s on 2 cores
+ * (DESIGN.md) -> ~2,500 tokens/s per vCPU; bert-base costs ~0.2 GFLOP per token and ONNX Runtime reaches
+ * ~40 GFLOP/s per AVX2 vCPU -> ~200 tokens/s; a JS CountVectorizer tokenizes ~10 MB of text per second.
+ */
+export const DEFAULT_THROUGHPUT: ThroughputModel = {
+  charsPerToken: 4.2,
+  featurizePerVcpu: { bow: 10_000_000, use: 2_500, bert: 200 },
+  featurizeInvocationSeconds: { bow: 1, use: 5, bert: 8 },
+  multicoreEfficiency: 0.7,
+  prepareCharsPerSecond: 5_000_000,
+  reportSeconds: 20,
+  gpuFlops: 2e12,
+  gpuStepSeconds: 0.003,
+  evalBatchSize: 1024,
+  jobSetupSeconds: 30,
+  gzipRatio: 0.38,
+  distinctTermsPerToken: 0.6,
+};
+
+/** The deployment a plan assumes (the defaults of cdk.json). */
+export interface DeploymentAssumptions {
+  prepareMemoryMb: number;
+  featurizeMemoryMb: number;
+  reportMemoryMb: number;
+  /** Map state max concurrency of Featurize. */
+  featurizeConcurrency: number;
+}
+
+export const DEFAULT_DEPLOYMENT: DeploymentAssumptions = {
+  prepareMemoryMb: 3008,
+  featurizeMemoryMb: 10240,
+  reportMemoryMb: 3008,
+  featurizeConcurrency: 10,
+};
+
+/** Size of one source file of a dataset. */
+export interface FileProfile {
+  rows: number;
+  /** Mean characters per text. */
+  meanChars: number;
+}
+
+/** Counts a dataset file's rows and text length; the CLI reads the file, tests pass numbers. */
+export type ProfileFile = (dataset: string, part: string, file: FileConfig, spec: DatasetConfig) => Promise<FileProfile>;
+
+export interface PlanOptions {
+  /** Apply the experiment's `quick` caps, as `textshift run --quick` does. */
+  quick?: boolean;
+  model?: Partial<ThroughputModel>;
+  deployment?: Partial<DeploymentAssumptions>;
+  cost?: Partial<CostOptions>;
+}
+
+/** One dataset part one feature family featurizes. */
+export interface PlannedPart {
+  feature: string;
+  dataset: string;
+  part: string;
+  rows: number;
+  meanChars: number;
+  shards: number;
+  lambdaSeconds: number;
+}
+
+/** One stage of the plan: compute seconds (what is billed) and wall seconds (what you wait). */
+export interface PlannedStage {
+  stage: string;
+  where: string;
+  computeSeconds: number;
+  wallSeconds: number;
+  detail: string;
+}
+
+/** `textshift plan`: the predicted usage, cost and time of an experiment on AWS. */
+export interface Plan {
+  experiment: string;
+  quick: boolean;
+  parts: PlannedPart[];
+  stages: PlannedStage[];
+  /** Prepare + Featurize + the slowest training job + Report. */
+  wallSeconds: number;
+  usage: RunUsage;
+  cost: CostReport;
+  model: ThroughputModel;
+  deployment: DeploymentAssumptions;
+}
+
+const LAMBDA_MB_PER_VCPU = 1769;
+
+/** Predicts what running `exp` on AWS would use, cost and take, from the size of its data. */
+export async function planExperiment(exp: Experiment, profile: ProfileFile, prices: PriceTable, options: PlanOptions = {}): Promise<Plan> {
+  const model = { ...DEFAULT_THROUGHPUT, ...options.model };
+  const dep = { ...DEFAULT_DEPLOYMENT, ...options.deployment };
+  const costOptions = { ...DEFAULT_COST_OPTIONS, ...options.cost };
+  const quick = options.quick ?? false;
+
+  // Rows and mean length of every dataset part after the split steps (sizes as sklearn's train_test_split).
+  const partSize = new Map<string, FileProfile>();
+  let totalChars = 0;
+  for (const [dataset, spec] of Object.entries(exp.datasets)) {
+    const sizes = new Map<string, FileProfile>();
+    for (const [part, file] of Object.entries(spec.files)) {
+      const p = await profile(dataset, part, file, spec);
+      sizes.set(part, p);
+      totalChars += p.rows * p.meanChars;
+    }
+    for (const step of spec.splits) {
+      const from = sizes.get(step.from);
+      if (from === undefined) throw new Error(`dataset "${dataset}": split step from "${step.from}", which is no part at that step`);
+      const { nTrain, nTest } = splitSizes(from.rows, step.testSize);
+      sizes.delete(step.from);
+      sizes.set(step.train, { rows: nTrain, meanChars: from.meanChars });
+      sizes.set(step.test, { rows: nTest, meanChars: from.meanChars });
+    }
+    for (const [part, p] of sizes) {
+      const cap = quick ? exp.quick[dataset]?.[part] : undefined;
+      partSize.set(`${dataset}/${part}`, { rows: cap === undefined ? p.rows : Math.min(cap, p.rows), meanChars: p.meanChars });
+    }
+  }
+
+  const vcpus = Math.min(6, dep.featurizeMemoryMb / LAMBDA_MB_PER_VCPU);
+  const parts: PlannedPart[] = [];
+  for (const [feature, spec] of Object.entries(exp.features)) {
+    const speed = spec.kind === 'bow' ? model.featurizePerVcpu.bow : model.featurizePerVcpu[spec.kind] * (1 + (Math.max(1, vcpus) - 1) * model.multicoreEfficiency);
+    for (const [dataset, part] of neededParts(exp)) {
+      const size = partSize.get(`${dataset}/${part}`);
+      if (size === undefined) throw new Error(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
+      const cap = exp.subsample[feature]?.[dataset]?.[part];
+      const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
+      const shards = Math.ceil(rows / spec.shardSize);
+      const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
+      const work = spec.kind === 'bow' ? rows * size.meanChars : rows * tokens;
+      parts.push({
+        feature, dataset, part, rows, meanChars: size.meanChars, shards,
+        lambdaSeconds: work / speed + shards * model.featurizeInvocationSeconds[spec.kind],
+      });
+    }
+  }
+
+  const prepareSeconds = totalChars / model.prepareCharsPerSecond + 2;
+  const shards = parts.reduce((a, p) => a + p.shards, 0);
+  const featurizeSeconds = parts.reduce((a, p) => a + p.lambdaSeconds, 0);
+  const longestShard = Math.max(0, ...parts.map((p) => p.lambdaSeconds / Math.max(1, p.shards)));
+  const featurizeWall = Math.max(longestShard, featurizeSeconds / Math.max(1, Math.min(dep.featurizeConcurrency, shards)));
+
+  const stages: PlannedStage[] = [
+    { stage: 'prepare', where: `Lambda ${dep.prepareMemoryMb} MB`, computeSeconds: prepareSeconds, wallSeconds: prepareSeconds, detail: `${Math.round(totalChars / 1e6)} M characters read, split and stored` },
+    {
+      stage: 'featurize', where: `Lambda ${dep.featurizeMemoryMb} MB × ${Math.min(dep.featurizeConcurrency, shards)}`,
+      computeSeconds: featurizeSeconds, wallSeconds: featurizeWall, detail: `${shards} shards, at most ${dep.featurizeConcurrency} at once`,
+    },
+  ];
+  const trainUsage: StageUsage[] = [];
+  let trainWall = 0;
+  let checkpointBytes = 0;
+  let featureBytes = 0;
+  let trainPuts = 0;
+  for (const [feature, spec] of Object.entries(exp.features)) {
+    let puts = 0;
+    const inputSize = spec.kind === 'bow' ? spec.maxFeatures : spec.kind === 'use' ? 512 : 768;
+    const sizes = [inputSize, ...exp.model.hidden, 2];
+    const params = sizes.slice(1).reduce((a, out, i) => a + sizes[i]! * out + out, 0);
+    const rowsOf = (dataset: string, part: string) => parts.find((p) => p.feature === feature && p.dataset === dataset && p.part === part)?.rows ?? 0;
+    const forward = (n: number) => Math.ceil(n / model.evalBatchSize) * model.gpuStepSeconds + (2 * params * n) / model.gpuFlops;
+    let seconds = model.jobSetupSeconds;
+    for (const s of exp.stages) {
+      const train = rowsOf(s.dataset, s.train);
+      const steps = Math.ceil(train / exp.training.batchSize);
+      const epoch = steps * model.gpuStepSeconds + (6 * params * train) / model.gpuFlops + forward(rowsOf(s.dataset, s.val));
+      seconds += exp.training.epochs * epoch;
+      for (const d of exp.evaluation.datasets) seconds += forward(rowsOf(d, exp.evaluation.split));
+      // weights + Adam moments (3 copies, float32) per checkpoint, plus the best model
+      const checkpoints = Math.floor(exp.training.epochs / exp.training.checkpointEvery) + 1;
+      checkpointBytes += checkpoints * 3 * 4 * params;
+      puts += checkpoints * 3 + 4;
+    }
+    for (const p of parts.filter((x) => x.feature === feature)) {
+      const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, p.meanChars / model.charsPerToken);
+      // CSR: int32 index + float32 count per distinct term; dense: float32 per dimension.
+      featureBytes += spec.kind === 'bow' ? p.rows * Math.min(spec.maxFeatures, tokens * model.distinctTermsPerToken) * 8 : p.rows * inputSize * 4;
+    }
+    const featureShards = parts.filter((x) => x.feature === feature).reduce((a, p) => a + p.shards, 0);
+    trainPuts += puts;
+    trainUsage.push({ kind: 'batch', seconds, memoryMb: 0, invocations: 1, requests: { put: puts, get: featureShards + 4, list: 2 }, bytesWritten: 0 });
+    trainWall = Math.max(trainWall, seconds + costOptions.batchStartupSeconds);
+    stages.push({
+      stage: `train:${feature}`, where: `Batch ${costOptions.batchInstanceType}`, computeSeconds: seconds + costOptions.batchStartupSeconds,
+      wallSeconds: seconds + costOptions.batchStartupSeconds,
+      detail: `${params.toLocaleString('en-US')} parameters, ${exp.stages.length} stage(s) × ${exp.training.epochs} epochs, incl. ${costOptions.batchStartupSeconds} s start-up`,
+    });
+  }
+  stages.push({ stage: 'report', where: `Lambda ${dep.reportMemoryMb} MB`, computeSeconds: model.reportSeconds, wallSeconds: model.reportSeconds, detail: 'tables, HTML, cost, checkpoints.zip' });
+
+  const splitParts = partSize.size;
+  const usage: RunUsage = {
+    basis: 'planned',
+    stages: {
+      prepare: [{ kind: 'lambda', seconds: prepareSeconds, memoryMb: dep.prepareMemoryMb, invocations: 1, requests: { put: splitParts + shards + 12, get: Object.keys(exp.datasets).length + 4, list: 2 }, bytesWritten: 0 }],
+      featurize: [{ kind: 'lambda', seconds: featurizeSeconds, memoryMb: dep.featurizeMemoryMb, invocations: shards, requests: { put: 2 * shards, get: 3 * shards, list: 0 }, bytesWritten: 0 }],
+      train: trainUsage,
+      report: [{ kind: 'lambda', seconds: model.reportSeconds, memoryMb: dep.reportMemoryMb, invocations: 1, requests: { put: 20, get: trainPuts + 10, list: 5 }, bytesWritten: 0 }],
+    },
+    stateTransitions: estimateStateTransitions(shards, Object.keys(exp.features).length),
+    // splits (gzip text) + features + checkpoints twice (objects and checkpoints.zip)
+    storedBytes: Math.round(totalChars * model.gzipRatio + featureBytes + 2 * checkpointBytes),
+  };
+  return {
+    experiment: exp.name,
+    quick,
+    parts,
+    stages,
+    wallSeconds: prepareSeconds + featurizeWall + trainWall + model.reportSeconds,
+    usage,
+    cost: computeCost(usage, prices, costOptions),
+    model,
+    deployment: dep,
+  };
+}
+
+/** The plan for the terminal: data sizes, stage times, cost lines, and the assumptions behind them. */
+export function planText(plan: Plan): string {
+  const parts = alignColumns(
+    [['feature', 'dataset/part', 'rows', 'mean chars', 'shards', 'Lambda s'],
+      ...plan.parts.map((p) => [p.feature, `${p.dataset}/${p.part}`, String(p.rows), p.meanChars.toFixed(0), String(p.shards), p.lambdaSeconds.toFixed(1)])],
+    ['left', 'left'],
+  );
+  const stages = alignColumns(
+    [['stage', 'where', 'compute', 'wall', 'detail'],
+      ...plan.stages.map((s) => [s.stage, s.where, formatDuration(s.computeSeconds), formatDuration(s.wallSeconds), s.detail])],
+    ['left', 'left', 'right', 'right', 'left'],
+  );
+  const costLines = alignColumns(
+    [['service', 'item', 'amount', 'cost'],
+      ...plan.cost.lines.map((l) => [l.service, l.stage ? `${l.item} (${l.stage})` : l.item, formatAmount(l), formatMoney(l.cost, plan.cost.currency)]),
+      ['total', '', '', formatMoney(plan.cost.total, plan.cost.currency)]],
+    ['left', 'left', 'right', 'right'],
+  );
+  const m = plan.model;
+  return [
+    `Plan for ${plan.experiment}${plan.quick ? ' (--quick)' : ''} on AWS: about ${formatDuration(plan.wallSeconds)} end to end, ${formatMoney(plan.cost.total, plan.cost.currency)} (${plan.cost.label}).`,
+    '',
+    'Data to featurize:',
+    parts,
+    'Stages:',
+    stages,
+    'Cost:',
+    costLines,
+    'Assumptions (src/report/plan.ts; the estimate is only as good as these):',
+    `  featurize per Lambda vCPU: BoW ${m.featurizePerVcpu.bow.toLocaleString('en-US')} chars/s, USE ${m.featurizePerVcpu.use} tokens/s, BERT ${m.featurizePerVcpu.bert} tokens/s; ${m.charsPerToken} chars/token; ${plan.deployment.featurizeMemoryMb} MB = ${Math.min(6, plan.deployment.featurizeMemoryMb / LAMBDA_MB_PER_VCPU).toFixed(1)} vCPU at ${m.multicoreEfficiency} efficiency per extra vCPU`,
+    `  GPU training: ${m.gpuFlops / 1e12} TFLOP/s sustained, ${m.gpuStepSeconds * 1000} ms per step, 6 FLOPs per parameter per training example, 2 per evaluated example; ${m.jobSetupSeconds} s job setup`,
+    `  prices: ${plan.cost.regions.join(', ')} recorded ${plan.cost.priceDates.join(', ')} (price table ${plan.cost.priceVersions.join(' + ')})`,
+    '',
+  ].join('\n');
+}
