@@ -47,6 +47,8 @@ export class WasmMlp implements MlpEngine {
   private slotOf: Int32Array;
   /** Lazy first layer: the optimizer step at which each row was last brought up to date. */
   private lastStep: Region = { ptr: 0, length: 0 };
+  /** Distinct columns of the current batch (lazy Adam). */
+  private batchRowCount = 0;
   private step = 0;
 
   constructor(
@@ -82,18 +84,15 @@ export class WasmMlp implements MlpEngine {
 
   trainStep(x: Features, labels: Int32Array, rng: Xoshiro128): number {
     const rows = labels.length;
-    this.forward(x, rng);
-    const classes = this.spec.classes;
-    const L = this.layers.length;
-    const logits = this.heap.f32(this.acts[L]!).subarray(0, rows * classes);
-    const dLogits = this.heap.f32(this.grads[L]!);
-    const loss = softmaxCrossEntropy(logits, labels, classes, dLogits);
-    const scale = this.spec.dropout > 0 ? 1 / (1 - this.spec.dropout) : 1;
-    for (let l = L - 1; l >= 1; l--) {
-      const layer = this.layers[l]!;
-      this.k.denseGradParams(this.acts[l]!.ptr, this.grads[l + 1]!.ptr, layer.gw.ptr, layer.gb.ptr, rows, layer.nIn, layer.nOut);
-      this.k.denseGradInput(this.acts[l]!.ptr, this.grads[l + 1]!.ptr, layer.w.ptr, this.grads[l]!.ptr, rows, layer.nIn, layer.nOut, scale);
+    if (x.kind === 'sparse' && this.lazy) {
+      // The rows this batch reads must first catch up on the steps they missed, or the forward pass would see
+      // stale weights.
+      this.loadSparse(x);
+      this.mapBatchRows(rows);
+      const first = this.layers[0]!;
+      this.k.catchUpRows(this.batchRowCount, this.rowIds.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, this.spec.learningRate);
     }
+    const loss = this.backward(x, labels, rng, this.lazy);
     this.step++;
     const bc1 = 1 - ADAM.beta1 ** this.step;
     const bc2 = 1 - ADAM.beta2 ** this.step;
@@ -106,10 +105,54 @@ export class WasmMlp implements MlpEngine {
       this.k.adam(first.nIn * first.nOut, first.w.ptr, first.gw.ptr, first.mw.ptr, first.vw.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
     }
     this.k.adam(first.nOut, first.b.ptr, first.gb.ptr, first.mb.ptr, first.vb.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
-    for (let l = 1; l < L; l++) {
+    for (let l = 1; l < this.layers.length; l++) {
       const layer = this.layers[l]!;
       this.k.adam(layer.nIn * layer.nOut, layer.w.ptr, layer.gw.ptr, layer.mw.ptr, layer.vw.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
       this.k.adam(layer.nOut, layer.b.ptr, layer.gb.ptr, layer.mb.ptr, layer.vb.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
+    }
+    return loss;
+  }
+
+  /**
+   * Gradients of the mean loss w.r.t. every parameter (inference mode: no dropout), without updating anything;
+   * the first layer's gradient is returned dense. For checking this engine against the TensorFlow.js model.
+   */
+  gradients(x: Features, labels: Int32Array): ParamSet {
+    const rows = labels.length;
+    this.backward(x, labels, undefined);
+    const first = this.layers[0]!;
+    const full = this.heap.alloc(first.nIn * first.nOut);
+    const gb0 = this.heap.alloc(first.nOut);
+    this.columnSums(this.grads[1]!, rows, first.nOut, gb0);
+    if (x.kind === 'sparse') {
+      this.k.sparseGradRows(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, this.grads[1]!.ptr, full.ptr, first.nOut);
+    } else {
+      this.k.denseGradParams(this.dense.ptr, this.grads[1]!.ptr, full.ptr, gb0.ptr, rows, first.nIn, first.nOut);
+    }
+    const out: ParamSet = new Map();
+    const shapes = paramShapes(this.spec);
+    this.layers.forEach((layer, l) => {
+      const [kr, br] = l === 0 ? [full, gb0] : [layer.gw, layer.gb];
+      out.set(`layer_${l}/kernel`, { shape: shapes[2 * l]![1], data: this.heap.f32(kr).slice() });
+      out.set(`layer_${l}/bias`, { shape: shapes[2 * l + 1]![1], data: this.heap.f32(br).slice() });
+    });
+    return out;
+  }
+
+  /** Forward pass, loss, and the gradients of every layer but the first (their inputs are in acts/grads). */
+  private backward(x: Features, labels: Int32Array, rng: Xoshiro128 | undefined, preloaded = false): number {
+    const rows = labels.length;
+    this.forward(x, rng, preloaded);
+    const classes = this.spec.classes;
+    const L = this.layers.length;
+    const logits = this.heap.f32(this.acts[L]!).subarray(0, rows * classes);
+    const dLogits = this.heap.f32(this.grads[L]!);
+    const loss = softmaxCrossEntropy(logits, labels, classes, dLogits);
+    const scale = rng && this.spec.dropout > 0 ? 1 / (1 - this.spec.dropout) : 1;
+    for (let l = L - 1; l >= 1; l--) {
+      const layer = this.layers[l]!;
+      this.k.denseGradParams(this.acts[l]!.ptr, this.grads[l + 1]!.ptr, layer.gw.ptr, layer.gb.ptr, rows, layer.nIn, layer.nOut);
+      this.k.denseGradInput(this.acts[l]!.ptr, this.grads[l + 1]!.ptr, layer.w.ptr, this.grads[l]!.ptr, rows, layer.nIn, layer.nOut, scale);
     }
     return loss;
   }
@@ -138,7 +181,6 @@ export class WasmMlp implements MlpEngine {
     const first = this.layers[0]!;
     const h = first.nOut;
     this.columnSums(this.grads[1]!, rows, h, first.gb);
-    const nnz = this.heap.i32(this.sparse.indptr)[rows]!;
     if (this.spec.sparseAdam === 'dense') {
       this.heap.f32(first.gw).fill(0);
       // slots == column indices: accumulate straight into the full gradient.
@@ -146,10 +188,20 @@ export class WasmMlp implements MlpEngine {
       this.k.adam(first.nIn * h, first.w.ptr, first.gw.ptr, first.mw.ptr, first.vw.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
       return;
     }
+    const count = this.batchRowCount;
+    this.heap.f32(this.rowGrad).fill(0, 0, count * h);
+    this.k.sparseGradRows(rows, this.sparse.indptr.ptr, this.sparse.slots.ptr, this.sparse.values.ptr, this.grads[1]!.ptr, this.rowGrad.ptr, h);
+    this.k.adamRows(count, this.rowIds.ptr, this.rowGrad.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr, h, this.lastStep.ptr, this.step, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
+  }
+
+  /** Lists the distinct columns of the loaded batch (rowIds) and maps each non-zero to its slot among them. */
+  private mapBatchRows(rows: number): void {
+    const first = this.layers[0]!;
+    const nnz = this.heap.i32(this.sparse.indptr)[rows]!;
     // Allocate before taking views: growing kernel memory detaches them.
     const maxRows = Math.min(nnz, first.nIn);
     if (this.rowIds.length < maxRows) this.rowIds = this.heap.alloc(maxRows);
-    if (this.rowGrad.length < maxRows * h) this.rowGrad = this.heap.alloc(maxRows * h);
+    if (this.rowGrad.length < maxRows * first.nOut) this.rowGrad = this.heap.alloc(maxRows * first.nOut);
     const indices = this.heap.i32(this.sparse.indices);
     const slots = this.heap.i32(this.sparse.slots);
     const rowIds = this.heap.i32(this.rowIds);
@@ -157,35 +209,27 @@ export class WasmMlp implements MlpEngine {
     let count = 0;
     for (let k = 0; k < nnz; k++) {
       const c = indices[k]!;
-      let s = slotOf[c]!;
-      if (s < 0) {
-        s = count++;
-        slotOf[c] = s;
-        rowIds[s] = c;
+      let slot = slotOf[c]!;
+      if (slot < 0) {
+        slot = count++;
+        slotOf[c] = slot;
+        rowIds[slot] = c;
       }
-      slots[k] = s;
+      slots[k] = slot;
     }
-    this.heap.f32(this.rowGrad).fill(0, 0, count * h);
-    for (let s = 0; s < count; s++) slotOf[rowIds[s]!] = -1;
-    this.k.sparseGradRows(rows, this.sparse.indptr.ptr, this.sparse.slots.ptr, this.sparse.values.ptr, this.grads[1]!.ptr, this.rowGrad.ptr, h);
-    this.k.adamRows(count, this.rowIds.ptr, this.rowGrad.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr, h, this.lastStep.ptr, this.step, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps, this.catchUpScale());
+    for (let i = 0; i < count; i++) slotOf[rowIds[i]!] = -1;
+    this.batchRowCount = count;
   }
 
   private get lazy(): boolean {
     return this.spec.sparseInput && this.spec.sparseAdam === 'lazy';
   }
 
-  /** lr * sqrt(bc2) / bc1 at the current step: the per-step scale of a zero-gradient Adam move. */
-  private catchUpScale(): number {
-    if (this.step === 0) return 0;
-    return (this.spec.learningRate * Math.sqrt(1 - ADAM.beta2 ** this.step)) / (1 - ADAM.beta1 ** this.step);
-  }
-
   /** Applies the zero-gradient steps every lazy row missed, so weights and moments equal dense Adam's view. */
   private catchUp(): void {
     if (!this.lazy || this.step === 0) return;
     const first = this.layers[0]!;
-    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, ADAM.eps, this.catchUpScale());
+    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, this.spec.learningRate);
   }
 
   private columnSums(m: Region, rows: number, cols: number, out: Region): void {
@@ -196,12 +240,12 @@ export class WasmMlp implements MlpEngine {
   }
 
   /** Forward pass into acts[]; with an rng, applies ReLU + inverted dropout, else ReLU only. */
-  private forward(x: Features, rng: Xoshiro128 | undefined): void {
+  private forward(x: Features, rng: Xoshiro128 | undefined, preloaded = false): void {
     const rows = x.m.rows;
     this.ensureCapacity(rows);
     const first = this.layers[0]!;
     if (x.kind === 'sparse') {
-      this.loadSparse(x);
+      if (!preloaded) this.loadSparse(x);
       this.k.sparseForward(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, first.w.ptr, first.b.ptr, this.acts[1]!.ptr, first.nOut);
     } else {
       if (this.dense.length < x.m.data.length) this.dense = this.heap.alloc(x.m.data.length);

@@ -166,56 +166,77 @@ export function adam(
   adamSpan(n, w, g, m, v, stepSize, b1, b2, invSqrtBc2, eps);
 }
 
-// Applies `skipped` Adam steps with zero gradient to one row in closed form: the moments decay by b1^k and
-// b2^k, and the weights move by c * m/sqrt(v) * sum_{j=1..k} (b1/sqrt(b2))^j, where c = lr*sqrt(bc2)/bc1 is
-// taken as constant over the gap (it varies slowly; the series' effective length is ~10 steps). This is what
-// dense Adam does to rows absent from a batch, so lazy updates follow dense Adam's trajectory closely.
-@inline function catchUpSpan(n: i32, w: usize, m: usize, v: usize, skipped: i32, c: f32, b1: f32, b2: f32, eps: f32): void {
+// Applies the zero-gradient Adam steps s+1..s+k that a row missed, in closed form: moments decay by b1^k and
+// b2^k, and step t moves the weights by c_t * q^j * m/sqrt(v) with q = b1/sqrt(b2) and c_t = lr*sqrt(bc2_t)/bc1_t
+// (eps neglected: dense Adam adds it to sqrt(v/bc2), where it is ~1e-4 of the value or less; a tiny floor only
+// keeps never-updated rows at 0/0 -> 0). The series sum_j c_{s+j} q^j is summed exactly until
+// q^j is negligible. This is what dense Adam does to rows absent from a batch, so lazy updates match it.
+@inline function catchUpSpan(n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, lr: f64, b1: f32, b2: f32): void {
   const q = <f64>b1 / Math.sqrt(<f64>b2);
-  const series = <f32>((q * (1 - Math.pow(q, <f64>skipped))) / (1 - q));
-  const vshift = f32x4.splat(c * series);
-  const vd1 = f32x4.splat(<f32>Math.pow(<f64>b1, <f64>skipped));
-  const vd2 = f32x4.splat(<f32>Math.pow(<f64>b2, <f64>skipped));
-  const veps = f32x4.splat(eps);
+  let b1t = Math.pow(<f64>b1, <f64>from);
+  let b2t = Math.pow(<f64>b2, <f64>from);
+  let qj: f64 = 1;
+  let series: f64 = 0;
+  for (let j = 1; j <= gap; j++) {
+    b1t *= <f64>b1;
+    b2t *= <f64>b2;
+    qj *= q;
+    series += ((lr * Math.sqrt(1 - b2t)) / (1 - b1t)) * qj;
+    if (qj < 1e-12) break;
+  }
+  const vshift = f32x4.splat(<f32>series);
+  const vd1 = f32x4.splat(<f32>Math.pow(<f64>b1, <f64>gap));
+  const vd2 = f32x4.splat(<f32>Math.pow(<f64>b2, <f64>gap));
+  const vfloor = f32x4.splat(1e-30);
   for (let i = 0; i < n; i += 4) {
     const o = (<usize>i) << 2;
     const mi = v128.load(m + o);
     const vi = v128.load(v + o);
-    v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vshift, mi), f32x4.add(f32x4.sqrt(vi), veps))));
+    v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vshift, mi), f32x4.add(f32x4.sqrt(vi), vfloor))));
     v128.store(m + o, f32x4.mul(mi, vd1));
     v128.store(v + o, f32x4.mul(vi, vd2));
   }
 }
 
 /**
- * Lazy Adam: updates only the listed rows of w/m/v, row k of g holding the gradient of row rowIds[k]. Each
- * row first catches up on the zero-gradient steps it missed since last[row]; last[row] becomes t.
+ * Lazy Adam: updates only the listed rows of w/m/v, row k of g holding the gradient of row rowIds[k]. The rows
+ * must already be caught up to step t-1 (catchUpRows, before the forward pass); last[row] becomes t.
  * h must be a multiple of 4.
  */
 export function adamRows(
   count: i32, rowIds: usize, g: usize, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32,
-  stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32, c: f32,
+  stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32,
 ): void {
   const rowBytes = (<usize>h) << 2;
   for (let k = 0; k < count; k++) {
     const row = load<i32>(rowIds + ((<usize>k) << 2));
     const off = <usize>row * rowBytes;
-    const lastAt = last + ((<usize>row) << 2);
-    const skipped = t - 1 - load<i32>(lastAt);
-    if (skipped > 0) catchUpSpan(h, w + off, m + off, v + off, skipped, c, b1, b2, eps);
-    store<i32>(lastAt, t);
+    store<i32>(last + ((<usize>row) << 2), t);
     adamSpan(h, w + off, g + <usize>k * rowBytes, m + off, v + off, stepSize, b1, b2, invSqrtBc2, eps);
   }
 }
 
+/** Brings the listed rows of a lazily updated layer up to step t (the rows a batch is about to read). */
+export function catchUpRows(count: i32, rowIds: usize, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, lr: f64): void {
+  const rowBytes = (<usize>h) << 2;
+  for (let k = 0; k < count; k++) {
+    const row = load<i32>(rowIds + ((<usize>k) << 2));
+    const off = <usize>row * rowBytes;
+    const lastAt = last + ((<usize>row) << 2);
+    const from = load<i32>(lastAt);
+    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, lr, b1, b2);
+    store<i32>(lastAt, t);
+  }
+}
+
 /** Brings every row of a lazily updated layer up to step t (before evaluation or a checkpoint). */
-export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, eps: f32, c: f32): void {
+export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, lr: f64): void {
   const rowBytes = (<usize>h) << 2;
   for (let row = 0; row < rows; row++) {
     const off = <usize>row * rowBytes;
     const lastAt = last + ((<usize>row) << 2);
-    const skipped = t - load<i32>(lastAt);
-    if (skipped > 0) catchUpSpan(h, w + off, m + off, v + off, skipped, c, b1, b2, eps);
+    const s = load<i32>(lastAt);
+    if (t > s) catchUpSpan(h, w + off, m + off, v + off, s, t - s, lr, b1, b2);
     store<i32>(lastAt, t);
   }
 }
