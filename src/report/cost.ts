@@ -239,7 +239,7 @@ export function costMarkdown(report: CostReport): string {
 export function costText(report: CostReport): string {
   const rows = [['service', 'item', 'amount', 'unit price', 'cost'], ...report.lines.map((l) => lineCells(report, l))];
   rows.push(['total', '', '', '', formatMoney(report.total, report.currency)]);
-  return `Cost (${report.label}):\n${alignColumns(rows)}`;
+  return `Cost (${report.label}):\n${alignColumns(rows, ['left', 'left', 'right', 'right', 'right'])}`;
 }
 
 function checkNonNegative(value: number, what: string): void {

@@ -72,7 +72,10 @@ export function lineChartSvg(chart: LineChart): string {
     const mx = r(sx(chart.marker.x));
     parts.push(
       `<g class="marker"><line x1="${mx}" x2="${mx}" y1="${M.top}" y2="${M.top + plotH}" stroke="#7b8794" stroke-dasharray="3 3"/>`,
-      `<text x="${mx + 4}" y="${M.top + 11}" font-size="11" fill="#52606d">${escapeXml(chart.marker.label)}</text></g>`,
+      // Label on the side with room: right of the line, or left of it in the right third of the plot.
+      mx > M.left + (plotW * 2) / 3
+        ? `<text x="${mx - 4}" y="${M.top + 11}" text-anchor="end" font-size="11" fill="#52606d">${escapeXml(chart.marker.label)}</text></g>`
+        : `<text x="${mx + 4}" y="${M.top + 11}" font-size="11" fill="#52606d">${escapeXml(chart.marker.label)}</text></g>`,
     );
   }
   let legendX = M.left;
