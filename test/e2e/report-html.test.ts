@@ -1,5 +1,6 @@
 // Opens the generated report.html in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
 // and checks what a reader sees: the table values, every chart drawn, and that the page fetched nothing.
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,9 @@ describe('report.html in headless Chromium (/usr/bin/chromium)', () => {
   const blocked: string[] = [];
 
   beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`no Chromium at ${CHROMIUM}: install Debian's with \`apt-get update && apt-get install -y chromium\` (.ci/run does) or set CHROMIUM_PATH`);
+    }
     dir = await mkdtemp(join(tmpdir(), 'textshift-report-e2e-'));
     const store = new FsBlobStore(dir);
     const { keys } = await writeRunReport(store, results.runId, {
