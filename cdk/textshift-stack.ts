@@ -41,7 +41,8 @@ export class TextshiftStack extends Stack {
     });
     grantPrefixes(prepare.role, bucket, { read: ['experiments/*', 'datasets/*', 'runs/*'], write: ['runs/*'] });
 
-    // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime).
+    // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
+    // records each shard's result next to the shard task under runs/<id>/featurized/.
     const featurize = new Featurize(this, 'Featurize', {
       ...common,
       functionName: name('featurize'),
@@ -50,7 +51,7 @@ export class TextshiftStack extends Stack {
     });
     grantPrefixes(featurize.stage.role, bucket, {
       read: ['runs/*', 'models/*', 'datasets/*', 'cache/*'],
-      write: ['cache/*'],
+      write: ['cache/*', 'runs/*/featurized/*'],
     });
 
     // Report: results table, plots, HTML, cost report and the checkpoint archive, all under the run.
@@ -65,7 +66,7 @@ export class TextshiftStack extends Stack {
     });
     grantPrefixes(report.role, bucket, { read: ['runs/*'], write: ['runs/*'] });
 
-    // MarkFailed: records the failed stage in the run manifest and touches nothing else.
+    // MarkFailed: records the failed stage in the run's stage records and manifest, and touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
       ...common,
       folder: 'mark-failed',
@@ -75,7 +76,8 @@ export class TextshiftStack extends Stack {
       ...config.functions.markFailed,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(markFailed.role, bucket, { read: ['runs/*/manifest.json'], write: ['runs/*/manifest.json'] });
+    const runRecords = ['runs/*/manifest.json', 'runs/*/stages/*'];
+    grantPrefixes(markFailed.role, bucket, { read: runRecords, write: runRecords });
 
     // Training: AWS Batch on GPU (or CPU) instances scaling from zero; one job per feature family.
     const training = new Training(this, 'Training', {

@@ -34,7 +34,17 @@ export interface TrainingProps {
  * Files of the repository the trainer image is built from (Docker ignore syntax: exclude all, re-include).
  * Keeps the asset small and its hash independent of tests, docs and node_modules.
  */
-export const TRAINER_BUILD_CONTEXT = ['*', '!package.json', '!package-lock.json', '!.npmrc', '!src', '!containers/trainer'];
+export const TRAINER_BUILD_CONTEXT = [
+  '*',
+  '!package.json',
+  '!package-lock.json',
+  '!.npmrc',
+  '!src',
+  '!containers/trainer',
+  // The AWS stage context (bucket from env BUCKET) the Lambda handlers use too.
+  'functions/*',
+  '!functions/shared',
+];
 
 /**
  * The trainer on AWS Batch: one job per feature family trains stage 1, fine-tunes stage 2 and evaluates,

@@ -2,9 +2,10 @@
 import { featurize } from '#src/workflow/stages/featurize.js';
 import type { FeaturizeOutput } from '#src/workflow/stage-io.js';
 import { parseFeaturizeInput } from '../shared/events.js';
-import { stageContext } from '../shared/stage-context.js';
+import { awsStageContext } from '../shared/stage-context.js';
 
 /** Lambda entry point. */
 export async function handler(event: unknown): Promise<FeaturizeOutput> {
-  return featurize(stageContext(), parseFeaturizeInput(event));
+  const input = parseFeaturizeInput(event);
+  return featurize(awsStageContext(input.runId), input);
 }

@@ -2,9 +2,10 @@
 import { prepare } from '#src/workflow/stages/prepare.js';
 import type { PrepareOutput } from '#src/workflow/stage-io.js';
 import { parsePrepareInput } from '../shared/events.js';
-import { stageContext } from '../shared/stage-context.js';
+import { awsStageContext } from '../shared/stage-context.js';
 
 /** Lambda entry point. */
 export async function handler(event: unknown): Promise<PrepareOutput> {
-  return prepare(stageContext(), parsePrepareInput(event));
+  const input = parsePrepareInput(event);
+  return prepare(awsStageContext(input.runId ?? input.experimentKey), input);
 }

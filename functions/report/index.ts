@@ -2,9 +2,10 @@
 import { report } from '#src/workflow/stages/report.js';
 import type { ReportOutput } from '#src/workflow/stage-io.js';
 import { parseReportInput } from '../shared/events.js';
-import { stageContext } from '../shared/stage-context.js';
+import { awsStageContext } from '../shared/stage-context.js';
 
 /** Lambda entry point. */
 export async function handler(event: unknown): Promise<ReportOutput> {
-  return report(stageContext(), parseReportInput(event));
+  const input = parseReportInput(event);
+  return report(awsStageContext(input.runId), input);
 }

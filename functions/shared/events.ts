@@ -11,7 +11,7 @@ import type {
 const key = z.string().min(1);
 
 const schemas = {
-  prepare: z.strictObject({ experimentKey: key, uploadId: key.optional(), runId: key.optional() }),
+  prepare: z.strictObject({ experimentKey: key, uploadId: key.optional(), runId: key.optional(), quick: z.boolean().optional() }),
   featurize: z.strictObject({ runId: key, shardKey: key }),
   report: z.strictObject({ runId: key }),
   markFailed: z.strictObject({

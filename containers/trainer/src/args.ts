@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { TrainInput } from '#src/workflow/stage-io.js';
+import type { TrainInput } from '../../../src/workflow/stage-io.js';
 
 export const USAGE =
   'usage: main.ts --run-id <runId> --feature <feature>   (or env RUN_ID and FEATURE); env BUCKET names the data bucket';

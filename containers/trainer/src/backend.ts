@@ -1,8 +1,9 @@
-/** What TensorFlow.js runs on after the GPU binding was (or was not) loaded. */
+/** What the trainer runs on: whether the native TensorFlow binding loaded, its backend, and whether it uses a GPU. */
 export interface BackendInfo {
-  backend: string;
+  binding: boolean;
+  backend?: string;
   gpu: boolean;
-  /** Why the GPU binding could not be loaded, if it could not. */
+  /** Why the binding could not be loaded, if it could not. */
   loadError?: string;
 }
 
@@ -10,27 +11,27 @@ export interface BackendInfo {
 const GPU_BINDING = '@tensorflow/tfjs-node-gpu';
 
 /**
- * Loads tfjs-node-gpu when it is installed (the image), which registers the native "tensorflow" backend on the
- * shared tfjs-core, and reports the active backend and whether TensorFlow placed it on a CUDA device.
+ * Loads tfjs-node-gpu when it is installed (the image): it registers the native "tensorflow" backend on the
+ * project's tfjs-core. Without it (a local run) TensorFlow.js is left untouched and training stays on the
+ * project's WebAssembly engine.
  */
-export async function loadTensorflowBackend(): Promise<BackendInfo> {
-  let loadError: string | undefined;
+export async function loadTensorflowBinding(): Promise<BackendInfo> {
   try {
     await import(GPU_BINDING);
   } catch (err) {
-    loadError = err instanceof Error ? err.message : String(err);
+    return { binding: false, gpu: false, loadError: err instanceof Error ? err.message : String(err) };
   }
   const tf = await import('@tensorflow/tfjs');
   await tf.ready();
   const backend = tf.getBackend();
   const gpu = backend === 'tensorflow' && (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
-  return { backend, gpu, loadError };
+  return { binding: true, backend, gpu };
 }
 
 /** Throws a message naming the cause when a GPU was required but TensorFlow.js is not using one. */
 export function assertGpu(info: BackendInfo): void {
   if (info.gpu) return;
-  const why = info.loadError
+  const why = !info.binding
     ? `${GPU_BINDING} could not be loaded: ${info.loadError}`
     : info.backend === 'tensorflow'
       ? 'libtensorflow found no CUDA device (check the instance type, the NVIDIA driver of the AMI and the job GPU requirement)'

@@ -1,24 +1,29 @@
 // The trainer container's entry: job parameters -> train() -> the feature family's result key on stdout.
-// Also runs locally (`npx tsx containers/trainer/src/main.ts ...`) on the WASM backend, against any S3 endpoint.
-import { S3Client } from '@aws-sdk/client-s3';
-import { S3BlobStore } from '#src/store/s3-store.js';
-import { train } from '#src/workflow/stages/train.js';
+// Also runs locally (`npx tsx containers/trainer/src/main.ts ...`) on the WASM engine, against any S3 endpoint.
+// The stage context is the same one the Lambda handlers build (bucket from env BUCKET).
+// Relative, not #src/: this folder has its own package.json, which scopes subpath imports.
+import { registerEngine } from '../../../src/model/index.js';
+import { TfjsMlp } from '../../../src/model/tfjs-mlp.js';
+import { train } from '../../../src/workflow/stages/train.js';
+import { awsStageContext } from '../../../functions/shared/stage-context.js';
 import { parseTrainerArgs } from './args.js';
-import { assertGpu, loadTensorflowBackend } from './gpu.js';
+import { assertGpu, loadTensorflowBinding } from './backend.js';
 
 try {
   const input = parseTrainerArgs(process.argv.slice(2), process.env);
-  const bucket = process.env.BUCKET;
-  if (!bucket) throw new Error('environment variable BUCKET is not set: it must name the data bucket');
+  const ctx = awsStageContext(input.runId);
 
-  const backend = await loadTensorflowBackend();
-  console.error(`trainer: TensorFlow.js backend "${backend.backend}"${backend.gpu ? ' on GPU' : ''}`);
+  const backend = await loadTensorflowBinding();
   if (process.env.TEXTSHIFT_REQUIRE_GPU === '1') assertGpu(backend);
+  // With the native binding loaded, models train in TensorFlow.js on its backend (the GPU on a GPU instance).
+  if (backend.backend === 'tensorflow') registerEngine('tfjs', (spec, seed) => new TfjsMlp(spec, seed), true);
+  console.error(
+    backend.binding
+      ? `trainer: TensorFlow.js backend "${backend.backend}"${backend.gpu ? ' on a GPU' : ' on the CPU'}`
+      : 'trainer: no native TensorFlow binding; training on the WebAssembly engine',
+  );
 
-  // An endpoint override (an emulator) rarely resolves bucket subdomains, so address buckets by path there.
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-  const store = new S3BlobStore({ bucket, client: new S3Client({ forcePathStyle: endpoint !== undefined }) });
-  const output = await train({ store }, input);
+  const output = await train(ctx, input);
   console.log(JSON.stringify(output));
 } catch (err) {
   console.error(`trainer failed: ${err instanceof Error ? err.message : String(err)}`);
