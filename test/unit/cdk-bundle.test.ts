@@ -1,0 +1,65 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from './cdk-template.js';
+
+// The real Lambda bundling of `cdk synth`: the locally installed esbuild, no Docker daemon, no AWS credentials.
+let synthesized: Synthesized;
+const assetOf: Record<string, string> = {};
+
+beforeAll(() => {
+  synthesized = synth({}, { bundle: true });
+  for (const [id, props] of resourcesOf(synthesized.template, 'AWS::Lambda::Function')) {
+    const key = (props.Code as { S3Key: string }).S3Key;
+    assetOf[id.replace(/Function[0-9A-F]{8}$/, '').replace(/Stage$/, '')] = path.join(synthesized.outdir, `asset.${key.replace(/\.zip$/, '')}`);
+  }
+}, SYNTH_TIMEOUT);
+
+function sizeOf(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((n, e) => {
+    const p = path.join(dir, e.name);
+    return n + (e.isDirectory() ? sizeOf(p) : statSync(p).size);
+  }, 0);
+}
+
+describe('Lambda bundles (local esbuild, no Docker)', () => {
+  it('builds one ESM bundle with a source map per function', () => {
+    expect(Object.keys(assetOf).sort()).toEqual(['Featurize', 'MarkFailed', 'Prepare', 'Report']);
+    for (const [name, dir] of Object.entries(assetOf)) {
+      expect(existsSync(path.join(dir, 'index.mjs')), name).toBe(true);
+      expect(existsSync(path.join(dir, 'index.mjs.map')), name).toBe(true);
+    }
+  });
+
+  it('every bundle loads in Node and exports the handler (the ESM require shim works for CommonJS dependencies)', () => {
+    for (const [name, dir] of Object.entries(assetOf)) {
+      const probe = spawnSync(
+        process.execPath,
+        ['--input-type=module', '-e', "const m = await import('./index.mjs'); process.stdout.write(typeof m.handler)"],
+        { cwd: dir, env: { ...process.env, BUCKET: 'textshift-test-bucket' }, encoding: 'utf8' },
+      );
+      expect(probe.stderr.split('\n').filter((l) => /Error/.test(l)), name).toEqual([]);
+      expect(probe.stdout, name).toBe('function');
+    }
+  });
+
+  it('featurize carries onnxruntime-node with only the linux/arm64 binary, resolvable from the bundle', () => {
+    const modules = path.join(assetOf.Featurize!, 'node_modules');
+    const bin = path.join(modules, 'onnxruntime-node', 'bin', 'napi-v6');
+    expect(readdirSync(bin)).toEqual(['linux']);
+    expect(readdirSync(path.join(bin, 'linux'))).toEqual(['arm64']);
+    expect(readdirSync(path.join(bin, 'linux', 'arm64')).sort()).toEqual(['libonnxruntime.so.1', 'onnxruntime_binding.node']);
+    // Node's resolution from the bundle finds the package and its runtime dependency.
+    const requireFromBundle = createRequire(path.join(assetOf.Featurize!, 'index.mjs'));
+    expect(existsSync(requireFromBundle.resolve('onnxruntime-node'))).toBe(true);
+    expect(existsSync(requireFromBundle.resolve('onnxruntime-common'))).toBe(true);
+  });
+
+  it('stays far below Lambda 250 MB unzipped limit', () => {
+    const sizes = Object.fromEntries(Object.entries(assetOf).map(([n, d]) => [n, sizeOf(d) / 2 ** 20]));
+    expect(sizes.Featurize).toBeLessThan(60);
+    for (const [name, mb] of Object.entries(sizes)) if (name !== 'Featurize') expect(mb, name).toBeLessThan(15);
+  });
+});
