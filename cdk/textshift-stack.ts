@@ -79,13 +79,25 @@ export class TextshiftStack extends Stack {
     const runRecords = ['runs/*/manifest.json', 'runs/*/stages/*'];
     grantPrefixes(markFailed.role, bucket, { read: runRecords, write: runRecords });
 
+    // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes
+    // (the fields of the report's CostOptions).
+    const trainerInstanceTypes = config.trainerCompute === 'gpu' ? config.gpuInstanceTypes : config.cpuInstanceTypes;
+    report.fn.addEnvironment(
+      'TEXTSHIFT_COST_OPTIONS',
+      JSON.stringify({
+        batchInstanceType: trainerInstanceTypes[0],
+        batchMarket: config.trainerSpot ? 'spot' : 'on-demand',
+        lambdaMemoryMb: Object.fromEntries(Object.entries(config.functions).map(([fn, s]) => [fn, s.memoryMb])),
+      }),
+    );
+
     // Training: AWS Batch on GPU (or CPU) instances scaling from zero; one job per feature family.
     const training = new Training(this, 'Training', {
       ...common,
       prefix: config.prefix,
       bucket,
       compute: config.trainerCompute,
-      instanceTypes: config.trainerCompute === 'gpu' ? config.gpuInstanceTypes : config.cpuInstanceTypes,
+      instanceTypes: trainerInstanceTypes,
       spot: config.trainerSpot,
       maxVcpus: config.trainerMaxVcpus,
       vcpus: config.trainerVcpus,

@@ -94,6 +94,22 @@ describe('GPU trainer (default)', () => {
   });
 });
 
+describe('cost report inputs', () => {
+  const costOptions = (s: Synthesized) => {
+    const report = resourcesOf(s.template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('ReportFunction'))![1];
+    return JSON.parse((report.Environment as { Variables: Record<string, string> }).Variables.TEXTSHIFT_COST_OPTIONS!);
+  };
+
+  it('tells the Report Lambda the deployed instance type, market and Lambda memory sizes', () => {
+    expect(costOptions(gpu)).toEqual({
+      batchInstanceType: 'g4dn.xlarge',
+      batchMarket: 'on-demand',
+      lambdaMemoryMb: { prepare: 3008, featurize: 10240, report: 3008, markFailed: 256 },
+    });
+    expect(costOptions(cpu)).toMatchObject({ batchInstanceType: 'c6i.2xlarge', batchMarket: 'spot' });
+  });
+});
+
 describe('trainer image definition', () => {
   const dockerfile = readFileSync(new URL('../../containers/trainer/Dockerfile', import.meta.url), 'utf8');
 
