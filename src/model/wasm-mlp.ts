@@ -90,7 +90,7 @@ export class WasmMlp implements MlpEngine {
       this.loadSparse(x);
       this.mapBatchRows(rows);
       const first = this.layers[0]!;
-      this.k.catchUpRows(this.batchRowCount, this.rowIds.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, this.spec.learningRate);
+      this.k.catchUpRows(this.batchRowCount, this.rowIds.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, ADAM.eps, this.spec.learningRate);
     }
     const loss = this.backward(x, labels, rng, this.lazy);
     this.step++;
@@ -229,7 +229,7 @@ export class WasmMlp implements MlpEngine {
   private catchUp(): void {
     if (!this.lazy || this.step === 0) return;
     const first = this.layers[0]!;
-    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, this.spec.learningRate);
+    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, ADAM.eps, this.spec.learningRate);
   }
 
   private columnSums(m: Region, rows: number, cols: number, out: Region): void {

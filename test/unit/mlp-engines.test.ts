@@ -122,6 +122,30 @@ describe('WebAssembly engine vs TensorFlow.js model on the same weights', () => 
     expectClose(lazy.getOptimizerState().v, dense.getOptimizerState().v, 1e-7);
   });
 
+  it('lazy catch-up of a row whose second moment underflowed to 0 moves it no more than dense Adam would', () => {
+    // Regression: tiny gradients (saturated softmax) leave m ~ 1e-24 while v = g^2 underflows to 0 in float32;
+    // an unguarded m/sqrt(v) then threw IMDB fine-tuning off (loss 239).
+    const s = spec({ sparseAdam: 'lazy' });
+    const engine = new WasmMlp(s, 8);
+    const b = batch(2, 40, 5);
+    engine.trainStep(b.sparse, b.labels, new Xoshiro128([1]));
+    const state = engine.getOptimizerState();
+    state.m.get('layer_0/kernel')!.data.fill(1e-24);
+    state.v.get('layer_0/kernel')!.data.fill(0);
+    state.step = 100;
+    engine.setOptimizerState(state);
+    const before = engine.getParams().get('layer_0/kernel')!.data.slice();
+    for (let i = 0; i < 50; i++) {
+      const next = batch(1, 40, 300 + i);
+      next.sparse.m.indices.fill(39);
+      engine.trainStep(next.sparse, next.labels, new Xoshiro128([i]));
+    }
+    const after = engine.getParams().get('layer_0/kernel')!.data;
+    let worst = 0;
+    for (let i = 0; i < 39 * 12; i++) worst = Math.max(worst, Math.abs(after[i]! - before[i]!));
+    expect(worst).toBeLessThan(1e-6);
+  });
+
   it('checkpoint state round-trips: a restored engine continues identically', () => {
     const s = spec({ sparseAdam: 'lazy', dropout: 0.3 });
     const a = new WasmMlp(s, 21);

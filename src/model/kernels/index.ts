@@ -20,8 +20,8 @@ export interface KernelExports {
   denseGradInput(x: number, dy: number, w: number, dpre: number, rows: number, nIn: number, nOut: number, scale: number): void;
   adam(n: number, w: number, g: number, m: number, v: number, stepSize: number, b1: number, b2: number, invSqrtBc2: number, eps: number): void;
   adamRows(count: number, rowIds: number, g: number, w: number, m: number, v: number, h: number, last: number, t: number, stepSize: number, b1: number, b2: number, invSqrtBc2: number, eps: number): void;
-  catchUpRows(count: number, rowIds: number, w: number, m: number, v: number, h: number, last: number, t: number, b1: number, b2: number, lr: number): void;
-  adamCatchUpAll(rows: number, w: number, m: number, v: number, h: number, last: number, t: number, b1: number, b2: number, lr: number): void;
+  catchUpRows(count: number, rowIds: number, w: number, m: number, v: number, h: number, last: number, t: number, b1: number, b2: number, eps: number, lr: number): void;
+  adamCatchUpAll(rows: number, w: number, m: number, v: number, h: number, last: number, t: number, b1: number, b2: number, eps: number, lr: number): void;
 }
 
 /** Compiles kernels.ts when the .wasm is missing or older than its source (a checkout has only the source). */

@@ -168,10 +168,11 @@ export function adam(
 
 // Applies the zero-gradient Adam steps s+1..s+k that a row missed, in closed form: moments decay by b1^k and
 // b2^k, and step t moves the weights by c_t * q^j * m/sqrt(v) with q = b1/sqrt(b2) and c_t = lr*sqrt(bc2_t)/bc1_t
-// (eps neglected: dense Adam adds it to sqrt(v/bc2), where it is ~1e-4 of the value or less; a tiny floor only
-// keeps never-updated rows at 0/0 -> 0). The series sum_j c_{s+j} q^j is summed exactly until
+// (dense Adam's eps, added to sqrt(v_t/bc2_t), is applied as eps*sqrt(bc2_{s+1}) added to sqrt(v_s): a lower
+// bound of its effect at every gap step, so tiny or underflowed v never blows the shift up, and never-updated
+// rows stay at 0). The series sum_j c_{s+j} q^j is summed exactly until
 // q^j is negligible. This is what dense Adam does to rows absent from a batch, so lazy updates match it.
-@inline function catchUpSpan(n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, lr: f64, b1: f32, b2: f32): void {
+@inline function catchUpSpan(n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, lr: f64, b1: f32, b2: f32, eps: f32): void {
   const q = <f64>b1 / Math.sqrt(<f64>b2);
   let b1t = Math.pow(<f64>b1, <f64>from);
   let b2t = Math.pow(<f64>b2, <f64>from);
@@ -187,7 +188,7 @@ export function adam(
   const vshift = f32x4.splat(<f32>series);
   const vd1 = f32x4.splat(<f32>Math.pow(<f64>b1, <f64>gap));
   const vd2 = f32x4.splat(<f32>Math.pow(<f64>b2, <f64>gap));
-  const vfloor = f32x4.splat(1e-30);
+  const vfloor = f32x4.splat(<f32>(<f64>eps * Math.sqrt(1 - Math.pow(<f64>b2, <f64>(from + 1)))));
   for (let i = 0; i < n; i += 4) {
     const o = (<usize>i) << 2;
     const mi = v128.load(m + o);
@@ -217,26 +218,26 @@ export function adamRows(
 }
 
 /** Brings the listed rows of a lazily updated layer up to step t (the rows a batch is about to read). */
-export function catchUpRows(count: i32, rowIds: usize, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, lr: f64): void {
+export function catchUpRows(count: i32, rowIds: usize, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, eps: f32, lr: f64): void {
   const rowBytes = (<usize>h) << 2;
   for (let k = 0; k < count; k++) {
     const row = load<i32>(rowIds + ((<usize>k) << 2));
     const off = <usize>row * rowBytes;
     const lastAt = last + ((<usize>row) << 2);
     const from = load<i32>(lastAt);
-    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, lr, b1, b2);
+    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, lr, b1, b2, eps);
     store<i32>(lastAt, t);
   }
 }
 
 /** Brings every row of a lazily updated layer up to step t (before evaluation or a checkpoint). */
-export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, lr: f64): void {
+export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, eps: f32, lr: f64): void {
   const rowBytes = (<usize>h) << 2;
   for (let row = 0; row < rows; row++) {
     const off = <usize>row * rowBytes;
     const lastAt = last + ((<usize>row) << 2);
     const s = load<i32>(lastAt);
-    if (t > s) catchUpSpan(h, w + off, m + off, v + off, s, t - s, lr, b1, b2);
+    if (t > s) catchUpSpan(h, w + off, m + off, v + off, s, t - s, lr, b1, b2, eps);
     store<i32>(lastAt, t);
   }
 }
