@@ -17,16 +17,15 @@ export const FEATURIZE_ARCHITECTURE = lambda.Architecture.ARM_64;
 /**
  * The featurize Lambda: one shard per invocation, BoW vectors or transformer sentence embeddings.
  *
- * Packaging choice: a zip bundle, not a container image. onnxruntime-node is a native module that
- * esbuild cannot bundle, and its npm package carries binaries for every OS (~290 MB, over Lambda's
- * 250 MB unzipped limit), so it is left external and copied in with only the linux/arm64 binary
- * (~26 MB; `libonnxruntime.so` needs glibc 2.28, Lambda's Node.js 22 runtime on Amazon Linux 2023 has 2.34).
- * The bundle stays around 30 MB unzipped, builds with the local esbuild (no Docker at synth or deploy),
- * and cold-starts in well under a second of init; the model itself is not in the bundle but read from
- * `models/<name>/` in S3 into /tmp on the first invocation of each container (a bert-base ONNX file is
- * ~440 MB: several seconds per cold container, paid once per container, not per shard). A container
- * image would carry the model too but needs Docker to build on every deploy and cold-starts slower
- * on first pull.
+ * Packaging choice: a zip, not a container image. onnxruntime-node is a native module esbuild cannot bundle,
+ * and its npm package carries binaries for every OS (~290 MB, over Lambda's 250 MB unzipped limit), so it is
+ * left external and copied in with only its linux/arm64 binary (~25 MB; `libonnxruntime.so` needs glibc
+ * 2.28, the Node.js 22 runtime's Amazon Linux 2023 has 2.34). The zip is ~30 MB unzipped, builds with the
+ * local esbuild (no Docker at synth or deploy) and cold-starts like any zip of that size, plus loading the
+ * native library once the encoder module is imported. The model is not in the zip: a new container reads its
+ * `models/<name>/` folder from S3 on its first BERT shard (bert-base ONNX is ~440 MB: several seconds, once
+ * per container; warm containers keep the encoder). A container image could carry the model, but every
+ * deploy would need Docker and a cold start would pull a much larger image.
  */
 export class Featurize extends Construct {
   readonly stage: StageFunction;

@@ -131,7 +131,8 @@ export class StageFunction extends Construct {
     acknowledge(
       this.fn,
       'AwsSolutions-L1',
-      'Node.js 22 is pinned on purpose: the newest runtime the project is tested on (engines >=20, CI on Node 20/22).',
+      'Node.js 22 is pinned on purpose: the LTS closest to the Node 20 the code is developed and tested on ' +
+        '(engines >=20); moving the functions to Node 24 is a deliberate, tested upgrade.',
     );
   }
 }
