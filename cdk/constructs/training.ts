@@ -1,4 +1,4 @@
-import { Duration, IgnoreMode, RemovalPolicy, Size } from 'aws-cdk-lib';
+import { Duration, IgnoreMode, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -145,6 +145,8 @@ export class Training extends Construct {
       command: ['--run-id', 'Ref::runId', '--feature', 'Ref::feature'],
       environment: {
         BUCKET: props.bucket.bucketName,
+        // ECS on EC2 does not always set the region for the container; the SDK needs it to reach the bucket.
+        AWS_REGION: Stack.of(this).region,
         // Fail fast if TensorFlow.js silently falls back to the CPU on a GPU instance.
         TEXTSHIFT_REQUIRE_GPU: gpu ? '1' : '0',
       },

@@ -41,6 +41,7 @@ describe('GPU trainer (default)', () => {
       expect.arrayContaining([
         { Name: 'BUCKET', Value: expect.stringMatching(/^ref:StorageData/) },
         { Name: 'TEXTSHIFT_REQUIRE_GPU', Value: '1' },
+        { Name: 'AWS_REGION', Value: '{AWS::Region}' },
       ]),
     );
     expect(container.JobRoleArn).toMatch(/^arn:TrainingJobRole/);
