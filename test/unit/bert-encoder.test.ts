@@ -70,6 +70,8 @@ describe('BertEncoder on a generated tiny BERT (real ONNX Runtime session)', () 
   it.each(POOLINGS)('%s: a padded, length-sorted batch equals encoding each text alone', async (pooling) => {
     const batched = await encoder.encode(TEXTS, { pooling, batchSize: 4 });
     const unsorted = await encoder.encode(TEXTS, { pooling, batchSize: 6, bucketing: false });
+    // A token cap smaller than the longest text: that text runs alone, the rest in capped batches.
+    const capped = await encoder.encode(TEXTS, { pooling, batchSize: 6, maxBatchTokens: 40 });
     const alone = new Float32Array(batched.embeddings.length);
     for (let i = 0; i < TEXTS.length; i++) {
       const one = await encoder.encode([TEXTS[i]!], { pooling });
@@ -79,6 +81,8 @@ describe('BertEncoder on a generated tiny BERT (real ONNX Runtime session)', () 
     expect(batched.dim).toBe(32);
     expect(maxAbsDiff(batched.embeddings, alone)).toBeLessThan(1e-5);
     expect(maxAbsDiff(unsorted.embeddings, alone)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(capped.embeddings, alone)).toBeLessThan(1e-5);
+    expect(capped.paddedTokens).toBeLessThan(unsorted.paddedTokens);
     expect(batched.paddedTokens).toBeGreaterThan(batched.tokens); // padding was really there
   });
 
