@@ -1,0 +1,108 @@
+// `npm run bench [-- --only a,b]`: speed and memory of textshift's hot paths on the real data, as a table.
+// Experiment runs execute in a child process each (fresh output folder, nothing cached) so peak RSS is theirs.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveDataRoot } from '../src/data/data-root.js';
+import { benchLoadImdb } from '../src/data/bench.js';
+import { benchBow } from '../src/features/bench-bow.js';
+import { alignColumns } from '../src/report/results-table.js';
+import { FsBlobStore } from '../src/store/fs-store.js';
+import { runLocal } from '../src/workflow/local-runner.js';
+import { lineReporter } from '../src/workflow/progress.js';
+
+interface Row {
+  name: string;
+  wall: number;
+  cpu?: number;
+  rssMb?: number;
+  note: string;
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Child mode: run one experiment in-process and print its measurements as JSON. */
+async function child(experiment: string, quick: boolean): Promise<void> {
+  const out = mkdtempSync(join(tmpdir(), 'textshift-bench-'));
+  try {
+    const t0 = performance.now();
+    const cpu = process.cpuUsage();
+    const data = resolveDataRoot({ cwd: root });
+    const run = await runLocal({
+      store: new FsBlobStore(out),
+      data: new FsBlobStore(data.dir),
+      experimentPath: join(root, experiment),
+      quick,
+      reporter: lineReporter(() => {}),
+    });
+    const used = process.cpuUsage(cpu);
+    const acc = run.results.evaluations.map((e) => `${e.model}/${e.dataset} ${e.accuracy.toFixed(4)}`).join(', ');
+    process.stdout.write(
+      JSON.stringify({
+        wall: (performance.now() - t0) / 1000,
+        cpu: (used.user + used.system) / 1e6,
+        rssMb: process.resourceUsage().maxRSS / 1024,
+        note: acc,
+      }),
+    );
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function runChild(experiment: string, quick: boolean): Promise<Omit<Row, 'name'>> {
+  return new Promise((resolve, reject) => {
+    const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', experiment, ...(quick ? ['--quick'] : [])];
+    const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Omit<Row, 'name'>) : reject(new Error(`benchmark child exited ${code}`))));
+  });
+}
+
+const benches: Record<string, () => Promise<Row[]>> = {
+  'bow-full': async () => [{ name: 'BoW experiment, full data (load -> results table)', ...(await runChild('experiments/sst2-imdb.json', false)) }],
+  'bow-quick': async () => [{ name: 'BoW experiment, --quick', ...(await runChild('experiments/sst2-imdb.json', true)) }],
+  'load-imdb': async () => {
+    const r = await benchLoadImdb();
+    return [{ name: r.name, wall: r.seconds, cpu: r.cpuSeconds, note: `${r.rows} rows` }];
+  },
+  'bow-transform': async () => {
+    const r = await benchBow(resolveDataRoot({ cwd: root }).dir);
+    return [
+      { name: 'BoW fit, SST-2 train (10k terms)', wall: r.sst2.fit.wallMs / 1000, cpu: r.sst2.fit.cpuMs / 1000, note: `${r.sst2.documents} docs` },
+      {
+        name: 'BoW transform, IMDB 50k reviews',
+        wall: r.imdb.transform.wallMs / 1000,
+        cpu: r.imdb.transform.cpuMs / 1000,
+        note: `${r.imdb.megabytesPerSecond} MB/s, ${r.imdb.nnzPerRow} nnz/row`,
+      },
+    ];
+  },
+};
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--child') return child(argv[1]!, argv.includes('--quick'));
+  const onlyAt = argv.indexOf('--only');
+  const names = onlyAt >= 0 ? argv[onlyAt + 1]!.split(',') : Object.keys(benches);
+  const unknown = names.filter((n) => !(n in benches));
+  if (unknown.length) throw new Error(`unknown benchmark(s) ${unknown.join(', ')}; choose from ${Object.keys(benches).join(', ')}`);
+  const rows: Row[] = [];
+  for (const n of names) {
+    process.stderr.write(`bench ${n} ...\n`);
+    rows.push(...(await benches[n]!()));
+  }
+  const f = (v: number | undefined, d: number) => (v === undefined ? '' : v.toFixed(d));
+  process.stdout.write(
+    alignColumns(
+      [['benchmark', 'wall s', 'cpu s', 'peak RSS MB', 'notes'], ...rows.map((r) => [r.name, f(r.wall, 2), f(r.cpu, 2), f(r.rssMb, 0), r.note])],
+      ['left', 'right', 'right', 'right', 'left'],
+    ),
+  );
+}
+
+await main();
