@@ -13,6 +13,8 @@ import type { Features } from './features.js';
 import { instantiateKernels, KernelHeap, type KernelExports, type Region } from './kernels/index.js';
 import type { Xoshiro128 } from './rng.js';
 
+const EMPTY: Region = { ptr: 0, length: 0 };
+
 interface Layer {
   w: Region;
   b: Region;
@@ -40,13 +42,15 @@ export class WasmMlp implements MlpEngine {
   private acts: Region[] = [];
   private grads: Region[] = [];
   private capacityRows = 0;
-  private sparse = { indptr: { ptr: 0, length: 0 }, indices: { ptr: 0, length: 0 }, values: { ptr: 0, length: 0 }, slots: { ptr: 0, length: 0 } };
-  private rowIds: Region = { ptr: 0, length: 0 };
-  private rowGrad: Region = { ptr: 0, length: 0 };
+  private sparse = { indptr: { ptr: 0, length: 0 }, indices: { ptr: 0, length: 0 }, values: { ptr: 0, length: 0 } };
+  /** The current batch by column (lazy Adam): distinct columns, column pointers, entries' rows and counts. */
+  private csc = { rowIds: EMPTY, colPtr: EMPTY, rows: EMPTY, vals: EMPTY, scratch: EMPTY };
   private dense: Region = { ptr: 0, length: 0 };
   private slotOf: Int32Array;
   /** Lazy first layer: the optimizer step at which each row was last brought up to date. */
   private lastStep: Region = { ptr: 0, length: 0 };
+  private tails: Region = { ptr: 0, length: 0 };
+  private tailsFilled = 0;
   /** Distinct columns of the current batch (lazy Adam). */
   private batchRowCount = 0;
   private step = 0;
@@ -66,7 +70,7 @@ export class WasmMlp implements MlpEngine {
       this.layers.push({
         w: this.heap.alloc(nIn * nOut),
         b: this.heap.alloc(nOut),
-        // The lazy sparse layer keeps per-batch row gradients in rowGrad instead of a full gradient.
+        // The lazy sparse layer applies each row gradient as it builds it (lazySparseBackward): no full gradient.
         gw: sparseFirst ? { ptr: 0, length: 0 } : this.heap.alloc(nIn * nOut),
         gb: this.heap.alloc(nOut),
         mw: this.heap.alloc(nIn * nOut),
@@ -84,15 +88,12 @@ export class WasmMlp implements MlpEngine {
 
   trainStep(x: Features, labels: Int32Array, rng: Xoshiro128): number {
     const rows = labels.length;
-    if (x.kind === 'sparse' && this.lazy) {
-      // The rows this batch reads must first catch up on the steps they missed, or the forward pass would see
-      // stale weights.
+    const lazySparse = x.kind === 'sparse' && this.lazy;
+    if (lazySparse) {
       this.loadSparse(x);
-      this.mapBatchRows(rows);
-      const first = this.layers[0]!;
-      this.k.catchUpRows(this.batchRowCount, this.rowIds.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, ADAM.eps, this.spec.learningRate);
+      this.buildBatchColumns(rows);
     }
-    const loss = this.backward(x, labels, rng, this.lazy);
+    const loss = this.backward(x, labels, rng, lazySparse);
     this.step++;
     const bc1 = 1 - ADAM.beta1 ** this.step;
     const bc2 = 1 - ADAM.beta2 ** this.step;
@@ -140,9 +141,9 @@ export class WasmMlp implements MlpEngine {
   }
 
   /** Forward pass, loss, and the gradients of every layer but the first (their inputs are in acts/grads). */
-  private backward(x: Features, labels: Int32Array, rng: Xoshiro128 | undefined, preloaded = false): number {
+  private backward(x: Features, labels: Int32Array, rng: Xoshiro128 | undefined, lazyColumns = false): number {
     const rows = labels.length;
-    this.forward(x, rng, preloaded);
+    this.forward(x, rng, lazyColumns);
     const classes = this.spec.classes;
     const L = this.layers.length;
     const logits = this.heap.f32(this.acts[L]!).subarray(0, rows * classes);
@@ -183,41 +184,68 @@ export class WasmMlp implements MlpEngine {
     this.columnSums(this.grads[1]!, rows, h, first.gb);
     if (this.spec.sparseAdam === 'dense') {
       this.heap.f32(first.gw).fill(0);
-      // slots == column indices: accumulate straight into the full gradient.
+      // Slots are the column indices themselves: accumulate straight into the full gradient.
       this.k.sparseGradRows(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, this.grads[1]!.ptr, first.gw.ptr, h);
       this.k.adam(first.nIn * h, first.w.ptr, first.gw.ptr, first.mw.ptr, first.vw.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
       return;
     }
-    const count = this.batchRowCount;
-    this.heap.f32(this.rowGrad).fill(0, 0, count * h);
-    this.k.sparseGradRows(rows, this.sparse.indptr.ptr, this.sparse.slots.ptr, this.sparse.values.ptr, this.grads[1]!.ptr, this.rowGrad.ptr, h);
-    this.k.adamRows(count, this.rowIds.ptr, this.rowGrad.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr, h, this.lastStep.ptr, this.step, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
+    const c = this.csc;
+    this.k.lazySparseBackward(
+      this.batchRowCount, c.rowIds.ptr, c.colPtr.ptr, c.rows.ptr, c.vals.ptr, this.grads[1]!.ptr, c.scratch.ptr,
+      first.w.ptr, first.mw.ptr, first.vw.ptr, this.lastStep.ptr, this.step, h, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps,
+    );
   }
 
-  /** Lists the distinct columns of the loaded batch (rowIds) and maps each non-zero to its slot among them. */
-  private mapBatchRows(rows: number): void {
+  /**
+   * Transposes the loaded batch to column-major form over its distinct columns (ascending), entries in row
+   * order: the layout of the fused lazy-Adam kernels, which visit each weight row the batch touches once.
+   */
+  private buildBatchColumns(rows: number): void {
     const first = this.layers[0]!;
     const nnz = this.heap.i32(this.sparse.indptr)[rows]!;
+    const c = this.csc;
     // Allocate before taking views: growing kernel memory detaches them.
-    const maxRows = Math.min(nnz, first.nIn);
-    if (this.rowIds.length < maxRows) this.rowIds = this.heap.alloc(maxRows);
-    if (this.rowGrad.length < maxRows * first.nOut) this.rowGrad = this.heap.alloc(maxRows * first.nOut);
-    const indices = this.heap.i32(this.sparse.indices);
-    const slots = this.heap.i32(this.sparse.slots);
-    const rowIds = this.heap.i32(this.rowIds);
-    const slotOf = this.slotOf;
-    let count = 0;
-    for (let k = 0; k < nnz; k++) {
-      const c = indices[k]!;
-      let slot = slotOf[c]!;
-      if (slot < 0) {
-        slot = count++;
-        slotOf[c] = slot;
-        rowIds[slot] = c;
-      }
-      slots[k] = slot;
+    const maxCols = Math.min(nnz, first.nIn);
+    if (c.rowIds.length < maxCols) {
+      c.rowIds = this.heap.alloc(maxCols);
+      c.colPtr = this.heap.alloc(maxCols + 1);
     }
-    for (let i = 0; i < count; i++) slotOf[rowIds[i]!] = -1;
+    if (c.rows.length < nnz) {
+      c.rows = this.heap.alloc(nnz * 2);
+      c.vals = this.heap.alloc(nnz * 2);
+    }
+    if (c.scratch.length < first.nOut) c.scratch = this.heap.alloc(first.nOut);
+    const indptr = this.heap.i32(this.sparse.indptr);
+    const indices = this.heap.i32(this.sparse.indices);
+    const values = this.heap.f32(this.sparse.values);
+    const slotOf = this.slotOf;
+    const seen: number[] = [];
+    for (let k = 0; k < nnz; k++) {
+      const col = indices[k]!;
+      if (slotOf[col]! < 0) {
+        slotOf[col] = 0;
+        seen.push(col);
+      }
+    }
+    const cols = Int32Array.from(seen).sort();
+    const count = cols.length;
+    const colPtr = this.heap.i32(c.colPtr);
+    colPtr.fill(0, 0, count + 1);
+    for (let i = 0; i < count; i++) slotOf[cols[i]!] = i;
+    for (let k = 0; k < nnz; k++) colPtr[slotOf[indices[k]!]! + 1]!++;
+    for (let i = 0; i < count; i++) colPtr[i + 1]! += colPtr[i]!;
+    const next = colPtr.slice(0, count);
+    const cscRows = this.heap.i32(c.rows);
+    const cscVals = this.heap.f32(c.vals);
+    for (let r = 0; r < rows; r++) {
+      for (let k = indptr[r]!; k < indptr[r + 1]!; k++) {
+        const at = next[slotOf[indices[k]!]!]!++;
+        cscRows[at] = r;
+        cscVals[at] = values[k]!;
+      }
+    }
+    this.heap.i32(c.rowIds).set(cols);
+    for (let i = 0; i < count; i++) slotOf[cols[i]!] = -1;
     this.batchRowCount = count;
   }
 
@@ -225,11 +253,38 @@ export class WasmMlp implements MlpEngine {
     return this.spec.sparseInput && this.spec.sparseAdam === 'lazy';
   }
 
+  /**
+   * Pointer to tails[0..t] (f64), tails[s] = sum_{j>=1} c_{s+j} q^j with c_t = lr*sqrt(1-b2^t)/(1-b1^t) and
+   * q = b1/sqrt(b2): the catch-up series of every gap is a difference of two entries. Filled incrementally.
+   */
+  private tailsUpTo(t: number): number {
+    if (this.tails.length / 2 <= t) {
+      const grown = this.heap.alloc(2 * Math.max(1024, 2 * (t + 1)));
+      this.heap.f64(grown).set(this.heap.f64(this.tails).subarray(0, this.tailsFilled));
+      this.tails = grown;
+    }
+    const tails = this.heap.f64(this.tails);
+    const { beta1: b1, beta2: b2 } = ADAM;
+    const q = b1 / Math.sqrt(b2);
+    for (let s = this.tailsFilled; s <= t; s++) {
+      let sum = 0;
+      let qj = 1;
+      // Terms below q^j = 1e-12 of the first are negligible (about 260 terms).
+      for (let j = 1; qj >= 1e-12; j++) {
+        qj *= q;
+        sum += ((this.spec.learningRate * Math.sqrt(1 - b2 ** (s + j))) / (1 - b1 ** (s + j))) * qj;
+      }
+      tails[s] = sum;
+    }
+    this.tailsFilled = Math.max(this.tailsFilled, t + 1);
+    return this.tails.ptr;
+  }
+
   /** Applies the zero-gradient steps every lazy row missed, so weights and moments equal dense Adam's view. */
   private catchUp(): void {
     if (!this.lazy || this.step === 0) return;
     const first = this.layers[0]!;
-    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, ADAM.beta1, ADAM.beta2, ADAM.eps, this.spec.learningRate);
+    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, this.tailsUpTo(this.step), ADAM.beta1, ADAM.beta2, ADAM.eps);
   }
 
   private columnSums(m: Region, rows: number, cols: number, out: Region): void {
@@ -239,14 +294,24 @@ export class WasmMlp implements MlpEngine {
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c]! += src[r * cols + c]!;
   }
 
-  /** Forward pass into acts[]; with an rng, applies ReLU + inverted dropout, else ReLU only. */
-  private forward(x: Features, rng: Xoshiro128 | undefined, preloaded = false): void {
+  /** Forward pass into acts[]; with an rng, ReLU + inverted dropout, else ReLU only. lazyColumns: the batch is
+   * already loaded as columns (buildBatchColumns) for the fused lazy-Adam first layer. */
+  private forward(x: Features, rng: Xoshiro128 | undefined, lazyColumns = false): void {
     const rows = x.m.rows;
     this.ensureCapacity(rows);
     const first = this.layers[0]!;
     if (x.kind === 'sparse') {
-      if (!preloaded) this.loadSparse(x);
-      this.k.sparseForward(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, first.w.ptr, first.b.ptr, this.acts[1]!.ptr, first.nOut);
+      if (lazyColumns) {
+        // The weight rows this batch reads catch up on the steps they missed in the same pass that reads them.
+        const c = this.csc;
+        this.k.lazySparseForward(
+          this.batchRowCount, c.rowIds.ptr, c.colPtr.ptr, c.rows.ptr, c.vals.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr,
+          this.lastStep.ptr, this.step, this.tailsUpTo(this.step), ADAM.beta1, ADAM.beta2, ADAM.eps, first.b.ptr, this.acts[1]!.ptr, rows, first.nOut,
+        );
+      } else {
+        this.loadSparse(x);
+        this.k.sparseForward(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, first.w.ptr, first.b.ptr, this.acts[1]!.ptr, first.nOut);
+      }
     } else {
       if (this.dense.length < x.m.data.length) this.dense = this.heap.alloc(x.m.data.length);
       this.heap.f32(this.dense).set(x.m.data);
@@ -278,7 +343,6 @@ export class WasmMlp implements MlpEngine {
       const cap = Math.max(nnz, 4096) * 2;
       this.sparse.indices = this.heap.alloc(cap);
       this.sparse.values = this.heap.alloc(cap);
-      this.sparse.slots = this.heap.alloc(cap);
     }
     const p = this.heap.i32(this.sparse.indptr);
     for (let r = 0; r <= rows; r++) p[r] = indptr[r]! - base;

@@ -19,9 +19,9 @@ export interface KernelExports {
   denseGradParams(x: number, dy: number, gw: number, gb: number, rows: number, nIn: number, nOut: number): void;
   denseGradInput(x: number, dy: number, w: number, dpre: number, rows: number, nIn: number, nOut: number, scale: number): void;
   adam(n: number, w: number, g: number, m: number, v: number, stepSize: number, b1: number, b2: number, invSqrtBc2: number, eps: number): void;
-  adamRows(count: number, rowIds: number, g: number, w: number, m: number, v: number, h: number, last: number, t: number, stepSize: number, b1: number, b2: number, invSqrtBc2: number, eps: number): void;
-  catchUpRows(count: number, rowIds: number, w: number, m: number, v: number, h: number, last: number, t: number, b1: number, b2: number, eps: number, lr: number): void;
-  adamCatchUpAll(rows: number, w: number, m: number, v: number, h: number, last: number, t: number, b1: number, b2: number, eps: number, lr: number): void;
+  lazySparseForward(count: number, rowIds: number, colPtr: number, cscRows: number, cscVals: number, w: number, m: number, v: number, last: number, t: number, tails: number, b1: number, b2: number, eps: number, bias: number, out: number, rows: number, h: number): void;
+  lazySparseBackward(count: number, rowIds: number, colPtr: number, cscRows: number, cscVals: number, dh: number, scratch: number, w: number, m: number, v: number, last: number, t: number, h: number, stepSize: number, b1: number, b2: number, invSqrtBc2: number, eps: number): void;
+  adamCatchUpAll(rows: number, w: number, m: number, v: number, h: number, last: number, t: number, tails: number, b1: number, b2: number, eps: number): void;
 }
 
 /** Compiles kernels.ts when the .wasm is missing or older than its source (a checkout has only the source). */
@@ -83,6 +83,11 @@ export class KernelHeap {
   /** Float32 view of a region (valid until the next alloc). */
   f32(r: Region): Float32Array {
     return new Float32Array(this.k.memory.buffer, r.ptr, r.length);
+  }
+
+  /** Float64 view of a region of 2n elements (valid until the next alloc). */
+  f64(r: Region): Float64Array {
+    return new Float64Array(this.k.memory.buffer, r.ptr, r.length / 2);
   }
 
   /** Int32 view of a region (valid until the next alloc). */

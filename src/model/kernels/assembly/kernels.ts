@@ -170,21 +170,12 @@ export function adam(
 // b2^k, and step t moves the weights by c_t * q^j * m/sqrt(v) with q = b1/sqrt(b2) and c_t = lr*sqrt(bc2_t)/bc1_t
 // (dense Adam's eps, added to sqrt(v_t/bc2_t), is applied as eps*sqrt(bc2_{s+1}) added to sqrt(v_s): a lower
 // bound of its effect at every gap step, so tiny or underflowed v never blows the shift up, and never-updated
-// rows stay at 0). The series sum_j c_{s+j} q^j is summed exactly until
-// q^j is negligible. This is what dense Adam does to rows absent from a batch, so lazy updates match it.
-@inline function catchUpSpan(n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, lr: f64, b1: f32, b2: f32, eps: f32): void {
+// rows stay at 0). The series sum_{j=1..k} c_{s+j} q^j is tails[s] - q^k * tails[s+k], where tails[t] =
+// sum_{j>=1} c_{t+j} q^j is computed once per step by the caller (f64). This is what dense Adam does to rows
+// absent from a batch, so lazy updates match it.
+@inline function catchUpSpan(n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, tails: usize, b1: f32, b2: f32, eps: f32): void {
   const q = <f64>b1 / Math.sqrt(<f64>b2);
-  let b1t = Math.pow(<f64>b1, <f64>from);
-  let b2t = Math.pow(<f64>b2, <f64>from);
-  let qj: f64 = 1;
-  let series: f64 = 0;
-  for (let j = 1; j <= gap; j++) {
-    b1t *= <f64>b1;
-    b2t *= <f64>b2;
-    qj *= q;
-    series += ((lr * Math.sqrt(1 - b2t)) / (1 - b1t)) * qj;
-    if (qj < 1e-12) break;
-  }
+  const series = load<f64>(tails + ((<usize>from) << 3)) - Math.pow(q, <f64>gap) * load<f64>(tails + ((<usize>(from + gap)) << 3));
   const vshift = f32x4.splat(<f32>series);
   const vd1 = f32x4.splat(<f32>Math.pow(<f64>b1, <f64>gap));
   const vd2 = f32x4.splat(<f32>Math.pow(<f64>b2, <f64>gap));
@@ -199,45 +190,69 @@ export function adam(
   }
 }
 
+/** Brings every row of a lazily updated layer up to step t (before evaluation or a checkpoint). */
+export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, tails: usize, b1: f32, b2: f32, eps: f32): void {
+  const rowBytes = (<usize>h) << 2;
+  for (let row = 0; row < rows; row++) {
+    const off = <usize>row * rowBytes;
+    const lastAt = last + ((<usize>row) << 2);
+    const s = load<i32>(lastAt);
+    if (t > s) catchUpSpan(h, w + off, m + off, v + off, s, t - s, tails, b1, b2, eps);
+    store<i32>(lastAt, t);
+  }
+}
+
 /**
- * Lazy Adam: updates only the listed rows of w/m/v, row k of g holding the gradient of row rowIds[k]. The rows
- * must already be caught up to step t-1 (catchUpRows, before the forward pass); last[row] becomes t.
- * h must be a multiple of 4.
+ * Lazy-Adam forward of the sparse first layer, one pass per distinct column: each weight row the batch reads is
+ * first caught up to step t, then added (scaled by its counts) to the outputs of the batch rows that contain it.
+ * The batch arrives column-major (CSC): column k is weight row rowIds[k] (ascending), its entries
+ * colPtr[k]..colPtr[k+1] give batch row cscRows[e] and count cscVals[e]. Each output row accumulates its columns in
+ * ascending order, exactly as sparseForward does, so results are identical.
  */
-export function adamRows(
-  count: i32, rowIds: usize, g: usize, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32,
+export function lazySparseForward(
+  count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize,
+  w: usize, m: usize, v: usize, last: usize, t: i32, tails: usize, b1: f32, b2: f32, eps: f32,
+  bias: usize, out: usize, rows: i32, h: i32,
+): void {
+  const rowBytes = (<usize>h) << 2;
+  for (let r = 0; r < rows; r++) copy(h, bias, out + <usize>r * rowBytes);
+  for (let k = 0; k < count; k++) {
+    const row = load<i32>(rowIds + ((<usize>k) << 2));
+    const off = <usize>row * rowBytes;
+    const lastAt = last + ((<usize>row) << 2);
+    const from = load<i32>(lastAt);
+    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, tails, b1, b2, eps);
+    store<i32>(lastAt, t);
+    const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
+    for (let e = load<i32>(colPtr + ((<usize>k) << 2)); e < end; e++) {
+      const r = load<i32>(cscRows + ((<usize>e) << 2));
+      axpy(h, load<f32>(cscVals + ((<usize>e) << 2)), w + off, out + <usize>r * rowBytes);
+    }
+  }
+}
+
+/**
+ * Lazy-Adam backward + update of the sparse first layer, one pass per distinct column: the row's gradient
+ * (sum over the batch rows containing it of count * dh[row]) is built in `scratch` and applied at once, so no
+ * per-batch gradient matrix is written. Same CSC layout as lazySparseForward; last[row] becomes t.
+ */
+export function lazySparseBackward(
+  count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize, dh: usize, scratch: usize,
+  w: usize, m: usize, v: usize, last: usize, t: i32, h: i32,
   stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32,
 ): void {
   const rowBytes = (<usize>h) << 2;
   for (let k = 0; k < count; k++) {
     const row = load<i32>(rowIds + ((<usize>k) << 2));
     const off = <usize>row * rowBytes;
+    memory.fill(scratch, 0, rowBytes);
+    const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
+    for (let e = load<i32>(colPtr + ((<usize>k) << 2)); e < end; e++) {
+      const r = load<i32>(cscRows + ((<usize>e) << 2));
+      axpy(h, load<f32>(cscVals + ((<usize>e) << 2)), dh + <usize>r * rowBytes, scratch);
+    }
     store<i32>(last + ((<usize>row) << 2), t);
-    adamSpan(h, w + off, g + <usize>k * rowBytes, m + off, v + off, stepSize, b1, b2, invSqrtBc2, eps);
+    adamSpan(h, w + off, scratch, m + off, v + off, stepSize, b1, b2, invSqrtBc2, eps);
   }
 }
 
-/** Brings the listed rows of a lazily updated layer up to step t (the rows a batch is about to read). */
-export function catchUpRows(count: i32, rowIds: usize, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, eps: f32, lr: f64): void {
-  const rowBytes = (<usize>h) << 2;
-  for (let k = 0; k < count; k++) {
-    const row = load<i32>(rowIds + ((<usize>k) << 2));
-    const off = <usize>row * rowBytes;
-    const lastAt = last + ((<usize>row) << 2);
-    const from = load<i32>(lastAt);
-    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, lr, b1, b2, eps);
-    store<i32>(lastAt, t);
-  }
-}
-
-/** Brings every row of a lazily updated layer up to step t (before evaluation or a checkpoint). */
-export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, b1: f32, b2: f32, eps: f32, lr: f64): void {
-  const rowBytes = (<usize>h) << 2;
-  for (let row = 0; row < rows; row++) {
-    const off = <usize>row * rowBytes;
-    const lastAt = last + ((<usize>row) << 2);
-    const s = load<i32>(lastAt);
-    if (t > s) catchUpSpan(h, w + off, m + off, v + off, s, t - s, lr, b1, b2, eps);
-    store<i32>(lastAt, t);
-  }
-}
