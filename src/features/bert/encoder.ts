@@ -18,8 +18,8 @@ export interface BertEncoderOptions {
   /** ONNX Runtime intra-op threads. */
   threads?: number;
   /**
-   * Let idle ONNX Runtime threads spin-wait for work. Off by default: on 2 shared cores spinning burned CPU that
-   * tokenization, pooling and other workers need (measured: ~1.5× more CPU per text with spinning on).
+   * Let idle ONNX Runtime threads spin-wait for work. Off by default: measured on 2 cores, it gave no wall-time
+   * gain when idle and cost ~1.5× CPU per text when the cores were shared (tokenization, pooling, other workers).
    */
   spinWait?: boolean;
 }
