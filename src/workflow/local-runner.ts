@@ -11,7 +11,7 @@ import { markFailed } from './stages/mark-failed.js';
 import { prepare } from './stages/prepare.js';
 import { report } from './stages/report.js';
 import { train } from './stages/train.js';
-import { readManifest } from './manifest.js';
+import { asStage, readManifest } from './manifest.js';
 
 export interface LocalRunOptions {
   store: BlobStore;
@@ -44,12 +44,15 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   o.reporter.log(`run ${runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
   let stage = 'Featurize';
   try {
-    const task = o.reporter.task('featurize', plan.shardKeys.length, 'shards');
-    for (const shardKey of plan.shardKeys) {
-      await featurize(ctx, { runId, shardKey });
-      task.tick();
-    }
-    task.done();
+    await asStage(o.store, runId, 'featurize', async () => {
+      const task = o.reporter.task('featurize', plan.shardKeys.length, 'shards');
+      for (const shardKey of plan.shardKeys) {
+        await featurize(ctx, { runId, shardKey });
+        task.tick();
+      }
+      task.done();
+      return { result: undefined };
+    });
     for (const feature of plan.features) {
       stage = 'Train';
       await train(ctx, { runId, feature });
