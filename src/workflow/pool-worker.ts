@@ -10,11 +10,11 @@ const port = parentPort;
 if (!port) throw new Error('pool-worker.ts must be started as a worker thread by runPool');
 
 const { handlerUrl } = workerData as HostData;
-const module = (await import(handlerUrl)) as { default?: unknown };
-if (typeof module.default !== 'function') {
+const loaded = (await import(handlerUrl)) as { default?: unknown };
+if (typeof loaded.default !== 'function') {
   throw new Error(`task handler module ${handlerUrl} must export a default function (input, context) => output`);
 }
-const handle = module.default as TaskHandler<unknown, unknown>;
+const handle = loaded.default as TaskHandler<unknown, unknown>;
 
 port.on('message', async (message: ToHost) => {
   let reply: ToPool;
@@ -24,5 +24,11 @@ port.on('message', async (message: ToHost) => {
     const cause = error instanceof Error ? error : new Error(String(error));
     reply = { ok: false, message: cause.message, stack: cause.stack ?? '' };
   }
-  port.postMessage(reply);
+  try {
+    port.postMessage(reply);
+  } catch (error) {
+    // An output that cannot be structured-cloned (a function, a class instance with handles) fails the attempt.
+    const message = `task output cannot be sent to the pool: ${(error as Error).message}`;
+    port.postMessage({ ok: false, message, stack: '' } satisfies ToPool);
+  }
 });
