@@ -5,6 +5,7 @@ import type { Features } from '../model/features.js';
 import { transformBow, vocabularyFromJson } from './bow.js';
 import { decodeCsr, encodeCsr } from './csr.js';
 import { decodeNpy, encodeNpy } from './npy.js';
+import { denseEncoderFactory } from './encoders.js';
 import { runKeys } from '../workflow/artifacts.js';
 
 /** Turns texts into a feature cache entry (`.csr` for sparse counts, `.npy` for dense embeddings). */
@@ -24,23 +25,10 @@ export interface DenseEncoder {
   close(): Promise<void>;
 }
 
-/** How a dense feature kind names its configuration cheaply (for cache keys) and builds its encoder. */
+/** How a dense feature kind names its configuration cheaply (for cache keys) and builds its encoder (encoders.ts). */
 export interface DenseEncoderFactory {
   identity(spec: FeatureConfig, store: BlobStore): Promise<string>;
   create(spec: FeatureConfig, store: BlobStore): Promise<DenseEncoder>;
-}
-
-const denseFactories = new Map<string, DenseEncoderFactory>();
-
-/** Registers how a dense feature kind (`use`, `bert`) builds its encoder. */
-export function registerDenseEncoder(kind: string, factory: DenseEncoderFactory): void {
-  denseFactories.set(kind, factory);
-}
-
-function denseFactory(feature: string, spec: FeatureConfig): DenseEncoderFactory {
-  const factory = denseFactories.get(spec.kind);
-  if (!factory) throw new Error(`feature "${feature}": no encoder registered for kind "${spec.kind}"`);
-  return factory;
 }
 
 /** Cache identity of a family's encoder, without loading it (a cache hit then does no encoder work). */
@@ -48,7 +36,7 @@ export async function featurizerIdentity(feature: string, spec: FeatureConfig, s
   if (spec.kind === 'bow') {
     return { identity: bowIdentity((await store.getOrThrow(runKeys(runId).vocabulary(feature))).toString('utf8')), ext: 'csr' };
   }
-  return { identity: await denseFactory(feature, spec).identity(spec, store), ext: 'npy' };
+  return { identity: await (await denseEncoderFactory(spec.kind)).identity(spec, store), ext: 'npy' };
 }
 
 /** The featurizer of one family of a run (the BoW vocabulary is the one prepare fitted for this run). */
@@ -64,7 +52,7 @@ export async function createFeaturizer(feature: string, spec: FeatureConfig, sto
       close: async () => {},
     };
   }
-  const factory = denseFactory(feature, spec);
+  const factory = await denseEncoderFactory(spec.kind);
   const [identity, enc] = await Promise.all([factory.identity(spec, store), factory.create(spec, store)]);
   return {
     identity,
