@@ -1,10 +1,14 @@
-// MarkFailed Lambda: a Catch's {runId, stage, error} -> markFailed() records it in the run manifest.
-import { markFailed } from '#src/workflow/stages/mark-failed.js';
+// MarkFailed Lambda: a Catch's {runId, stage, error} -> markFailed() records it in the run manifest, then the
+// invocation fails with RunFailed so the execution stops *here*. A redrive of the execution re-enters this task
+// with a larger redrive count: it then clears the failure and returns, and the state machine retries the stage.
+import { markFailed, markResumed, RunFailedError } from '#src/workflow/stages/mark-failed.js';
 import { parseMarkFailedInput } from '../shared/events.js';
 import { awsStageContext } from '../shared/stage-context.js';
 
 /** Lambda entry point. */
-export async function handler(event: unknown): Promise<Awaited<ReturnType<typeof markFailed>>> {
+export async function handler(event: unknown): Promise<Awaited<ReturnType<typeof markResumed>>> {
   const input = parseMarkFailedInput(event);
-  return markFailed(awsStageContext(input.runId), input);
+  const ctx = awsStageContext(input.runId);
+  if ((input.redriveCount ?? 0) > (input.failedAtRedrive ?? 0)) return markResumed(ctx, input);
+  throw new RunFailedError(await markFailed(ctx, input));
 }

@@ -1,23 +1,43 @@
 import { z } from 'zod';
-import type {
-  FeaturizeInput,
-  MarkFailedInput,
-  PrepareInput,
-  ReportInput,
-} from '#src/workflow/stage-io.js';
+import { validateKey } from '#src/store/blob-store.js';
+import type { FeaturizeInput, MarkFailedInput, PrepareInput, ReportInput } from '#src/workflow/stage-io.js';
 
 // The events the state machine sends each handler (stage-io.ts shapes). A malformed event fails the invocation
 // with the stage name and the offending field, which the state machine's Catch then records in the manifest.
-const key = z.string().min(1);
+
+/** An object key by the BlobStore's rules (no empty, "." or ".." segments, safe characters only). */
+const key = z.string().superRefine((value, ctx) => {
+  try {
+    validateKey(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+/** A run id is one key segment: it names the folder `runs/<runId>/`. */
+const runId = z.string().superRefine((value, ctx) => {
+  if (value.includes('/') || value === '.' || value === '..' || !/^[A-Za-z0-9._=+@-]{1,200}$/.test(value)) {
+    ctx.addIssue({ code: 'custom', message: `invalid run id "${value}": expected 1-200 letters, digits or . _ = + @ - (one key segment)` });
+  }
+});
+const count = z.number().int().min(0);
 
 const schemas = {
-  prepare: z.strictObject({ experimentKey: key, uploadId: key.optional(), runId: key.optional(), quick: z.boolean().optional() }),
-  featurize: z.strictObject({ runId: key, shardKey: key }),
-  report: z.strictObject({ runId: key }),
+  prepare: z.strictObject({ experimentKey: key, uploadId: z.string().min(1).optional(), runId: runId.optional(), quick: z.boolean().optional() }),
+  featurize: z.strictObject({ runId, shardKey: key }).superRefine((e, ctx) => {
+    if (!e.shardKey.startsWith(`runs/${e.runId}/shards/`)) {
+      ctx.addIssue({ code: 'custom', path: ['shardKey'], message: `"${e.shardKey}" is not a shard of run "${e.runId}" (expected runs/${e.runId}/shards/...)` });
+    }
+  }),
+  report: z.strictObject({
+    runId,
+    executionArn: z.string().regex(/^arn:[\w-]+:states:[\w-]+:\d{12}:execution:[^:]+:[^:]+$/, 'expected a Step Functions execution ARN').optional(),
+  }),
   markFailed: z.strictObject({
-    runId: key,
-    stage: key,
+    runId,
+    stage: z.string().min(1),
     error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
+    redriveCount: count.optional(),
+    failedAtRedrive: count.optional(),
   }),
 };
 
@@ -32,9 +52,23 @@ function parse<T>(stage: keyof typeof schemas, event: unknown): T {
 
 /** Validates the Prepare event. */
 export const parsePrepareInput = (event: unknown) => parse<PrepareInput>('prepare', event);
-/** Validates the Featurize event (one shard). */
+/** Validates the Featurize event (one shard of the named run). */
 export const parseFeaturizeInput = (event: unknown) => parse<FeaturizeInput>('featurize', event);
-/** Validates the Report event. */
-export const parseReportInput = (event: unknown) => parse<ReportInput>('report', event);
-/** Validates the MarkFailed event (a Catch's error object). */
-export const parseMarkFailedInput = (event: unknown) => parse<MarkFailedInput>('markFailed', event);
+/** Validates the Report event (the run, and the execution whose billed usage the cost report uses). */
+export const parseReportInput = (event: unknown) => parse<ReportEvent>('report', event);
+/** Validates the MarkFailed event (a Catch's error object, and the redrive counts that tell a redrive apart). */
+export const parseMarkFailedInput = (event: unknown) => parse<MarkFailedEvent>('markFailed', event);
+
+/** The Report task's payload: the stage input plus the execution ARN (`$$.Execution.Id`) on AWS. */
+export interface ReportEvent extends ReportInput {
+  executionArn?: string;
+}
+
+/**
+ * The MarkFailed task's payload. `failedAtRedrive` is the execution's redrive count when the stage failed and
+ * `redriveCount` its count now: a larger count now means a redrive re-entered MarkFailed to resume the stage.
+ */
+export interface MarkFailedEvent extends MarkFailedInput {
+  redriveCount?: number;
+  failedAtRedrive?: number;
+}

@@ -46,8 +46,9 @@ export async function writeManifest(store: BlobStore, m: Manifest): Promise<void
  * stage record into manifest.json.
  */
 export async function recordStage(store: BlobStore, runId: string, stage: string, record: StageRecord): Promise<Manifest> {
-  await store.put(stageKey(runId, stage), JSON.stringify({ stage, ...record }, null, 2));
+  // Read first: a run that does not exist fails here, before a stray stage record is written for it.
   const m = await readManifest(store, runId);
+  await store.put(stageKey(runId, stage), JSON.stringify({ stage, ...record }, null, 2));
   for (const { key } of await store.list(`${runKeys(runId).root}/stages/`)) {
     const r = JSON.parse((await store.getOrThrow(key)).toString('utf8')) as StageRecord & { stage: string };
     const { stage: name, ...rest } = r;

@@ -30,3 +30,24 @@ export async function markFailed(ctx: StageContext, input: MarkFailedInput): Pro
   ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}`);
   return { runId: input.runId, stage: input.stage, error };
 }
+
+/** What a failed run ends with on AWS: the stage and cause in words, shown as the execution's error. */
+export class RunFailedError extends Error {
+  override name = 'RunFailed';
+  constructor(failed: { runId: string; stage: string; error: string }) {
+    super(`${failed.stage} failed: ${failed.error} (run ${failed.runId}; fix the cause, then redrive the execution to resume)`);
+  }
+}
+
+/**
+ * Marks a failed run as running again because its failed stage is being retried (a redriven execution): clears
+ * the recorded failure. The stage's failed record stays as history; the stage's own records show the retry.
+ */
+export async function markResumed(ctx: StageContext, input: { runId: string; stage: string }): Promise<{ runId: string; stage: string; resumed: true }> {
+  const manifest = await readManifest(ctx.store, input.runId);
+  manifest.status = 'running';
+  delete manifest.failure;
+  await writeManifest(ctx.store, manifest);
+  ctx.reporter.log(`run ${input.runId}: retrying ${input.stage} (redrive)`);
+  return { runId: input.runId, stage: input.stage, resumed: true };
+}

@@ -1,0 +1,183 @@
+// The Lambda handlers called in-process with the payloads the synthesized state machine sends them (see the
+// ASL in cdk/constructs/workflow.ts), against a folder store (TEXTSHIFT_STORE_URL) holding the real tiny
+// experiment and the real SST-2/IMDB files as its datasets/ (TEXTSHIFT_DATA_URL). No network.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as featurizeHandler } from '../../functions/featurize/index.js';
+import { handler as markFailedHandler } from '../../functions/mark-failed/index.js';
+import { handler as prepareHandler } from '../../functions/prepare/index.js';
+import { handler as reportHandler } from '../../functions/report/index.js';
+import { DATA_URL_ENV, STORE_URL_ENV } from '../../functions/shared/stage-context.js';
+import { FsBlobStore } from '../../src/store/fs-store.js';
+import type { Manifest } from '../../src/workflow/manifest.js';
+import { silentReporter } from '../../src/workflow/progress.js';
+import type { FeaturizeOutput, PrepareOutput, ReportOutput } from '../../src/workflow/stage-io.js';
+import { train } from '../../src/workflow/stages/train.js';
+
+const DATA_ROOT = '/work/shared/data';
+const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
+const dir = mkdtempSync(join(tmpdir(), 'textshift-handlers-'));
+const store = new FsBlobStore(dir);
+const saved = { store: process.env[STORE_URL_ENV], data: process.env[DATA_URL_ENV], bucket: process.env.BUCKET };
+
+beforeAll(async () => {
+  process.env[STORE_URL_ENV] = pathToFileURL(dir).href;
+  process.env[DATA_URL_ENV] = pathToFileURL(DATA_ROOT).href;
+  delete process.env.BUCKET;
+  await store.put('experiments/tiny.json', readFileSync(new URL('../fixtures/experiments/tiny.json', import.meta.url)));
+});
+afterAll(() => {
+  for (const [name, value] of [[STORE_URL_ENV, saved.store], [DATA_URL_ENV, saved.data], ['BUCKET', saved.bucket]] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const json = async <T>(key: string) => JSON.parse((await store.getOrThrow(key)).toString('utf8')) as T;
+const manifest = () => json<Manifest>(`runs/${RUN_ID}/manifest.json`);
+
+describe('Lambda handlers on the state machine payloads (in-process, folder store, real tiny experiment)', () => {
+  let plan: PrepareOutput;
+  let shards: FeaturizeOutput[];
+
+  it('prepare: the "Run input" payload {experimentKey, uploadId, runId, quick} -> run id, shard keys, families; splits and plan written', async () => {
+    // What "Prepare" receives as Payload ($.prepareInput) for an execution started with this input.
+    plan = await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true });
+    expect(plan.runId).toBe(RUN_ID);
+    expect(plan.features).toEqual(['bow']);
+    expect([...plan.shardKeys].sort()).toEqual(
+      ['sst2/train', 'sst2/val', 'sst2/test', 'imdb/train', 'imdb/val', 'imdb/test'].map((p) => `runs/${RUN_ID}/shards/bow/${p}/00000.json`).sort(),
+    );
+    for (const key of plan.shardKeys) expect(await store.head(key), key).toBeDefined();
+    const m = await manifest();
+    expect(m.stages.prepare!.status).toBe('succeeded');
+    expect(m.quick).toBe(true);
+    // The quick caps of the tiny experiment, applied after the seeded split.
+    expect(m.splits.bow).toEqual({ 'sst2/train': 800, 'sst2/val': 200, 'imdb/train': 1200, 'imdb/val': 300, 'sst2/test': 300, 'imdb/test': 300 });
+    expect(await store.head(`runs/${RUN_ID}/splits/imdb/train.jsonl.gz`)).toBeDefined();
+    expect((await json<{ terms: string[] }>(`runs/${RUN_ID}/features/bow/vocabulary.json`)).terms).toHaveLength(2000);
+  });
+
+  it('prepare again (a retried or redriven task) returns the stored plan', async () => {
+    expect(await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true })).toEqual(plan);
+  });
+
+  it('featurize: one Map item {runId, shardKey} -> the shard\'s cache key; a second call finds the cache', async () => {
+    shards = [];
+    for (const shardKey of plan.shardKeys) shards.push(await featurizeHandler({ runId: RUN_ID, shardKey }));
+    for (const [i, out] of shards.entries()) {
+      expect(out).toEqual({ shardKey: plan.shardKeys[i], cacheKey: expect.stringMatching(/^cache\/features\/[0-9a-f]{64}\.csr$/), cached: false });
+      expect((await store.head(out.cacheKey))!.size).toBeGreaterThan(0);
+      const recorded = await json<{ rows: number; cacheKey: string }>(out.shardKey.replace('/shards/', '/featurized/'));
+      expect(recorded.cacheKey).toBe(out.cacheKey);
+    }
+    const rows = await Promise.all(shards.map(async (s) => (await json<{ rows: number }>(s.shardKey.replace('/shards/', '/featurized/'))).rows));
+    expect(rows.reduce((a, b) => a + b, 0)).toBe(800 + 200 + 1200 + 300 + 300 + 300);
+    expect(await featurizeHandler({ runId: RUN_ID, shardKey: plan.shardKeys[0] })).toEqual({ ...shards[0], cached: true });
+  });
+
+  it('mark-failed: a Catch payload records stage and cause in the manifest, then fails the invocation with RunFailed', async () => {
+    const event = {
+      runId: RUN_ID,
+      stage: 'Train',
+      error: { Error: 'States.TaskFailed', Cause: '{"Status":"FAILED","StatusReason":"Essential container in task exited"}' },
+      failedAtRedrive: 0,
+      redriveCount: 0,
+    };
+    const failure = await markFailedHandler(event).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(failure?.name).toBe('RunFailed');
+    expect(failure?.message).toBe(
+      `Train failed: States.TaskFailed: Essential container in task exited (run ${RUN_ID}; fix the cause, then redrive the execution to resume)`,
+    );
+    const m = await manifest();
+    expect(m.status).toBe('failed');
+    expect(m.failure).toEqual({ stage: 'Train', error: 'States.TaskFailed: Essential container in task exited' });
+    expect(m.stages.Train).toMatchObject({ status: 'failed', error: 'States.TaskFailed: Essential container in task exited' });
+    // Nothing the run had written is touched.
+    for (const s of shards) expect(await store.head(s.cacheKey)).toBeDefined();
+  });
+
+  it('mark-failed re-entered by a redrive (redrive count now above the one at failure) clears the failure and returns', async () => {
+    const event = { runId: RUN_ID, stage: 'Train', error: { Error: 'States.TaskFailed', Cause: 'x' }, failedAtRedrive: 0, redriveCount: 1 };
+    expect(await markFailedHandler(event)).toEqual({ runId: RUN_ID, stage: 'Train', resumed: true });
+    const m = await manifest();
+    expect(m.status).toBe('running');
+    expect(m.failure).toBeUndefined();
+  });
+
+  it('report: {runId} after training -> keys of results, HTML, cost report and archive, all written; run succeeded', async () => {
+    // Training runs in-process here (the trainer entry has its own test); Report only reads what it wrote.
+    await train({ store, data: new FsBlobStore(DATA_ROOT), reporter: silentReporter }, { runId: RUN_ID, feature: 'bow' });
+    const out: ReportOutput = await reportHandler({ runId: RUN_ID });
+    expect(out).toEqual({
+      runId: RUN_ID,
+      resultsKey: `runs/${RUN_ID}/report/results.json`,
+      reportKey: `runs/${RUN_ID}/report/report.html`,
+      costKey: `runs/${RUN_ID}/report/cost.json`,
+      archiveKey: `runs/${RUN_ID}/checkpoints.zip`,
+    });
+    for (const key of Object.values(out).slice(1)) expect((await store.head(key))!.size, key).toBeGreaterThan(0);
+    const results = await json<{ models: { model: string }[]; evaluations: unknown[] }>(out.resultsKey);
+    expect(results.models.map((m) => m.model)).toEqual(['bow_1', 'bow_2']);
+    expect(results.evaluations).toHaveLength(4);
+    // Without an execution ARN (not on AWS) the cost report is the measured estimate.
+    expect((await json<{ basis: string }>(out.costKey)).basis).toBe('measured');
+    const m = await manifest();
+    expect(m.status).toBe('succeeded');
+    expect(m.stages.report!.status).toBe('succeeded');
+  });
+});
+
+describe('handlers reject malformed events, naming the field', () => {
+  const rejects = (p: Promise<unknown>) => expect(p).rejects;
+
+  it('a missing runId', async () => {
+    await rejects(featurizeHandler({ shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json` })).toThrow(
+      /^invalid featurize event: runId: Invalid input: expected string, received undefined$/,
+    );
+    await rejects(reportHandler({})).toThrow(/^invalid report event: runId: /);
+    await rejects(markFailedHandler({ stage: 'Train', error: {} })).toThrow(/^invalid markFailed event: runId: /);
+  });
+
+  it('a shard key of another run', async () => {
+    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: 'runs/other-run/shards/bow/sst2/train/00000.json' })).toThrow(
+      `invalid featurize event: shardKey: "runs/other-run/shards/bow/sst2/train/00000.json" is not a shard of run "${RUN_ID}" (expected runs/${RUN_ID}/shards/...)`,
+    );
+  });
+
+  it('a key with ".." segments, or a run id that is not one key segment', async () => {
+    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/../../../etc/passwd` })).toThrow(
+      /^invalid featurize event: shardKey: invalid object key ".*": empty, "\." or "\.\." path segment/,
+    );
+    await rejects(prepareHandler({ experimentKey: 'experiments/../runs/x/manifest.json' })).toThrow(
+      /^invalid prepare event: experimentKey: invalid object key/,
+    );
+    await rejects(reportHandler({ runId: '../other' })).toThrow(/^invalid report event: runId: invalid run id "\.\.\/other"/);
+  });
+
+  it('unknown fields and wrong types', async () => {
+    await rejects(prepareHandler({ experimentKey: 'experiments/tiny.json', quick: 'yes' })).toThrow(
+      /^invalid prepare event: quick: Invalid input: expected boolean, received string$/,
+    );
+    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/x.json`, extra: 1 })).toThrow(
+      /^invalid featurize event: \(event\): Unrecognized key: "extra"$/,
+    );
+    await rejects(reportHandler({ runId: RUN_ID, executionArn: 'not-an-arn' })).toThrow(
+      /^invalid report event: executionArn: expected a Step Functions execution ARN$/,
+    );
+  });
+
+  it('a well-formed event naming a missing object fails with the stage\'s message and the key', async () => {
+    await rejects(prepareHandler({ experimentKey: 'experiments/missing.json' })).toThrow(/experiments\/missing\.json/);
+    await rejects(reportHandler({ runId: 'no-such-run' })).toThrow(/run "no-such-run" not found: .*runs\/no-such-run\/manifest\.json does not exist/);
+    // A run that does not exist gets no stray objects.
+    expect(await store.list('runs/no-such-run/')).toEqual([]);
+  });
+});
