@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import type { TrainInput } from '../../../src/workflow/stage-io.js';
 
 export const USAGE =
-  'usage: main.ts --run-id <runId> --feature <feature>   (or env RUN_ID and FEATURE); env BUCKET names the data bucket';
+  'usage: main.ts --run-id <runId> --feature <feature>   (or env RUN_ID and FEATURE); env BUCKET names the data bucket,\n' +
+  '       or TEXTSHIFT_STORE_URL another store (file:///dir, s3://bucket/prefix; data root TEXTSHIFT_DATA_URL, default <store>/datasets)';
 
 /** Reads the job's run id and feature family from the command line (Batch job parameters) or the environment. */
 export function parseTrainerArgs(argv: string[], env: NodeJS.ProcessEnv): TrainInput {

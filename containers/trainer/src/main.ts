@@ -1,6 +1,7 @@
 // The trainer container's entry: job parameters -> train() -> the feature family's result key on stdout.
-// Also runs locally (`npx tsx containers/trainer/src/main.ts ...`) on the WASM engine, against any S3 endpoint.
-// The stage context is the same one the Lambda handlers build (bucket from env BUCKET).
+// Also runs locally (`node --import tsx containers/trainer/src/main.ts ...`) on the WASM engine, against any store
+// TEXTSHIFT_STORE_URL names (a folder, or S3 through any endpoint). The stage context is the same one the Lambda
+// handlers build (on AWS: the bucket from env BUCKET).
 // Relative, not #src/: this folder has its own package.json, which scopes subpath imports.
 import { registerEngine } from '../../../src/model/index.js';
 import { TfjsMlp } from '../../../src/model/tfjs-mlp.js';
