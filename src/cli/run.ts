@@ -17,8 +17,9 @@ export function registerRunCommand(program: Command): void {
     .option('--out <dir>', 'local object store folder', 'out')
     .option('--data-root <dir>', 'folder holding the datasets (default: $TEXTSHIFT_DATA, ./data, ../shared/data)')
     .option('--quick', "run the experiment's documented `quick` subsample (a few minutes)")
+    .option('--full', "ignore the experiment's per-family `subsample` caps (e.g. embed all 50k IMDB reviews: about an hour on 2 cores)")
     .option('--run-id <id>', 'explicit run id (default: derived from the experiment, so a re-run resumes)')
-    .action(async (experiment: string, opts: { out: string; dataRoot?: string; quick?: boolean; runId?: string }) => {
+    .action(async (experiment: string, opts: { out: string; dataRoot?: string; quick?: boolean; full?: boolean; runId?: string }) => {
       const tty = process.stderr.isTTY ? ttyReporter() : undefined;
       const reporter = tty ?? lineReporter();
       const t0 = Date.now();
@@ -31,6 +32,7 @@ export function registerRunCommand(program: Command): void {
           data: new FsBlobStore(root.dir),
           experimentPath: experiment,
           quick: opts.quick ?? false,
+          full: opts.full ?? false,
           reporter,
           ...(opts.runId ? { runId: opts.runId } : {}),
         });

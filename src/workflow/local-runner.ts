@@ -19,6 +19,8 @@ export interface LocalRunOptions {
   /** Path of the experiment JSON file on disk. */
   experimentPath: string;
   quick?: boolean;
+  /** Ignore per-family subsample caps. */
+  full?: boolean;
   /** Explicit run id (default: derived from the experiment, so re-running resumes). */
   runId?: string;
   reporter: Reporter;
@@ -39,7 +41,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
   const experimentKey = validateKey(`experiments/${basename(o.experimentPath)}`);
   await o.store.put(experimentKey, await readFile(o.experimentPath));
-  const plan = await prepare(ctx, { experimentKey, quick: o.quick ?? false, ...(o.runId ? { runId: o.runId } : {}) });
+  const plan = await prepare(ctx, { experimentKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
   const { runId } = plan;
   o.reporter.log(`run ${runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
   let stage = 'Featurize';

@@ -10,6 +10,8 @@ export interface Manifest {
   experiment: { key: string; name: string; sha256: string };
   config: Experiment;
   quick: boolean;
+  /** Per-family subsample caps were ignored (`--full`). */
+  full?: boolean;
   createdAt: string;
   updatedAt: string;
   status: 'running' | 'succeeded' | 'failed';

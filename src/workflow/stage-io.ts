@@ -12,6 +12,8 @@ export interface PrepareInput {
   runId?: string;
   /** Apply the experiment's `quick` caps (a small documented subsample; local smoke runs and tests). */
   quick?: boolean;
+  /** Ignore the experiment's per-family `subsample` caps (the full-scale local run of the contextual family). */
+  full?: boolean;
 }
 
 export interface PrepareOutput {

@@ -30,9 +30,15 @@ export interface FeatureIndex {
 }
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
-export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean): string {
-  const h = createHash('sha256').update(experimentText).update('\0').update(uploadId ?? '').update(quick ? '\0quick' : '').digest('hex');
-  return `${exp.name}-${quick ? 'quick-' : ''}${h.slice(0, 12)}`;
+export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
+  const h = createHash('sha256')
+    .update(experimentText)
+    .update('\0')
+    .update(uploadId ?? '')
+    .update(quick ? '\0quick' : '')
+    .update(full ? '\0full' : '')
+    .digest('hex');
+  return `${exp.name}-${quick ? 'quick-' : ''}${full ? 'full-' : ''}${h.slice(0, 12)}`;
 }
 
 /** The dataset parts a family needs: every stage's train and val parts and every evaluated test part. */
@@ -57,7 +63,8 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
   const text = (await store.getOrThrow(experimentKey)).toString('utf8');
   const exp = parseExperiment(text, `${store.url}/${experimentKey}`);
   const quick = input.quick ?? false;
-  const runId = input.runId ?? deriveRunId(exp, text, input.uploadId, quick);
+  const full = input.full ?? false;
+  const runId = input.runId ?? deriveRunId(exp, text, input.uploadId, quick, full);
   validateKey(`runs/${runId}`);
   const keys = runKeys(runId);
   const planKey = `${keys.root}/prepare.json`;
@@ -77,6 +84,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
         experiment: { key: experimentKey, name: exp.name, sha256: createHash('sha256').update(text).digest('hex') },
         config: exp,
         quick,
+        full,
         createdAt: new Date().toISOString(),
         updatedAt: '',
         status: 'running',
@@ -123,7 +131,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
       const counts: Record<string, number> = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
-        const cap = exp.subsample[feature]?.[dataset]?.[part];
+        const cap = full ? undefined : exp.subsample[feature]?.[dataset]?.[part];
         const ids = Array.from({ length: all.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all[i]!.label), shards: [] as string[] };
