@@ -51,7 +51,15 @@ function transientRetry(errors: string[]): sfn.RetryProps {
  *   intake: normalise the input shape, derive the run id, and (for uploads) start the run as an execution
  *           named by the run id, so a duplicate delivery of the same upload cannot start a second run
  *   run:    Prepare -> Featurize (Map over shard keys) -> Train (Map over feature families, Batch .sync) -> Report
- *   fail:   every run stage catches into MarkFailed (records stage and cause in the manifest) -> Fail
+ *   fail:   every task catches into "<stage> failed" -> "MarkFailed <stage>", which records stage and cause in
+ *           the manifest and fails the execution (RunFailed) right there, next to the failed task
+ *
+ * Redrive: Step Functions re-runs an execution from the state it failed in, and inside a Map only the failed or
+ * aborted iterations. Ending in a Fail state would make a redrive fail there again, so the execution ends in the
+ * MarkFailed task of the failed stage instead (inside the Map iteration for a shard or a training job). A
+ * redrive re-enters that task with a higher `$$.Execution.RedriveCount` than the one "<stage> failed" saved;
+ * MarkFailed then clears the failure and returns, and its Next is the failed task, which runs again. Finished
+ * shards and training jobs are not redone.
  *
  * Only object keys travel in the state; stage outputs are trimmed with ResultSelector/ResultPath.
  */
@@ -72,31 +80,32 @@ export class Workflow extends Construct {
     const { functions: fns } = props;
 
     // ---------------------------------------------------------------- failure path
-    const runFailed = new sfn.Fail(this, 'Run failed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
-    const markFailed = new tasks.LambdaInvoke(this, 'MarkFailed', {
-      comment: 'Records the failed stage and its cause in the run manifest; earlier artifacts stay in place.',
-      lambdaFunction: fns.markFailed,
-      payload: sfn.TaskInput.fromObject({
-        runId: sfn.JsonPath.stringAt('$.runId'),
-        stage: sfn.JsonPath.stringAt('$.stage'),
-        error: sfn.JsonPath.objectAt('$.error'),
-      }),
-      resultPath: sfn.JsonPath.DISCARD,
-      retryOnServiceExceptions: false,
-    })
-      .addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS))
-      .addCatch(runFailed, { resultPath: '$.markFailedError' });
-    markFailed.next(runFailed);
-
-    /** Catch target of one stage: names the stage, then MarkFailed. */
-    const failedAt = (stage: string) =>
-      new sfn.Pass(this, `${stage} failed`, {
-        parameters: { 'runId.$': '$.runId', stage, 'error.$': '$.error' },
+    /**
+     * Catches every error of `task` (after its retries) into "<stage> failed", which saves the stage name and the
+     * redrive count, then "MarkFailed <stage>", which records the failure and fails the execution; when a redrive
+     * re-enters it, it returns and `task` runs again with the input it had.
+     */
+    const onFailure = (task: sfn.TaskStateBase, stage: string) => {
+      const markFailed = new tasks.LambdaInvoke(this, `MarkFailed ${stage}`, {
+        comment: `Records the ${stage} failure in the run manifest and fails the execution here; on a redrive, retries ${stage}.`,
+        lambdaFunction: fns.markFailed,
+        payload: sfn.TaskInput.fromObject({
+          runId: sfn.JsonPath.stringAt('$.runId'),
+          stage: sfn.JsonPath.stringAt('$.failure.stage'),
+          error: sfn.JsonPath.objectAt('$.error'),
+          failedAtRedrive: sfn.JsonPath.numberAt('$.failure.redriveCount'),
+          redriveCount: sfn.JsonPath.numberAt('$$.Execution.RedriveCount'),
+        }),
+        resultPath: sfn.JsonPath.DISCARD,
+        retryOnServiceExceptions: false,
+      }).addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS));
+      markFailed.next(task);
+      const failed = new sfn.Pass(this, `${stage} failed`, {
+        parameters: { stage, 'redriveCount.$': '$$.Execution.RedriveCount' },
+        resultPath: '$.failure',
       }).next(markFailed);
-    const catchInto = (stage: string): [sfn.IChainable, sfn.CatchProps] => [
-      failedAt(stage),
-      { errors: [sfn.Errors.ALL], resultPath: '$.error' },
-    ];
+      task.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    };
 
     // ---------------------------------------------------------------- run stages
     const prepare = new tasks.LambdaInvoke(this, 'Prepare', {
@@ -109,14 +118,14 @@ export class Workflow extends Construct {
         'features.$': '$.Payload.features',
       },
       retryOnServiceExceptions: false,
-    })
-      .addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS))
-      .addCatch(...catchInto('Prepare'));
+    }).addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS));
+    onFailure(prepare, 'Prepare');
 
     const featurizeShard = new tasks.LambdaInvoke(this, 'Featurize shard', {
       comment: 'One shard: BoW vectors or sentence embeddings into cache/ (skipped when already cached).',
       lambdaFunction: fns.featurize,
-      payload: sfn.TaskInput.fromJsonPathAt('$'),
+      // Named fields, not '$': a retried shard's state also holds the error it recovered from.
+      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId'), shardKey: sfn.JsonPath.stringAt('$.shardKey') }),
       resultSelector: { 'cached.$': '$.Payload.cached' },
       retryOnServiceExceptions: false,
     })
@@ -129,7 +138,8 @@ export class Workflow extends Construct {
         maxAttempts: 2,
         jitterStrategy: sfn.JitterType.FULL,
       });
-    // Tasks inside a Map cannot jump out of it: a shard that still fails fails the Map, whose Catch handles it.
+    // Inside the iteration, so a redrive of the failed Map re-runs only the shards that failed.
+    onFailure(featurizeShard, 'Featurize');
     const featurize = new sfn.Map(this, 'Featurize', {
       comment: 'Fans out over the planned shards; results stay in S3, so the Map output is discarded.',
       itemsPath: '$.shardKeys',
@@ -137,8 +147,7 @@ export class Workflow extends Construct {
       maxConcurrency: props.featurizeConcurrency,
       resultPath: sfn.JsonPath.DISCARD,
     })
-      .itemProcessor(featurizeShard)
-      .addCatch(...catchInto('Featurize'));
+      .itemProcessor(featurizeShard);
 
     const trainFeature = new tasks.BatchSubmitJob(this, 'Train feature family', {
       comment: 'Stage 1 on dataset A, fine-tune on B, evaluate; the job reads its keys from the parameters.',
@@ -151,19 +160,20 @@ export class Workflow extends Construct {
       }),
       resultSelector: { 'jobId.$': '$.JobId', 'status.$': '$.Status' },
     }).addRetry(transientRetry(BATCH_TRANSIENT_ERRORS));
+    onFailure(trainFeature, 'Train');
     const train = new sfn.Map(this, 'Train', {
       comment: 'One Batch job per feature family, in parallel.',
       itemsPath: '$.features',
       itemSelector: { runId: sfn.JsonPath.stringAt('$.runId'), feature: sfn.JsonPath.stringAt('$$.Map.Item.Value') },
       resultPath: sfn.JsonPath.DISCARD,
     })
-      .itemProcessor(trainFeature)
-      .addCatch(...catchInto('Train'));
+      .itemProcessor(trainFeature);
 
     const report = new tasks.LambdaInvoke(this, 'Report', {
       comment: 'Results table, plots, HTML report, cost report and checkpoints.zip.',
       lambdaFunction: fns.report,
-      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId') }),
+      // The execution ARN lets the cost report read this execution's billed usage.
+      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId'), executionArn: sfn.JsonPath.stringAt('$$.Execution.Id') }),
       resultSelector: {
         'runId.$': '$.Payload.runId',
         'resultsKey.$': '$.Payload.resultsKey',
@@ -172,9 +182,8 @@ export class Workflow extends Construct {
         'archiveKey.$': '$.Payload.archiveKey',
       },
       retryOnServiceExceptions: false,
-    })
-      .addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS))
-      .addCatch(...catchInto('Report'));
+    }).addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS));
+    onFailure(report, 'Report');
 
     const run = prepare.next(featurize).next(train).next(report);
 
@@ -288,7 +297,7 @@ export class Workflow extends Construct {
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: this.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
-      comment: 'textshift run: Prepare -> Featurize (Map) -> Train (Batch) -> Report; failures -> MarkFailed.',
+      comment: 'textshift run: Prepare -> Featurize (Map) -> Train (Batch) -> Report; a failure -> MarkFailed <stage>, redrivable.',
       definitionBody: sfn.DefinitionBody.fromChainable(routeInput),
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },

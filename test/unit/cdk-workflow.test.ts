@@ -34,6 +34,14 @@ const inner = (mapName: string): [string, AslState] => {
   return [processor.StartAt, processor.States[processor.StartAt]!];
 };
 const runStages = ['Prepare', 'Featurize', 'Train', 'Report'];
+/** Every state with its name, top level and inside Map item processors. */
+const allStates = (): [string, AslState][] =>
+  Object.entries(asl.States).flatMap(([name, st]) => [[name, st] as [string, AslState], ...Object.entries(st.ItemProcessor?.States ?? {})]);
+const stateAnywhere = (name: string): AslState => {
+  const found = allStates().find(([n]) => n === name);
+  if (!found) throw new Error(`no state "${name}" in the definition or its Maps`);
+  return found[1];
+};
 
 describe('state machine definition (synthesized ASL)', () => {
   it('is a Standard machine with full execution logging and tracing', () => {
@@ -66,7 +74,10 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKey.$': '$$.Map.Item.Value' });
     const [, shard] = inner('Featurize');
     expect(shard.Resource).toMatch(/:states:::lambda:invoke$/);
-    expect(shard.Parameters).toMatchObject({ 'Payload.$': '$', FunctionName: expect.stringContaining('Featurize') });
+    expect(shard.Parameters).toMatchObject({
+      Payload: { 'runId.$': '$.runId', 'shardKey.$': '$.shardKey' },
+      FunctionName: expect.stringContaining('Featurize'),
+    });
   });
 
   it('trains one Batch job per feature family, synchronously, passing runId and feature as job parameters', () => {
@@ -83,13 +94,12 @@ describe('state machine definition (synthesized ASL)', () => {
   });
 
   it('retries every Task on transient errors with exponential backoff and full jitter', () => {
-    const tasks: [string, AslState][] = [
-      ...Object.entries(asl.States).filter(([, s]) => s.Type === 'Task'),
-      inner('Featurize'),
-      inner('Train'),
-    ];
+    const tasks = allStates().filter(([, st]) => st.Type === 'Task');
     expect(tasks.map(([n]) => n).sort()).toEqual(
-      ['Featurize shard', 'MarkFailed', 'Prepare', 'Report', 'Start run', 'Train feature family'].sort(),
+      [
+        'Featurize shard', 'Prepare', 'Report', 'Start run', 'Train feature family',
+        ...runStages.map((stage) => `MarkFailed ${stage}`),
+      ].sort(),
     );
     for (const [name, task] of tasks) {
       const transient = task.Retry?.[0];
@@ -97,27 +107,49 @@ describe('state machine definition (synthesized ASL)', () => {
       expect(transient!.MaxAttempts, name).toBeGreaterThanOrEqual(3);
       expect(transient!.ErrorEquals, name).not.toContain('States.ALL');
     }
-    for (const name of ['Prepare', 'Report', 'MarkFailed']) expect(state(name).Retry![0]!.ErrorEquals).toEqual(LAMBDA_TRANSIENT_ERRORS);
+    for (const name of ['Prepare', 'Report', ...runStages.map((stage) => `MarkFailed ${stage}`)]) {
+      expect(stateAnywhere(name).Retry, name).toEqual([expect.objectContaining({ ErrorEquals: LAMBDA_TRANSIENT_ERRORS })]);
+    }
     expect(inner('Featurize')[1].Retry![0]!.ErrorEquals).toContain('Lambda.TooManyRequestsException');
     expect(inner('Train')[1].Retry![0]!.ErrorEquals).toEqual(['Batch.ServerException', 'Batch.AWSBatchException']);
     // A shard is idempotent, so it alone also retries its own errors (a flaky shard does not fail the run).
     expect(inner('Featurize')[1].Retry![1]).toMatchObject({ ErrorEquals: ['States.ALL'], MaxAttempts: 2, JitterStrategy: 'FULL' });
   });
 
-  it('catches every failure of a run stage into "<stage> failed" -> MarkFailed -> Run failed', () => {
+  it('catches every task\'s failure next to it: "<stage> failed" saves stage and redrive count, "MarkFailed <stage>" records it and leads back to the task', () => {
+    const taskOf: Record<string, string> = { Prepare: 'Prepare', Featurize: 'Featurize shard', Train: 'Train feature family', Report: 'Report' };
     for (const stage of runStages) {
-      expect(state(stage).Catch, stage).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${stage} failed` }]);
-      const named = state(`${stage} failed`);
-      expect(named.Type).toBe('Pass');
-      expect(named.Parameters).toEqual({ 'runId.$': '$.runId', stage, 'error.$': '$.error' });
-      expect(named.Next).toBe('MarkFailed');
+      const task = stateAnywhere(taskOf[stage]!);
+      expect(task.Catch, stage).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${stage} failed` }]);
+      expect(stateAnywhere(`${stage} failed`)).toEqual({
+        Type: 'Pass',
+        Parameters: { stage, 'redriveCount.$': '$$.Execution.RedriveCount' },
+        ResultPath: '$.failure',
+        Next: `MarkFailed ${stage}`,
+      });
+      const mark = stateAnywhere(`MarkFailed ${stage}`);
+      expect(mark.Parameters).toMatchObject({
+        FunctionName: expect.stringContaining('MarkFailed'),
+        Payload: {
+          'runId.$': '$.runId',
+          'stage.$': '$.failure.stage',
+          'error.$': '$.error',
+          'failedAtRedrive.$': '$.failure.redriveCount',
+          'redriveCount.$': '$$.Execution.RedriveCount',
+        },
+      });
+      // No Catch: its RunFailed error ends the execution in this state, which is where a redrive resumes.
+      expect(mark.Catch, stage).toBeUndefined();
+      expect(mark.ResultPath).toBeNull();
+      expect(mark.Next).toBe(taskOf[stage]);
     }
-    expect(state('MarkFailed').Parameters).toMatchObject({
-      Payload: { 'runId.$': '$.runId', 'stage.$': '$.stage', 'error.$': '$.error' },
-    });
-    expect(state('MarkFailed').Next).toBe('Run failed');
-    expect(state('MarkFailed').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.markFailedError', Next: 'Run failed' }]);
-    expect(state('Run failed')).toMatchObject({ Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
+    // The shard and training-job failure paths live inside their Map iterations; the Maps themselves catch nothing.
+    expect(Object.keys(state('Featurize').ItemProcessor!.States).sort()).toEqual(['Featurize failed', 'Featurize shard', 'MarkFailed Featurize']);
+    expect(Object.keys(state('Train').ItemProcessor!.States).sort()).toEqual(['MarkFailed Train', 'Train failed', 'Train feature family']);
+    expect(state('Featurize').Catch).toBeUndefined();
+    expect(state('Train').Catch).toBeUndefined();
+    // The only Fail states are the intake's; a run never ends in one (a redrive would only fail there again).
+    expect(allStates().filter(([, st]) => st.Type === 'Fail').map(([n]) => n).sort()).toEqual(['Could not start run', 'Unrecognised input']);
   });
 
   it('keeps only keys in the state: Lambda results are trimmed and Map outputs discarded', () => {
@@ -130,7 +162,7 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(state('Train').ResultPath).toBeNull();
     expect(inner('Featurize')[1].ResultSelector).toEqual({ 'cached.$': '$.Payload.cached' });
     expect(inner('Train')[1].ResultSelector).toEqual({ 'jobId.$': '$.JobId', 'status.$': '$.Status' });
-    expect(state('MarkFailed').ResultPath).toBeNull();
+    expect(state('Report').Parameters).toMatchObject({ Payload: { 'runId.$': '$.runId', 'executionArn.$': '$$.Execution.Id' } });
   });
 
   it('starts an upload run as an execution of itself named by the run id, and treats a taken name as a duplicate', () => {
@@ -160,12 +192,29 @@ describe('state machine definition (synthesized ASL)', () => {
 // definition itself. The real handlers run against it in the integration tests.
 
 type Json = ReturnType<typeof JSON.parse>;
+type Handlers = Record<string, (input: Json, attempt: number) => Json>;
 interface Call {
   state: string;
   input: Json;
 }
+type Event = { type: string; index?: number; state?: { name: string; input: Json } };
+interface Executed {
+  output: Json;
+  calls: Call[];
+  error: Error | undefined;
+  events: Event[];
+  executionName: string;
+}
 
-async function execute(input: Json, handlers: Record<string, (input: Json, attempt: number) => Json>, executionName = 'exec-1') {
+const ARN = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:textshift-run:${name}`;
+
+/** Runs `definition` (default: the synthesized one) with task stand-ins; records task calls and the event log. */
+async function execute(
+  input: Json,
+  handlers: Handlers,
+  executionName = 'exec-1',
+  { definition = asl, redriveCount = 0 }: { definition?: AslDefinition; redriveCount?: number } = {},
+): Promise<Executed> {
   const calls: Call[] = [];
   const attempts = new Map<string, number>();
   const wrapped = Object.fromEntries(
@@ -179,23 +228,81 @@ async function execute(input: Json, handlers: Record<string, (input: Json, attem
       },
     ]),
   );
-  const machine = new StateMachine(asl as never, { validationOptions: { checkArn: false } });
-  const retryIntervalOverrides = Object.fromEntries(
-    ['Prepare', 'Featurize shard', 'Train feature family', 'Report', 'MarkFailed', 'Start run'].map((n) => [n, 0]),
-  );
+  // A redrive starts inside the definition, which leaves states unreachable; the whole was validated already.
+  const validationOptions = definition === asl ? { checkArn: false } : { noValidate: true };
+  const machine = new StateMachine(definition as never, { validationOptions });
+  const retryIntervalOverrides = Object.fromEntries(allStates().filter(([, st]) => st.Type === 'Task').map(([n]) => [n, 0]));
   const run = machine.run(input, {
     overrides: { taskResourceLocalHandlers: wrapped, retryIntervalOverrides },
-    context: { Execution: { Name: executionName } } as never,
+    context: { Execution: { Id: ARN(executionName), Name: executionName, RedriveCount: redriveCount } } as never,
   });
+  const events: Event[] = [];
+  const logged = (async () => {
+    for await (const e of run.eventLogs) events.push(e as Event);
+  })();
+  let output: Json;
+  let error: Error | undefined;
   try {
-    return { output: await run.result, calls, error: undefined as Error | undefined };
+    output = await run.result;
   } catch (err) {
-    return { output: undefined, calls, error: err as Error };
+    error = err as Error;
   }
+  await logged;
+  return { output, calls, error, events, executionName };
 }
 
+/** The state each execution (index undefined) or Map iteration (its index) was in when it stopped, if it had not finished. */
+function stoppedIn(events: Event[], where: (e: Event) => boolean): Map<number | undefined, { name: string; input: Json }> {
+  const last = new Map<number | undefined, Event>();
+  for (const e of events) if ((e.type === 'StateEntered' || e.type === 'StateExited') && where(e)) last.set(e.index, e);
+  const open = new Map<number | undefined, { name: string; input: Json }>();
+  for (const [index, e] of last) if (e.type === 'StateEntered') open.set(index, e.state!);
+  return open;
+}
+
+/**
+ * Redrives a failed execution as Step Functions documents RedriveExecution: it continues from the state the
+ * execution failed in, with that state's input; of an inline Map only the failed or aborted iterations run
+ * again, each from the state it stopped in; states that succeeded are not re-run; $$.Execution.RedriveCount
+ * goes up by one. Returns the calls of the redrive only.
+ */
+async function redrive(failed: Executed, handlers: Handlers): Promise<Executed> {
+  const redriveCount = 1;
+  const stopped = stoppedIn(failed.events, (e) => e.index === undefined).get(undefined);
+  if (!stopped) throw new Error('the execution did not fail in a state: nothing to redrive');
+  const calls: Call[] = [];
+  let continueAt: string | undefined = stopped.name;
+  const input = stopped.input;
+  const map = asl.States[stopped.name]!;
+  if (map.Type === 'Map') {
+    const processor = map.ItemProcessor!;
+    const iterations = stoppedIn(failed.events, (e) => e.index !== undefined && e.state!.name in processor.States);
+    for (const it of iterations.values()) {
+      const again = await execute(it.input, handlers, failed.executionName, { definition: { StartAt: it.name, States: processor.States }, redriveCount });
+      calls.push(...again.calls);
+      if (again.error) return { ...again, calls };
+    }
+    // The Map's own output is its input (ResultPath null), so the execution goes on from its Next with that.
+    expect(map.ResultPath).toBeNull();
+    continueAt = map.Next;
+  }
+  if (continueAt === undefined) return { output: input, calls, error: undefined, events: [], executionName: failed.executionName };
+  const rest = await execute(input, handlers, failed.executionName, { definition: { ...asl, StartAt: continueAt }, redriveCount });
+  return { ...rest, calls: [...calls, ...rest.calls] };
+}
+
+/**
+ * Stand-in for the MarkFailed Lambda, as functions/mark-failed answers: it fails with RunFailed (ending the
+ * execution in this state) unless a redrive re-entered it, when it returns and the failed task runs again.
+ */
+const markFailedStandIn = (i: Json) => {
+  const p = i.Payload;
+  if (p.redriveCount > p.failedAtRedrive) return { Payload: { runId: p.runId, stage: p.stage, resumed: true } };
+  throw fail('RunFailed', `${p.stage} failed: ${p.error.Error} (run ${p.runId}; fix the cause, then redrive the execution to resume)`);
+};
+
 /** Stand-ins answering like Lambda (`{Payload}`) and Batch (`{JobId, Status}`) for a two-shard, two-family run. */
-const succeeding = {
+const succeeding: Handlers = {
   Prepare: (i: Json) => ({ Payload: { runId: i.Payload.runId, shardKeys: ['s/0.json', 's/1.json'], features: ['bow', 'bert'] } }),
   'Featurize shard': (i: Json) => ({ Payload: { shardKey: i.Payload.shardKey, cacheKey: 'cache/features/x.csr', cached: false } }),
   'Train feature family': () => ({ JobId: 'job-1', Status: 'SUCCEEDED' }),
@@ -208,7 +315,7 @@ const succeeding = {
       archiveKey: `runs/${i.Payload.runId}/checkpoints.zip`,
     },
   }),
-  MarkFailed: () => ({ Payload: null }),
+  ...Object.fromEntries(runStages.map((stage) => [`MarkFailed ${stage}`, markFailedStandIn])),
 };
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 /** The Error and Cause the execution failed with (the interpreter wraps them in an ExecutionError). */
@@ -245,7 +352,8 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
       { runId, feature: 'bow' },
       { runId, feature: 'bert' },
     ]);
-    expect(output).toEqual(succeeding.Report({ Payload: { runId } }).Payload);
+    expect(output).toEqual(succeeding.Report!({ Payload: { runId } }, 1).Payload);
+    expect(calls.at(-1)!.input.Payload).toEqual({ runId, executionArn: ARN('console-run-7') });
   });
 
   it('S3 upload input: starts the run as an execution named by the run id and does no stage work itself', async () => {
@@ -307,7 +415,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   it('a shard that throws once is retried and the run succeeds', async () => {
     const flaky = (i: Json, attempt: number) => {
       if (attempt === 1) throw fail('Error', 'connection reset');
-      return succeeding['Featurize shard'](i);
+      return succeeding['Featurize shard']!(i, 1);
     };
     const { calls, error } = await execute({ experiment: 'experiments/a.json' }, { ...succeeding, 'Featurize shard': flaky });
     expect(error).toBeUndefined();
@@ -315,26 +423,90 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(calls.at(-1)!.state).toBe('Report');
   });
 
-  it('a failed training job goes to MarkFailed with the stage and cause, then fails the execution', async () => {
-    const jobFailed = () => {
-      throw fail('States.TaskFailed', '{"Status":"FAILED","StatusReason":"Essential container in task exited"}');
+  it('a failed training job goes to MarkFailed Train with the stage and cause, which ends the execution there (RunFailed)', async () => {
+    const cause = '{"Status":"FAILED","StatusReason":"Essential container in task exited"}';
+    const jobFailed = (i: Json) => {
+      if (i.Parameters.feature === 'bert') throw fail('States.TaskFailed', cause);
+      return { JobId: 'job-bow', Status: 'SUCCEEDED' };
     };
-    const { calls, error } = await execute(
-      { experiment: 'experiments/a.json', runId: 'a-1' },
-      { ...succeeding, 'Train feature family': jobFailed },
+    const run = await execute({ experiment: 'experiments/a.json', runId: 'a-1' }, { ...succeeding, 'Train feature family': jobFailed });
+    const markFailed = run.calls.filter((c) => c.state.startsWith('MarkFailed'));
+    expect(markFailed).toEqual([
+      {
+        state: 'MarkFailed Train',
+        input: expect.objectContaining({
+          Payload: { runId: 'a-1', stage: 'Train', error: { Error: 'States.TaskFailed', Cause: cause }, failedAtRedrive: 0, redriveCount: 0 },
+        }),
+      },
+    ]);
+    expect(run.calls.some((c) => c.state === 'Report')).toBe(false);
+    expect(failure(run.error)).toEqual({
+      Error: 'RunFailed',
+      Cause: 'Train failed: States.TaskFailed (run a-1; fix the cause, then redrive the execution to resume)',
+    });
+    expect(stoppedIn(run.events, (e) => e.index === undefined).get(undefined)?.name).toBe('Train');
+  });
+
+  it('redriving after a failed training job re-runs only that job, then Report; nothing that finished runs again', async () => {
+    let bertJobs = 0;
+    const flakyBert = (i: Json) => {
+      if (i.Parameters.feature === 'bert' && ++bertJobs === 1) throw fail('States.TaskFailed', '{"StatusReason":"Host EC2 terminated (Spot)"}');
+      return { JobId: `job-${i.Parameters.feature}`, Status: 'SUCCEEDED' };
+    };
+    const handlers = { ...succeeding, 'Train feature family': flakyBert };
+    const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-1' }, handlers, 'a-1');
+    expect(failure(failed.error).Error).toBe('RunFailed');
+
+    const redriven = await redrive(failed, handlers);
+    expect(redriven.error).toBeUndefined();
+    expect(redriven.calls.map((c) => c.state)).toEqual(['MarkFailed Train', 'Train feature family', 'Report']);
+    expect(redriven.calls[0]!.input.Payload).toMatchObject({ stage: 'Train', failedAtRedrive: 0, redriveCount: 1 });
+    expect(redriven.calls[1]!.input.Parameters).toEqual({ runId: 'a-1', feature: 'bert' });
+    expect(redriven.output).toMatchObject({ runId: 'a-1', resultsKey: 'runs/a-1/report/results.json' });
+  });
+
+  it('redriving after a shard failed all its attempts re-runs only that shard (with its own input), then trains and reports', async () => {
+    let shard1 = 0;
+    const flakyShard = (i: Json) => {
+      if (i.Payload.shardKey === 's/1.json' && ++shard1 <= 3) throw fail('Error', 'ONNX Runtime: out of memory');
+      return succeeding['Featurize shard']!(i, 1);
+    };
+    const handlers = { ...succeeding, 'Featurize shard': flakyShard };
+    const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-2' }, handlers, 'a-2');
+    // One try and two retries of shard 1, then its failure is recorded inside the iteration.
+    expect(failed.calls.filter((c) => c.state === 'Featurize shard').map((c) => c.input.Payload.shardKey)).toEqual(
+      expect.arrayContaining(['s/0.json', 's/1.json', 's/1.json', 's/1.json']),
     );
-    const markFailed = calls.filter((c) => c.state === 'MarkFailed');
-    expect(markFailed).toHaveLength(1);
-    expect(markFailed[0]!.input.Payload).toEqual({
-      runId: 'a-1',
-      stage: 'Train',
-      error: { Error: 'States.TaskFailed', Cause: '{"Status":"FAILED","StatusReason":"Essential container in task exited"}' },
+    expect(failed.calls.find((c) => c.state === 'MarkFailed Featurize')!.input.Payload).toMatchObject({
+      runId: 'a-2',
+      stage: 'Featurize',
+      error: { Error: 'Error', Cause: 'ONNX Runtime: out of memory' },
     });
-    expect(calls.some((c) => c.state === 'Report')).toBe(false);
-    expect(failure(error)).toEqual({
-      Error: 'States.TaskFailed',
-      Cause: '{"Status":"FAILED","StatusReason":"Essential container in task exited"}',
-    });
+    expect(failed.calls.some((c) => c.state === 'Train feature family')).toBe(false);
+
+    const redriven = await redrive(failed, handlers);
+    expect(redriven.error).toBeUndefined();
+    expect(redriven.calls.map((c) => c.state)).toEqual([
+      'MarkFailed Featurize',
+      'Featurize shard',
+      'Train feature family',
+      'Train feature family',
+      'Report',
+    ]);
+    // The retried shard gets exactly its Map item, not the error it recovered from.
+    expect(redriven.calls[1]!.input.Payload).toEqual({ runId: 'a-2', shardKey: 's/1.json' });
+  });
+
+  it('a stage that fails again after a redrive ends the execution failed again (no loop): its failure is saved at redrive count 1', async () => {
+    const alwaysFails = () => {
+      throw fail('Error', 'experiments/a.json: field "seed": expected number');
+    };
+    const handlers = { ...succeeding, Prepare: alwaysFails };
+    const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-3' }, handlers);
+    const redriven = await redrive(failed, handlers);
+    expect(redriven.calls.map((c) => c.state)).toEqual(['MarkFailed Prepare', 'Prepare', 'MarkFailed Prepare']);
+    expect(redriven.calls.map((c) => c.input.Payload.failedAtRedrive)).toEqual([0, undefined, 1]);
+    expect(failure(redriven.error).Error).toBe('RunFailed');
   });
 
   it('a Prepare failure is recorded under stage "Prepare" with the run id the intake derived', async () => {
@@ -343,8 +515,8 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     };
     const runId = `a-${md5('experiments/a.json#exec-1')}`;
     const { calls, error } = await execute({ experiment: 'experiments/a.json' }, { ...succeeding, Prepare: invalid });
-    expect(calls.map((c) => c.state)).toEqual(['Prepare', 'MarkFailed']);
+    expect(calls.map((c) => c.state)).toEqual(['Prepare', 'MarkFailed Prepare']);
     expect(calls[1]!.input.Payload).toMatchObject({ runId, stage: 'Prepare', error: { Error: 'Error' } });
-    expect(failure(error)).toEqual({ Error: 'Error', Cause: 'experiments/a.json: field "seed": expected number' });
+    expect(failure(error)).toEqual({ Error: 'RunFailed', Cause: expect.stringMatching(/^Prepare failed: Error \(run a-/) });
   });
 });

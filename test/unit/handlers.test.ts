@@ -112,6 +112,21 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
     expect(m.failure).toBeUndefined();
   });
 
+  it('mark-failed for a run that failed before it had a manifest (Prepare on a bad experiment): RunFailed with the cause, nothing written', async () => {
+    const event = {
+      runId: 'tiny-never-prepared',
+      stage: 'Prepare',
+      error: { Error: 'Error', Cause: '{"errorType":"Error","errorMessage":"experiments/bad.json: field \\"seed\\": expected number"}' },
+      failedAtRedrive: 0,
+      redriveCount: 0,
+    };
+    await expect(markFailedHandler(event)).rejects.toThrow(
+      'Prepare failed: Error: experiments/bad.json: field "seed": expected number (run tiny-never-prepared; fix the cause, then redrive the execution to resume)',
+    );
+    expect(await store.list('runs/tiny-never-prepared/')).toEqual([]);
+    expect(await markFailedHandler({ ...event, redriveCount: 1 })).toEqual({ runId: 'tiny-never-prepared', stage: 'Prepare', resumed: true });
+  });
+
   it('report: {runId} after training -> keys of results, HTML, cost report and archive, all written; run succeeded', async () => {
     // Training runs in-process here (the trainer entry has its own test); Report only reads what it wrote.
     await train({ store, data: new FsBlobStore(DATA_ROOT), reporter: silentReporter }, { runId: RUN_ID, feature: 'bow' });

@@ -1,3 +1,4 @@
+import { runKeys } from '../artifacts.js';
 import type { StageContext } from '../context.js';
 import { readManifest, recordStage, writeManifest } from '../manifest.js';
 import type { MarkFailedInput } from '../stage-io.js';
@@ -18,9 +19,15 @@ export function failureText(error: MarkFailedInput['error']): string {
 /**
  * MarkFailed: records the failed stage and its cause in the run manifest and marks the run failed. Touches
  * nothing else, so every artifact written before the failure stays where it is and a re-run resumes from it.
+ * A run that failed before it had a manifest (e.g. Prepare on an unreadable experiment) has nowhere to record
+ * it: `recorded` is false and nothing is written.
  */
-export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string }> {
+export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string; recorded: boolean }> {
   const error = failureText(input.error);
+  if ((await ctx.store.head(runKeys(input.runId).manifest)) === undefined) {
+    ctx.reporter.log(`run ${input.runId} failed in ${input.stage} before it had a manifest: ${error}`);
+    return { runId: input.runId, stage: input.stage, error, recorded: false };
+  }
   const now = new Date().toISOString();
   await recordStage(ctx.store, input.runId, input.stage, { status: 'failed', endedAt: now, error });
   const manifest = await readManifest(ctx.store, input.runId);
@@ -28,7 +35,7 @@ export async function markFailed(ctx: StageContext, input: MarkFailedInput): Pro
   manifest.failure = { stage: input.stage, error };
   await writeManifest(ctx.store, manifest);
   ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}`);
-  return { runId: input.runId, stage: input.stage, error };
+  return { runId: input.runId, stage: input.stage, error, recorded: true };
 }
 
 /** What a failed run ends with on AWS: the stage and cause in words, shown as the execution's error. */
@@ -42,12 +49,15 @@ export class RunFailedError extends Error {
 /**
  * Marks a failed run as running again because its failed stage is being retried (a redriven execution): clears
  * the recorded failure. The stage's failed record stays as history; the stage's own records show the retry.
+ * A run without a manifest (it failed in Prepare before writing one) has nothing to clear.
  */
 export async function markResumed(ctx: StageContext, input: { runId: string; stage: string }): Promise<{ runId: string; stage: string; resumed: true }> {
-  const manifest = await readManifest(ctx.store, input.runId);
-  manifest.status = 'running';
-  delete manifest.failure;
-  await writeManifest(ctx.store, manifest);
+  if ((await ctx.store.head(runKeys(input.runId).manifest)) !== undefined) {
+    const manifest = await readManifest(ctx.store, input.runId);
+    manifest.status = 'running';
+    delete manifest.failure;
+    await writeManifest(ctx.store, manifest);
+  }
   ctx.reporter.log(`run ${input.runId}: retrying ${input.stage} (redrive)`);
   return { runId: input.runId, stage: input.stage, resumed: true };
 }
