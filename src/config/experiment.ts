@@ -116,6 +116,10 @@ export const ExperimentSpec = z
       .default({})
       .describe('per feature family: caps on dataset parts (e.g. the local contextual family on IMDB)'),
     quick: SubsampleSpec.default({}).describe('caps applied to every family under --quick'),
+    quickSubsample: z
+      .record(name, SubsampleSpec)
+      .default({})
+      .describe('per feature family: extra caps under --quick (keeps a slow encoder family within the quick budget)'),
   })
   .superRefine((exp, ctx) => {
     const datasets = Object.keys(exp.datasets);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { BlobStore } from '../store/blob-store.js';
 import { validateKey } from '../store/blob-store.js';
@@ -12,6 +13,8 @@ import { prepare } from './stages/prepare.js';
 import { report } from './stages/report.js';
 import { train } from './stages/train.js';
 import { asStage, readManifest } from './manifest.js';
+import type { FeaturizeTask } from './featurize-task.js';
+import { runPool } from './pool.js';
 
 export interface LocalRunOptions {
   store: BlobStore;
@@ -21,6 +24,8 @@ export interface LocalRunOptions {
   quick?: boolean;
   /** Ignore per-family subsample caps. */
   full?: boolean;
+  /** Featurize worker threads (default: available cores; 1 runs shards in this thread). */
+  workers?: number;
   /** Explicit run id (default: derived from the experiment, so re-running resumes). */
   runId?: string;
   reporter: Reporter;
@@ -48,9 +53,27 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   try {
     await asStage(o.store, runId, 'featurize', async () => {
       const task = o.reporter.task('featurize', plan.shardKeys.length, 'shards');
-      for (const shardKey of plan.shardKeys) {
-        await featurize(ctx, { runId, shardKey });
-        task.tick();
+      const workers = o.workers ?? availableParallelism();
+      if (workers <= 1) {
+        for (const shardKey of plan.shardKeys) {
+          await featurize(ctx, { runId, shardKey });
+          task.tick();
+        }
+      } else {
+        // Shards are independent: a worker-thread pool runs them in parallel, retrying each on its own.
+        let reported = 0;
+        await runPool<FeaturizeTask, unknown>(
+          plan.shardKeys.map((shardKey) => ({ id: shardKey, input: { storeUrl: o.store.url, dataUrl: o.data.url, runId, shardKey } })),
+          {
+            handler: new URL('./featurize-task.ts', import.meta.url),
+            workers,
+            retries: 2,
+            onProgress: (done) => {
+              task.tick(done - reported);
+              reported = done;
+            },
+          },
+        );
       }
       task.done();
       return { result: undefined };

@@ -41,6 +41,10 @@ export function deriveRunId(exp: Experiment, experimentText: string, uploadId: s
   return `${exp.name}-${quick ? 'quick-' : ''}${full ? 'full-' : ''}${h.slice(0, 12)}`;
 }
 
+function minCap(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
 /** The dataset parts a family needs: every stage's train and val parts and every evaluated test part. */
 export function neededParts(exp: Experiment): [string, string][] {
   const out = new Map<string, [string, string]>();
@@ -131,7 +135,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
       const counts: Record<string, number> = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
-        const cap = full ? undefined : exp.subsample[feature]?.[dataset]?.[part];
+        const cap = minCap(full ? undefined : exp.subsample[feature]?.[dataset]?.[part], quick ? exp.quickSubsample[feature]?.[dataset]?.[part] : undefined);
         const ids = Array.from({ length: all.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all[i]!.label), shards: [] as string[] };
