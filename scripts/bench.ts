@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { resolveDataRoot } from '../src/data/data-root.js';
 import { benchLoadImdb } from '../src/data/bench.js';
 import { benchBow } from '../src/features/bench-bow.js';
+import { benchEncoder, readSst2Sentences } from '../src/features/bert/bench.js';
+import { benchUse, readImdbReviews } from '../src/features/use/bench.js';
+import { ensureTestModel } from './onnx/test-model.js';
 import { alignColumns } from '../src/report/results-table.js';
 import { FsBlobStore } from '../src/store/fs-store.js';
 import { runLocal } from '../src/workflow/local-runner.js';
@@ -81,6 +84,36 @@ const benches: Record<string, () => Promise<Row[]>> = {
         note: `${r.imdb.megabytesPerSecond} MB/s, ${r.imdb.nnzPerRow} nnz/row`,
       },
     ];
+  },
+  // BERT-family ONNX encoder on 1000 SST-2 sentences: generated random-weight models (tiny, and MiniLM-sized:
+  // 6 layers, hidden 384), batch size x intra-op threads, with and without length bucketing.
+  encoder: async () => {
+    const data = resolveDataRoot({ cwd: root }).dir;
+    const texts = await readSst2Sentences(join(data, 'sst2', 'train.tsv'), 1000);
+    const models = [
+      { name: 'tiny', dir: await ensureTestModel('tiny') },
+      { name: 'MiniLM-sized', dir: await ensureTestModel('minilm') },
+    ];
+    const rows = await benchEncoder({ models, texts, batchSizes: [8, 32], threads: [1, 2], bucketing: [false, true] });
+    return rows.map((r) => ({
+      name: `encoder ${r.model}, batch ${r.batchSize}, ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.bucketing ? 'bucketed' : 'input order'}`,
+      wall: r.seconds,
+      note: `${r.textsPerSecond.toFixed(0)} texts/s (${r.texts} SST-2 sentences), ${r.paddingOverhead.toFixed(2)} padded/real tokens`,
+    }));
+  },
+  // USE-lite featurize throughput: in-process, and on the worker pool with 1 and 2 workers (model load included).
+  use: async () => {
+    const data = resolveDataRoot({ cwd: root }).dir;
+    const corpora = [
+      { name: 'SST-2', texts: await readSst2Sentences(join(data, 'sst2', 'train.tsv'), 1000) },
+      { name: 'IMDB', texts: await readImdbReviews(join(data, 'imdb.csv.gz'), 200) },
+    ];
+    const rows = await benchUse({ corpora, batchSizes: [32], workers: [1, 2] });
+    return rows.map((r) => ({
+      name: `USE-lite ${r.corpus}, ${r.mode}, batch ${r.batchSize}`,
+      wall: r.seconds,
+      note: `${r.textsPerSecond.toFixed(1)} texts/s, ${r.textsPerCpuSecond.toFixed(1)} texts/CPU-s, ${r.meanTokens.toFixed(0)} tokens/text`,
+    }));
   },
 };
 
