@@ -13,15 +13,21 @@ import { inject } from 'vitest';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** e.g. http://127.0.0.1:4566 */
+    /** e.g. http://127.0.0.1:4566; empty when the target is a real AWS account (TEXTSHIFT_IT_AWS=1). */
     awsEndpoint: string;
-    /** e.g. "localstack 4.14.0" */
+    /** e.g. "localstack 4.14.0", or "real AWS us-east-1" */
     awsEmulator: string;
   }
 }
 
-/** Endpoint, region and the dummy credentials every emulator accepts. */
-export function awsClientConfig() {
+/** Whether the run targets a real AWS account (TEXTSHIFT_IT_AWS=1) instead of an emulator. */
+export function onRealAws(): boolean {
+  return inject('awsEndpoint') === '';
+}
+
+/** Endpoint, region and the dummy credentials every emulator accepts; on real AWS, the region and the default chain. */
+export function awsClientConfig(): { endpoint?: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } } {
+  if (onRealAws()) return { region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1' };
   return {
     endpoint: inject('awsEndpoint'),
     region: 'us-east-1',
@@ -29,9 +35,9 @@ export function awsClientConfig() {
   };
 }
 
-/** An S3 client for the emulator (path-style: bucket names need no DNS). */
+/** An S3 client for the emulator (path-style: bucket names need no DNS), or for the real account. */
 export function emulatorS3(): S3Client {
-  return new S3Client({ ...awsClientConfig(), forcePathStyle: true });
+  return new S3Client({ ...awsClientConfig(), forcePathStyle: !onRealAws() });
 }
 
 /** A bucket name no other test uses. */
@@ -42,7 +48,9 @@ export function randomBucketName(): string {
 /** Creates a bucket with a random name; the returned function empties and removes it. */
 export async function createTestBucket(s3: S3Client): Promise<{ bucket: string; remove(): Promise<void> }> {
   const bucket = randomBucketName();
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  // Outside us-east-1 (a real account's region) S3 wants the region named at creation.
+  const region = await s3.config.region();
+  await s3.send(new CreateBucketCommand({ Bucket: bucket, ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as never } }) }));
   return { bucket, remove: () => removeBucket(s3, bucket) };
 }
 
