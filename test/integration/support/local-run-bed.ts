@@ -1,0 +1,55 @@
+/** A bucket in the emulator holding the tiny run's inputs, and local workflows of synthesized stacks that run on it. */
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { S3BlobStore } from '../../../src/store/s3-store.js';
+import { awsClientConfig, createTestBucket } from '../setup/aws.js';
+import type { DeployClients, SynthesizedStack } from './deploy.js';
+import { LocalWorkflow } from './local-workflow.js';
+import { uploadTinyRunInputs } from './run-inputs.js';
+
+export interface LocalRunBed {
+  bucket: string;
+  /** The bucket through the product's own S3 BlobStore, for reading what a run wrote. */
+  store: S3BlobStore;
+  /** Where tiny.json is in the bucket. */
+  experimentKey: string;
+  /** The stack's state machine, ready to execute locally against this bucket. */
+  workflow(stack: SynthesizedStack): LocalWorkflow;
+  /** Restores the environment the in-process handlers were given and removes the bucket. */
+  dispose(): Promise<void>;
+}
+
+/** Creates a bucket with tiny.json and its datasets in the emulator the clients point at. */
+export async function localRunBed(clients: DeployClients): Promise<LocalRunBed> {
+  const config = awsClientConfig();
+  if (!config.endpoint) throw new Error('local workflow runs need an emulator endpoint');
+  const { Account } = await clients.sts.send(new GetCallerIdentityCommand({}));
+  const { bucket, remove } = await createTestBucket(clients.s3);
+  const workflows: LocalWorkflow[] = [];
+  try {
+    const experimentKey = await uploadTinyRunInputs(clients.s3, bucket);
+    return {
+      bucket,
+      store: new S3BlobStore({ bucket, client: clients.s3 }),
+      experimentKey,
+      workflow(stack) {
+        const w = new LocalWorkflow(stack, {
+          bucket,
+          account: Account!,
+          region: config.region,
+          // What the function and job roles would provide, pointed at the emulator.
+          awsEnv: { AWS_ENDPOINT_URL: config.endpoint!, AWS_REGION: config.region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+        });
+        workflows.push(w);
+        return w;
+      },
+      async dispose() {
+        // Newest first: each workflow saved the values the one before it had set.
+        for (const w of workflows.reverse()) w.restoreEnvironment();
+        await remove();
+      },
+    };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
