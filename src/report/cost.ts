@@ -17,6 +17,8 @@ export interface RunUsage {
   stateTransitions: number;
   /** Bytes the run leaves in the bucket (its run folder plus the cache entries it created). */
   storedBytes: number;
+  /** How the usage was obtained and what it leaves out, in words (shown with the cost report). */
+  notes?: string[];
 }
 
 /** Pricing choices that are not in the usage. */
@@ -78,6 +80,8 @@ export interface CostReport {
   options: CostOptions;
   lines: CostLine[];
   total: number;
+  /** The usage's notes (e.g. which records billed usage came from, or why it fell back to measured usage). */
+  notes: string[];
 }
 
 /** The label a cost report carries for each usage basis. */
@@ -178,6 +182,7 @@ export function computeCost(usage: RunUsage, prices: PriceTable, options: Partia
     options: opts,
     lines,
     total: lines.reduce((sum, l) => sum + l.cost, 0),
+    notes: usage.notes ?? [],
   };
 }
 
@@ -231,6 +236,7 @@ export function costMarkdown(report: CostReport): string {
     '',
     'Sources:',
     ...Object.entries(report.sources).map(([k, url]) => `- \`${k}\`: ${url}`),
+    ...(report.notes.length > 0 ? ['', 'Notes:', ...report.notes.map((n) => `- ${n}`)] : []),
   ];
   return `${out.join('\n')}\n`;
 }

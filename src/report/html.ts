@@ -181,7 +181,9 @@ ${rows.join('\n')}
 Batch ${esc(cost.options.batchInstanceType)} ${esc(cost.options.batchMarket)} with ${cost.options.batchStartupSeconds} s start-up per job; S3 objects kept ${cost.options.s3RetentionDays} days; free tiers not subtracted.</p>
 <ul class="sources">${Object.entries(cost.sources)
     .map(([k, url]) => `<li><code>${esc(k)}</code> ${esc(url)}</li>`)
-    .join('')}</ul>
+    .join('')}</ul>${
+    (cost.notes ?? []).length > 0 ? `\n<ul class="notes" data-testid="cost-notes">${cost.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''
+  }
 </section>`;
 }
 

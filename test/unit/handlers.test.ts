@@ -9,13 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as featurizeHandler } from '../../functions/featurize/index.js';
 import { handler as markFailedHandler } from '../../functions/mark-failed/index.js';
 import { handler as prepareHandler } from '../../functions/prepare/index.js';
-import { handler as reportHandler } from '../../functions/report/index.js';
+import { COST_OPTIONS_ENV, handler as reportHandler, reportHandler as reportHandlerWith, STAGE_FUNCTIONS_ENV } from '../../functions/report/index.js';
 import { DATA_URL_ENV, STORE_URL_ENV } from '../../functions/shared/stage-context.js';
 import { FsBlobStore } from '../../src/store/fs-store.js';
 import type { Manifest } from '../../src/workflow/manifest.js';
 import { silentReporter } from '../../src/workflow/progress.js';
 import type { FeaturizeOutput, PrepareOutput, ReportOutput } from '../../src/workflow/stage-io.js';
 import { train } from '../../src/workflow/stages/train.js';
+import type { CostReport } from '../../src/report/cost.js';
+import { RECORDED_EXECUTION_ARN, RECORDED_FUNCTIONS, recordedApis } from '../fixtures/billing/recorded-apis.js';
 
 const DATA_ROOT = '/work/shared/data';
 const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
@@ -147,6 +149,59 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
     const m = await manifest();
     expect(m.status).toBe('succeeded');
     expect(m.stages.report!.status).toBe('succeeded');
+  });
+
+  describe('report on AWS: {runId, executionArn} prices the billed usage', () => {
+    const env = { [COST_OPTIONS_ENV]: process.env[COST_OPTIONS_ENV], [STAGE_FUNCTIONS_ENV]: process.env[STAGE_FUNCTIONS_ENV] };
+    beforeAll(() => {
+      // What the stack sets on the Report function.
+      process.env[COST_OPTIONS_ENV] = JSON.stringify({ batchInstanceType: 'g4dn.xlarge', batchMarket: 'spot', lambdaMemoryMb: { prepare: 3008, featurize: 2048, report: 1024, markFailed: 256 } });
+      process.env[STAGE_FUNCTIONS_ENV] = JSON.stringify(RECORDED_FUNCTIONS);
+    });
+    afterAll(() => {
+      for (const [name, value] of Object.entries(env)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+    const cost = () => json<CostReport>(`runs/${RUN_ID}/report/cost.json`);
+
+    it('with the execution\'s records (recorded API responses): a billed cost report on the deployment\'s instance type and market', async () => {
+      await reportHandlerWith(() => recordedApis())({ runId: RUN_ID, executionArn: RECORDED_EXECUTION_ARN }, { memoryLimitInMB: '1024' });
+      const c = await cost();
+      expect(c.basis).toBe('billed');
+      expect(c.label).toBe('AWS cost of this run, from its billed usage');
+      expect(c.options).toMatchObject({ batchInstanceType: 'g4dn.xlarge', batchMarket: 'spot' });
+      // The recorded job's two attempts (600 s + 900.5 s) plus 2 × 180 s start-up, at the Spot price.
+      expect(c.lines.find((l) => l.service === 'Batch')).toMatchObject({ amount: 1860.5, priceKey: 'ec2.g4dn.xlarge.spot' });
+      expect(c.lines.find((l) => l.service === 'Step Functions')!.amount).toBe(10);
+      expect(c.notes[0]).toMatch(/^Lambda: 3 of 4 invocations priced from their REPORT billed duration/);
+      expect((await store.getOrThrow(`runs/${RUN_ID}/report/cost.md`)).toString()).toContain('- Batch: job attempt run times from DescribeJobs.');
+    });
+
+    it('when the APIs fail: the measured estimate, with the reason in cost.json, cost.md and report.html', async () => {
+      const denied = {
+        ...recordedApis(),
+        executionHistory: async () => {
+          throw Object.assign(new Error('User: arn:aws:sts::123456789012:assumed-role/textshift-report is not authorized to perform: states:GetExecutionHistory'), { name: 'AccessDeniedException' });
+        },
+      };
+      await reportHandlerWith(() => denied)({ runId: RUN_ID, executionArn: RECORDED_EXECUTION_ARN });
+      const c = await cost();
+      expect(c.basis).toBe('measured');
+      const why =
+        'Billed usage unavailable (User: arn:aws:sts::123456789012:assumed-role/textshift-report is not authorized to perform: states:GetExecutionHistory); ' +
+        "priced from the stages' measured usage instead.";
+      expect(c.notes).toEqual([why]);
+      expect((await store.getOrThrow(`runs/${RUN_ID}/report/cost.md`)).toString()).toContain(`Notes:\n- ${why}`);
+      expect((await store.getOrThrow(`runs/${RUN_ID}/report/report.html`)).toString()).toContain('states:GetExecutionHistory); priced from the stages&#39; measured usage instead.');
+    });
+
+    it('without the stage function names in the environment: measured, naming the variable', async () => {
+      delete process.env[STAGE_FUNCTIONS_ENV];
+      await reportHandlerWith(() => recordedApis())({ runId: RUN_ID, executionArn: RECORDED_EXECUTION_ARN });
+      expect((await cost()).notes[0]).toMatch(/^Billed usage unavailable \(environment variable TEXTSHIFT_STAGE_FUNCTIONS is not set\)/);
+    });
   });
 });
 

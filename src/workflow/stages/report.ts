@@ -1,4 +1,4 @@
-import { writeRunReport, type RunUsage } from '../../report/index.js';
+import { writeRunReport, type CostOptions, type RunUsage } from '../../report/index.js';
 import { runKeys, type FamilyResult, type Results, type StageUsage } from '../artifacts.js';
 import { writeCheckpointArchive } from '../checkpoint-archive.js';
 import type { StageContext } from '../context.js';
@@ -56,11 +56,33 @@ export async function measuredUsage(ctx: StageContext, manifest: Manifest): Prom
   return { usage, encoded, shards };
 }
 
+/** How the Report stage prices the run. */
+export interface ReportOptions {
+  /**
+   * The run's billed usage (a run on AWS), given its measured usage. When it fails, the report uses the measured
+   * usage and says why in the cost report's notes.
+   */
+  billedUsage?: (measured: RunUsage) => Promise<RunUsage>;
+  costOptions?: Partial<CostOptions>;
+}
+
+/** The usage the cost report prices: billed when `billedUsage` is given and works, else measured (with the reason). */
+async function pricedUsage(ctx: StageContext, measured: RunUsage, billed: ReportOptions['billedUsage']): Promise<RunUsage> {
+  if (!billed) return measured;
+  try {
+    return await billed(measured);
+  } catch (err) {
+    const why = `Billed usage unavailable (${err instanceof Error ? err.message : String(err)}); priced from the stages' measured usage instead.`;
+    ctx.reporter.log(`report: ${why}`);
+    return { ...measured, notes: [...(measured.notes ?? []), why] };
+  }
+}
+
 /**
  * Report: the results table (md/csv/json), HTML report, confusion matrices, cost report and checkpoints.zip.
  * Marks the run succeeded in its manifest.
  */
-export async function report(ctx: StageContext, input: ReportInput): Promise<ReportOutput> {
+export async function report(ctx: StageContext, input: ReportInput, options: ReportOptions = {}): Promise<ReportOutput> {
   const { store } = ctx;
   const keys = runKeys(input.runId);
   return asStage(store, input.runId, 'report', async () => {
@@ -82,11 +104,15 @@ export async function report(ctx: StageContext, input: ReportInput): Promise<Rep
     };
     const archive = await writeCheckpointArchive(store, input.runId);
     ctx.reporter.log(`checkpoint archive: ${archive.key} (${archive.entries} files)`);
-    const { usage, encoded } = await measuredUsage(ctx, manifest);
-    manifest.encoded = encoded;
+    const measured = await measuredUsage(ctx, manifest);
+    const usage = await pricedUsage(ctx, measured.usage, options.billedUsage);
+    manifest.encoded = measured.encoded;
     manifest.status = 'succeeded';
+    // A run that succeeded after a failure (a redrive or a re-run) no longer has one.
+    delete manifest.failure;
     await writeManifest(store, manifest);
-    const { keys: written } = await writeRunReport(store, input.runId, { results, manifest, usage });
+    const costOptions = options.costOptions === undefined ? {} : { costOptions: options.costOptions };
+    const { keys: written } = await writeRunReport(store, input.runId, { results, manifest, usage, ...costOptions });
     return {
       result: {
         runId: input.runId,
