@@ -1,4 +1,5 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import type { DeployConfig } from './config.js';
@@ -9,6 +10,7 @@ import { Storage } from './constructs/storage.js';
 import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
 import { Workflow } from './constructs/workflow.js';
+import { acknowledge } from './nag.js';
 
 export interface TextshiftStackProps extends StackProps {
   config: DeployConfig;
@@ -23,6 +25,8 @@ export class TextshiftStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const name = (fn: string) => `${config.prefix}-${fn}`;
+    // Known names (not references): the Report function is told all of them, its own included.
+    const functionNames = { prepare: name('prepare'), featurize: name('featurize'), report: name('report'), markFailed: name('mark-failed') };
     const common = { logRetentionDays: config.logRetentionDays };
 
     // Storage: experiments/, datasets/, models/, runs/ and cache/ in one bucket, the same layout as a local folder.
@@ -33,7 +37,7 @@ export class TextshiftStack extends Stack {
     const prepare = new StageFunction(this, 'Prepare', {
       ...common,
       folder: 'prepare',
-      functionName: name('prepare'),
+      functionName: functionNames.prepare,
       description: 'textshift prepare: validate, split, fit vocabulary, plan shards',
       bucket,
       ...config.functions.prepare,
@@ -45,7 +49,7 @@ export class TextshiftStack extends Stack {
     // records each shard's result next to the shard task under runs/<id>/featurized/.
     const featurize = new Featurize(this, 'Featurize', {
       ...common,
-      functionName: name('featurize'),
+      functionName: functionNames.featurize,
       bucket,
       ...config.functions.featurize,
     });
@@ -58,7 +62,7 @@ export class TextshiftStack extends Stack {
     const report = new StageFunction(this, 'Report', {
       ...common,
       folder: 'report',
-      functionName: name('report'),
+      functionName: functionNames.report,
       description: 'textshift report: results, plots, cost report, checkpoints.zip',
       bucket,
       ...config.functions.report,
@@ -70,7 +74,7 @@ export class TextshiftStack extends Stack {
     const markFailed = new StageFunction(this, 'MarkFailed', {
       ...common,
       folder: 'mark-failed',
-      functionName: name('mark-failed'),
+      functionName: functionNames.markFailed,
       description: 'textshift mark-failed: record the failed stage and cause in the manifest',
       bucket,
       ...config.functions.markFailed,
@@ -115,6 +119,31 @@ export class TextshiftStack extends Stack {
       training: { jobQueue: training.jobQueue, jobDefinition: training.jobDefinition },
       featurizeConcurrency: config.featurizeConcurrency,
     });
+
+    // Billed usage for the cost report: Report reads its own execution's history, the Batch jobs the run ran and
+    // the REPORT lines (billed duration, memory) in the stage functions' log groups.
+    report.fn.addEnvironment('TEXTSHIFT_STAGE_FUNCTIONS', JSON.stringify(functionNames));
+    for (const f of [prepare, featurize.stage, report, markFailed]) f.logGroup.grant(report.role, 'logs:FilterLogEvents');
+    // Executions of this machine only; a constructed ARN (not a reference) avoids a role -> machine -> function cycle.
+    const executions = this.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${workflow.stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    report.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['states:GetExecutionHistory'], resources: [executions] }));
+    report.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['batch:DescribeJobs'], resources: ['*'] }));
+    acknowledge(
+      report.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${workflow.stateMachineName}:*]`,
+      'GetExecutionHistory on the executions of this state machine only; execution names are run ids, unknown at deploy time.',
+    );
+    acknowledge(
+      report.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'batch:DescribeJobs supports no resource-level permissions (the Batch service authorization reference lists no resource ' +
+        'type for it); it only reads job descriptions, which the cost report needs for the training jobs\' start and stop times.',
+    );
 
     // Trigger: uploading experiments/<name>.json starts a run.
     new Trigger(this, 'Trigger', { bucket, stateMachine: workflow.stateMachine });

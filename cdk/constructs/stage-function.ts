@@ -72,16 +72,18 @@ function copyCommands(outputDir: string, packages: CopiedPackage[]): string[] {
 export class StageFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly role: iam.Role;
+  /** `/aws/lambda/<functionName>`: its invocations' logs, REPORT lines included. */
+  readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: StageFunctionProps) {
     super(scope, id);
 
     // An explicit log group (not the deprecated logRetention custom resource) so retention is plain CloudFormation.
-    const logGroup = new logs.LogGroup(this, 'Logs', {
+    const logGroup = (this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `/aws/lambda/${props.functionName}`,
       retention: props.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
-    });
+    }));
 
     // Own role instead of AWSLambdaBasicExecutionRole: it can write to this function's log group only.
     this.role = new iam.Role(this, 'Role', {

@@ -161,7 +161,7 @@ describe('IAM least privilege', () => {
 
   it('lets each function write only its own log group', () => {
     for (const fn of ['Prepare', 'Report', 'MarkFailed', 'FeaturizeStage']) {
-      const logs = statementsOf(`${fn}RoleDefaultPolicy`).filter((s) => list(s.Action).some((a) => a.startsWith('logs:')));
+      const logs = statementsOf(`${fn}RoleDefaultPolicy`).filter((s) => list(s.Action).some((a) => a.startsWith('logs:') && a !== 'logs:FilterLogEvents'));
       expect(logs, fn).toEqual([
         { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: expect.stringMatching(new RegExp(`^arn:${fn}Logs`)) },
       ]);
@@ -169,6 +169,38 @@ describe('IAM least privilege', () => {
     expect(Object.keys(synthesized.template.findResources('AWS::IAM::Role'))).not.toContainEqual(
       expect.stringMatching(/ServiceRole/),
     );
+  });
+
+  it('lets Report read only what billed usage needs: its machine\'s execution histories, job descriptions, the stage functions\' logs', () => {
+    const reads = statementsOf('ReportRoleDefaultPolicy').filter((s) => !list(s.Action).some((a) => a.startsWith('s3:') || a === 'logs:CreateLogStream'));
+    const filter = reads.filter((s) => list(s.Action).includes('logs:FilterLogEvents'));
+    expect(filter.flatMap((s) => list(s.Action))).toEqual(Array(4).fill('logs:FilterLogEvents'));
+    expect(filter.flatMap((s) => list(s.Resource)).map((r) => r.replace(/^.*(?:ref:|arn:)(\w+?)Logs[0-9A-F]{8}$/, '$1'))).toEqual(
+      ['Prepare', 'Prepare', 'FeaturizeStage', 'FeaturizeStage', 'Report', 'Report', 'MarkFailed', 'MarkFailed'],
+    );
+    expect(reads.filter((s) => !list(s.Action).includes('logs:FilterLogEvents'))).toEqual([
+      { Effect: 'Allow', Action: 'states:GetExecutionHistory', Resource: 'arn:aws:states:{AWS::Region}:{AWS::AccountId}:execution:textshift-run:*' },
+      // DescribeJobs has no resource-level permissions.
+      { Effect: 'Allow', Action: 'batch:DescribeJobs', Resource: '*' },
+    ]);
+    // Nothing else of Step Functions, Batch or Logs on any other role either.
+    for (const [id, props] of resourcesOf(synthesized.template, 'AWS::IAM::Policy').filter(([pid]) => !pid.startsWith('ReportRole'))) {
+      const actions = (props.PolicyDocument as unknown as { Statement: Statement[] }).Statement.flatMap((st) => list(st.Action));
+      expect(actions.filter((a) => ['states:GetExecutionHistory', 'batch:DescribeJobs', 'logs:FilterLogEvents'].includes(a)), id).toEqual([]);
+    }
+  });
+
+  it('tells Report the names of the stage functions whose REPORT lines it reads', () => {
+    const report = resourcesOf(synthesized.template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('ReportFunction'))![1];
+    const env = (report.Environment as { Variables: Record<string, string> }).Variables;
+    expect(JSON.parse(env.TEXTSHIFT_STAGE_FUNCTIONS!)).toEqual({
+      prepare: 'textshift-prepare',
+      featurize: 'textshift-featurize',
+      report: 'textshift-report',
+      markFailed: 'textshift-mark-failed',
+    });
+    const names = resourcesOf(synthesized.template, 'AWS::Lambda::Function').map(([, f]) => f.FunctionName);
+    for (const fn of Object.values(JSON.parse(env.TEXTSHIFT_STAGE_FUNCTIONS!) as Record<string, string>)) expect(names).toContain(fn);
   });
 
   it('lets the state machine invoke only the four stage functions and start only itself', () => {
