@@ -58,12 +58,14 @@ export function ttyReporter(stream: NodeJS.WriteStream = process.stderr): Report
   return {
     log: (message) => multi.log(`${message}\n`),
     task(label, total, unit) {
+      const start = Date.now();
       const bar = multi.create(Math.max(total, 1), 0, { label: label.padEnd(28).slice(0, 28), unit });
       return {
         tick: (n = 1) => bar.increment(n),
+        // A finished bar gives way to one summary line, so the screen shows only work in progress.
         done: () => {
-          bar.update(Math.max(total, 1));
-          bar.stop();
+          multi.remove(bar);
+          multi.log(`${label}: ${total}/${total} ${unit} done in ${formatSeconds((Date.now() - start) / 1000)}\n`);
         },
       };
     },
