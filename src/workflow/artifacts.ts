@@ -22,6 +22,11 @@ export function runKeys(runId: string) {
   };
 }
 
+/** Key of a featurize shard's result object, beside its task under `featurized/` instead of `shards/`. */
+export function shardResultKey(shardKey: string): string {
+  return shardKey.replace('/shards/', '/featurized/');
+}
+
 /** Content-addressed feature cache entry (shared by runs and experiments). */
 export function featureCacheKey(contentHash: string, ext: 'npy' | 'csr'): string {
   return `cache/features/${contentHash}.${ext}`;

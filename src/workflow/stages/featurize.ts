@@ -1,6 +1,6 @@
 import { validateKey } from '../../store/blob-store.js';
 import { createFeaturizer, featurizerIdentity, shardContentHash, type Featurizer } from '../../features/featurizer.js';
-import { featureCacheKey } from '../artifacts.js';
+import { featureCacheKey, shardResultKey } from '../artifacts.js';
 import { memoized, type StageContext } from '../context.js';
 import { readManifest } from '../manifest.js';
 import type { FeaturizeInput, FeaturizeOutput } from '../stage-io.js';
@@ -14,10 +14,8 @@ export interface ShardResult extends FeaturizeOutput {
   seconds: number;
 }
 
-/** Key of a shard's result object, beside its task under `featurized/` instead of `shards/`. */
-export function shardResultKey(shardKey: string): string {
-  return shardKey.replace('/shards/', '/featurized/');
-}
+// The key lives with the run layout (artifacts.ts), so readers of shard results need not load the encoders.
+export { shardResultKey } from '../artifacts.js';
 
 /**
  * Featurize one shard: its texts go through the family's encoder into `cache/features/<hash>.<ext>`, keyed by

@@ -1,10 +1,11 @@
 import { writeRunReport, type CostOptions, type RunUsage } from '../../report/index.js';
-import { runKeys, type FamilyResult, type Results, type StageUsage } from '../artifacts.js';
+import { runKeys, shardResultKey, type FamilyResult, type Results, type StageUsage } from '../artifacts.js';
 import { writeCheckpointArchive } from '../checkpoint-archive.js';
 import type { StageContext } from '../context.js';
 import { asStage, readManifest, writeManifest, type Manifest } from '../manifest.js';
 import type { ReportInput, ReportOutput } from '../stage-io.js';
-import { shardResultKey, type ShardResult } from './featurize.js';
+// Type only: the featurize stage module loads the encoders (ONNX Runtime), which the Report Lambda does not carry.
+import type { ShardResult } from './featurize.js';
 import type { FeatureIndex } from './prepare.js';
 
 /** Step Functions state transitions of one execution of our state machine (Standard bills each). */
