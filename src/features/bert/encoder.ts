@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { poolHiddenStates, type Pooling } from './pooling.js';
 import { DEFAULT_MAX_LENGTH, loadBertTokenizer, padBatch, type BertBatch, type BertTokenizer } from './tokenizer.js';
+
+// Loaded on first use: bundlers would otherwise hoist the native module into every process that imports this file.
+let ortModule: Promise<typeof Ort> | undefined;
+const loadOrt = (): Promise<typeof Ort> => (ortModule ??= import('onnxruntime-node'));
 
 /** Default texts per ONNX run. */
 export const DEFAULT_BATCH_SIZE = 32;
@@ -58,7 +62,8 @@ export class BertEncoder {
     readonly hiddenSize: number,
     readonly maxPositions: number,
     readonly tokenizer: BertTokenizer,
-    private readonly session: ort.InferenceSession,
+    private readonly session: Ort.InferenceSession,
+    private readonly ort: typeof Ort,
   ) {}
 
   /** Opens `<modelDir>/onnx/model.onnx` with its config.json and tokenizer. */
@@ -68,7 +73,8 @@ export class BertEncoder {
     const { hiddenSize, maxPositions } = await readModelConfig(modelDir);
     const tokenizer = await loadBertTokenizer(modelDir);
     const modelPath = join(modelDir, 'onnx', 'model.onnx');
-    let session: ort.InferenceSession;
+    const ort = await loadOrt();
+    let session: Ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(modelPath, {
         intraOpNumThreads: threads,
@@ -92,7 +98,7 @@ export class BertEncoder {
         `${modelPath}: expected an output named last_hidden_state (optimum feature-extraction export), found ${session.outputNames.join(', ')}`,
       );
     }
-    return new BertEncoder(modelDir, hiddenSize, maxPositions, tokenizer, session);
+    return new BertEncoder(modelDir, hiddenSize, maxPositions, tokenizer, session, ort);
   }
 
   /** 512, or the model's position limit if smaller. */
@@ -156,13 +162,14 @@ export class BertEncoder {
 
   private async run(batch: BertBatch): Promise<Float32Array> {
     const shape = [batch.batchSize, batch.seqLength];
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', batch.inputIds, shape),
-      attention_mask: new ort.Tensor('int64', batch.attentionMask, shape),
+    const { Tensor } = this.ort;
+    const feeds: Record<string, Ort.Tensor> = {
+      input_ids: new Tensor('int64', batch.inputIds, shape),
+      attention_mask: new Tensor('int64', batch.attentionMask, shape),
     };
     // DistilBERT-style exports have no token_type_ids input.
     if (this.session.inputNames.includes('token_type_ids')) {
-      feeds['token_type_ids'] = new ort.Tensor('int64', batch.tokenTypeIds, shape);
+      feeds['token_type_ids'] = new Tensor('int64', batch.tokenTypeIds, shape);
     }
     const output = (await this.session.run(feeds, ['last_hidden_state']))['last_hidden_state'];
     const expected = [batch.batchSize, batch.seqLength, this.hiddenSize];
