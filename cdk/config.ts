@@ -53,7 +53,7 @@ export type DeployConfig = z.infer<typeof Context> & {
   functions: Record<FunctionName, { memoryMb: number; timeoutSeconds: number }>;
 };
 
-/** The context keys this app reads, in the order `docs/deploy.md` lists them. */
+/** The context keys this app reads, in the order the README's deploy guide lists them. */
 export const CONTEXT_KEYS = Object.keys(Context.shape) as (keyof typeof Context.shape)[];
 
 /** Reads and validates every deployment setting; `get` returns a context value or undefined. */

@@ -40,7 +40,7 @@ async function identify(endpoint: string): Promise<string> {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // TEXTSHIFT_IT_AWS=1: a real account through the default credential chain (docs/testing.md); no emulator.
+  // TEXTSHIFT_IT_AWS=1: a real account through the default credential chain (README, "Integration tests: three targets"); no emulator.
   if (process.env.TEXTSHIFT_IT_AWS === '1') {
     const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
     console.log(`[integration] target: real AWS (${region}, default credentials); tests that need an emulator are skipped`);
