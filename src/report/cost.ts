@@ -34,9 +34,11 @@ export interface CostOptions {
   awsTargets: Record<string, 'lambda' | 'batch'>;
   /** Configured Lambda memory per stage; replaces measured memory (Lambda bills configured memory). */
   lambdaMemoryMb: Record<string, number>;
+  /** Lambda architecture (a price `lambda.<arch>.gb-second` must exist); the stack deploys arm64. */
+  lambdaArchitecture: 'arm64' | 'x86';
 }
 
-/** Defaults: the deployment's GPU type on demand, 3 minutes of job start-up, objects kept 30 days. */
+/** Defaults: the deployment's GPU type on demand, arm64 Lambdas, 3 minutes of job start-up, objects kept 30 days. */
 export const DEFAULT_COST_OPTIONS: CostOptions = {
   batchInstanceType: 'g4dn.xlarge',
   batchMarket: 'on-demand',
@@ -44,6 +46,7 @@ export const DEFAULT_COST_OPTIONS: CostOptions = {
   s3RetentionDays: 30,
   awsTargets: { prepare: 'lambda', featurize: 'lambda', train: 'batch', report: 'lambda', markFailed: 'lambda' },
   lambdaMemoryMb: {},
+  lambdaArchitecture: 'arm64',
 };
 
 /** Hours AWS counts in a month for GB-month proration. */
@@ -136,7 +139,7 @@ export function computeCost(usage: RunUsage, prices: PriceTable, options: Partia
     const memory = opts.lambdaMemoryMb[stage] ?? opts.lambdaMemoryMb[stage.split(':')[0]!];
     if (requests > 0 || gbSeconds > 0) {
       const basis = memory === undefined ? 'seconds × memory (GB) per invocation' : `seconds × configured ${memory} MB`;
-      line({ service: 'Lambda', item: 'compute', stage, priceKey: 'lambda.x86.gb-second', basis }, 'GB-second', gbSeconds);
+      line({ service: 'Lambda', item: 'compute', stage, priceKey: `lambda.${opts.lambdaArchitecture}.gb-second`, basis }, 'GB-second', gbSeconds);
       line({ service: 'Lambda', item: 'requests', stage, priceKey: 'lambda.requests', basis: 'invocations' }, 'request', requests);
     }
     if (instanceSeconds > 0) {

@@ -123,9 +123,10 @@ describe('billed usage from the recorded responses', () => {
     const cost = computeCost(usage, bundledPriceTable(), { batchInstanceType: 'g4dn.xlarge', batchMarket: 'on-demand', batchStartupSeconds: 180 });
     const line = (service: string, item: string, stage?: string) => cost.lines.find((l) => l.service === service && l.item === item && l.stage === stage)!;
     expect(cost.label).toBe('AWS cost of this run, from its billed usage');
-    // 41.204 s × 3008/1024 GB = 121.03675 GB-s × $0.0000166667.
+    // 41.204 s × 3008/1024 GB = 121.03675 GB-s × $0.0000133334 (arm64, what the stack deploys) = 0.00161383140245.
     expect(line('Lambda', 'compute', 'prepare').amount).toBeCloseTo(121.03675, 9);
-    expect(line('Lambda', 'compute', 'prepare').cost).toBeCloseTo(0.002017283201225, 12);
+    expect(line('Lambda', 'compute', 'prepare').cost).toBeCloseTo(0.00161383140245, 12);
+    expect(line('Lambda', 'compute', 'prepare').unitPrice).toBe(0.0000133334);
     // 6.224 s × 2 GB = 12.448 GB-s; 3 requests.
     expect(line('Lambda', 'compute', 'featurize').amount).toBeCloseTo(12.448, 9);
     expect(line('Lambda', 'requests', 'featurize').amount).toBe(3);

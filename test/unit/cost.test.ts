@@ -33,7 +33,7 @@ function lineOf(lines: CostLine[], service: string, item: string, stage?: string
 }
 
 describe('cost report arithmetic (hand-computed)', () => {
-  const report = computeCost(usage, bundledPriceTable(), { s3RetentionDays: 73, lambdaMemoryMb: { report: 1024 } });
+  const report = computeCost(usage, bundledPriceTable(), { s3RetentionDays: 73, lambdaMemoryMb: { report: 1024 }, lambdaArchitecture: 'x86' });
 
   it('Lambda: GB-seconds = seconds × memory GB, requests per 1M', () => {
     // prepare: 10 s × 2048/1024 GB = 20 GB-s; 20 × 0.0000166667 = 0.000333334
