@@ -1,9 +1,9 @@
 // `npm run bench [-- --only a,b]`: speed and memory of textshift's hot paths on the real data, as a table.
 // Experiment runs execute in a child process each (fresh output folder, nothing cached) so peak RSS is theirs.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveDataRoot } from '../src/data/data-root.js';
 import { benchLoadImdb } from '../src/data/bench.js';
@@ -26,17 +26,24 @@ interface Row {
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Child mode: run one experiment in-process and print its measurements as JSON. */
-async function child(experiment: string, quick: boolean): Promise<void> {
+/** Child mode: run one experiment in-process (optionally only some feature families) and print its measurements as JSON. */
+async function child(experiment: string, quick: boolean, families: string[] | undefined): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), 'textshift-bench-'));
   try {
     const t0 = performance.now();
     const cpu = process.cpuUsage();
     const data = resolveDataRoot({ cwd: root });
+    let experimentPath = join(root, experiment);
+    if (families) {
+      const exp = JSON.parse(readFileSync(experimentPath, 'utf8')) as { features: Record<string, unknown> };
+      exp.features = Object.fromEntries(Object.entries(exp.features).filter(([name]) => families.includes(name)));
+      experimentPath = join(out, basename(experiment));
+      writeFileSync(experimentPath, JSON.stringify(exp));
+    }
     const run = await runLocal({
-      store: new FsBlobStore(out),
+      store: new FsBlobStore(join(out, 'store')),
       data: new FsBlobStore(data.dir),
-      experimentPath: join(root, experiment),
+      experimentPath,
       quick,
       reporter: lineReporter(() => {}),
     });
@@ -55,9 +62,17 @@ async function child(experiment: string, quick: boolean): Promise<void> {
   }
 }
 
-function runChild(experiment: string, quick: boolean): Promise<Omit<Row, 'name'>> {
+function runChild(experiment: string, quick: boolean, families?: string[]): Promise<Omit<Row, 'name'>> {
   return new Promise((resolve, reject) => {
-    const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', experiment, ...(quick ? ['--quick'] : [])];
+    const args = [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      experiment,
+      ...(quick ? ['--quick'] : []),
+      ...(families ? ['--families', families.join(',')] : []),
+    ];
     const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -67,8 +82,10 @@ function runChild(experiment: string, quick: boolean): Promise<Omit<Row, 'name'>
 }
 
 const benches: Record<string, () => Promise<Row[]>> = {
-  'bow-full': async () => [{ name: 'BoW experiment, full data (load -> results table)', ...(await runChild('experiments/sst2-imdb.json', false)) }],
-  'bow-quick': async () => [{ name: 'BoW experiment, --quick', ...(await runChild('experiments/sst2-imdb.json', true)) }],
+  'bow-full': async () => [{ name: 'BoW experiment, full data (load -> results table)', ...(await runChild('experiments/sst2-imdb.json', false, ['bow'])) }],
+  'bow-quick': async () => [{ name: 'BoW experiment, --quick', ...(await runChild('experiments/sst2-imdb.json', true, ['bow'])) }],
+  'default-full': async () => [{ name: 'default experiment (bow + use), npm start', ...(await runChild('experiments/sst2-imdb.json', false)) }],
+  'default-quick': async () => [{ name: 'default experiment (bow + use), --quick', ...(await runChild('experiments/sst2-imdb.json', true)) }],
   'load-imdb': async () => {
     const r = await benchLoadImdb();
     return [{ name: r.name, wall: r.seconds, cpu: r.cpuSeconds, note: `${r.rows} rows` }];
@@ -119,7 +136,10 @@ const benches: Record<string, () => Promise<Row[]>> = {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv[0] === '--child') return child(argv[1]!, argv.includes('--quick'));
+  if (argv[0] === '--child') {
+    const at = argv.indexOf('--families');
+    return child(argv[1]!, argv.includes('--quick'), at >= 0 ? argv[at + 1]!.split(',') : undefined);
+  }
   const onlyAt = argv.indexOf('--only');
   const names = onlyAt >= 0 ? argv[onlyAt + 1]!.split(',') : Object.keys(benches);
   const unknown = names.filter((n) => !(n in benches));

@@ -53,17 +53,25 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   try {
     await asStage(o.store, runId, 'featurize', async () => {
       const task = o.reporter.task('featurize', plan.shardKeys.length, 'shards');
+      // BoW shards take milliseconds: this thread. Encoder shards take seconds to minutes: a worker-thread pool
+      // runs them in parallel, retrying each on its own (a worker holds its own encoder and splits in memory).
+      const { config } = await readManifest(o.store, runId);
+      const encoded = (key: string) => config.features[key.split('/')[3]!]?.kind !== 'bow';
+      for (const shardKey of plan.shardKeys.filter((k) => !encoded(k))) {
+        await featurize(ctx, { runId, shardKey });
+        task.tick();
+      }
+      const pooled = plan.shardKeys.filter(encoded);
       const workers = o.workers ?? availableParallelism();
       if (workers <= 1) {
-        for (const shardKey of plan.shardKeys) {
+        for (const shardKey of pooled) {
           await featurize(ctx, { runId, shardKey });
           task.tick();
         }
-      } else {
-        // Shards are independent: a worker-thread pool runs them in parallel, retrying each on its own.
+      } else if (pooled.length > 0) {
         let reported = 0;
         await runPool<FeaturizeTask, unknown>(
-          plan.shardKeys.map((shardKey) => ({ id: shardKey, input: { storeUrl: o.store.url, dataUrl: o.data.url, runId, shardKey } })),
+          pooled.map((shardKey) => ({ id: shardKey, input: { storeUrl: o.store.url, dataUrl: o.data.url, runId, shardKey } })),
           {
             handler: new URL('./featurize-task.ts', import.meta.url),
             workers,
