@@ -4,30 +4,14 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import yauzl from 'yauzl';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Results } from '../../src/workflow/artifacts.js';
 import type { Manifest } from '../../src/workflow/manifest.js';
 import { runCli } from '../support/cli.js';
+import { zipEntries } from '../support/zip.js';
 
 const out = mkdtempSync(join(tmpdir(), 'textshift-quick-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
-
-function zipEntries(path: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(path, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err);
-      const names: string[] = [];
-      zip.on('entry', (e: yauzl.Entry) => {
-        names.push(e.fileName);
-        zip.readEntry();
-      });
-      zip.on('end', () => resolve(names));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
-}
 
 describe('textshift run --quick (default experiment, real data)', () => {
   let runDir = '';

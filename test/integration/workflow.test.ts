@@ -3,7 +3,6 @@
 // handlers called in-process, the Batch training job run as a local trainer process (the image's entry, the job
 // definition's command and environment), every object in the emulator's S3; the tiny experiment on real data.
 import { randomBytes } from 'node:crypto';
-import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { S3BlobStore } from '../../src/store/s3-store.js';
 import type { Results } from '../../src/workflow/artifacts.js';
@@ -13,28 +12,12 @@ import { onRealAws } from './setup/aws.js';
 import { targetClients } from './support/clients.js';
 import { synthesizeStack } from './support/deploy.js';
 import { type LocalRunBed, localRunBed } from './support/local-run-bed.js';
+import { zipEntries } from '../support/zip.js';
 import type { LocalExecution } from './support/local-workflow.js';
 
 const target = inject('awsEmulator');
 const SKIP = onRealAws();
 if (SKIP) console.log('[integration] workflow.test.ts skipped on real AWS: it runs the Lambda handlers in-process and the trainer as a local process against an emulator');
-
-/** Entries of a zip held in memory. */
-function zipEntries(body: Buffer): Promise<string[]> {
-  return new Promise((done, fail) => {
-    yauzl.fromBuffer(body, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return fail(err ?? new Error('not a zip'));
-      const names: string[] = [];
-      zip.on('entry', (e: yauzl.Entry) => {
-        names.push(e.fileName);
-        zip.readEntry();
-      });
-      zip.once('end', () => done(names));
-      zip.once('error', fail);
-      zip.readEntry();
-    });
-  });
-}
 
 /** The states entered outside Map iterations, and how many iterations entered each inner state. */
 function stateSequence(e: LocalExecution) {
