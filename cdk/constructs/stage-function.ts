@@ -39,6 +39,9 @@ export interface StageFunctionProps {
   /** Scratch space in /tmp (a BERT model folder is ~440 MB); Lambda's default is 512 MB. */
   ephemeralStorageMb?: number;
   copiedPackages?: CopiedPackage[];
+  /** Files of installed packages copied next to the bundle (`<package>/<path>`), e.g. WebAssembly binaries a
+   * bundled module loads from its own directory. */
+  bundleFiles?: string[];
 }
 
 /** The installed folder of a package, found the way Node looks it up from the project root. */
@@ -48,6 +51,13 @@ function packageFolder(name: string): string {
     .find((dir) => existsSync(path.join(dir, 'package.json')));
   if (!folder) throw new Error(`package "${name}" is not installed under ${PROJECT_ROOT}: run npm ci`);
   return folder;
+}
+
+/** Absolute path of `<package>/<path inside it>` in the installed packages. */
+function packageFile(file: string): string {
+  const parts = file.split('/');
+  const nameLength = file.startsWith('@') ? 2 : 1;
+  return path.join(packageFolder(parts.slice(0, nameLength).join('/')), ...parts.slice(nameLength));
 }
 
 /** Shell commands that copy the trimmed packages into the bundle's node_modules. */
@@ -116,7 +126,11 @@ export class StageFunction extends Construct {
         target: 'node22',
         mainFields: ['module', 'main'],
         // CommonJS dependencies call require(); an ESM bundle has none unless we create it.
-        banner: "import { createRequire as __textshiftRequire } from 'node:module'; const require = __textshiftRequire(import.meta.url);",
+        // ... and emscripten-built modules (tfjs-backend-wasm) locate their .wasm through __dirname.
+        banner:
+          "import { createRequire as __textshiftRequire } from 'node:module'; import { fileURLToPath as __textshiftPath } from 'node:url'; " +
+          "const require = __textshiftRequire(import.meta.url); const __filename = __textshiftPath(import.meta.url); " +
+          "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
         minify: true,
         keepNames: true,
         sourceMap: true,
@@ -125,7 +139,10 @@ export class StageFunction extends Construct {
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => copyCommands(outputDir, copied),
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            ...copyCommands(outputDir, copied),
+            ...(props.bundleFiles ?? []).map((file) => `cp "${packageFile(file)}" "${outputDir}/"`),
+          ],
         },
       },
     });

@@ -1,9 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from './cdk-template.js';
+import { resolveDataRoot } from '../../src/data/data-root.js';
+import { decodeNpy } from '../../src/features/npy.js';
+import { FsBlobStore } from '../../src/store/fs-store.js';
+import { silentReporter } from '../../src/workflow/progress.js';
+import { prepare } from '../../src/workflow/stages/prepare.js';
 
 // The real Lambda bundling of `cdk synth`: the locally installed esbuild, no Docker daemon, no AWS credentials.
 let synthesized: Synthesized;
@@ -57,9 +64,40 @@ describe('Lambda bundles (local esbuild, no Docker)', () => {
     expect(existsSync(requireFromBundle.resolve('onnxruntime-common'))).toBe(true);
   });
 
+  it('featurize embeds a USE-lite shard from the bundle itself, on the TF.js WASM backend (weights and .wasm packaged)', async () => {
+    // The default experiment's contextual family must work in the deployed function, not only from the repo.
+    const root = mkdtempSync(path.join(tmpdir(), 'textshift-bundle-'));
+    try {
+      const store = new FsBlobStore(root);
+      const exp = JSON.parse(readFileSync('test/fixtures/experiments/tiny.json', 'utf8')) as Record<string, unknown>;
+      exp.features = { use: { kind: 'use', shardSize: 40 } };
+      exp.quick = { sst2: { train: 40, val: 10, test: 10 }, imdb: { train: 10, val: 10, test: 10 } };
+      await store.put('experiments/u.json', JSON.stringify(exp));
+      for (const f of ['sst2/train.tsv', 'sst2/test.tsv', 'imdb.csv.gz']) await store.put(`datasets/${f}`, readFileSync(path.join(resolveDataRoot().dir, f)));
+      const data = new FsBlobStore(path.join(root, 'datasets'));
+      const plan = await prepare({ store, data, reporter: silentReporter }, { experimentKey: 'experiments/u.json', quick: true });
+      const event = { runId: plan.runId, shardKey: plan.shardKeys[0] };
+      const probe = spawnSync(
+        process.execPath,
+        ['--input-type=module', '-e', `const m = await import('./index.mjs'); process.stdout.write(JSON.stringify(await m.handler(${JSON.stringify(event)})))`],
+        { cwd: assetOf.Featurize!, env: { ...process.env, TEXTSHIFT_STORE_URL: pathToFileURL(root).href }, encoding: 'utf8' },
+      );
+      // A failed WASM backend would fall back to the 30x slower pure-JS one with an error on stderr.
+      expect(probe.stderr.split('\n').filter((l) => /Error|not defined/.test(l))).toEqual([]);
+      const out = JSON.parse(probe.stdout) as { cacheKey: string; cached: boolean };
+      expect(out.cached).toBe(false);
+      const vectors = decodeNpy(await store.getOrThrow(out.cacheKey));
+      expect([vectors.rows, vectors.cols]).toEqual([40, 512]);
+      const norm = Math.hypot(...vectors.data.subarray(0, 512));
+      expect(norm).toBeCloseTo(1, 4);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('stays far below Lambda 250 MB unzipped limit', () => {
     const sizes = Object.fromEntries(Object.entries(assetOf).map(([n, d]) => [n, sizeOf(d) / 2 ** 20]));
-    expect(sizes.Featurize).toBeLessThan(60);
+    expect(sizes.Featurize).toBeLessThan(70);
     for (const [name, mb] of Object.entries(sizes)) if (name !== 'Featurize') expect(mb, name).toBeLessThan(15);
   });
 });
