@@ -3,10 +3,11 @@ import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { BlobStore } from '../store/blob-store.js';
 import { validateKey } from '../store/blob-store.js';
-import { runKeys, type Results } from './artifacts.js';
+import type { Results } from './artifacts.js';
 import type { StageContext } from './context.js';
 import type { Reporter } from './progress.js';
 import type { ReportOutput } from './stage-io.js';
+import type { CostOptions } from '../report/cost.js';
 import { featurize } from './stages/featurize.js';
 import { markFailed } from './stages/mark-failed.js';
 import { prepare } from './stages/prepare.js';
@@ -91,7 +92,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
       await train(ctx, { runId, feature });
     }
     stage = 'Report';
-    const out = await report(ctx, { runId });
+    const out = await report(ctx, { runId }, { costOptions: await deploymentCostOptions() });
     const results = JSON.parse((await o.store.getOrThrow(out.resultsKey)).toString('utf8')) as Results;
     return { runId, results, report: out };
   } catch (err) {
@@ -100,9 +101,21 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   }
 }
 
-/** Where a run's report files are, for printing. */
-export async function runSummaryPaths(store: BlobStore, runId: string): Promise<string[]> {
-  const k = runKeys(runId);
-  await readManifest(store, runId);
-  return [k.manifest, k.report('results.md'), k.report('report.html'), k.report('cost.md'), k.checkpointsZip];
+/**
+ * Lambda memory sizes of the default deployment (cdk.json), so a local run's estimate prices the functions
+ * `cdk deploy` would create rather than this process's memory. Empty when the file is not there.
+ */
+export async function deploymentCostOptions(): Promise<Partial<CostOptions>> {
+  let context: Record<string, unknown>;
+  try {
+    context = (JSON.parse(await readFile(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> }).context;
+  } catch {
+    return {};
+  }
+  const lambdaMemoryMb: Record<string, number> = {};
+  for (const stage of ['prepare', 'featurize', 'report', 'markFailed']) {
+    const mb = context[`${stage}MemoryMb`];
+    if (typeof mb === 'number') lambdaMemoryMb[stage] = mb;
+  }
+  return { lambdaMemoryMb };
 }
