@@ -96,17 +96,3 @@ export async function benchEncoder(options: EncoderBenchOptions): Promise<Encode
   }
   return rows;
 }
-
-/** A markdown table of benchmark rows. */
-export function formatEncoderBench(rows: readonly EncoderBenchRow[]): string {
-  const lines = [
-    '| model | threads | spin-wait | batch | bucketing | texts | seconds | texts/s | CPU cores busy | texts/CPU-s | padded/real tokens |',
-    '|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const r of rows) {
-    lines.push(
-      `| ${r.model} | ${r.threads} | ${r.spinWait ? 'on' : 'off'} | ${r.batchSize} | ${r.bucketing ? 'on' : 'off'} | ${r.texts} | ${r.seconds.toFixed(2)} | ${r.textsPerSecond.toFixed(1)} | ${r.cpuUtilisation.toFixed(2)} | ${r.textsPerCpuSecond.toFixed(1)} | ${r.paddingOverhead.toFixed(2)} |`,
-    );
-  }
-  return lines.join('\n');
-}

@@ -119,17 +119,3 @@ export async function benchUse(options: UseBenchOptions): Promise<UseBenchRow[]>
   }
   return rows;
 }
-
-/** A markdown table of benchmark rows. */
-export function formatUseBench(rows: readonly UseBenchRow[]): string {
-  const lines = [
-    '| corpus | mode | backend | batch | texts | tokens/text | seconds | texts/s | texts per CPU-s |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const r of rows) {
-    lines.push(
-      `| ${r.corpus} | ${r.mode} | ${r.backend} | ${r.batchSize} | ${r.texts} | ${r.meanTokens.toFixed(1)} | ${r.seconds.toFixed(2)} | ${r.textsPerSecond.toFixed(1)} | ${r.textsPerCpuSecond.toFixed(1)} |`,
-    );
-  }
-  return lines.join('\n');
-}
