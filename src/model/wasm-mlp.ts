@@ -120,6 +120,7 @@ export class WasmMlp implements MlpEngine {
    */
   gradients(x: Features, labels: Int32Array): ParamSet {
     const rows = labels.length;
+    this.catchUp();
     this.backward(x, labels, undefined);
     const first = this.layers[0]!;
     const full = this.heap.alloc(first.nIn * first.nOut);
