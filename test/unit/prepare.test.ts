@@ -1,22 +1,13 @@
 // The prepare stage on small files: a bad data file fails with file:line and writes no split; a good one
 // writes sklearn-exact splits, the vocabulary and the shard plan, and re-running returns the same plan.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../../src/store/fs-store.js';
+import { describe, expect, it } from 'vitest';
+import { tempStore } from '../fixtures/data/temp-store.js';
 import { readManifest } from '../../src/workflow/manifest.js';
 import { silentReporter } from '../../src/workflow/progress.js';
 import { readSplit } from '../../src/workflow/split-files.js';
 import { prepare } from '../../src/workflow/stages/prepare.js';
-
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-const folder = () => {
-  const d = mkdtempSync(join(tmpdir(), 'textshift-prepare-'));
-  dirs.push(d);
-  return new FsBlobStore(d);
-};
 
 const experiment = {
   name: 'small',
@@ -38,10 +29,8 @@ const experiment = {
 const rows = Array.from({ length: 16 }, (_, i) => `${i % 2 ? 'good fine great' : 'bad awful poor'} text number${i}\t${i % 2}`);
 
 async function setup(tsv: string) {
-  const store = folder();
-  const data = folder();
-  await data.put('a.tsv', tsv);
-  await store.put('experiments/small.json', JSON.stringify(experiment));
+  const store = await tempStore({ 'experiments/small.json': JSON.stringify(experiment) });
+  const data = await tempStore({ 'a.tsv': tsv });
   return { store, data, ctx: { store, data, reporter: silentReporter } };
 }
 
