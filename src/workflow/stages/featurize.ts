@@ -15,7 +15,6 @@ export interface ShardResult extends FeaturizeOutput {
 }
 
 // The key lives with the run layout (artifacts.ts), so readers of shard results need not load the encoders.
-export { shardResultKey } from '../artifacts.js';
 
 /**
  * Featurize one shard: its texts go through the family's encoder into `cache/features/<hash>.<ext>`, keyed by

@@ -7,11 +7,11 @@ import { createEngine } from '../../model/index.js';
 import { writeModelEventFile } from '../../report/tfevents.js';
 import { loadCheckpoint } from '../../train/checkpoints.js';
 import { trainModel, type LabelledSet } from '../../train/train-model.js';
-import { runKeys, type Evaluation, type FamilyResult, type ModelSummary } from '../artifacts.js';
+import { runKeys, shardResultKey, type Evaluation, type FamilyResult, type ModelSummary } from '../artifacts.js';
 import { memoized, type StageContext } from '../context.js';
 import { asStage, readManifest } from '../manifest.js';
 import type { TrainInput, TrainOutput } from '../stage-io.js';
-import { shardResultKey, type ShardResult } from './featurize.js';
+import type { ShardResult } from './featurize.js';
 import type { FeatureIndex } from './prepare.js';
 
 /** Loads a family's features for one dataset part from the feature cache, in row order. */
