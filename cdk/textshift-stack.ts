@@ -11,6 +11,11 @@ import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
 import { Workflow } from './constructs/workflow.js';
 import { acknowledge } from './nag.js';
+import { PREFIXES, runKeys, shardResultKey } from '#src/run/keys.js';
+
+// IAM key patterns, from the same layout the code writes (src/run/keys.ts).
+const anyRun = runKeys('*');
+const all = (prefix: string) => `${prefix}*`;
 
 export interface TextshiftStackProps extends StackProps {
   config: DeployConfig;
@@ -43,7 +48,7 @@ export class TextshiftStack extends Stack {
       ...config.functions.prepare,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(prepare.role, bucket, { read: ['experiments/*', 'datasets/*', 'runs/*'], write: ['runs/*'] });
+    grantPrefixes(prepare.role, bucket, { read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)], write: [all(PREFIXES.runs)] });
 
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
     // records each shard's result next to the shard task under runs/<id>/featurized/.
@@ -54,8 +59,8 @@ export class TextshiftStack extends Stack {
       ...config.functions.featurize,
     });
     grantPrefixes(featurize.stage.role, bucket, {
-      read: ['runs/*', 'models/*', 'datasets/*', 'cache/*'],
-      write: ['cache/*', 'runs/*/featurized/*'],
+      read: [all(PREFIXES.runs), all(PREFIXES.models), all(PREFIXES.datasets), all(PREFIXES.cache)],
+      write: [all(PREFIXES.cache), shardResultKey(all(anyRun.shardsPrefix))],
     });
 
     // Report: results table, plots, HTML, cost report and the checkpoint archive, all under the run.
@@ -68,7 +73,7 @@ export class TextshiftStack extends Stack {
       ...config.functions.report,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(report.role, bucket, { read: ['runs/*'], write: ['runs/*'] });
+    grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)] });
 
     // MarkFailed: records the failed stage in the run's stage records and manifest, and touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
@@ -80,7 +85,7 @@ export class TextshiftStack extends Stack {
       ...config.functions.markFailed,
       architecture: lambda.Architecture.ARM_64,
     });
-    const runRecords = ['runs/*/manifest.json', 'runs/*/stages/*'];
+    const runRecords = [anyRun.manifest, all(anyRun.stagesPrefix)];
     grantPrefixes(markFailed.role, bucket, { read: runRecords, write: runRecords });
 
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes

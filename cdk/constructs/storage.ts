@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { acknowledge } from '../nag.js';
 import { Construct } from 'constructs';
+import { PREFIXES } from '#src/run/keys.js';
 
 export interface StorageProps {
   /** Days after which `cache/` objects (recomputable feature vectors) expire. */
@@ -47,7 +48,7 @@ export class Storage extends Construct {
         {
           // Feature vectors are a cache keyed by content hash: anything expired is recomputed on demand.
           id: 'expire-feature-cache',
-          prefix: 'cache/',
+          prefix: PREFIXES.cache,
           expiration: Duration.days(props.cacheExpiryDays),
           noncurrentVersionExpiration: Duration.days(1),
         },

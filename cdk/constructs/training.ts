@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { acknowledge } from '../nag.js';
 import { grantPrefixes } from './bucket-access.js';
 import { PROJECT_ROOT } from './stage-function.js';
+import { PREFIXES } from '#src/run/keys.js';
 
 export interface TrainingProps {
   prefix: string;
@@ -117,7 +118,10 @@ export class Training extends Construct {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'textshift trainer job: read runs/ cache/ models/, write runs/',
     });
-    grantPrefixes(this.jobRole, props.bucket, { read: ['runs/*', 'cache/*', 'models/*'], write: ['runs/*'] });
+    grantPrefixes(this.jobRole, props.bucket, {
+      read: [`${PREFIXES.runs}*`, `${PREFIXES.cache}*`, `${PREFIXES.models}*`],
+      write: [`${PREFIXES.runs}*`],
+    });
 
     // Built from containers/trainer at deploy (Docker needed then, not at synth), or a pre-built ECR image.
     const image = props.image

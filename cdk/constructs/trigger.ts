@@ -3,6 +3,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { PREFIXES } from '#src/run/keys.js';
 
 export interface TriggerProps {
   bucket: s3.IBucket;
@@ -10,7 +11,7 @@ export interface TriggerProps {
 }
 
 /** The object-key pattern whose uploads start a run. */
-export const EXPERIMENT_KEY_PATTERN = 'experiments/*.json';
+export const EXPERIMENT_KEY_PATTERN = `${PREFIXES.experiments}*.json`;
 
 /**
  * Upload -> run: an EventBridge rule on the bucket's Object Created events for experiment files starts the

@@ -1,9 +1,9 @@
-// The AWS edge of billing: the SDK calls behind src/report/billing.ts's BillingApis (execution history, Batch
+// The AWS edge of billing: the SDK calls behind src/cost/billing.ts's BillingApis (execution history, Batch
 // DescribeJobs, Lambda REPORT lines from CloudWatch Logs), mapped onto its plain record types.
 import { BatchClient, DescribeJobsCommand } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient, paginateFilterLogEvents } from '@aws-sdk/client-cloudwatch-logs';
 import { SFNClient, paginateGetExecutionHistory } from '@aws-sdk/client-sfn';
-import type { BatchJob, BillingApis, HistoryEvent } from '#src/report/billing.js';
+import type { BatchJob, BillingApis, HistoryEvent } from '#src/cost/billing.js';
 
 /** DescribeJobs accepts at most this many job ids per call. */
 const DESCRIBE_JOBS_MAX = 100;

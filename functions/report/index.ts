@@ -1,7 +1,7 @@
 // Report Lambda: {runId, executionArn} -> report() -> keys of the results, report, cost report and checkpoint
 // archive. On AWS the cost report prices the execution's billed usage (history, Batch jobs, REPORT lines).
-import { collectBilledUsage, type BillingApis } from '#src/report/billing.js';
-import type { CostOptions, RunUsage } from '#src/report/cost.js';
+import { collectBilledUsage, type BillingApis } from '#src/cost/billing.js';
+import type { CostOptions, RunUsage } from '#src/cost/cost.js';
 import { report } from '#src/workflow/stages/report.js';
 import type { ReportOutput } from '#src/workflow/stage-io.js';
 import { parseReportInput } from '../shared/events.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isShardOf } from '#src/run/keys.js';
 import { validateKey } from '#src/store/blob-store.js';
 import type { FeaturizeInput, MarkFailedInput, PrepareInput, ReportInput } from '#src/workflow/stage-io.js';
 
@@ -24,7 +25,7 @@ const count = z.number().int().min(0);
 const schemas = {
   prepare: z.strictObject({ experimentKey: key, uploadId: z.string().min(1).optional(), runId: runId.optional(), quick: z.boolean().optional() }),
   featurize: z.strictObject({ runId, shardKey: key }).superRefine((e, ctx) => {
-    if (!e.shardKey.startsWith(`runs/${e.runId}/shards/`)) {
+    if (!isShardOf(e.shardKey, e.runId)) {
       ctx.addIssue({ code: 'custom', path: ['shardKey'], message: `"${e.shardKey}" is not a shard of run "${e.runId}" (expected runs/${e.runId}/shards/...)` });
     }
   }),

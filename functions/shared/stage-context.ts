@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { storeFromUrl, type BlobStore } from '#src/store/index.js';
 import { S3BlobStore } from '#src/store/s3-store.js';
 import type { StageContext } from '#src/workflow/context.js';
-import { lineReporter } from '#src/workflow/progress.js';
+import { lineReporter } from '#src/run/reporter.js';
 
 /** Where dataset files live in the bucket (the data root of experiments on AWS). */
 export const DATASETS_PREFIX = 'datasets';

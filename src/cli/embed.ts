@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { BertEncoder, DEFAULT_BATCH_SIZE, DEFAULT_THREADS } from '../features/bert/encoder.js';
 import { POOLINGS, type Pooling } from '../features/bert/pooling.js';
-import { writeNpyFile } from '../features/npy.js';
+import { writeNpyFile } from '../matrix/npy.js';
 import { positiveInteger, readTextLines } from './text-lines.js';
 
 interface EmbedOptions {

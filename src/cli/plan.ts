@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { parseExperiment } from '../config/experiment.js';
 import { resolveDataRoot } from '../data/data-root.js';
 import { readTable } from '../data/read-table.js';
-import { planExperiment, planText, type ProfileFile } from '../report/plan.js';
-import { loadPrices } from '../report/prices.js';
+import { planExperiment, planText, type ProfileFile } from '../cost/plan.js';
+import { loadPrices } from '../cost/prices.js';
 import { FsBlobStore } from '../store/fs-store.js';
 
 /** Reads each dataset file through the data module (the same parser a run uses) to count rows and text length. */

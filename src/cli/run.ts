@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { resolveDataRoot } from '../data/data-root.js';
 import { FsBlobStore } from '../store/fs-store.js';
-import { costText } from '../report/cost.js';
+import { costText } from '../cost/cost.js';
 import { resultsTable, resultsText } from '../report/results-table.js';
-import type { CostReport } from '../report/cost.js';
-import { runKeys } from '../workflow/artifacts.js';
+import type { CostReport } from '../cost/cost.js';
+import { runKeys } from '../run/keys.js';
 import { runLocal } from '../workflow/local-runner.js';
-import { lineReporter, ttyReporter, formatSeconds } from '../workflow/progress.js';
+import { lineReporter } from '../run/reporter.js';
+import { ttyReporter } from './tty-reporter.js';
+import { formatSeconds } from '../format/text.js';
 
 /** `textshift run <experiment>`: the whole experiment on this machine, a folder as the object store. */
 export function registerRunCommand(program: Command): void {

@@ -187,3 +187,14 @@ export function parseExperiment(text: string, source: string): Experiment {
 export function experimentJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(ExperimentSpec, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
+
+/** The dataset parts a family needs: every stage's train and val parts and every evaluated test part. */
+export function neededParts(exp: Experiment): [string, string][] {
+  const out = new Map<string, [string, string]>();
+  for (const s of exp.stages) {
+    out.set(`${s.dataset}/${s.train}`, [s.dataset, s.train]);
+    out.set(`${s.dataset}/${s.val}`, [s.dataset, s.val]);
+  }
+  for (const d of exp.evaluation.datasets) out.set(`${d}/${exp.evaluation.split}`, [d, exp.evaluation.split]);
+  return [...out.values()];
+}

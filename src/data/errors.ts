@@ -5,15 +5,6 @@ import type { BlobStore } from '../store/blob-store.js';
 /** Which column a problem is in: a header name or a 0-based index, as written in the experiment. */
 export type ColumnRef = string | number;
 
-/** A row left out under `onBadRow: "skip"`; the manifest counts these. */
-export interface SkippedRow {
-  /** Store URL + key of the file. */
-  file: string;
-  /** 1-based physical line where the row starts. */
-  line: number;
-  reason: string;
-}
-
 /**
  * Bad input in a dataset file. `file` is the store URL + key, `line` the 1-based physical line (undefined when the
  * problem is the whole file, e.g. no data rows), `field` the column when one is concerned.

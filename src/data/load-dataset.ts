@@ -1,20 +1,9 @@
 import type { BlobStore } from '../store/blob-store.js';
 import type { DatasetConfig } from '../config/experiment.js';
-import type { SkippedRow } from './errors.js';
+import type { SkippedRow } from '../run/records.js';
 import { readTable, type Example } from './read-table.js';
 import { trainTestSplit } from './split.js';
-
-/** One input file as read: what the manifest records about it. */
-export interface LoadedFile {
-  /** The file part's name in the dataset spec. */
-  part: string;
-  key: string;
-  /** sha256 (hex) of the bytes as stored. */
-  sha256: string;
-  bytes: number;
-  /** Examples kept (bad rows skipped under `onBadRow: "skip"` are not counted). */
-  rows: number;
-}
+import type { LoadedFile } from '../run/records.js';
 
 /** A dataset's parts after every split step. */
 export interface LoadedDataset {

@@ -5,7 +5,8 @@ import { createGunzip } from 'node:zlib';
 import { CsvError, parse, type Options as CsvOptions } from 'csv-parse';
 import { NotFoundError, type BlobStore } from '../store/blob-store.js';
 import type { FileConfig } from '../config/experiment.js';
-import { DataError, MissingDatasetError, displayName, fileUrl, type ColumnRef, type SkippedRow } from './errors.js';
+import { DataError, MissingDatasetError, displayName, fileUrl, type ColumnRef } from './errors.js';
+import type { SkippedRow } from '../run/records.js';
 
 /** One labelled text. */
 export interface Example {

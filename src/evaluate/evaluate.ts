@@ -1,5 +1,5 @@
 import { softmaxCrossEntropy, type MlpEngine } from '../model/engine.js';
-import type { Features } from '../model/features.js';
+import type { Features } from '../matrix/features.js';
 
 /** Loss, accuracy and confusion matrix of a model on labelled examples. */
 export interface Scores {

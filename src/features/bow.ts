@@ -9,7 +9,7 @@
  * its AVX-512, AVX2 and baseline code paths). We keep what a *stable* argsort keeps: count descending, ties in
  * code-point order of the term. test/fixtures/bow/README.md records the evidence.
  */
-import { CsrBuilder, type Csr } from './csr.js';
+import { CsrBuilder, type Csr } from '../matrix/csr.js';
 
 /** sklearn's default token pattern, recorded in vocabulary files. */
 export const TOKEN_PATTERN = String.raw`(?u)\b\w\w+\b`;

@@ -3,9 +3,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { FeatureConfig } from '../config/experiment.js';
+import { modelPrefix as modelKeyPrefix } from '../run/keys.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { FsBlobStore } from '../store/fs-store.js';
-import type { DenseEncoder, DenseEncoderFactory } from './featurizer.js';
 
 /**
  * Dense sentence encoders by feature kind. Imported lazily so BoW-only processes never load ONNX Runtime or
@@ -19,7 +18,7 @@ export async function denseEncoderFactory(kind: string): Promise<DenseEncoderFac
 
 /** Store prefix of a BERT-family model folder (HF/optimum layout). */
 export function modelPrefix(spec: FeatureConfig & { kind: 'bert' }): string {
-  return `models/${spec.model}/`;
+  return modelKeyPrefix(spec.model);
 }
 
 const FILES_THAT_DEFINE_OUTPUTS = /(^|\/)(onnx\/model\.onnx|config\.json|vocab\.txt|tokenizer\.json|tokenizer_config\.json)$/;
@@ -31,7 +30,7 @@ const FILES_THAT_DEFINE_OUTPUTS = /(^|\/)(onnx\/model\.onnx|config\.json|vocab\.
 export async function materializeFolder(store: BlobStore, prefix: string): Promise<string> {
   const objects = await store.list(prefix);
   if (objects.length === 0) throw new Error(`${store.url}/${prefix}: no model files (expected onnx/model.onnx, config.json and vocab.txt or tokenizer.json)`);
-  if (store instanceof FsBlobStore) return store.pathOf(prefix.replace(/\/$/, ''));
+  if (store.localPath) return store.localPath(prefix.replace(/\/$/, ''));
   const id = createHash('sha256').update(store.url).update(JSON.stringify(objects)).digest('hex').slice(0, 16);
   const dir = join(tmpdir(), 'textshift-models', id);
   const partial = `${dir}.partial-${process.pid}`;
@@ -99,3 +98,16 @@ const useFactory: DenseEncoderFactory = {
     return { dim: encoder.dim, embed: (texts) => encoder.embed(texts), close: () => encoder.close() };
   },
 };
+
+/** A dense sentence encoder (USE, BERT). */
+export interface DenseEncoder {
+  dim: number;
+  embed(texts: string[]): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** How a dense feature kind names its configuration cheaply (for cache keys) and builds its encoder (encoders.ts). */
+export interface DenseEncoderFactory {
+  identity(spec: FeatureConfig, store: BlobStore): Promise<string>;
+  create(spec: FeatureConfig, store: BlobStore): Promise<DenseEncoder>;
+}

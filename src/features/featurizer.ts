@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { FeatureConfig } from '../config/experiment.js';
 import type { BlobStore } from '../store/blob-store.js';
-import type { Features } from '../model/features.js';
 import { transformBow, vocabularyFromJson } from './bow.js';
-import { decodeCsr, encodeCsr } from './csr.js';
-import { decodeNpy, encodeNpy } from './npy.js';
+import { encodeCsr } from '../matrix/csr.js';
+import { encodeNpy } from '../matrix/npy.js';
 import { denseEncoderFactory } from './encoders.js';
-import { runKeys } from '../workflow/artifacts.js';
+import { runKeys } from '../run/keys.js';
 
 /** Turns texts into a feature cache entry (`.csr` for sparse counts, `.npy` for dense embeddings). */
 export interface Featurizer {
@@ -16,19 +15,6 @@ export interface Featurizer {
   encode(texts: string[]): Promise<Buffer>;
   /** Releases encoder resources (sessions, tensors). */
   close(): Promise<void>;
-}
-
-/** A dense sentence encoder (USE, BERT). */
-export interface DenseEncoder {
-  dim: number;
-  embed(texts: string[]): Promise<Float32Array>;
-  close(): Promise<void>;
-}
-
-/** How a dense feature kind names its configuration cheaply (for cache keys) and builds its encoder (encoders.ts). */
-export interface DenseEncoderFactory {
-  identity(spec: FeatureConfig, store: BlobStore): Promise<string>;
-  create(spec: FeatureConfig, store: BlobStore): Promise<DenseEncoder>;
 }
 
 /** Cache identity of a family's encoder, without loading it (a cache hit then does no encoder work). */
@@ -72,11 +58,4 @@ export function shardContentHash(identity: string, texts: readonly string[]): st
   const h = createHash('sha256').update(identity).update('\0');
   for (const t of texts) h.update(t).update('\0');
   return h.digest('hex');
-}
-
-/** Reads a cache entry back as model input; `source` names it in errors. */
-export function decodeFeatures(ext: 'csr' | 'npy', buf: Buffer, source: string): Features {
-  if (ext === 'csr') return { kind: 'sparse', m: decodeCsr(buf, source) };
-  const m = decodeNpy(buf, source);
-  return { kind: 'dense', m: { rows: m.rows, cols: m.cols, data: m.data } };
 }

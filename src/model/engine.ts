@@ -1,4 +1,4 @@
-import type { Features } from './features.js';
+import type { Features } from '../matrix/features.js';
 import { MT19937 } from '../random/mt19937.js';
 import type { Xoshiro128 } from './rng.js';
 

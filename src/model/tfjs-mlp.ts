@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ADAM, layerSizes, paramShapes, zeroParams, initParams, type MlpEngine, type MlpSpec, type OptimizerState, type ParamSet } from './engine.js';
-import type { Features } from './features.js';
+import type { Features } from '../matrix/features.js';
 import type { Xoshiro128 } from './rng.js';
 
 /**

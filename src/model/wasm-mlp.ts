@@ -9,7 +9,7 @@ import {
   type OptimizerState,
   type ParamSet,
 } from './engine.js';
-import type { Features } from './features.js';
+import type { Features } from '../matrix/features.js';
 import { instantiateKernels, KernelHeap, type KernelExports, type Region } from './kernels/index.js';
 import type { Xoshiro128 } from './rng.js';
 

@@ -1,5 +1,6 @@
-import type { Evaluation } from '../workflow/artifacts.js';
-import { escapeXml, slug } from './escape.js';
+import type { Evaluation } from '../run/records.js';
+import { escapeXml } from './escape.js';
+import { slug } from '../format/text.js';
 import { FONT, blues } from './palette.js';
 
 const CELL = 76;

@@ -1,9 +1,11 @@
-import type { ModelSummary, Results } from '../workflow/artifacts.js';
+import type { ModelSummary, Results } from '../run/records.js';
 import { confusionSvg } from './confusion-svg.js';
-import { formatAmount, formatMoney, formatUnitPrice, type CostReport } from './cost.js';
-import { escapeXml as esc, slug } from './escape.js';
+import { formatAmount, formatMoney, formatUnitPrice, type CostReport } from '../cost/cost.js';
+import { escapeXml as esc } from './escape.js';
+import { slug } from '../format/text.js';
 import { lineChartSvg } from './line-chart.js';
-import { formatDuration, runSeconds, type RunManifestView } from './manifest-view.js';
+import { formatDuration } from '../format/text.js';
+import { runSeconds, type RunManifestView } from './manifest-view.js';
 import { SERIES_COLORS } from './palette.js';
 import { formatAccuracy, resultsTable } from './results-table.js';
 

@@ -1,17 +1,13 @@
 import type { BlobStore } from '../store/blob-store.js';
-import { runKeys, type Results } from '../workflow/artifacts.js';
+import { runKeys } from '../run/keys.js';
+import type { Results } from '../run/records.js';
 import { confusionFileName, confusionSvg } from './confusion-svg.js';
-import { computeCost, costMarkdown, type CostOptions, type CostReport, type RunUsage } from './cost.js';
+import { computeCost, costMarkdown, type CostOptions, type CostReport, type RunUsage } from '../cost/cost.js';
 import { renderReportHtml } from './html.js';
 import { toManifestView, type RunManifestView } from './manifest-view.js';
-import { bundledPriceTable, type PriceTable } from './prices.js';
+import { bundledPriceTable, type PriceTable } from '../cost/prices.js';
 import { resultsCsv, resultsMarkdown, resultsTable } from './results-table.js';
-import { writeModelEventFile } from './tfevents.js';
-
-export { computeCost, costMarkdown, costText, type CostOptions, type CostReport, type RunUsage } from './cost.js';
-export { loadPrices, type PriceTable } from './prices.js';
-export { resultsTable, resultsText } from './results-table.js';
-export { writeModelEventFile } from './tfevents.js';
+import { writeModelEventFile } from '../train/tfevents.js';
 
 /** What the Report stage hands over. */
 export interface RunReportInputs {

@@ -1,4 +1,5 @@
-import { escapeXml, slug } from './escape.js';
+import { escapeXml } from './escape.js';
+import { slug } from '../format/text.js';
 import { FONT } from './palette.js';
 
 /** One line of a chart. */

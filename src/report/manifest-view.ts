@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StageRecord } from '../workflow/artifacts.js';
+import type { StageRecord } from '../run/records.js';
 
 /** What the report needs from a run's manifest. */
 export interface RunManifestView {
@@ -54,7 +54,7 @@ const RawManifest = z.looseObject({
 });
 
 /**
- * Reads a manifest document (src/workflow/manifest.ts) into the fields the report uses, tolerating naming variants
+ * Reads a manifest document (src/run/manifest.ts) into the fields the report uses, tolerating naming variants
  * (`id`/`runId`, `createdAt`/`startedAt`, inputs as a list, a map, or lists per dataset; a finished run without
  * `endedAt` ends at `updatedAt`). Throws naming the source and field when it is unusable.
  */
@@ -98,17 +98,6 @@ export function runSeconds(m: RunManifestView): number | undefined {
   }
   const stageSeconds = Object.values(m.stages).map((s) => s.seconds);
   return stageSeconds.some((s) => s !== undefined) ? stageSeconds.reduce<number>((a, s) => a + (s ?? 0), 0) : undefined;
-}
-
-/** "1h 02m 03s" / "4m 05s" / "12.3s". */
-export function formatDuration(seconds: number | undefined): string {
-  if (seconds === undefined) return '–';
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const rest = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m ${rest}s` : `${m}m ${rest}s`;
 }
 
 function inputOf(dataset: string | undefined, i: z.infer<typeof Input>): ManifestInput {

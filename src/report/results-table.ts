@@ -1,5 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
-import type { Evaluation, Results } from '../workflow/artifacts.js';
+import type { Evaluation, Results } from '../run/records.js';
+import { alignColumns } from '../format/text.js';
 
 /** The results table: one row per model (`<feature>_<stage>`), one column per evaluated dataset. */
 export interface ResultsTable {
@@ -63,18 +64,6 @@ export function resultsText(table: ResultsTable): string {
     ['model', ...table.datasets],
     ...table.models.map((m, i) => [m, ...(table.accuracy[i] ?? []).map(formatAccuracy)]),
   ]);
-}
-
-/** Aligns rows of cells into columns with a rule under the header; by default the first column left, the rest right. */
-export function alignColumns(rows: string[][], align?: ('left' | 'right')[]): string {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  const left = (i: number) => (align?.[i] ?? (i === 0 ? 'left' : 'right')) === 'left';
-  const fmt = (row: string[]) =>
-    row.map((c, i) => (left(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
-  const [head, ...body] = rows;
-  if (head === undefined) return '';
-  return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n') + '\n';
 }
 
 function uniqueInOrder(values: string[]): string[] {

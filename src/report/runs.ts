@@ -1,8 +1,11 @@
 import type { BlobStore } from '../store/blob-store.js';
-import { runKeys, type Results } from '../workflow/artifacts.js';
-import { formatMoney, type CostReport } from './cost.js';
-import { formatDuration, runSeconds, toManifestView } from './manifest-view.js';
-import { alignColumns, formatAccuracy, resultsTable } from './results-table.js';
+import { runKeys } from '../run/keys.js';
+import type { Results } from '../run/records.js';
+import { formatMoney, type CostReport } from '../cost/cost.js';
+import { formatDuration } from '../format/text.js';
+import { runSeconds, toManifestView } from './manifest-view.js';
+import { alignColumns } from '../format/text.js';
+import { formatAccuracy, resultsTable } from './results-table.js';
 
 /** One line of `textshift runs`. */
 export interface RunSummary {

@@ -29,6 +29,8 @@ export interface BlobStore {
   list(prefix: string): Promise<BlobInfo[]>;
   /** Removes the object; no error when it does not exist. */
   delete(key: string): Promise<void>;
+  /** A local file-system path holding the key, when the store is a folder (readers that need files skip a copy). */
+  localPath?(key: string): string;
 }
 
 /** A read of a key that does not exist. */

@@ -24,6 +24,10 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, ...validateKey(key).split('/'));
   }
 
+  localPath(key: string): string {
+    return this.pathOf(key);
+  }
+
   async get(key: string): Promise<Buffer | undefined> {
     try {
       return await readFile(this.pathOf(key));

@@ -1,7 +1,7 @@
 import type { BlobStore } from '../store/blob-store.js';
 import type { MlpSpec, OptimizerState, ParamSet } from '../model/engine.js';
 import { decodeSafetensors, encodeSafetensors } from '../model/safetensors.js';
-import type { EpochMetrics } from '../workflow/artifacts.js';
+import type { EpochMetrics } from '../run/records.js';
 
 /** What a checkpoint folder's state.json records; written last, so its presence marks the folder complete. */
 export interface CheckpointState {

@@ -1,11 +1,11 @@
 import type { BlobStore } from '../store/blob-store.js';
 import type { MlpEngine } from '../model/engine.js';
-import { takeRows, type Features } from '../model/features.js';
+import { takeRows, type Features } from '../matrix/features.js';
 import { permutation, Xoshiro128 } from '../model/rng.js';
 import { evaluateModel } from '../evaluate/evaluate.js';
 import type { TrainingConfig } from '../config/experiment.js';
-import type { EpochMetrics } from '../workflow/artifacts.js';
-import type { Reporter } from '../workflow/progress.js';
+import type { EpochMetrics } from '../run/records.js';
+import type { Reporter } from '../run/reporter.js';
 import { checkpointEpochs, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoints.js';
 
 /** Labelled features of one split. */

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import yazl from 'yazl';
 import type { BlobStore } from '../store/blob-store.js';
-import { runKeys } from './artifacts.js';
+import { runKeys } from '../run/keys.js';
 
 /**
  * Streams every object under `runs/<id>/models/` into `runs/<id>/checkpoints.zip` (paths relative to models/).

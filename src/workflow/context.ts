@@ -1,5 +1,5 @@
 import type { BlobStore } from '../store/blob-store.js';
-import type { Reporter } from './progress.js';
+import type { Reporter } from '../run/reporter.js';
 
 /** What every stage function gets from its edge (CLI runner, Lambda handler, Batch entry). */
 export interface StageContext {

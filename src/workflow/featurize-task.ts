@@ -1,7 +1,7 @@
 import { storeFromUrl } from '../store/index.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { TaskHandler } from './pool.js';
-import { silentReporter } from './progress.js';
+import { silentReporter } from '../run/reporter.js';
 import type { FeaturizeOutput } from './stage-io.js';
 import { featurize } from './stages/featurize.js';
 

@@ -3,17 +3,18 @@ import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { BlobStore } from '../store/blob-store.js';
 import { validateKey } from '../store/blob-store.js';
-import type { Results } from './artifacts.js';
+import { experimentKey, parseShardKey } from '../run/keys.js';
+import type { Results } from '../run/records.js';
 import type { StageContext } from './context.js';
-import type { Reporter } from './progress.js';
+import type { Reporter } from '../run/reporter.js';
 import type { ReportOutput } from './stage-io.js';
-import type { CostOptions } from '../report/cost.js';
+import type { CostOptions } from '../cost/cost.js';
 import { featurize } from './stages/featurize.js';
 import { markFailed } from './stages/mark-failed.js';
 import { prepare } from './stages/prepare.js';
 import { report } from './stages/report.js';
 import { train } from './stages/train.js';
-import { asStage, readManifest } from './manifest.js';
+import { asStage, readManifest } from '../run/manifest.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 
@@ -45,9 +46,9 @@ export interface LocalRunResult {
  */
 export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
-  const experimentKey = validateKey(`experiments/${basename(o.experimentPath)}`);
-  await o.store.put(experimentKey, await readFile(o.experimentPath));
-  const plan = await prepare(ctx, { experimentKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
+  const expKey = validateKey(experimentKey(basename(o.experimentPath)));
+  await o.store.put(expKey, await readFile(o.experimentPath));
+  const plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
   const { runId } = plan;
   o.reporter.log(`run ${runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
   let stage = 'Featurize';
@@ -57,7 +58,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
       // BoW shards take milliseconds: this thread. Encoder shards take seconds to minutes: a worker-thread pool
       // runs them in parallel, retrying each on its own (a worker holds its own encoder and splits in memory).
       const { config } = await readManifest(o.store, runId);
-      const encoded = (key: string) => config.features[key.split('/')[3]!]?.kind !== 'bow';
+      const encoded = (key: string) => config.features[parseShardKey(key)?.feature ?? '']?.kind !== 'bow';
       for (const shardKey of plan.shardKeys.filter((k) => !encoded(k))) {
         await featurize(ctx, { runId, shardKey });
         task.tick();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestModel } from '../../scripts/onnx/test-model.js';
-import type { Manifest } from '../../src/workflow/manifest.js';
+import type { Manifest } from '../../src/run/manifest.js';
 import { runCli } from '../support/cli.js';
 
 const out = mkdtempSync(join(tmpdir(), 'textshift-bert-'));

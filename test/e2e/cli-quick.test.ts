@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Results } from '../../src/workflow/artifacts.js';
-import type { Manifest } from '../../src/workflow/manifest.js';
+import type { Results } from '../../src/run/records.js';
+import type { Manifest } from '../../src/run/manifest.js';
 import { runCli } from '../support/cli.js';
 import { zipEntries } from '../support/zip.js';
 

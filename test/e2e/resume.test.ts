@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Results } from '../../src/workflow/artifacts.js';
+import type { Results } from '../../src/run/records.js';
 import { runCli, startCli } from '../support/cli.js';
 
 const experiment = 'test/fixtures/experiments/tiny.json';

@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Results } from '../../src/workflow/artifacts.js';
-import type { Manifest } from '../../src/workflow/manifest.js';
-import { SYNTH_TIMEOUT } from '../unit/cdk-template.js';
+import type { Results } from '../../src/run/records.js';
+import type { Manifest } from '../../src/run/manifest.js';
+import { SYNTH_TIMEOUT } from '../support/cdk-template.js';
 import { onRealAws } from './setup/aws.js';
 import { targetClients } from './support/clients.js';
 import { type SynthesizedStack, synthesizeStack } from './support/deploy.js';

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { DeleteObjectsCommand, PutObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { SYNTH_TIMEOUT } from '../unit/cdk-template.js';
+import { SYNTH_TIMEOUT } from '../support/cdk-template.js';
 import { onRealAws } from './setup/aws.js';
 import { targetClients } from './support/clients.js';
 import { EMULATOR_EVENT_ID_FIELD, deployToEmulator, synthesizeStack } from './support/deploy.js';

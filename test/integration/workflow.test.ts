@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { S3BlobStore } from '../../src/store/s3-store.js';
-import type { Results } from '../../src/workflow/artifacts.js';
-import type { Manifest } from '../../src/workflow/manifest.js';
-import { SYNTH_TIMEOUT } from '../unit/cdk-template.js';
+import type { Results } from '../../src/run/records.js';
+import type { Manifest } from '../../src/run/manifest.js';
+import { SYNTH_TIMEOUT } from '../support/cdk-template.js';
 import { onRealAws } from './setup/aws.js';
 import { targetClients } from './support/clients.js';
 import { synthesizeStack } from './support/deploy.js';

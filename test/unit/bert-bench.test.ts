@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_MODEL_PRESETS, writeTestModel } from '../../scripts/onnx/test-model.js';
-import { benchEncoder, readSst2Sentences } from '../../src/features/bert/bench.js';
+import { benchEncoder, readSst2Sentences } from '../../bench/bert-encoder.js';
 
 // The benchmark's plumbing only; its speed numbers belong to `npm run bench`, never to a test.
 let dir: string;

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_MODEL_PRESETS, writeTestModel } from '../../scripts/onnx/test-model.js';
 import { BertEncoder } from '../../src/features/bert/encoder.js';
-import { readNpyFile } from '../../src/features/npy.js';
+import { readNpyFile } from '../../src/matrix/npy.js';
 
 const run = promisify(execFile);
 const cli = (...args: string[]) => run('npx', ['tsx', 'scripts/cli.ts', ...args], { encoding: 'utf8' });

@@ -1,9 +1,9 @@
 // Billed usage of an AWS run from recorded-shape API responses (test/fixtures/billing, README there has the
 // hand computation): execution history, Batch DescribeJobs and Lambda REPORT lines -> RunUsage -> cost lines.
 import { describe, expect, it } from 'vitest';
-import { billedUsage, collectBilledUsage, functionNameOf, parseLambdaReport, stateTransitions, taskAttempts } from '../../src/report/billing.js';
-import { computeCost, costMarkdown, type RunUsage } from '../../src/report/cost.js';
-import { bundledPriceTable } from '../../src/report/prices.js';
+import { billedUsage, collectBilledUsage, functionNameOf, parseLambdaReport, stateTransitions, taskAttempts } from '../../src/cost/billing.js';
+import { computeCost, costMarkdown, type RunUsage } from '../../src/cost/cost.js';
+import { bundledPriceTable } from '../../src/cost/prices.js';
 import { RECORDED_EXECUTION_ARN, RECORDED_FUNCTIONS, recordedApis, recordedHistory } from '../fixtures/billing/recorded-apis.js';
 
 const T0 = Date.parse('2026-11-20T10:00:00.000Z');

@@ -5,11 +5,11 @@ import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from './cdk-template.js';
+import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../support/cdk-template.js';
 import { resolveDataRoot } from '../../src/data/data-root.js';
-import { decodeNpy } from '../../src/features/npy.js';
+import { decodeNpy } from '../../src/matrix/npy.js';
 import { FsBlobStore } from '../../src/store/fs-store.js';
-import { silentReporter } from '../../src/workflow/progress.js';
+import { silentReporter } from '../../src/run/reporter.js';
 import { prepare } from '../../src/workflow/stages/prepare.js';
 
 // The real Lambda bundling of `cdk synth`: the locally installed esbuild, no Docker daemon, no AWS credentials.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../cdk/config.js';
-import { CDK_CONTEXT } from './cdk-template.js';
+import { CDK_CONTEXT } from '../support/cdk-template.js';
 
 const read = (overrides: Record<string, unknown> = {}) => readConfig((key) => ({ ...CDK_CONTEXT, ...overrides })[key]);
 

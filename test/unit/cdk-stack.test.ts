@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addTextshiftStack } from '../../cdk/textshift-app.js';
-import { CDK_CONTEXT, SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from './cdk-template.js';
+import { CDK_CONTEXT, SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../support/cdk-template.js';
 
 let synthesized: Synthesized;
 beforeAll(() => {

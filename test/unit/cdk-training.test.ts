@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from './cdk-template.js';
+import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../support/cdk-template.js';
 
 let gpu: Synthesized;
 let cpu: Synthesized;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_TRANSIENT_ERRORS } from '../../cdk/constructs/workflow.js';
-import { type AslDefinition, type AslState, SYNTH_TIMEOUT, resourcesOf, stateMachineDefinition, synth } from './cdk-template.js';
+import { type AslDefinition, type AslState, SYNTH_TIMEOUT, resourcesOf, stateMachineDefinition, synth } from '../support/cdk-template.js';
 
 // aws-local-stepfunctions targets Node >= 22; Node 20 lacks Promise.withResolvers, which it uses.
 const P = Promise as unknown as { withResolvers?: () => unknown };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { planExperiment, planText, type FileProfile, type ProfileFile } from '../../src/report/plan.js';
-import { bundledPriceTable } from '../../src/report/prices.js';
+import { planExperiment, planText, type FileProfile, type ProfileFile } from '../../src/cost/plan.js';
+import { bundledPriceTable } from '../../src/cost/prices.js';
 
 // One dataset "a": 1000 rows split 80/20 into train/val, a 500-row test file; every text 420 chars (100 tokens).
 const experiment = (features: object, extra: object = {}) =>

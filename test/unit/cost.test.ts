@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeCost, costMarkdown, type CostLine, type RunUsage } from '../../src/report/cost.js';
-import { bundledPriceTable, loadPrices, parsePriceFile } from '../../src/report/prices.js';
-import type { StageUsage } from '../../src/workflow/artifacts.js';
+import { computeCost, costMarkdown, type CostLine, type RunUsage } from '../../src/cost/cost.js';
+import { bundledPriceTable, loadPrices, parsePriceFile } from '../../src/cost/prices.js';
+import type { StageUsage } from '../../src/run/records.js';
 import { sampleUsage } from '../fixtures/report/sample-run.js';
 
 const u = (kind: StageUsage['kind'], seconds: number, memoryMb: number, invocations: number, put: number, get: number, list: number): StageUsage => ({

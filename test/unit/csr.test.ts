@@ -11,7 +11,7 @@ import {
   sliceRows,
   validateCsr,
   type Csr,
-} from '../../src/features/csr.js';
+} from '../../src/matrix/csr.js';
 
 /** Rows given as [column, value] pairs. */
 function csrOf(cols: number, rows: [number, number][][]): Csr {

@@ -12,11 +12,11 @@ import { handler as prepareHandler } from '../../functions/prepare/index.js';
 import { COST_OPTIONS_ENV, handler as reportHandler, reportHandler as reportHandlerWith, STAGE_FUNCTIONS_ENV } from '../../functions/report/index.js';
 import { DATA_URL_ENV, STORE_URL_ENV } from '../../functions/shared/stage-context.js';
 import { FsBlobStore } from '../../src/store/fs-store.js';
-import type { Manifest } from '../../src/workflow/manifest.js';
-import { silentReporter } from '../../src/workflow/progress.js';
+import type { Manifest } from '../../src/run/manifest.js';
+import { silentReporter } from '../../src/run/reporter.js';
 import type { FeaturizeOutput, PrepareOutput, ReportOutput } from '../../src/workflow/stage-io.js';
 import { train } from '../../src/workflow/stages/train.js';
-import type { CostReport } from '../../src/report/cost.js';
+import type { CostReport } from '../../src/cost/cost.js';
 import { RECORDED_EXECUTION_ARN, RECORDED_FUNCTIONS, recordedApis } from '../fixtures/billing/recorded-apis.js';
 
 const DATA_ROOT = '/work/shared/data';

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MlpSpec, ParamSet } from '../../src/model/engine.js';
-import type { Features } from '../../src/model/features.js';
+import type { Features } from '../../src/matrix/features.js';
 import { Xoshiro128 } from '../../src/model/rng.js';
 import { TfjsMlp } from '../../src/model/tfjs-mlp.js';
 import { WasmMlp } from '../../src/model/wasm-mlp.js';

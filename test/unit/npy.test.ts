@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy, encodeNpy, readNpyFile, writeNpyFile } from '../../src/features/npy.js';
+import { decodeNpy, encodeNpy, readNpyFile, writeNpyFile } from '../../src/matrix/npy.js';
 
 // numpy is the independent reader when python3 has it; the exact-bytes test below runs either way.
 const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempStore } from '../fixtures/data/temp-store.js';
-import { readManifest } from '../../src/workflow/manifest.js';
-import { silentReporter } from '../../src/workflow/progress.js';
+import { readManifest } from '../../src/run/manifest.js';
+import { silentReporter } from '../../src/run/reporter.js';
 import { readSplit } from '../../src/workflow/split-files.js';
 import { prepare } from '../../src/workflow/stages/prepare.js';
 

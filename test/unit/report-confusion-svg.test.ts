@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { confusionFileName, confusionSvg } from '../../src/report/confusion-svg.js';
-import type { Evaluation } from '../../src/workflow/artifacts.js';
+import type { Evaluation } from '../../src/run/records.js';
 
 const evaluation: Evaluation = { model: 'bow_1', dataset: 'sst2', split: 'test', n: 1821, loss: 0.44, accuracy: 1459 / 1821, confusion: [[760, 152], [210, 699]] };
 

@@ -1,7 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { resultsCsv, resultsMarkdown, resultsTable, resultsText } from '../../src/report/results-table.js';
-import type { Results } from '../../src/workflow/artifacts.js';
+import type { Results } from '../../src/run/records.js';
 import { sampleResults } from '../fixtures/report/sample-run.js';
 
 describe('results table', () => {

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeRunReport } from '../../src/report/index.js';
-import { formatDuration, runSeconds, toManifestView } from '../../src/report/manifest-view.js';
+import { formatDuration } from '../../src/format/text.js';
+import { runSeconds, toManifestView } from '../../src/report/manifest-view.js';
 import { compareResults, comparisonText, formatDelta, listRuns, loadRunResults, runsText } from '../../src/report/runs.js';
 import { FsBlobStore } from '../../src/store/fs-store.js';
-import type { Results } from '../../src/workflow/artifacts.js';
+import type { Results } from '../../src/run/records.js';
 import { sampleManifest, sampleResults, sampleUsage } from '../fixtures/report/sample-run.js';
 
 const A = sampleResults();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/store/fs-store.js';
-import { encodeEventFile, eventFileName, maskedCrc32c, writeModelEventFile } from '../../src/report/tfevents.js';
+import { encodeEventFile, eventFileName, maskedCrc32c, writeModelEventFile } from '../../src/train/tfevents.js';
 import { sampleResults } from '../fixtures/report/sample-run.js';
 
 const EVENT_PROTO = `

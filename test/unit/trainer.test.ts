@@ -10,9 +10,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/store/fs-store.js';
-import type { FamilyResult } from '../../src/workflow/artifacts.js';
-import type { Manifest } from '../../src/workflow/manifest.js';
-import { silentReporter } from '../../src/workflow/progress.js';
+import type { FamilyResult } from '../../src/run/records.js';
+import type { Manifest } from '../../src/run/manifest.js';
+import { silentReporter } from '../../src/run/reporter.js';
 import { featurize } from '../../src/workflow/stages/featurize.js';
 import { prepare } from '../../src/workflow/stages/prepare.js';
 

@@ -1,18 +1,12 @@
 import { validateKey } from '../../store/blob-store.js';
 import { createFeaturizer, featurizerIdentity, shardContentHash, type Featurizer } from '../../features/featurizer.js';
-import { featureCacheKey, shardResultKey } from '../artifacts.js';
+import { featureCacheKey, isShardOf, shardResultKey } from '../../run/keys.js';
 import { memoized, type StageContext } from '../context.js';
-import { readManifest } from '../manifest.js';
+import { readManifest } from '../../run/manifest.js';
 import type { FeaturizeInput, FeaturizeOutput } from '../stage-io.js';
 import { readSplit } from '../split-files.js';
-import type { ShardTask } from './prepare.js';
-
-/** What featurize records for a shard (next to its task): where its features are and whether they were computed. */
-export interface ShardResult extends FeaturizeOutput {
-  rows: number;
-  /** Wall seconds this shard took (encoder work, or the cache check on a hit). */
-  seconds: number;
-}
+import type { ShardTask } from '../../run/records.js';
+import type { ShardResult } from '../../run/records.js';
 
 // The key lives with the run layout (artifacts.ts), so readers of shard results need not load the encoders.
 
@@ -25,7 +19,7 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
   const { store } = ctx;
   const t0 = Date.now();
   const shardKey = validateKey(input.shardKey);
-  if (!shardKey.startsWith(`runs/${input.runId}/shards/`)) {
+  if (!isShardOf(shardKey, input.runId)) {
     throw new Error(`featurize: shard key ${shardKey} does not belong to run ${input.runId}`);
   }
   const task = JSON.parse((await store.getOrThrow(shardKey)).toString('utf8')) as ShardTask;

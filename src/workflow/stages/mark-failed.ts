@@ -1,6 +1,6 @@
-import { runKeys } from '../artifacts.js';
+import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
-import { readManifest, recordStage, writeManifest } from '../manifest.js';
+import { readManifest, recordStage, writeManifest } from '../../run/manifest.js';
 import type { MarkFailedInput } from '../stage-io.js';
 
 /** The cause text of a Step Functions error object: its Cause (often JSON with errorMessage) or Error. */

@@ -1,33 +1,18 @@
 import { createHash } from 'node:crypto';
-import { parseExperiment, type Experiment } from '../../config/experiment.js';
+import { neededParts, parseExperiment, type Experiment } from '../../config/experiment.js';
 import { validateKey } from '../../store/blob-store.js';
-import { loadDataset, type LoadedFile } from '../../data/load-dataset.js';
+import { loadDataset } from '../../data/load-dataset.js';
+import type { LoadedFile } from '../../run/records.js';
 import { subsample } from '../../data/split.js';
 import type { Example } from '../../data/read-table.js';
 import { fitBow, vocabularyToJson } from '../../features/bow.js';
-import { runKeys } from '../artifacts.js';
+import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
-import { asStage, readManifest, writeManifest, type Manifest } from '../manifest.js';
+import { asStage, readManifest, writeManifest, type Manifest } from '../../run/manifest.js';
 import type { PrepareInput, PrepareOutput } from '../stage-io.js';
 import { writeSplit } from '../split-files.js';
 import { packageVersions } from '../versions.js';
-
-/** A featurize task: which rows of which stored split one shard covers. */
-export interface ShardTask {
-  feature: string;
-  dataset: string;
-  part: string;
-  splitKey: string;
-  /** Row indices into the split, ascending. */
-  rows: number[];
-}
-
-/** `runs/<id>/features/<feature>/index.json`: the shards and labels of every part a family trains or evaluates on. */
-export interface FeatureIndex {
-  feature: string;
-  kind: string;
-  parts: Record<string, { rows: number; labels: number[]; shards: string[] }>;
-}
+import type { FeatureIndex, ShardTask } from '../../run/records.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -45,17 +30,6 @@ function minCap(a: number | undefined, b: number | undefined): number | undefine
   return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
-/** The dataset parts a family needs: every stage's train and val parts and every evaluated test part. */
-export function neededParts(exp: Experiment): [string, string][] {
-  const out = new Map<string, [string, string]>();
-  for (const s of exp.stages) {
-    out.set(`${s.dataset}/${s.train}`, [s.dataset, s.train]);
-    out.set(`${s.dataset}/${s.val}`, [s.dataset, s.val]);
-  }
-  for (const d of exp.evaluation.datasets) out.set(`${d}/${exp.evaluation.split}`, [d, exp.evaluation.split]);
-  return [...out.values()];
-}
-
 /**
  * Prepare: validates the experiment and its data, splits (seeded, sklearn-exact), stores every part, fits BoW
  * vocabularies on their configured split, and plans featurize shards. Idempotent: a prepared run returns its
@@ -71,11 +45,10 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
   const runId = input.runId ?? deriveRunId(exp, text, input.uploadId, quick, full);
   validateKey(`runs/${runId}`);
   const keys = runKeys(runId);
-  const planKey = `${keys.root}/prepare.json`;
 
   const existing = await store.get(keys.manifest);
   if (existing) {
-    const done = await store.get(planKey);
+    const done = await store.get(keys.plan);
     if (done) {
       ctx.reporter.log(`run ${runId}: already prepared, reusing its splits and plan`);
       return JSON.parse(done.toString('utf8')) as PrepareOutput;
@@ -140,7 +113,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all[i]!.label), shards: [] as string[] };
         for (let s = 0, i = 0; s < rows.length; s += spec.shardSize, i++) {
-          const key = `${keys.root}/shards/${feature}/${dataset}/${part}/${String(i).padStart(5, '0')}.json`;
+          const key = keys.shard(feature, dataset, part, i);
           const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: rows.slice(s, s + spec.shardSize) };
           await store.put(key, JSON.stringify(task));
           entry.shards.push(key);
@@ -155,7 +128,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
 
     const output: PrepareOutput = { runId, shardKeys, features: Object.keys(exp.features) };
     await writeManifest(store, manifest);
-    await store.put(planKey, JSON.stringify(output));
+    await store.put(keys.plan, JSON.stringify(output));
     return { result: output };
   });
 }

@@ -1,19 +1,15 @@
-import { writeRunReport, type CostOptions, type RunUsage } from '../../report/index.js';
-import { runKeys, shardResultKey, type FamilyResult, type Results, type StageUsage } from '../artifacts.js';
+import type { CostOptions, RunUsage } from '../../cost/cost.js';
+import { writeRunReport } from '../../report/index.js';
+import { runKeys, shardResultKey } from '../../run/keys.js';
+import type { FamilyResult, Results, StageUsage } from '../../run/records.js';
 import { writeCheckpointArchive } from '../checkpoint-archive.js';
 import type { StageContext } from '../context.js';
-import { asStage, readManifest, writeManifest, type Manifest } from '../manifest.js';
+import { asStage, readManifest, writeManifest, type Manifest } from '../../run/manifest.js';
 import type { ReportInput, ReportOutput } from '../stage-io.js';
 // Type only: the featurize stage module loads the encoders (ONNX Runtime), which the Report Lambda does not carry.
-import type { ShardResult } from './featurize.js';
-import type { FeatureIndex } from './prepare.js';
-
-/** Step Functions state transitions of one execution of our state machine (Standard bills each). */
-export function estimateStateTransitions(shards: number, features: number): number {
-  // Normalize input (2) + Prepare + Map start/end (2) + 2 per shard iteration + Parallel/Map over families (2)
-  // + 2 per training job + Report + Succeed.
-  return 2 + 1 + 2 + 2 * shards + 2 + 2 * features + 1 + 1;
-}
+import type { ShardResult } from '../../run/records.js';
+import type { FeatureIndex } from '../../run/records.js';
+import { estimateStateTransitions } from '../../cost/transitions.js';
 
 /** Collects what the run used from its manifest and shard results (the cost report's input). */
 export async function measuredUsage(ctx: StageContext, manifest: Manifest): Promise<{ usage: RunUsage; encoded: NonNullable<Manifest['encoded']>; shards: number }> {

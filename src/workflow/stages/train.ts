@@ -1,18 +1,19 @@
 import type { Experiment } from '../../config/experiment.js';
-import { decodeFeatures } from '../../features/featurizer.js';
+import { decodeFeatures } from '../../matrix/features.js';
 import { evaluateModel } from '../../evaluate/evaluate.js';
 import { parameterCount, type MlpSpec } from '../../model/engine.js';
-import { concatFeatures, type Features } from '../../model/features.js';
+import { concatFeatures, type Features } from '../../matrix/features.js';
 import { createEngine } from '../../model/index.js';
-import { writeModelEventFile } from '../../report/tfevents.js';
+import { writeModelEventFile } from '../../train/tfevents.js';
 import { loadCheckpoint } from '../../train/checkpoints.js';
 import { trainModel, type LabelledSet } from '../../train/train-model.js';
-import { runKeys, shardResultKey, type Evaluation, type FamilyResult, type ModelSummary } from '../artifacts.js';
+import { runKeys, shardResultKey } from '../../run/keys.js';
+import type { Evaluation, FamilyResult, ModelSummary } from '../../run/records.js';
 import { memoized, type StageContext } from '../context.js';
-import { asStage, readManifest } from '../manifest.js';
+import { asStage, readManifest } from '../../run/manifest.js';
 import type { TrainInput, TrainOutput } from '../stage-io.js';
-import type { ShardResult } from './featurize.js';
-import type { FeatureIndex } from './prepare.js';
+import type { ShardResult } from '../../run/records.js';
+import type { FeatureIndex } from '../../run/records.js';
 
 /** Loads a family's features for one dataset part from the feature cache, in row order. */
 export async function loadPart(ctx: StageContext, runId: string, index: FeatureIndex, part: string): Promise<LabelledSet> {

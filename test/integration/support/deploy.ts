@@ -15,7 +15,7 @@ import { PutBucketNotificationConfigurationCommand, type S3Client } from '@aws-s
 import { CreateStateMachineCommand, DeleteStateMachineCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteRuleCommand, type EventBridgeClient, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand, type Target } from '@aws-sdk/client-eventbridge';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
-import { synth } from '../../unit/cdk-template.js';
+import { synth } from '../../support/cdk-template.js';
 import { createTestBucket } from '../setup/aws.js';
 import { type CfnTemplate, type Json, type ResolveContext, onlyResource, resolve, resourcesOfType } from './cfn.js';
 

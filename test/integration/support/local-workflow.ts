@@ -32,7 +32,7 @@ P.withResolvers ??= () => {
 };
 const { StateMachine } = await import('aws-local-stepfunctions');
 
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** The parts of the interpreter's event log entries this module reads. */
 interface EventLogEntry {

@@ -1,4 +1,5 @@
-import { concatRows, gatherRows, type Csr } from '../features/csr.js';
+import { concatRows, decodeCsr, gatherRows, type Csr } from './csr.js';
+import { decodeNpy } from './npy.js';
 
 /** Dense rows, row-major; sentence embeddings. */
 export interface DenseMatrix {
@@ -37,4 +38,11 @@ export function concatFeatures(parts: readonly Features[]): Features {
     at += m.rows * cols;
   }
   return { kind: 'dense', m: { rows, cols, data } };
+}
+
+/** Reads a cache entry back as model input; `source` names it in errors. */
+export function decodeFeatures(ext: 'csr' | 'npy', buf: Buffer, source: string): Features {
+  if (ext === 'csr') return { kind: 'sparse', m: decodeCsr(buf, source) };
+  const m = decodeNpy(buf, source);
+  return { kind: 'dense', m: { rows: m.rows, cols: m.cols, data: m.data } };
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { BertEncoder } from './encoder.js';
-import type { Pooling } from './pooling.js';
+import { BertEncoder } from '../src/features/bert/encoder.js';
+import type { Pooling } from '../src/features/bert/pooling.js';
 
 /** A model folder to benchmark, with a display name. */
 export interface BenchModel {

@@ -59,9 +59,9 @@ export function parsePriceFile(text: string, source: string): PriceTable {
   return { versions: [parsed.data.version], prices: parsed.data.prices };
 }
 
-/** The prices shipped with textshift (`src/report/prices/aws-prices.json`). */
+/** The prices shipped with textshift (`src/cost/prices/aws-prices.json`). */
 export function bundledPriceTable(): PriceTable {
-  return parsePriceFile(JSON.stringify(bundledPrices), 'src/report/prices/aws-prices.json');
+  return parsePriceFile(JSON.stringify(bundledPrices), 'src/cost/prices/aws-prices.json');
 }
 
 /** Overrides `base` with every entry of `override` (whole entries replace entries by key). */

@@ -1,8 +1,9 @@
 import { crc32c } from '@aws-crypto/crc32c';
 import { hostname } from 'node:os';
 import type { BlobStore } from '../store/blob-store.js';
-import { runKeys, type ModelSummary } from '../workflow/artifacts.js';
-import { slug } from './escape.js';
+import { runKeys } from '../run/keys.js';
+import type { ModelSummary } from '../run/records.js';
+import { slug } from '../format/text.js';
 
 /**
  * TensorBoard event files: TFRecord framing around hand-encoded `tensorflow.Event` protocol buffers

@@ -1,12 +1,12 @@
 import type { DatasetConfig, Experiment, FileConfig } from '../config/experiment.js';
 import { splitSizes } from '../data/split.js';
-import type { StageUsage } from '../workflow/artifacts.js';
-import { neededParts } from '../workflow/stages/prepare.js';
-import { estimateStateTransitions } from '../workflow/stages/report.js';
+import type { StageUsage } from '../run/records.js';
+import { neededParts } from '../config/experiment.js';
+import { estimateStateTransitions } from './transitions.js';
 import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type CostOptions, type CostReport, type RunUsage } from './cost.js';
-import { formatDuration } from './manifest-view.js';
+import { formatDuration } from '../format/text.js';
 import type { PriceTable } from './prices.js';
-import { alignColumns } from './results-table.js';
+import { alignColumns } from '../format/text.js';
 
 /**
  * The throughput model of `textshift plan`. Every number is an assumption stated here, not a measurement of the
@@ -287,7 +287,7 @@ export function planText(plan: Plan): string {
     stages,
     'Cost:',
     costLines,
-    'Assumptions (src/report/plan.ts; the estimate is only as good as these):',
+    'Assumptions (src/cost/plan.ts; the estimate is only as good as these):',
     `  featurize per Lambda vCPU: BoW ${m.featurizePerVcpu.bow.toLocaleString('en-US')} chars/s, USE ${m.featurizePerVcpu.use} tokens/s, BERT ${m.featurizePerVcpu.bert} tokens/s; ${m.charsPerToken} chars/token; ${plan.deployment.featurizeMemoryMb} MB = ${Math.min(6, plan.deployment.featurizeMemoryMb / LAMBDA_MB_PER_VCPU).toFixed(1)} vCPU at ${m.multicoreEfficiency} efficiency per extra vCPU`,
     `  GPU training: ${m.gpuFlops / 1e12} TFLOP/s sustained, ${m.gpuStepSeconds * 1000} ms per step, 6 FLOPs per parameter per training example, 2 per evaluated example; ${m.jobSetupSeconds} s job setup`,
     `  prices: ${plan.cost.regions.join(', ')} recorded ${plan.cost.priceDates.join(', ')} (price table ${plan.cost.priceVersions.join(' + ')})`,

@@ -6,15 +6,15 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveDataRoot } from '../src/data/data-root.js';
-import { benchLoadImdb } from '../src/data/bench.js';
-import { benchBow } from '../src/features/bench-bow.js';
-import { benchEncoder, readSst2Sentences } from '../src/features/bert/bench.js';
-import { benchUse, readImdbReviews } from '../src/features/use/bench.js';
-import { ensureTestModel } from './onnx/test-model.js';
-import { alignColumns } from '../src/report/results-table.js';
+import { benchLoadImdb } from './data-load.js';
+import { benchBow } from './bow.js';
+import { benchEncoder, readSst2Sentences } from './bert-encoder.js';
+import { benchUse, readImdbReviews } from './use-encoder.js';
+import { ensureTestModel } from '../scripts/onnx/test-model.js';
+import { alignColumns } from '../src/format/text.js';
 import { FsBlobStore } from '../src/store/fs-store.js';
 import { runLocal } from '../src/workflow/local-runner.js';
-import { lineReporter } from '../src/workflow/progress.js';
+import { lineReporter } from '../src/run/reporter.js';
 
 interface Row {
   name: string;

@@ -1,6 +1,6 @@
 /** Pool task handler for benchUse: embeds a slice of texts with this worker's encoder (loaded once per worker). */
-import type { TaskHandler } from '../../workflow/pool.js';
-import { createUseEncoder, type UseEncoder } from './encoder.js';
+import type { TaskHandler } from '../src/workflow/pool.js';
+import { createUseEncoder, type UseEncoder } from '../src/features/use/encoder.js';
 
 /** Texts one worker embeds. */
 export interface BenchTaskInput {

@@ -5,9 +5,9 @@
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
-import { runPool } from '../../workflow/pool.js';
-import { createUseEncoder, DEFAULT_USE_BATCH_SIZE } from './encoder.js';
-import type { BenchTaskInput, BenchTaskOutput } from './bench-task.js';
+import { runPool } from '../src/workflow/pool.js';
+import { createUseEncoder, DEFAULT_USE_BATCH_SIZE } from '../src/features/use/encoder.js';
+import type { BenchTaskInput, BenchTaskOutput } from './use-task.js';
 
 /** A named list of texts to embed. */
 export interface UseBenchCorpus {
@@ -98,7 +98,7 @@ export async function benchUse(options: UseBenchOptions): Promise<UseBenchRow[]>
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const outputs = await runPool<BenchTaskInput, BenchTaskOutput>(tasks, {
-        handler: new URL('./bench-task.ts', import.meta.url),
+        handler: new URL('./use-task.ts', import.meta.url),
         workers,
         retries: 0,
       });

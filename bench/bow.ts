@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
-import { fitBow, transformBow } from './bow.js';
-import { decodeCsr, encodeCsr, nnz, type Csr } from './csr.js';
+import { fitBow, transformBow } from '../src/features/bow.js';
+import { decodeCsr, encodeCsr, nnz, type Csr } from '../src/matrix/csr.js';
 
 /** Wall-clock and CPU time of one measured step. */
 export interface Timing {

@@ -6,7 +6,7 @@
  * Pure: the records come in as plain data shaped like the AWS API responses (the field names of the SDK's
  * HistoryEvent and JobDetail), fetched by the edge through `BillingApis` (functions/report/billing-client.ts).
  */
-import type { StageUsage } from '../workflow/artifacts.js';
+import type { StageUsage } from '../run/records.js';
 import type { RunUsage } from './cost.js';
 
 /** The fields of a Step Functions `HistoryEvent` (GetExecutionHistory) that billing reads. */

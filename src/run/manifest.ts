@@ -1,8 +1,9 @@
 import type { BlobStore } from '../store/blob-store.js';
 import type { Experiment } from '../config/experiment.js';
-import type { LoadedFile } from '../data/load-dataset.js';
-import type { SkippedRow } from '../data/errors.js';
-import { runKeys, type StageRecord, type StageStatus, type StageUsage } from './artifacts.js';
+import type { LoadedFile } from './records.js';
+import type { SkippedRow } from './records.js';
+import { runKeys } from './keys.js';
+import type { StageRecord, StageStatus, StageUsage } from './records.js';
 
 /** `runs/<id>/manifest.json`: what a run is (resolved config, inputs) and how far it got (stage records). */
 export interface Manifest {
@@ -28,8 +29,6 @@ export interface Manifest {
   versions: Record<string, string>;
 }
 
-const stageKey = (runId: string, stage: string) => `${runKeys(runId).root}/stages/${stage.replace(/[^A-Za-z0-9._-]/g, '_')}.json`;
-
 /** Reads a run's manifest; throws naming the key when the run does not exist. */
 export async function readManifest(store: BlobStore, runId: string): Promise<Manifest> {
   const buf = await store.get(runKeys(runId).manifest);
@@ -50,8 +49,8 @@ export async function writeManifest(store: BlobStore, m: Manifest): Promise<void
 export async function recordStage(store: BlobStore, runId: string, stage: string, record: StageRecord): Promise<Manifest> {
   // Read first: a run that does not exist fails here, before a stray stage record is written for it.
   const m = await readManifest(store, runId);
-  await store.put(stageKey(runId, stage), JSON.stringify({ stage, ...record }, null, 2));
-  for (const { key } of await store.list(`${runKeys(runId).root}/stages/`)) {
+  await store.put(runKeys(runId).stage(stage), JSON.stringify({ stage, ...record }, null, 2));
+  for (const { key } of await store.list(runKeys(runId).stagesPrefix)) {
     const r = JSON.parse((await store.getOrThrow(key)).toString('utf8')) as StageRecord & { stage: string };
     const { stage: name, ...rest } = r;
     m.stages[name] = rest;

@@ -1,6 +1,6 @@
-import type { StageUsage } from '../workflow/artifacts.js';
+import type { StageUsage } from '../run/records.js';
 import { PRICE_UNITS, priceFor, type BaseUnit, type PriceTable } from './prices.js';
-import { alignColumns } from './results-table.js';
+import { alignColumns } from '../format/text.js';
 
 /**
  * What a run used, the input of the cost report. A local run fills it from measured usage (each stage's

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseExperiment } from '../config/experiment.js';
-import { FsBlobStore } from '../store/fs-store.js';
-import { resolveDataRoot } from './data-root.js';
-import { loadDataset } from './load-dataset.js';
+import { parseExperiment } from '../src/config/experiment.js';
+import { FsBlobStore } from '../src/store/fs-store.js';
+import { resolveDataRoot } from '../src/data/data-root.js';
+import { loadDataset } from '../src/data/load-dataset.js';
 
 /** Result of one benchmark run. */
 export interface LoadBench {
@@ -20,8 +20,8 @@ export interface LoadBench {
  * label checks, two splits) from the resolved data root. Target: under ~3 s.
  */
 export async function benchLoadImdb(dataRoot?: string): Promise<LoadBench> {
-  const root = resolveDataRoot({ flag: dataRoot, cwd: fileURLToPath(new URL('../..', import.meta.url)) });
-  const experimentPath = fileURLToPath(new URL('../../experiments/sst2-imdb.json', import.meta.url));
+  const root = resolveDataRoot({ flag: dataRoot, cwd: fileURLToPath(new URL('..', import.meta.url)) });
+  const experimentPath = fileURLToPath(new URL('../experiments/sst2-imdb.json', import.meta.url));
   const experiment = parseExperiment(readFileSync(experimentPath, 'utf8'), experimentPath);
   const spec = experiment.datasets.imdb;
   if (spec === undefined) throw new Error(`${experimentPath}: no dataset "imdb"`);

@@ -1,4 +1,4 @@
-import cliProgress from 'cli-progress';
+import { formatSeconds } from '../format/text.js';
 
 /** A unit of long work with a known size. */
 export interface ProgressTask {
@@ -42,44 +42,5 @@ export function lineReporter(write: (line: string) => void = (l) => process.stde
   };
 }
 
-/** Progress bars with counts and ETA on a TTY (one bar per running task). */
-export function ttyReporter(stream: NodeJS.WriteStream = process.stderr): Reporter & { stop(): void } {
-  const multi = new cliProgress.MultiBar(
-    {
-      stream,
-      format: ' {label} |{bar}| {value}/{total} {unit} | {percentage}% | ETA {eta_formatted}',
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      etaBuffer: 50,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  return {
-    log: (message) => multi.log(`${message}\n`),
-    task(label, total, unit) {
-      const start = Date.now();
-      const bar = multi.create(Math.max(total, 1), 0, { label: label.padEnd(28).slice(0, 28), unit });
-      return {
-        tick: (n = 1) => bar.increment(n),
-        // A finished bar gives way to one summary line, so the screen shows only work in progress.
-        done: () => {
-          multi.remove(bar);
-          multi.log(`${label}: ${total}/${total} ${unit} done in ${formatSeconds((Date.now() - start) / 1000)}\n`);
-        },
-      };
-    },
-    stop: () => multi.stop(),
-  };
-}
-
 /** A reporter that discards everything (tests, nested work). */
 export const silentReporter: Reporter = { log: () => {}, task: () => ({ tick: () => {}, done: () => {} }) };
-
-/** 75 -> "1m15s". */
-export function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}

@@ -1,36 +1,4 @@
-/**
- * The object layout of a run (DESIGN.md), identical in a local folder and in S3, and the JSON documents
- * stored there. Every reader and writer of run artifacts takes its keys from here.
- */
-
-/** Keys of one run's artifacts. */
-export function runKeys(runId: string) {
-  const root = `runs/${runId}`;
-  return {
-    root,
-    manifest: `${root}/manifest.json`,
-    split: (dataset: string, split: string) => `${root}/splits/${dataset}/${split}.jsonl.gz`,
-    vocabulary: (feature: string) => `${root}/features/${feature}/vocabulary.json`,
-    featureIndex: (feature: string) => `${root}/features/${feature}/index.json`,
-    modelDir: (model: string) => `${root}/models/${model}`,
-    checkpoint: (model: string, epoch: number) => `${root}/models/${model}/epoch_${epoch}`,
-    best: (model: string) => `${root}/models/${model}/best`,
-    trainResult: (feature: string) => `${root}/models/${feature}.result.json`,
-    logs: (model: string) => `${root}/logs/${model}`,
-    report: (file: string) => `${root}/report/${file}`,
-    checkpointsZip: `${root}/checkpoints.zip`,
-  };
-}
-
-/** Key of a featurize shard's result object, beside its task under `featurized/` instead of `shards/`. */
-export function shardResultKey(shardKey: string): string {
-  return shardKey.replace('/shards/', '/featurized/');
-}
-
-/** Content-addressed feature cache entry (shared by runs and experiments). */
-export function featureCacheKey(contentHash: string, ext: 'npy' | 'csr'): string {
-  return `cache/features/${contentHash}.${ext}`;
-}
+/** The JSON documents a run stores (their keys are in keys.ts): results, stage records, shard plans and results. */
 
 /** Metrics of one training epoch. */
 export interface EpochMetrics {
@@ -113,4 +81,53 @@ export interface StageRecord {
   seconds?: number;
   error?: string;
   usage?: StageUsage;
+}
+
+/** A featurize task: which rows of which stored split one shard covers. */
+export interface ShardTask {
+  feature: string;
+  dataset: string;
+  part: string;
+  splitKey: string;
+  /** Row indices into the split, ascending. */
+  rows: number[];
+}
+
+/** `runs/<id>/features/<feature>/index.json`: the shards and labels of every part a family trains or evaluates on. */
+export interface FeatureIndex {
+  feature: string;
+  kind: string;
+  parts: Record<string, { rows: number; labels: number[]; shards: string[] }>;
+}
+
+/** What featurize records for a shard (next to its task): where its features are and whether they were computed. */
+export interface ShardResult {
+  shardKey: string;
+  cacheKey: string;
+  /** True when the cache already held the features (no encoder work done). */
+  cached: boolean;
+  rows: number;
+  /** Wall seconds this shard took (encoder work, or the cache check on a hit). */
+  seconds: number;
+}
+
+/** One input file as read: what the manifest records about it. */
+export interface LoadedFile {
+  /** The file part's name in the dataset spec. */
+  part: string;
+  key: string;
+  /** sha256 (hex) of the bytes as stored. */
+  sha256: string;
+  bytes: number;
+  /** Examples kept (bad rows skipped under `onBadRow: "skip"` are not counted). */
+  rows: number;
+}
+
+/** A row left out under `onBadRow: "skip"`; the manifest counts these. */
+export interface SkippedRow {
+  /** Store URL + key of the file. */
+  file: string;
+  /** 1-based physical line where the row starts. */
+  line: number;
+  reason: string;
 }

@@ -1,0 +1,87 @@
+/**
+ * The object layout (DESIGN.md), identical in a local folder and in S3: every key a run, the feature cache and the
+ * model store use, and the parsers that read a key back. Every reader and writer of run artifacts takes its keys
+ * from here; the IAM grants in cdk/ are built from the same prefixes.
+ */
+
+/** Top-level prefixes of the store (and of the bucket). */
+export const PREFIXES = {
+  /** Uploading `experiments/<name>.json` starts a run. */
+  experiments: 'experiments/',
+  /** Raw inputs referenced by experiments (the data root on AWS). */
+  datasets: 'datasets/',
+  /** BERT-family model folders (HF/optimum layout). */
+  models: 'models/',
+  runs: 'runs/',
+  /** Content-addressed features shared by runs; recomputable, so it may expire. */
+  cache: 'cache/',
+} as const;
+
+/** Key of an experiment file by its file name. */
+export function experimentKey(fileName: string): string {
+  return `${PREFIXES.experiments}${fileName}`;
+}
+
+/** Keys of one run's artifacts. */
+export function runKeys(runId: string) {
+  const root = `${PREFIXES.runs}${runId}`;
+  return {
+    root,
+    manifest: `${root}/manifest.json`,
+    /** Prepare's stored plan: a prepared run returns it instead of preparing again. */
+    plan: `${root}/prepare.json`,
+    /** One record per stage, folded into the manifest (parallel stages never overwrite each other). */
+    stagesPrefix: `${root}/stages/`,
+    stage: (stage: string) => `${root}/stages/${stage.replace(/[^A-Za-z0-9._-]/g, '_')}.json`,
+    split: (dataset: string, split: string) => `${root}/splits/${dataset}/${split}.jsonl.gz`,
+    vocabulary: (feature: string) => `${root}/features/${feature}/vocabulary.json`,
+    featureIndex: (feature: string) => `${root}/features/${feature}/index.json`,
+    shardsPrefix: `${root}/shards/`,
+    shard: (feature: string, dataset: string, part: string, index: number) =>
+      `${root}/shards/${feature}/${dataset}/${part}/${String(index).padStart(5, '0')}.json`,
+    modelsPrefix: `${root}/models/`,
+    modelDir: (model: string) => `${root}/models/${model}`,
+    checkpoint: (model: string, epoch: number) => `${root}/models/${model}/epoch_${epoch}`,
+    best: (model: string) => `${root}/models/${model}/best`,
+    trainResult: (feature: string) => `${root}/models/${feature}.result.json`,
+    logs: (model: string) => `${root}/logs/${model}`,
+    report: (file: string) => `${root}/report/${file}`,
+    checkpointsZip: `${root}/checkpoints.zip`,
+  };
+}
+
+/** The parts of a featurize shard key `runs/<runId>/shards/<feature>/<dataset>/<part>/<index>.json`. */
+export interface ShardKeyParts {
+  runId: string;
+  feature: string;
+  dataset: string;
+  part: string;
+  index: number;
+}
+
+/** Reads a shard key back into its parts; undefined when the key is not a shard key. */
+export function parseShardKey(key: string): ShardKeyParts | undefined {
+  const m = /^runs\/([^/]+)\/shards\/([^/]+)\/([^/]+)\/([^/]+)\/(\d+)\.json$/.exec(key);
+  if (!m) return undefined;
+  return { runId: m[1]!, feature: m[2]!, dataset: m[3]!, part: m[4]!, index: Number(m[5]) };
+}
+
+/** True when `key` is a featurize shard of run `runId`. */
+export function isShardOf(key: string, runId: string): boolean {
+  return parseShardKey(key)?.runId === runId;
+}
+
+/** Key of a featurize shard's result object, beside its task under `featurized/` instead of `shards/`. */
+export function shardResultKey(shardKey: string): string {
+  return shardKey.replace('/shards/', '/featurized/');
+}
+
+/** Content-addressed feature cache entry (shared by runs and experiments). */
+export function featureCacheKey(contentHash: string, ext: 'npy' | 'csr'): string {
+  return `${PREFIXES.cache}features/${contentHash}.${ext}`;
+}
+
+/** Store prefix of a model folder `models/<name>/`. */
+export function modelPrefix(name: string): string {
+  return `${PREFIXES.models}${name}/`;
+}
