@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'out/', '.scratch/', 'src/model/kernels/assembly/', '**/*.d.ts'] },
+  { ignores: ['node_modules/', '.cache/', 'cdk.out/', 'out/', '.scratch/', 'src/model/kernels/assembly/', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
