@@ -1,6 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from './nag.js';
-import { readConfig } from './config.js';
+import { readConfig } from '#src/config/deployment.js';
 import { TextshiftStack } from './textshift-stack.js';
 
 /**

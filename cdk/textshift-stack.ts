@@ -2,7 +2,6 @@ import { ArnFormat, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import type { DeployConfig } from './config.js';
 import { grantPrefixes } from './constructs/bucket-access.js';
 import { Featurize } from './constructs/featurize.js';
 import { StageFunction } from './constructs/stage-function.js';
@@ -11,6 +10,8 @@ import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
 import { Workflow } from './constructs/workflow.js';
 import { acknowledge } from './nag.js';
+import { costOptionsOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
+import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
 import { PREFIXES, runKeys, shardResultKey } from '#src/run/keys.js';
 
 // IAM key patterns, from the same layout the code writes (src/run/keys.ts).
@@ -31,7 +32,7 @@ export class TextshiftStack extends Stack {
     const { config } = props;
     const name = (fn: string) => `${config.prefix}-${fn}`;
     // Known names (not references): the Report function is told all of them, its own included.
-    const functionNames = { prepare: name('prepare'), featurize: name('featurize'), report: name('report'), markFailed: name('mark-failed') };
+    const functionNames: Record<FunctionName, string> = { prepare: name('prepare'), featurize: name('featurize'), report: name('report'), markFailed: name('mark-failed') };
     const common = { logRetentionDays: config.logRetentionDays };
 
     // Storage: experiments/, datasets/, models/, runs/ and cache/ in one bucket, the same layout as a local folder.
@@ -88,17 +89,9 @@ export class TextshiftStack extends Stack {
     const runRecords = [anyRun.manifest, all(anyRun.stagesPrefix)];
     grantPrefixes(markFailed.role, bucket, { read: runRecords, write: runRecords });
 
-    // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes
-    // (the fields of the report's CostOptions).
-    const trainerInstanceTypes = config.trainerCompute === 'gpu' ? config.gpuInstanceTypes : config.cpuInstanceTypes;
-    report.fn.addEnvironment(
-      'TEXTSHIFT_COST_OPTIONS',
-      JSON.stringify({
-        batchInstanceType: trainerInstanceTypes[0],
-        batchMarket: config.trainerSpot ? 'spot' : 'on-demand',
-        lambdaMemoryMb: Object.fromEntries(Object.entries(config.functions).map(([fn, s]) => [fn, s.memoryMb])),
-      }),
-    );
+    // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
+    // options a local run's estimate reads from cdk.json).
+    report.fn.addEnvironment(DEPLOYMENT_ENV.costOptions, JSON.stringify(costOptionsOf(config)));
 
     // Training: AWS Batch on GPU (or CPU) instances scaling from zero; one job per feature family.
     const training = new Training(this, 'Training', {
@@ -106,7 +99,7 @@ export class TextshiftStack extends Stack {
       prefix: config.prefix,
       bucket,
       compute: config.trainerCompute,
-      instanceTypes: trainerInstanceTypes,
+      instanceTypes: trainerInstanceTypes(config),
       spot: config.trainerSpot,
       maxVcpus: config.trainerMaxVcpus,
       vcpus: config.trainerVcpus,
@@ -127,7 +120,7 @@ export class TextshiftStack extends Stack {
 
     // Billed usage for the cost report: Report reads its own execution's history, the Batch jobs the run ran and
     // the REPORT lines (billed duration, memory) in the stage functions' log groups.
-    report.fn.addEnvironment('TEXTSHIFT_STAGE_FUNCTIONS', JSON.stringify(functionNames));
+    report.fn.addEnvironment(DEPLOYMENT_ENV.stageFunctions, JSON.stringify(functionNames));
     for (const f of [prepare, featurize.stage, report, markFailed]) f.logGroup.grant(report.role, 'logs:FilterLogEvents');
     // Executions of this machine only; a constructed ARN (not a reference) avoids a role -> machine -> function cycle.
     const executions = this.formatArn({

@@ -10,6 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { acknowledge } from '../nag.js';
 import { Construct } from 'constructs';
+import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
 
 /** The repository root: bundling reads `functions/`, `src/`, package.json and the lock file from here. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -117,8 +118,8 @@ export class StageFunction extends Construct {
       role: this.role,
       logGroup,
       environment: {
-        BUCKET: props.bucket.bucketName,
-        NODE_OPTIONS: '--enable-source-maps',
+        [DEPLOYMENT_ENV.bucket]: props.bucket.bucketName,
+        [DEPLOYMENT_ENV.nodeOptions]: '--enable-source-maps',
       },
       bundling: {
         forceDockerBundling: false,

@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { acknowledge } from '../nag.js';
 import { grantPrefixes } from './bucket-access.js';
 import { PROJECT_ROOT } from './stage-function.js';
+import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
 import { PREFIXES } from '#src/run/keys.js';
 
 export interface TrainingProps {
@@ -42,9 +43,6 @@ export const TRAINER_BUILD_CONTEXT = [
   '!.npmrc',
   '!src',
   '!containers/trainer',
-  // The AWS stage context (bucket from env BUCKET) the Lambda handlers use too.
-  'functions/*',
-  '!functions/shared',
 ];
 
 /**
@@ -148,11 +146,11 @@ export class Training extends Construct {
       gpu: gpu ? 1 : undefined,
       command: ['--run-id', 'Ref::runId', '--feature', 'Ref::feature'],
       environment: {
-        BUCKET: props.bucket.bucketName,
+        [DEPLOYMENT_ENV.bucket]: props.bucket.bucketName,
         // ECS on EC2 does not always set the region for the container; the SDK needs it to reach the bucket.
-        AWS_REGION: Stack.of(this).region,
+        [DEPLOYMENT_ENV.region]: Stack.of(this).region,
         // Fail fast if TensorFlow.js silently falls back to the CPU on a GPU instance.
-        TEXTSHIFT_REQUIRE_GPU: gpu ? '1' : '0',
+        [DEPLOYMENT_ENV.requireGpu]: gpu ? '1' : '0',
       },
       jobRole: this.jobRole,
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'trainer', logGroup: jobLogs }),

@@ -1,11 +1,11 @@
 // Featurize Lambda: one shard of one run -> featurize() -> the shard's cache key.
 import { featurize } from '#src/workflow/stages/featurize.js';
 import type { FeaturizeOutput } from '#src/workflow/stage-io.js';
+import { deploymentStageContext } from '#src/workflow/deployment-context.js';
 import { parseFeaturizeInput } from '../shared/events.js';
-import { awsStageContext } from '../shared/stage-context.js';
 
 /** Lambda entry point. */
 export async function handler(event: unknown): Promise<FeaturizeOutput> {
   const input = parseFeaturizeInput(event);
-  return featurize(awsStageContext(input.runId), input);
+  return featurize(deploymentStageContext(input.runId), input);
 }

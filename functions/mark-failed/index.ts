@@ -2,13 +2,13 @@
 // invocation fails with RunFailed so the execution stops *here*. A redrive of the execution re-enters this task
 // with a larger redrive count: it then clears the failure and returns, and the state machine retries the stage.
 import { markFailed, markResumed, RunFailedError } from '#src/workflow/stages/mark-failed.js';
+import { deploymentStageContext } from '#src/workflow/deployment-context.js';
 import { parseMarkFailedInput } from '../shared/events.js';
-import { awsStageContext } from '../shared/stage-context.js';
 
 /** Lambda entry point. */
 export async function handler(event: unknown): Promise<Awaited<ReturnType<typeof markResumed>>> {
   const input = parseMarkFailedInput(event);
-  const ctx = awsStageContext(input.runId);
+  const ctx = deploymentStageContext(input.runId);
   if ((input.redriveCount ?? 0) > (input.failedAtRedrive ?? 0)) return markResumed(ctx, input);
   throw new RunFailedError(await markFailed(ctx, input));
 }

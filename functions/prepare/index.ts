@@ -1,11 +1,11 @@
 // Prepare Lambda: the state machine's PrepareInput -> prepare() -> run id, shard keys, feature families.
 import { prepare } from '#src/workflow/stages/prepare.js';
 import type { PrepareOutput } from '#src/workflow/stage-io.js';
+import { deploymentStageContext } from '#src/workflow/deployment-context.js';
 import { parsePrepareInput } from '../shared/events.js';
-import { awsStageContext } from '../shared/stage-context.js';
 
 /** Lambda entry point. */
 export async function handler(event: unknown): Promise<PrepareOutput> {
   const input = parsePrepareInput(event);
-  return prepare(awsStageContext(input.runId ?? input.experimentKey), input);
+  return prepare(deploymentStageContext(input.runId ?? input.experimentKey), input);
 }

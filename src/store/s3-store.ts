@@ -5,18 +5,19 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
+import { s3ClientFromEnv } from './s3-client.js';
 
 /** Options of an S3BlobStore; endpoint, region and credentials live in the client the caller builds. */
 export interface S3BlobStoreOptions {
   bucket: string;
   /** Folder inside the bucket that plays the role of the store's root (no leading or trailing '/'). */
   prefix?: string;
-  /** Defaults to `new S3Client({})`: region, credentials and endpoint from the AWS environment. */
+  /** Defaults to `s3ClientFromEnv()`: endpoint, region and credentials by textshift's one S3 rule. */
   client?: S3Client;
   /** Keys per ListObjectsV2 page (S3 returns at most 1000); a small value exercises pagination in tests. */
   listPageSize?: number;
@@ -36,6 +37,8 @@ export class BucketNotFoundError extends Error {
 }
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** What S3 accepts as a bucket name: 3-63 lowercase letters, digits, "." or "-", starting and ending alphanumeric. */
+export const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /**
  * An S3 bucket (optionally a prefix in it) as a BlobStore; key `a/b.json` is object `<prefix>/a/b.json`.
@@ -56,7 +59,7 @@ export class S3BlobStore implements BlobStore {
   private bucketSeen = false;
 
   constructor(options: S3BlobStoreOptions) {
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
+    if (!S3_BUCKET_NAME.test(options.bucket)) {
       throw new Error(`invalid S3 bucket name "${options.bucket}": expected 3-63 lowercase letters, digits, "." or "-"`);
     }
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
@@ -65,7 +68,7 @@ export class S3BlobStore implements BlobStore {
     if (partSize < MIN_PART_SIZE) throw new Error(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
     this.bucket = options.bucket;
     this.prefix = prefix;
-    this.client = options.client ?? new S3Client({});
+    this.client = options.client ?? s3ClientFromEnv();
     this.listPageSize = options.listPageSize ?? 1000;
     this.partSize = partSize;
     this.url = `s3://${this.bucket}${prefix ? `/${prefix}` : ''}`;
@@ -198,24 +201,11 @@ export class S3BlobStore implements BlobStore {
   }
 }
 
-/**
- * The S3BlobStore an `s3://bucket/prefix` URL names. With `TEXTSHIFT_AWS_ENDPOINT` (the test emulator) or
- * `AWS_ENDPOINT_URL` set, requests go there in path style; the emulator also gets dummy credentials when the
- * environment has none, since emulators accept any.
- */
+/** The S3BlobStore an `s3://bucket/prefix` URL names, reached by the rule of `s3ClientConfig` (endpoint, region, credentials). */
 export function s3StoreFromUrl(url: string, env: NodeJS.ProcessEnv = process.env): S3BlobStore {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
   if (!match?.[1]) throw new Error(`invalid S3 URL "${url}": expected s3://bucket or s3://bucket/prefix`);
-  const emulator = env.TEXTSHIFT_AWS_ENDPOINT || undefined;
-  const endpoint = emulator ?? (env.AWS_ENDPOINT_URL || undefined);
-  const needsDummyCredentials = emulator !== undefined && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE;
-  const client = new S3Client({
-    ...(endpoint
-      ? { endpoint, forcePathStyle: true, region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1' }
-      : { followRegionRedirects: true }),
-    ...(needsDummyCredentials ? { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } : {}),
-  });
-  return new S3BlobStore({ bucket: match[1], prefix: match[2] ?? '', client });
+  return new S3BlobStore({ bucket: match[1], prefix: match[2] ?? '', client: s3ClientFromEnv(env) });
 }
 
 function errorName(err: unknown): string | undefined {

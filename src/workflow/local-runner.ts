@@ -9,6 +9,7 @@ import type { StageContext } from './context.js';
 import type { Reporter } from '../run/reporter.js';
 import type { ReportOutput } from './stage-io.js';
 import type { CostOptions } from '../cost/cost.js';
+import { costOptionsOf, readConfigFile } from '../config/deployment.js';
 import { featurize } from './stages/featurize.js';
 import { markFailed } from './stages/mark-failed.js';
 import { prepare } from './stages/prepare.js';
@@ -103,20 +104,11 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
 }
 
 /**
- * Lambda memory sizes of the default deployment (cdk.json), so a local run's estimate prices the functions
- * `cdk deploy` would create rather than this process's memory. Empty when the file is not there.
+ * The pricing choices of the default deployment (the repository's cdk.json, validated as `cdk synth` validates it),
+ * so a local run's estimate prices the instance type, market and Lambda memory sizes `cdk deploy` would create, as
+ * the deployed Report function does. Empty when the file is not there.
  */
 export async function deploymentCostOptions(): Promise<Partial<CostOptions>> {
-  let context: Record<string, unknown>;
-  try {
-    context = (JSON.parse(await readFile(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> }).context;
-  } catch {
-    return {};
-  }
-  const lambdaMemoryMb: Record<string, number> = {};
-  for (const stage of ['prepare', 'featurize', 'report', 'markFailed']) {
-    const mb = context[`${stage}MemoryMb`];
-    if (typeof mb === 'number') lambdaMemoryMb[stage] = mb;
-  }
-  return { lambdaMemoryMb };
+  const config = await readConfigFile(new URL('../../cdk.json', import.meta.url));
+  return config ? costOptionsOf(config) : {};
 }

@@ -1,6 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cruise } from 'dependency-cruiser';
+import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
+import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { deploymentCostOptions } from '../../src/workflow/local-runner.js';
 import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../support/cdk-template.js';
 
 let gpu: Synthesized;
@@ -88,9 +93,8 @@ describe('GPU trainer (default)', () => {
     expect(images[0]!.source).toMatchObject({ dockerFile: 'containers/trainer/Dockerfile', platform: 'linux/amd64' });
     // Synth only stages the context (no Docker here); check what docker build would receive.
     const context = path.join(gpu.outdir, images[0]!.source.directory);
-    expect(readdirSync(context).sort()).toEqual(['.npmrc', 'containers', 'functions', 'package-lock.json', 'package.json', 'src']);
+    expect(readdirSync(context).sort()).toEqual(['.npmrc', 'containers', 'package-lock.json', 'package.json', 'src']);
     expect(readdirSync(path.join(context, 'containers'))).toEqual(['trainer']);
-    expect(readdirSync(path.join(context, 'functions'))).toEqual(['shared']);
     expect(readdirSync(path.join(context, 'containers/trainer')).sort()).toEqual(['Dockerfile', 'package.json', 'src']);
   });
 });
@@ -109,10 +113,43 @@ describe('cost report inputs', () => {
     });
     expect(costOptions(cpu)).toMatchObject({ batchInstanceType: 'c6i.2xlarge', batchMarket: 'spot' });
   });
+
+  it('are the options a local run estimates with (both from cdk.json through src/config/deployment.ts)', async () => {
+    expect(costOptions(gpu)).toEqual(await deploymentCostOptions());
+  });
 });
 
 describe('trainer image definition', () => {
   const dockerfile = readFileSync(new URL('../../containers/trainer/Dockerfile', import.meta.url), 'utf8');
+
+  it('holds every file and package the entry loads: src/ and its own folder (never the handlers), runtime dependencies only', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const options = await extractDepcruiseOptions(path.join(root, '.dependency-cruiser.mjs'));
+    // The project excludes node_modules from results; here the packages are the point (still not followed into).
+    const { output } = await cruise(['containers/trainer/src/main.ts'], { ...options, baseDir: root, exclude: {} }, {}, { tsConfig: extractTSConfig(path.join(root, 'tsconfig.json')) });
+    if (typeof output === 'string') throw new Error(output);
+    // What `node containers/trainer/src/main.ts` loads: the modules reachable through value (not type-only) imports.
+    const bySource = new Map(output.modules.map((m) => [m.source, m]));
+    const loaded = new Set(['containers/trainer/src/main.ts']);
+    for (const source of loaded) {
+      for (const d of bySource.get(source)?.dependencies ?? []) {
+        if (!d.dependencyTypes.includes('type-only') && !d.coreModule) loaded.add(d.resolved);
+      }
+    }
+    const packageOf = (file: string) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1];
+    const packages = new Set([...loaded].map(packageOf).filter((p) => p !== undefined));
+    const files = [...loaded].filter((f) => packageOf(f) === undefined);
+    expect(files.filter((f) => !/^(src|containers\/trainer\/src)\//.test(f))).toEqual([]);
+    expect(files).toContain('src/workflow/deployment-context.ts');
+    // The image installs the root package's dependencies (--omit=dev) plus the trainer package's own.
+    const installed = Object.keys({ ...readJson('package.json').dependencies, ...readJson('containers/trainer/package.json').dependencies });
+    expect([...packages].filter((p) => !installed.includes(p))).toEqual([]);
+    expect(packages).toContain('zod');
+    // The Dockerfile copies exactly those two source folders (and the compiled kernels), nothing of functions/.
+    expect(dockerfile).toMatch(/^COPY src \.\/src$/m);
+    expect(dockerfile).toMatch(/^COPY containers\/trainer\/src \.\/containers\/trainer\/src$/m);
+    expect(dockerfile).not.toMatch(/functions/);
+  }, 60_000);
 
   it('uses the CUDA 11.2 / cuDNN 8 runtime that tfjs-node-gpu 4.22 is built against, and Node 20', () => {
     expect(dockerfile).toMatch(/^FROM nvidia\/cuda:11\.2\.2-cudnn8-runtime-ubuntu20\.04$/m);

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as featurizeHandler } from '../../functions/featurize/index.js';
 import { handler as markFailedHandler } from '../../functions/mark-failed/index.js';
 import { handler as prepareHandler } from '../../functions/prepare/index.js';
-import { COST_OPTIONS_ENV, handler as reportHandler, reportHandler as reportHandlerWith, STAGE_FUNCTIONS_ENV } from '../../functions/report/index.js';
-import { DATA_URL_ENV, STORE_URL_ENV } from '../../functions/shared/stage-context.js';
+import { handler as reportHandler, reportHandler as reportHandlerWith } from '../../functions/report/index.js';
+import { DEPLOYMENT_ENV } from '../../src/config/deployment-env.js';
 import { FsBlobStore } from '../../src/store/fs-store.js';
 import type { Manifest } from '../../src/run/manifest.js';
 import { silentReporter } from '../../src/run/reporter.js';
@@ -23,6 +23,7 @@ const DATA_ROOT = '/work/shared/data';
 const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
 const dir = mkdtempSync(join(tmpdir(), 'textshift-handlers-'));
 const store = new FsBlobStore(dir);
+const { storeUrl: STORE_URL_ENV, dataUrl: DATA_URL_ENV, costOptions: COST_OPTIONS_ENV, stageFunctions: STAGE_FUNCTIONS_ENV } = DEPLOYMENT_ENV;
 const saved = { store: process.env[STORE_URL_ENV], data: process.env[DATA_URL_ENV], bucket: process.env.BUCKET };
 
 beforeAll(async () => {

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/store/fs-store.js';
 import { S3BlobStore } from '../../src/store/s3-store.js';
-import { storeFromUrl } from '../../src/store/index.js';
+import { s3ClientConfig, storeFromUrl } from '../../src/store/index.js';
 
 // Building a store sends no request, so these stay offline.
 describe('storeFromUrl', () => {
@@ -49,5 +49,37 @@ describe('storeFromUrl', () => {
     expect(() => storeFromUrl('s3://', {})).toThrow('invalid S3 URL "s3://": expected s3://bucket or s3://bucket/prefix');
     expect(() => storeFromUrl('s3://Bad_Bucket/x', {})).toThrow('invalid S3 bucket name "Bad_Bucket"');
     expect(() => storeFromUrl('s3://textshift-runs/../x', {})).toThrow('invalid object key "../x"');
+  });
+});
+
+// One rule for every S3 store (s3:// locations and the deployment's bucket alike).
+describe('s3ClientConfig', () => {
+  const emulator = 'http://127.0.0.1:4566';
+
+  it('takes the endpoint from TEXTSHIFT_AWS_ENDPOINT, else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL; empty is unset', () => {
+    const all = { TEXTSHIFT_AWS_ENDPOINT: emulator, AWS_ENDPOINT_URL_S3: 'http://s3.internal', AWS_ENDPOINT_URL: 'http://all.internal' };
+    expect(s3ClientConfig(all).endpoint).toBe(emulator);
+    expect(s3ClientConfig({ ...all, TEXTSHIFT_AWS_ENDPOINT: '' }).endpoint).toBe('http://s3.internal');
+    expect(s3ClientConfig({ AWS_ENDPOINT_URL: 'http://all.internal' }).endpoint).toBe('http://all.internal');
+  });
+
+  it('with an endpoint override: path style, region from AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1', () => {
+    const url = 'http://s3.internal';
+    expect(s3ClientConfig({ AWS_ENDPOINT_URL_S3: url })).toEqual({ endpoint: url, forcePathStyle: true, region: 'us-east-1' });
+    expect(s3ClientConfig({ AWS_ENDPOINT_URL_S3: url, AWS_DEFAULT_REGION: 'eu-west-1' }).region).toBe('eu-west-1');
+    expect(s3ClientConfig({ AWS_ENDPOINT_URL_S3: url, AWS_DEFAULT_REGION: 'eu-west-1', AWS_REGION: 'eu-central-1' }).region).toBe('eu-central-1');
+  });
+
+  it('dummy credentials only for the emulator variable, and only when no credentials or profile are set', () => {
+    expect(s3ClientConfig({ TEXTSHIFT_AWS_ENDPOINT: emulator }).credentials).toEqual({ accessKeyId: 'test', secretAccessKey: 'test' });
+    expect(s3ClientConfig({ TEXTSHIFT_AWS_ENDPOINT: emulator, AWS_ACCESS_KEY_ID: 'AKIA' }).credentials).toBeUndefined();
+    expect(s3ClientConfig({ TEXTSHIFT_AWS_ENDPOINT: emulator, AWS_PROFILE: 'dev' }).credentials).toBeUndefined();
+    // A standard override may be a real service: the SDK's credential chain stays in charge.
+    expect(s3ClientConfig({ AWS_ENDPOINT_URL: emulator }).credentials).toBeUndefined();
+  });
+
+  it('on AWS (no override): virtual-hosted buckets, redirects to the bucket\'s region followed, region from the environment', () => {
+    expect(s3ClientConfig({})).toEqual({ followRegionRedirects: true });
+    expect(s3ClientConfig({ AWS_DEFAULT_REGION: 'eu-west-1' })).toEqual({ followRegionRedirects: true, region: 'eu-west-1' });
   });
 });

@@ -1,21 +1,23 @@
 // The trainer container's entry: job parameters -> train() -> the feature family's result key on stdout.
 // Also runs locally (`node --import tsx containers/trainer/src/main.ts ...`) on the WASM engine, against any store
 // TEXTSHIFT_STORE_URL names (a folder, or S3 through any endpoint). The stage context is the same one the Lambda
-// handlers build (on AWS: the bucket from env BUCKET).
+// handlers build (on AWS: the bucket from env BUCKET), from src/ only: the image carries no handler code.
 // Relative, not #src/: this folder has its own package.json, which scopes subpath imports.
 import { registerEngine } from '../../../src/model/index.js';
 import { TfjsMlp } from '../../../src/model/tfjs-mlp.js';
 import { train } from '../../../src/workflow/stages/train.js';
-import { awsStageContext } from '../../../functions/shared/stage-context.js';
+import { deploymentStageContext } from '../../../src/workflow/deployment-context.js';
+import { readDeploymentEnv } from '../../../src/config/deployment-env.js';
 import { parseTrainerArgs } from './args.js';
 import { assertGpu, loadTensorflowBinding } from './backend.js';
 
 try {
-  const input = parseTrainerArgs(process.argv.slice(2), process.env);
-  const ctx = awsStageContext(input.runId);
+  const env = readDeploymentEnv();
+  const input = parseTrainerArgs(process.argv.slice(2), env);
+  const ctx = deploymentStageContext(input.runId);
 
   const backend = await loadTensorflowBinding();
-  if (process.env.TEXTSHIFT_REQUIRE_GPU === '1') assertGpu(backend);
+  if (env.requireGpu) assertGpu(backend);
   // With the native binding loaded, models train in TensorFlow.js on its backend (the GPU on a GPU instance).
   if (backend.backend === 'tensorflow') registerEngine('tfjs', (spec, seed) => new TfjsMlp(spec, seed), true);
   console.error(

@@ -1,0 +1,134 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+
+/**
+ * Deployment settings, read from CDK context (`cdk.json` defaults, overridden with `-c key=value`). Values given on
+ * the command line arrive as strings, so numbers and booleans are coerced; anything else fails with the key name
+ * and what was expected. The stack and a local run's cost estimate both read them here.
+ */
+
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+const list = z
+  .union([z.array(z.string()), z.string().transform((v) => v.split(',').map((s) => s.trim()))])
+  .pipe(z.array(z.string().min(1, 'expected a non-empty name')).min(1, 'expected at least one entry'));
+const MEMORY_MB = { min: 128, max: 10240 };
+const memoryMb = z.coerce.number().int().min(MEMORY_MB.min).max(MEMORY_MB.max);
+const timeoutSeconds = z.coerce.number().int().min(1).max(900);
+// The retention periods CloudWatch Logs accepts.
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const retentionDays = z.coerce
+  .number()
+  .refine((d) => RETENTION_DAYS.includes(d), `expected one of ${RETENTION_DAYS.join(', ')} (CloudWatch Logs retention)`);
+
+/** The stage functions a deployment creates, by the names the cost report and the context keys use. */
+export const FUNCTION_NAMES = ['prepare', 'featurize', 'report', 'markFailed'] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
+
+const Context = z.strictObject({
+  stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'expected a CloudFormation stack name'),
+  prefix: z.string().regex(/^[a-z][a-z0-9-]{1,30}$/, 'expected 2-31 lower-case letters, digits or "-"'),
+  cacheExpiryDays: positiveInt,
+  featurizeConcurrency: positiveInt.max(40),
+  prepareMemoryMb: memoryMb,
+  prepareTimeoutSeconds: timeoutSeconds,
+  featurizeMemoryMb: memoryMb,
+  featurizeTimeoutSeconds: timeoutSeconds,
+  reportMemoryMb: memoryMb,
+  reportTimeoutSeconds: timeoutSeconds,
+  markFailedMemoryMb: memoryMb,
+  markFailedTimeoutSeconds: timeoutSeconds,
+  logRetentionDays: retentionDays,
+  vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'expected a VPC id such as vpc-0123abcd').optional(),
+  trainerCompute: z.enum(['gpu', 'cpu']),
+  gpuInstanceTypes: list,
+  cpuInstanceTypes: list,
+  trainerSpot: bool,
+  trainerMaxVcpus: positiveInt,
+  trainerVcpus: positiveInt,
+  trainerMemoryMiB: positiveInt,
+  trainerTimeoutMinutes: positiveInt,
+  trainerImage: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$/, 'expected "<ecr repository name>:<tag>"')
+    .optional(),
+});
+
+export type DeployConfig = z.infer<typeof Context> & {
+  functions: Record<FunctionName, { memoryMb: number; timeoutSeconds: number }>;
+};
+
+/** The context keys a deployment reads, in the order the README's deploy guide lists them. */
+export const CONTEXT_KEYS = Object.keys(Context.shape) as (keyof typeof Context.shape)[];
+
+/** Reads and validates every deployment setting; `get` returns a context value or undefined. */
+export function readConfig(get: (key: string) => unknown): DeployConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of CONTEXT_KEYS) {
+    const value = get(key);
+    // An empty `-c vpcId=` means "not set", so optional keys can be cleared from the command line.
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const parsed = Context.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  context "${i.path.join('.')}": ${i.message}`);
+    throw new ConfigError(`invalid deployment context (cdk.json or -c):\n${problems.join('\n')}`);
+  }
+  const c = parsed.data;
+  const fn = (name: FunctionName) => ({
+    memoryMb: c[`${name}MemoryMb`],
+    timeoutSeconds: c[`${name}TimeoutSeconds`],
+  });
+  return {
+    ...c,
+    functions: { prepare: fn('prepare'), featurize: fn('featurize'), report: fn('report'), markFailed: fn('markFailed') },
+  };
+}
+
+/**
+ * The deployment settings of a `cdk.json` file (its `context`), validated as `cdk synth` validates them; undefined
+ * when the file does not exist.
+ */
+export async function readConfigFile(file: URL | string): Promise<DeployConfig | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let context: Record<string, unknown>;
+  try {
+    context = (JSON.parse(text) as { context?: Record<string, unknown> }).context ?? {};
+  } catch (err) {
+    throw new ConfigError(`${String(file)} is not valid JSON: ${(err as Error).message}`);
+  }
+  return readConfig((key) => context[key]);
+}
+
+/** The instance types the trainer's compute environment runs: the GPU list or the CPU list, as configured. */
+export function trainerInstanceTypes(config: DeployConfig): string[] {
+  return config.trainerCompute === 'gpu' ? config.gpuInstanceTypes : config.cpuInstanceTypes;
+}
+
+/**
+ * The pricing choices a deployment makes (the deployment's part of the cost report's CostOptions): the trainer's
+ * first instance type and its market, and the configured memory of every stage function.
+ */
+export const DeploymentCostOptions = z.strictObject({
+  batchInstanceType: z.string().min(1),
+  batchMarket: z.enum(['on-demand', 'spot']),
+  lambdaMemoryMb: z.record(z.enum(FUNCTION_NAMES), z.number().int().min(MEMORY_MB.min).max(MEMORY_MB.max)),
+});
+export type DeploymentCostOptions = z.infer<typeof DeploymentCostOptions>;
+
+/** The pricing choices of a deployment config: what the stack tells the Report function and a local run estimates with. */
+export function costOptionsOf(config: DeployConfig): DeploymentCostOptions {
+  const memory = (fn: FunctionName) => config.functions[fn].memoryMb;
+  return {
+    batchInstanceType: trainerInstanceTypes(config)[0]!,
+    batchMarket: config.trainerSpot ? 'spot' : 'on-demand',
+    lambdaMemoryMb: { prepare: memory('prepare'), featurize: memory('featurize'), report: memory('report'), markFailed: memory('markFailed') },
+  };
+}
