@@ -237,7 +237,7 @@ describe('handlers reject malformed events, naming the field', () => {
     await rejects(prepareHandler({ experimentKey: 'experiments/tiny.json', quick: 'yes' })).toThrow(
       /^invalid prepare event: quick: Invalid input: expected boolean, received string$/,
     );
-    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/x.json`, extra: 1 })).toThrow(
+    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json`, extra: 1 })).toThrow(
       /^invalid featurize event: \(event\): Unrecognized key: "extra"$/,
     );
     await rejects(reportHandler({ runId: RUN_ID, executionArn: 'not-an-arn' })).toThrow(
