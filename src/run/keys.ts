@@ -3,13 +3,14 @@
  * model store use, and the parsers that read a key back. Every reader and writer of run artifacts takes its keys
  * from here; the IAM grants in cdk/ are built from the same prefixes.
  */
+import { DATASETS_FOLDER } from '../store/locations.js';
 
 /** Top-level prefixes of the store (and of the bucket). */
 export const PREFIXES = {
   /** Uploading `experiments/<name>.json` starts a run. */
   experiments: 'experiments/',
-  /** Raw inputs referenced by experiments (the data root on AWS). */
-  datasets: 'datasets/',
+  /** Raw inputs referenced by experiments (the data root on AWS; the store's default data location). */
+  datasets: `${DATASETS_FOLDER}/`,
   /** BERT-family model folders (HF/optimum layout). */
   models: 'models/',
   runs: 'runs/',
