@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { FsBlobStore } from './fs-store.js';
 import { s3StoreFromUrl } from './s3-store.js';
 import type { BlobStore } from './blob-store.js';
+import { ConfigError } from '../errors/index.js';
 
 export { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
 export { FsBlobStore } from './fs-store.js';
@@ -15,6 +16,6 @@ export function storeFromUrl(location: string, env: NodeJS.ProcessEnv = process.
   if (location.startsWith('s3://')) return s3StoreFromUrl(location, env);
   if (location.startsWith('file://')) return new FsBlobStore(fileURLToPath(location));
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1];
-  if (scheme) throw new Error(`unsupported store location "${location}": expected s3://bucket/prefix, file:///dir or a folder path`);
+  if (scheme) throw new ConfigError(`unsupported store location "${location}": expected s3://bucket/prefix, file:///dir or a folder path`);
   return new FsBlobStore(location);
 }

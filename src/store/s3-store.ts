@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
+import { ConfigError, InternalError } from '../errors/index.js';
 
 /** Options of an S3BlobStore; endpoint, region and credentials live in the client the caller builds. */
 export interface S3BlobStoreOptions {
@@ -25,13 +26,12 @@ export interface S3BlobStoreOptions {
 }
 
 /** An operation on a bucket that does not exist (or that these credentials cannot see). */
-export class BucketNotFoundError extends Error {
+export class BucketNotFoundError extends ConfigError {
   constructor(
     readonly bucket: string,
     options?: { cause?: unknown },
   ) {
     super(`S3 bucket "${bucket}" does not exist (create it first or check the bucket name and region)`, options);
-    this.name = 'BucketNotFoundError';
   }
 }
 
@@ -57,12 +57,12 @@ export class S3BlobStore implements BlobStore {
 
   constructor(options: S3BlobStoreOptions) {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
-      throw new Error(`invalid S3 bucket name "${options.bucket}": expected 3-63 lowercase letters, digits, "." or "-"`);
+      throw new ConfigError(`invalid S3 bucket name "${options.bucket}": expected 3-63 lowercase letters, digits, "." or "-"`);
     }
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     if (prefix !== '') validateKey(prefix);
     const partSize = options.partSize ?? MIN_PART_SIZE;
-    if (partSize < MIN_PART_SIZE) throw new Error(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
+    if (partSize < MIN_PART_SIZE) throw new ConfigError(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
     this.bucket = options.bucket;
     this.prefix = prefix;
     this.client = options.client ?? new S3Client({});
@@ -94,7 +94,7 @@ export class S3BlobStore implements BlobStore {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
       if (res.Body === undefined) return Readable.from([]);
-      if (!(res.Body instanceof Readable)) throw new Error(`${this.url}: S3 returned a non-stream body for "${key}"`);
+      if (!(res.Body instanceof Readable)) throw new InternalError(`${this.url}: S3 returned a non-stream body for "${key}"`);
       return res.Body;
     } catch (err) {
       if (errorName(err) === 'NoSuchKey') throw new NotFoundError(this.url, key);
@@ -205,7 +205,7 @@ export class S3BlobStore implements BlobStore {
  */
 export function s3StoreFromUrl(url: string, env: NodeJS.ProcessEnv = process.env): S3BlobStore {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!match?.[1]) throw new Error(`invalid S3 URL "${url}": expected s3://bucket or s3://bucket/prefix`);
+  if (!match?.[1]) throw new ConfigError(`invalid S3 URL "${url}": expected s3://bucket or s3://bucket/prefix`);
   const emulator = env.TEXTSHIFT_AWS_ENDPOINT || undefined;
   const endpoint = emulator ?? (env.AWS_ENDPOINT_URL || undefined);
   const needsDummyCredentials = emulator !== undefined && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE;
