@@ -7,6 +7,8 @@ import type { ReportOutput } from '#src/workflow/stage-io.js';
 import { parseReportInput } from '../shared/events.js';
 import { awsStageContext } from '../shared/stage-context.js';
 import { awsBillingApis } from './billing-client.js';
+import { classified } from '../shared/classified.js';
+import { ConfigError } from '#src/errors/index.js';
 
 /** The deployment's pricing choices (instance type, market, Lambda memory per stage), set by the stack. */
 export const COST_OPTIONS_ENV = 'TEXTSHIFT_COST_OPTIONS';
@@ -19,7 +21,7 @@ function jsonEnv<T>(name: string): T | undefined {
   try {
     return JSON.parse(value) as T;
   } catch (err) {
-    throw new Error(`environment variable ${name} is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(`environment variable ${name} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -28,9 +30,9 @@ interface LambdaContext {
   memoryLimitInMB?: string;
 }
 
-/** A Report handler that reads billed usage through `apis` (the SDK on AWS; recorded responses in tests). */
+/** A Report handler that reads billed usage through `apis` (the SDK on AWS; recorded responses in tests); errors leave classified. */
 export function reportHandler(apis: () => BillingApis) {
-  return async (event: unknown, context?: LambdaContext): Promise<ReportOutput> => {
+  return classified(async (event: unknown, context?: LambdaContext): Promise<ReportOutput> => {
     const started = Date.now();
     const input = parseReportInput(event);
     const costOptions = jsonEnv<Partial<CostOptions>>(COST_OPTIONS_ENV);
@@ -41,13 +43,13 @@ export function reportHandler(apis: () => BillingApis) {
         ? undefined
         : (measured: RunUsage) => {
             const functions = jsonEnv<Record<string, string>>(STAGE_FUNCTIONS_ENV);
-            if (!functions) throw new Error(`environment variable ${STAGE_FUNCTIONS_ENV} is not set`);
+            if (!functions) throw new ConfigError(`environment variable ${STAGE_FUNCTIONS_ENV} is not set`);
             const memoryMb = costOptions?.lambdaMemoryMb ?? {};
             const current = { stage: 'report', seconds: (Date.now() - started) / 1000, memoryMb: Number(context?.memoryLimitInMB ?? memoryMb.report ?? 0) };
             return collectBilledUsage(apis(), { executionArn, functions, memoryMb, measured, current });
           };
     return report(awsStageContext(input.runId), { runId: input.runId }, { ...(billedUsage ? { billedUsage } : {}), ...(costOptions ? { costOptions } : {}) });
-  };
+  });
 }
 
 /** Lambda entry point. */

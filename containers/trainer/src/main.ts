@@ -9,6 +9,8 @@ import { train } from '../../../src/workflow/stages/train.js';
 import { awsStageContext } from '../../../functions/shared/stage-context.js';
 import { parseTrainerArgs } from './args.js';
 import { assertGpu, loadTensorflowBinding } from './backend.js';
+import { classifyError } from '../../../src/errors/classify.js';
+import { exitCodeOf } from '../../../src/errors/exit-code.js';
 
 try {
   const input = parseTrainerArgs(process.argv.slice(2), process.env);
@@ -27,6 +29,8 @@ try {
   const output = await train(ctx, input);
   console.log(JSON.stringify(output));
 } catch (err) {
-  console.error(`trainer failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  // The exit code carries the class across Batch: 75 (EX_TEMPFAIL) is retried by the job definition, 1 is not.
+  const error = classifyError(err);
+  console.error(`trainer failed: ${error.name}: ${error.message}`);
+  process.exitCode = exitCodeOf(error);
 }
