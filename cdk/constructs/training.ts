@@ -13,6 +13,7 @@ import { grantPrefixes } from './bucket-access.js';
 import { PROJECT_ROOT } from './stage-function.js';
 import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
 import { PREFIXES } from '#src/run/keys.js';
+import { EXIT_TEMPFAIL } from '#src/errors/exit-code.js';
 
 export interface TrainingProps {
   prefix: string;
@@ -164,10 +165,12 @@ export class Training extends Construct {
     this.jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
       jobDefinitionName: `${props.prefix}-trainer`,
       container,
-      // A reclaimed Spot instance retries the job (training resumes from its last checkpoint); other failures
-      // end it, and the state machine's Catch records them.
+      // A transient failure (the trainer exits EX_TEMPFAIL: throttling, a 5xx, a dropped connection) or a reclaimed
+      // Spot instance retries the job (training resumes from its last checkpoint); other failures end it at once,
+      // and the state machine's Catch records them.
       retryAttempts: 3,
       retryStrategies: [
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: String(EXIT_TEMPFAIL) })),
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
         batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onReason: '*' })),
       ],

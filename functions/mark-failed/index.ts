@@ -4,11 +4,12 @@
 import { markFailed, markResumed, RunFailedError } from '#src/workflow/stages/mark-failed.js';
 import { deploymentStageContext } from '#src/workflow/deployment-context.js';
 import { parseMarkFailedInput } from '../shared/events.js';
+import { classified } from '../shared/classified.js';
 
-/** Lambda entry point. */
-export async function handler(event: unknown): Promise<Awaited<ReturnType<typeof markResumed>>> {
+/** Lambda entry point; RunFailed leaves as it is, any other error classified (e.g. a throttled manifest write). */
+export const handler = classified(async (event: unknown): Promise<Awaited<ReturnType<typeof markResumed>>> => {
   const input = parseMarkFailedInput(event);
   const ctx = deploymentStageContext(input.runId);
   if ((input.redriveCount ?? 0) > (input.failedAtRedrive ?? 0)) return markResumed(ctx, input);
   throw new RunFailedError(await markFailed(ctx, input));
-}
+});

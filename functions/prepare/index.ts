@@ -3,9 +3,10 @@ import { prepare } from '#src/workflow/stages/prepare.js';
 import type { PrepareOutput } from '#src/workflow/stage-io.js';
 import { deploymentStageContext } from '#src/workflow/deployment-context.js';
 import { parsePrepareInput } from '../shared/events.js';
+import { classified } from '../shared/classified.js';
 
-/** Lambda entry point. */
-export async function handler(event: unknown): Promise<PrepareOutput> {
+/** Lambda entry point; errors leave classified (TransientError or a permanent class). */
+export const handler = classified(async (event: unknown): Promise<PrepareOutput> => {
   const input = parsePrepareInput(event);
   return prepare(deploymentStageContext(input.runId ?? input.experimentKey), input);
-}
+});

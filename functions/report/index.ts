@@ -8,15 +8,16 @@ import { report } from '#src/workflow/stages/report.js';
 import type { ReportOutput } from '#src/workflow/stage-io.js';
 import { parseReportInput } from '../shared/events.js';
 import { awsBillingApis } from './billing-client.js';
+import { classified } from '../shared/classified.js';
 
 /** The part of the Lambda context the handler reads. */
 interface LambdaContext {
   memoryLimitInMB?: string;
 }
 
-/** A Report handler that reads billed usage through `apis` (the SDK on AWS; recorded responses in tests). */
+/** A Report handler that reads billed usage through `apis` (the SDK on AWS; recorded responses in tests); errors leave classified. */
 export function reportHandler(apis: () => BillingApis) {
-  return async (event: unknown, context?: LambdaContext): Promise<ReportOutput> => {
+  return classified(async (event: unknown, context?: LambdaContext): Promise<ReportOutput> => {
     const started = Date.now();
     const input = parseReportInput(event);
     // What the stack tells Report: the deployment's pricing choices and the names of its stage functions.
@@ -34,7 +35,7 @@ export function reportHandler(apis: () => BillingApis) {
             return collectBilledUsage(apis(), { executionArn, functions: stageFunctions, memoryMb, measured, current });
           };
     return report(deploymentStageContext(input.runId), { runId: input.runId }, { ...(billedUsage ? { billedUsage } : {}), ...(costOptions ? { costOptions } : {}) });
-  };
+  });
 }
 
 /** Lambda entry point. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isShardOf } from '#src/run/keys.js';
 import { validateKey } from '#src/store/blob-store.js';
 import type { FeaturizeInput, MarkFailedInput, PrepareInput, ReportInput } from '#src/workflow/stage-io.js';
+import { InvalidInputError } from '#src/errors/index.js';
 
 // The events the state machine sends each handler (stage-io.ts shapes). A malformed event fails the invocation
 // with the stage name and the offending field, which the state machine's Catch then records in the manifest.
@@ -46,7 +47,7 @@ function parse<T>(stage: keyof typeof schemas, event: unknown): T {
   const result = schemas[stage].safeParse(event);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
-    throw new Error(`invalid ${stage} event: ${problems}`);
+    throw new InvalidInputError(`invalid ${stage} event: ${problems}`);
   }
   return result.data as T;
 }

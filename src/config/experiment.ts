@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
 
 const name = z
   .string()
@@ -155,13 +156,12 @@ export type TrainingConfig = z.infer<typeof TrainingSpec>;
 export type StageConfig = z.infer<typeof StageSpec>;
 
 /** An experiment file that failed validation; the message lists every problem with its field path. */
-export class ExperimentError extends Error {
+export class ExperimentError extends ConfigError {
   constructor(
     readonly source: string,
     readonly problems: string[],
   ) {
     super(`${source}: invalid experiment\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ExperimentError';
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import type { StageUsage } from '../run/records.js';
 import type { RunUsage } from './cost.js';
+import { MissingInputError } from '../errors/index.js';
 
 /** The fields of a Step Functions `HistoryEvent` (GetExecutionHistory) that billing reads. */
 export interface HistoryEvent {
@@ -326,7 +327,7 @@ export function billedUsage(records: BillingRecords, o: Omit<BilledUsageOptions,
  */
 export async function collectBilledUsage(apis: BillingApis, o: BilledUsageOptions): Promise<RunUsage> {
   const history = await apis.executionHistory(o.executionArn);
-  if (history.length === 0) throw new Error(`execution ${o.executionArn} has no history`);
+  if (history.length === 0) throw new MissingInputError(`execution ${o.executionArn} has no history`);
   const attempts = taskAttempts(history);
   const jobIds = [...new Set(attempts.flatMap((a) => (a.jobId === undefined ? [] : [a.jobId])))];
   const jobs = jobIds.length > 0 ? await apis.describeJobs(jobIds) : [];

@@ -1,6 +1,7 @@
 import type { StageUsage } from '../run/records.js';
 import { PRICE_UNITS, priceFor, type BaseUnit, type PriceTable } from './prices.js';
 import { alignColumns } from '../format/text.js';
+import { ConfigError, InvalidInputError } from '../errors/index.js';
 
 /**
  * What a run used, the input of the cost report. A local run fills it from measured usage (each stage's
@@ -126,7 +127,7 @@ export function computeCost(usage: RunUsage, prices: PriceTable, options: Partia
       // Stage names may carry a qualifier (`train:bow`); the part before ':' names the kind of stage.
       const target = u.kind === 'local' ? (opts.awsTargets[stage] ?? opts.awsTargets[stage.split(':')[0]!]) : u.kind;
       if (target === undefined) {
-        throw new Error(`${where}: kind "local" but no AWS target for stage "${stage}"; set awsTargets.${stage} to "lambda" or "batch"`);
+        throw new ConfigError(`${where}: kind "local" but no AWS target for stage "${stage}"; set awsTargets.${stage} to "lambda" or "batch"`);
       }
       if (target === 'lambda') {
         gbSeconds += (u.seconds * (opts.lambdaMemoryMb[stage] ?? opts.lambdaMemoryMb[stage.split(':')[0]!] ?? u.memoryMb)) / 1024;
@@ -173,7 +174,7 @@ export function computeCost(usage: RunUsage, prices: PriceTable, options: Partia
 
   const entries = [...used].map((key) => ({ key, ...prices.prices[key]! }));
   const currencies = new Set(entries.map((e) => e.currency));
-  if (currencies.size > 1) throw new Error(`prices mix currencies ${[...currencies].join(', ')}; cannot add them up`);
+  if (currencies.size > 1) throw new ConfigError(`prices mix currencies ${[...currencies].join(', ')}; cannot add them up`);
   return {
     label: COST_LABELS[usage.basis],
     basis: usage.basis,
@@ -252,5 +253,5 @@ export function costText(report: CostReport): string {
 }
 
 function checkNonNegative(value: number, what: string): void {
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${what}: expected a finite number >= 0, got ${value}`);
+  if (!Number.isFinite(value) || value < 0) throw new InvalidInputError(`${what}: expected a finite number >= 0, got ${value}`);
 }

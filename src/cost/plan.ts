@@ -7,6 +7,7 @@ import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type Cost
 import { formatDuration } from '../format/text.js';
 import type { PriceTable } from './prices.js';
 import { alignColumns } from '../format/text.js';
+import { ConfigError } from '../errors/index.js';
 
 /**
  * The throughput model of `textshift plan`. Every number is an assumption stated here, not a measurement of the
@@ -148,7 +149,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     }
     for (const step of spec.splits) {
       const from = sizes.get(step.from);
-      if (from === undefined) throw new Error(`dataset "${dataset}": split step from "${step.from}", which is no part at that step`);
+      if (from === undefined) throw new ConfigError(`dataset "${dataset}": split step from "${step.from}", which is no part at that step`);
       const { nTrain, nTest } = splitSizes(from.rows, step.testSize);
       sizes.delete(step.from);
       sizes.set(step.train, { rows: nTrain, meanChars: from.meanChars });
@@ -166,7 +167,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     const speed = spec.kind === 'bow' ? model.featurizePerVcpu.bow : model.featurizePerVcpu[spec.kind] * (1 + (Math.max(1, vcpus) - 1) * model.multicoreEfficiency);
     for (const [dataset, part] of neededParts(exp)) {
       const size = partSize.get(`${dataset}/${part}`);
-      if (size === undefined) throw new Error(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
+      if (size === undefined) throw new ConfigError(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
       const cap = exp.subsample[feature]?.[dataset]?.[part];
       const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
       const shards = Math.ceil(rows / spec.shardSize);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import bundledPrices from './prices/aws-prices.json' with { type: 'json' };
+import { ConfigError } from '../errors/index.js';
 
 /** Units a price can be quoted in, and how many base units (request, GB-second, ...) one of them holds. */
 export const PRICE_UNITS = {
@@ -49,12 +50,12 @@ export function parsePriceFile(text: string, source: string): PriceTable {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${source}: price file is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(`${source}: price file is not valid JSON: ${(err as Error).message}`);
   }
   const parsed = PriceFileSpec.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `  - ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new Error(`${source}: invalid price file\n${problems.join('\n')}`);
+    throw new ConfigError(`${source}: invalid price file\n${problems.join('\n')}`);
   }
   return { versions: [parsed.data.version], prices: parsed.data.prices };
 }
@@ -77,7 +78,7 @@ export async function loadPrices(overridePath?: string): Promise<PriceTable> {
   try {
     text = await readFile(overridePath, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read price file ${overridePath}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read price file ${overridePath}: ${(err as Error).message}`);
   }
   return mergePrices(base, parsePriceFile(text, overridePath));
 }
@@ -86,10 +87,10 @@ export async function loadPrices(overridePath?: string): Promise<PriceTable> {
 export function priceFor(table: PriceTable, key: string, base: BaseUnit): PriceEntry {
   const entry = table.prices[key];
   if (entry === undefined) {
-    throw new Error(`no price "${key}" in price table ${table.versions.join(' + ')}; add it to a price file (--prices)`);
+    throw new ConfigError(`no price "${key}" in price table ${table.versions.join(' + ')}; add it to a price file (--prices)`);
   }
   if (PRICE_UNITS[entry.unit].base !== base) {
-    throw new Error(`price "${key}" is quoted per ${entry.unit}; expected a unit of ${base}`);
+    throw new ConfigError(`price "${key}" is quoted per ${entry.unit}; expected a unit of ${base}`);
   }
   return entry;
 }

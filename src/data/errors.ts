@@ -1,5 +1,6 @@
 import { isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InvalidDataError, MissingInputError } from '../errors/index.js';
 import type { BlobStore } from '../store/blob-store.js';
 
 /** Which column a problem is in: a header name or a 0-based index, as written in the experiment. */
@@ -10,7 +11,7 @@ export type ColumnRef = string | number;
  * problem is the whole file, e.g. no data rows), `field` the column when one is concerned.
  * The message reads `<path>:<line>: <problem>`, the form editors and terminals link to.
  */
-export class DataError extends Error {
+export class DataError extends InvalidDataError {
   constructor(
     readonly file: string,
     readonly display: string,
@@ -19,12 +20,11 @@ export class DataError extends Error {
     readonly field?: ColumnRef,
   ) {
     super(`${display}${line === undefined ? '' : `:${line}`}: ${problem}`);
-    this.name = 'DataError';
   }
 }
 
 /** A dataset file or data folder that does not exist; the message lists every path tried and how to get the data. */
-export class MissingDatasetError extends Error {
+export class MissingDatasetError extends MissingInputError {
   constructor(
     readonly what: string,
     readonly tried: string[],
@@ -33,7 +33,6 @@ export class MissingDatasetError extends Error {
       `${what} not found. Tried:\n${tried.map((t) => `  - ${t}`).join('\n')}\n` +
         'The data can be fetched with `textshift data fetch --dest DIR`; then pass --data-root DIR or set TEXTSHIFT_DATA=DIR.',
     );
-    this.name = 'MissingDatasetError';
   }
 }
 

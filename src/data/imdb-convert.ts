@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { PythonRandom } from './python-random.js';
+import { InternalError, InvalidDataError } from '../errors/index.js';
 
 export type ImdbSplit = 'train' | 'test';
 export type ImdbLabel = 'negative' | 'positive';
@@ -105,7 +106,7 @@ export async function convertAclImdb(archive: Readable, sinks: ImdbSinks, opts: 
   const source = opts.sourceName ?? 'archive';
   const { reviews, skipped } = await spillReviews(archive, opts.spillPath, source, opts.log);
   if (reviews.length === 0) {
-    throw new Error(`${source}: no aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt entries found; is this aclImdb_v1.tar.gz?`);
+    throw new InvalidDataError(`${source}: no aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt entries found; is this aclImdb_v1.tar.gz?`);
   }
   const counts = { train: { negative: 0, positive: 0 }, test: { negative: 0, positive: 0 } };
   const csv = new BufferedWriter(sinks.csv);
@@ -121,7 +122,7 @@ export async function convertAclImdb(archive: Readable, sinks: ImdbSinks, opts: 
         row++;
         counts[split][r.label]++;
         const text = Buffer.allocUnsafe(r.length);
-        if (readSync(spill, text, 0, r.length, r.offset) !== r.length) throw new Error(`spill file ${opts.spillPath} is short at ${r.path}`);
+        if (readSync(spill, text, 0, r.length, r.offset) !== r.length) throw new InternalError(`spill file ${opts.spillPath} is short at ${r.path}`);
         csv.push(csvField(text), Buffer.from(`,${r.label}\n`));
         // The dax44/AMLM train/val reassignment follows no rule we can reproduce, so that column stays empty.
         index.push(Buffer.from(`${row},${split},${r.label},${r.rating},${r.path},\n`));
@@ -166,7 +167,7 @@ async function spillReviews(
         continue;
       }
       const key = `${ref.split}/${ref.label}/${ref.id}`;
-      if (seen.has(key)) throw new Error(`${source}: review ${key} appears twice (second copy: ${ref.path})`);
+      if (seen.has(key)) throw new InvalidDataError(`${source}: review ${key} appears twice (second copy: ${ref.path})`);
       seen.add(key);
       const chunks: Buffer[] = [];
       for await (const chunk of entry) chunks.push(chunk as Buffer);

@@ -4,6 +4,7 @@ import type { SkippedRow } from '../run/records.js';
 import { readTable, type Example } from './read-table.js';
 import { trainTestSplit } from './split.js';
 import type { LoadedFile } from '../run/records.js';
+import { ConfigError } from '../errors/index.js';
 
 /** A dataset's parts after every split step. */
 export interface LoadedDataset {
@@ -32,18 +33,18 @@ export async function loadDataset(name: string, spec: DatasetConfig, dataStore: 
     const where = `dataset "${name}" splits[${i}]`;
     const from = parts.get(step.from);
     if (from === undefined) {
-      throw new Error(`${where}: "from" is "${step.from}", which is no part at this step; expected one of ${[...parts.keys()].map((p) => `"${p}"`).join(', ')}`);
+      throw new ConfigError(`${where}: "from" is "${step.from}", which is no part at this step; expected one of ${[...parts.keys()].map((p) => `"${p}"`).join(', ')}`);
     }
-    if (step.train === step.test) throw new Error(`${where}: train and test are both "${step.train}"; expected two different names`);
+    if (step.train === step.test) throw new ConfigError(`${where}: train and test are both "${step.train}"; expected two different names`);
     parts.delete(step.from);
     for (const out of [step.train, step.test]) {
-      if (parts.has(out)) throw new Error(`${where}: output "${out}" would replace the existing part "${out}"; choose another name`);
+      if (parts.has(out)) throw new ConfigError(`${where}: output "${out}" would replace the existing part "${out}"; choose another name`);
     }
     let split;
     try {
       split = trainTestSplit(from, step.testSize, seed);
     } catch (err) {
-      throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+      throw new ConfigError(`${where}: ${(err as Error).message}`, { cause: err });
     }
     parts.set(step.train, split.train);
     parts.set(step.test, split.test);
@@ -55,7 +56,7 @@ export async function loadDataset(name: string, spec: DatasetConfig, dataStore: 
 function checkLabels(name: string, spec: DatasetConfig): void {
   for (const [raw, index] of Object.entries(spec.labels)) {
     if (index >= spec.classNames.length) {
-      throw new Error(
+      throw new ConfigError(
         `dataset "${name}": label "${raw}" maps to class ${index}, but classNames has ${spec.classNames.length} entries (indexes 0-${spec.classNames.length - 1})`,
       );
     }

@@ -1,4 +1,5 @@
 import { MT19937 } from '../random/mt19937.js';
+import { InvalidInputError } from '../errors/index.js';
 
 /**
  * numpy's legacy `RandomState(seed).permutation(n)`: a Fisher-Yates shuffle of 0..n-1 that swaps position i
@@ -6,8 +7,8 @@ import { MT19937 } from '../random/mt19937.js';
  * >= i and rejects values > i.
  */
 export function numpyPermutation(n: number, seed: number): Uint32Array {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`permutation size must be an integer in [0, 2^32), got ${n}`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed must be an integer in [0, 2^32) as numpy's, got ${seed}`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidInputError(`permutation size must be an integer in [0, 2^32), got ${n}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new InvalidInputError(`seed must be an integer in [0, 2^32) as numpy's, got ${seed}`);
   const rng = MT19937.fromSeed(seed);
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = i;
@@ -37,11 +38,11 @@ function randomInterval(rng: MT19937, max: number): number {
 
 /** Sizes of a split as scikit-learn computes them for a float test_size: n_test = ceil(testSize*n), n_train = n - n_test. */
 export function splitSizes(n: number, testSize: number): { nTrain: number; nTest: number } {
-  if (!(testSize > 0 && testSize < 1)) throw new Error(`testSize must be in (0, 1), got ${testSize}`);
+  if (!(testSize > 0 && testSize < 1)) throw new InvalidInputError(`testSize must be in (0, 1), got ${testSize}`);
   const nTest = Math.ceil(testSize * n);
   const nTrain = n - nTest;
   if (nTrain <= 0) {
-    throw new Error(`with ${n} rows and testSize ${testSize} the train part would be empty; expected more rows or a smaller testSize`);
+    throw new InvalidInputError(`with ${n} rows and testSize ${testSize} the train part would be empty; expected more rows or a smaller testSize`);
   }
   return { nTrain, nTest };
 }
@@ -63,7 +64,7 @@ export function trainTestSplit<T>(items: readonly T[], testSize: number, seed: n
  * Otherwise returns all items. Not stratified.
  */
 export function subsample<T>(items: readonly T[], cap: number, seed: number): T[] {
-  if (!Number.isInteger(cap) || cap < 0) throw new Error(`subsample cap must be a non-negative integer, got ${cap}`);
+  if (!Number.isInteger(cap) || cap < 0) throw new InvalidInputError(`subsample cap must be a non-negative integer, got ${cap}`);
   if (items.length <= cap) return items.slice();
   const chosen = numpyPermutation(items.length, seed).subarray(0, cap).sort();
   return Array.from(chosen, (i) => items[i]!);

@@ -10,6 +10,7 @@
  * code-point order of the term. test/fixtures/bow/README.md records the evidence.
  */
 import { CsrBuilder, type Csr } from '../matrix/csr.js';
+import { InvalidDataError } from '../errors/index.js';
 
 /** sklearn's default token pattern, recorded in vocabulary files. */
 export const TOKEN_PATTERN = String.raw`(?u)\b\w\w+\b`;
@@ -199,14 +200,14 @@ export function selectTerms(counts: ReadonlyMap<string, number>, maxFeatures: nu
 
 /** A vocabulary over the given terms, which must be distinct and in code-point order (column order). */
 export function vocabularyFromTerms(terms: readonly string[], source = 'vocabulary'): BowVocabulary {
-  if (terms.length === 0) throw new Error(`${source}: empty vocabulary (no terms)`);
+  if (terms.length === 0) throw new InvalidDataError(`${source}: empty vocabulary (no terms)`);
   const index = new Map<string, number>();
   terms.forEach((term, i) => {
     if (typeof term !== 'string' || !TOKEN.test(term)) {
-      throw new Error(`${source}: term ${i} ${JSON.stringify(term)} is not a token (2+ letters, digits or "_")`);
+      throw new InvalidDataError(`${source}: term ${i} ${JSON.stringify(term)} is not a token (2+ letters, digits or "_")`);
     }
     if (i > 0 && compareCodePoints(terms[i - 1]!, term) >= 0) {
-      throw new Error(`${source}: terms ${i - 1} and ${i} (${JSON.stringify(terms[i - 1])}, ${JSON.stringify(term)}) are not distinct and in code-point order`);
+      throw new InvalidDataError(`${source}: terms ${i - 1} and ${i} (${JSON.stringify(terms[i - 1])}, ${JSON.stringify(term)}) are not distinct and in code-point order`);
     }
     index.set(term, i);
   });
@@ -216,7 +217,7 @@ export function vocabularyFromTerms(terms: readonly string[], source = 'vocabula
 /** Fits the vocabulary: the maxFeatures terms with the largest corpus counts, columns in code-point order. */
 export function fitBow(texts: Iterable<string>, maxFeatures: number): BowVocabulary {
   const terms = selectTerms(countTerms(texts), maxFeatures);
-  if (terms.length === 0) throw new Error('fitBow: empty vocabulary; the documents contain no token of 2+ letters, digits or "_"');
+  if (terms.length === 0) throw new InvalidDataError('fitBow: empty vocabulary; the documents contain no token of 2+ letters, digits or "_"');
   return vocabularyFromTerms(terms);
 }
 
@@ -280,18 +281,18 @@ export function vocabularyFromJson(text: string, source = 'vocabulary.json'): Bo
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${source}: not valid JSON: ${(err as Error).message}`);
+    throw new InvalidDataError(`${source}: not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof doc !== 'object' || doc === null) throw new Error(`${source}: expected a JSON object`);
+  if (typeof doc !== 'object' || doc === null) throw new InvalidDataError(`${source}: expected a JSON object`);
   const { format, version, analyzer, terms } = doc as Record<string, unknown>;
-  if (format !== FORMAT) throw new Error(`${source}: field "format" is ${JSON.stringify(format)}, expected "${FORMAT}"`);
-  if (version !== FORMAT_VERSION) throw new Error(`${source}: field "version" is ${JSON.stringify(version)}, expected ${FORMAT_VERSION}`);
+  if (format !== FORMAT) throw new InvalidDataError(`${source}: field "format" is ${JSON.stringify(format)}, expected "${FORMAT}"`);
+  if (version !== FORMAT_VERSION) throw new InvalidDataError(`${source}: field "version" is ${JSON.stringify(version)}, expected ${FORMAT_VERSION}`);
   const a = analyzer as Record<string, unknown> | null | undefined;
   if (a?.lowercase !== true || a.tokenPattern !== TOKEN_PATTERN) {
-    throw new Error(
+    throw new InvalidDataError(
       `${source}: field "analyzer" is ${JSON.stringify(analyzer)}, expected {"lowercase":true,"tokenPattern":${JSON.stringify(TOKEN_PATTERN)}}`,
     );
   }
-  if (!Array.isArray(terms)) throw new Error(`${source}: field "terms" must be an array of strings`);
+  if (!Array.isArray(terms)) throw new InvalidDataError(`${source}: field "terms" must be an array of strings`);
   return vocabularyFromTerms(terms as string[], `${source}: field "terms"`);
 }

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { FeatureConfig } from '../config/experiment.js';
 import { modelPrefix as modelKeyPrefix } from '../run/keys.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { InternalError, MissingInputError } from '../errors/index.js';
 
 /**
  * Dense sentence encoders by feature kind. Imported lazily so BoW-only processes never load ONNX Runtime or
@@ -13,7 +14,7 @@ import type { BlobStore } from '../store/blob-store.js';
 export async function denseEncoderFactory(kind: string): Promise<DenseEncoderFactory> {
   if (kind === 'bert') return bertFactory;
   if (kind === 'use') return useFactory;
-  throw new Error(`no dense encoder for feature kind "${kind}"`);
+  throw new InternalError(`no dense encoder for feature kind "${kind}"`);
 }
 
 /** Store prefix of a BERT-family model folder (HF/optimum layout). */
@@ -29,7 +30,7 @@ const FILES_THAT_DEFINE_OUTPUTS = /(^|\/)(onnx\/model\.onnx|config\.json|vocab\.
  */
 export async function materializeFolder(store: BlobStore, prefix: string): Promise<string> {
   const objects = await store.list(prefix);
-  if (objects.length === 0) throw new Error(`${store.url}/${prefix}: no model files (expected onnx/model.onnx, config.json and vocab.txt or tokenizer.json)`);
+  if (objects.length === 0) throw new MissingInputError(`${store.url}/${prefix}: no model files (expected onnx/model.onnx, config.json and vocab.txt or tokenizer.json)`);
   if (store.localPath) return store.localPath(prefix.replace(/\/$/, ''));
   const id = createHash('sha256').update(store.url).update(JSON.stringify(objects)).digest('hex').slice(0, 16);
   const dir = join(tmpdir(), 'textshift-models', id);
@@ -55,7 +56,7 @@ const bertIdentities = new Map<string, Promise<string>>();
 const bertFactory: DenseEncoderFactory = {
   /** Hash of the files that determine the vectors, plus pooling and truncation. */
   identity(spec, store) {
-    if (spec.kind !== 'bert') throw new Error(`bert encoder given a ${spec.kind} feature`);
+    if (spec.kind !== 'bert') throw new InternalError(`bert encoder given a ${spec.kind} feature`);
     const prefix = modelPrefix(spec);
     const key = `${store.url}|${prefix}|${spec.pooling}|${spec.maxLength}`;
     if (!bertIdentities.has(key)) {
@@ -65,7 +66,7 @@ const bertFactory: DenseEncoderFactory = {
           const h = createHash('sha256');
           const files = (await store.list(prefix)).filter((o) => FILES_THAT_DEFINE_OUTPUTS.test(o.key.slice(prefix.length)));
           if (!files.some((f) => f.key.endsWith('onnx/model.onnx'))) {
-            throw new Error(`${store.url}/${prefix}onnx/model.onnx not found: put the model folder (HF optimum layout) under ${prefix}`);
+            throw new MissingInputError(`${store.url}/${prefix}onnx/model.onnx not found: put the model folder (HF optimum layout) under ${prefix}`);
           }
           for (const f of files) h.update(f.key.slice(prefix.length)).update('\0').update(await store.getOrThrow(f.key)).update('\0');
           return `bert:${h.digest('hex').slice(0, 16)}:${spec.pooling}:${spec.maxLength}`;
@@ -75,7 +76,7 @@ const bertFactory: DenseEncoderFactory = {
     return bertIdentities.get(key)!;
   },
   async create(spec, store): Promise<DenseEncoder> {
-    if (spec.kind !== 'bert') throw new Error(`bert encoder given a ${spec.kind} feature`);
+    if (spec.kind !== 'bert') throw new InternalError(`bert encoder given a ${spec.kind} feature`);
     const { BertEncoder } = await import('./bert/encoder.js');
     const encoder = await BertEncoder.load(await materializeFolder(store, modelPrefix(spec)));
     return {
@@ -92,7 +93,7 @@ const useFactory: DenseEncoderFactory = {
     return useIdentity();
   },
   async create(spec): Promise<DenseEncoder> {
-    if (spec.kind !== 'use') throw new Error(`use encoder given a ${spec.kind} feature`);
+    if (spec.kind !== 'use') throw new InternalError(`use encoder given a ${spec.kind} feature`);
     const { createUseEncoder } = await import('./use/encoder.js');
     const encoder = await createUseEncoder({ batchSize: spec.batchSize });
     return { dim: encoder.dim, embed: (texts) => encoder.embed(texts), close: () => encoder.close() };

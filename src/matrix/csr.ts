@@ -4,6 +4,7 @@
  * Rows are never expanded to dense k-wide vectors here.
  */
 import { endianness } from 'node:os';
+import { InternalError, InvalidDataError } from '../errors/index.js';
 
 /** A rows x cols sparse matrix; row r holds indices/data[indptr[r] .. indptr[r+1]), column indices ascending. */
 export interface Csr {
@@ -15,13 +16,12 @@ export interface Csr {
 }
 
 /** A CSR matrix or `.csr` buffer that breaks the format; the message names the source and what was expected. */
-export class CsrError extends Error {
+export class CsrError extends InvalidDataError {
   constructor(
     readonly source: string,
     detail: string,
   ) {
     super(`${source}: ${detail}`);
-    this.name = 'CsrError';
   }
 }
 
@@ -187,7 +187,7 @@ const HEADER_BYTES = 20;
 
 function assertLittleEndianHost(): void {
   // The arrays are copied byte for byte; a big-endian host would need byte swapping, which no target needs.
-  if (endianness() !== 'LE') throw new Error('.csr encoding is implemented for little-endian hosts only');
+  if (endianness() !== 'LE') throw new InternalError('.csr encoding is implemented for little-endian hosts only');
 }
 
 /** Serializes a matrix to the `.csr` binary format (validates it first). */

@@ -1,4 +1,5 @@
 import type { Tensor } from './engine.js';
+import { InvalidDataError } from '../errors/index.js';
 
 /**
  * The safetensors format (8-byte little-endian header length, JSON header, raw little-endian data): a
@@ -34,7 +35,7 @@ export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record
 /** Decodes a safetensors file of float32 tensors, validating header, shapes and offsets; `source` names it in errors. */
 export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   const fail = (why: string): never => {
-    throw new Error(`${source}: not a valid safetensors checkpoint: ${why}`);
+    throw new InvalidDataError(`${source}: not a valid safetensors checkpoint: ${why}`);
   };
   if (buf.length < 8) fail('shorter than its 8-byte header length');
   const headerLen = Number(buf.readBigUInt64LE(0));

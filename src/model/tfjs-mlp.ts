@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ADAM, layerSizes, paramShapes, zeroParams, initParams, type MlpEngine, type MlpSpec, type OptimizerState, type ParamSet } from './engine.js';
 import type { Features } from '../matrix/features.js';
 import type { Xoshiro128 } from './rng.js';
+import { InvalidDataError } from '../errors/index.js';
 
 /**
  * The same MLP in TensorFlow.js, for the Batch trainer (the `tensorflow` backend of tfjs-node-gpu) and as the
@@ -148,7 +149,7 @@ export class TfjsMlp implements MlpEngine {
   private write(vars: tf.Variable[], values: ParamSet): void {
     this.names.forEach((n, i) => {
       const t = values.get(n);
-      if (!t || t.data.length !== vars[i]!.size) throw new Error(`parameter ${n}: expected ${vars[i]!.size} values, got ${t ? t.data.length : 'none'}`);
+      if (!t || t.data.length !== vars[i]!.size) throw new InvalidDataError(`parameter ${n}: expected ${vars[i]!.size} values, got ${t ? t.data.length : 'none'}`);
       tf.tidy(() => vars[i]!.assign(tf.tensor(t.data, vars[i]!.shape)));
     });
   }

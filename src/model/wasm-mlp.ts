@@ -12,6 +12,7 @@ import {
 import type { Features } from '../matrix/features.js';
 import { instantiateKernels, KernelHeap, type KernelExports, type Region } from './kernels/index.js';
 import type { Xoshiro128 } from './rng.js';
+import { InvalidDataError } from '../errors/index.js';
 
 const EMPTY: Region = { ptr: 0, length: 0 };
 
@@ -409,7 +410,7 @@ export class WasmMlp implements MlpEngine {
       for (const [name, r] of [[`layer_${l}/kernel`, kr], [`layer_${l}/bias`, br]] as const) {
         const t = params.get(name);
         if (!t || t.data.length !== r.length) {
-          throw new Error(`parameter ${name}: expected ${r.length} values, got ${t ? t.data.length : 'none'}`);
+          throw new InvalidDataError(`parameter ${name}: expected ${r.length} values, got ${t ? t.data.length : 'none'}`);
         }
         this.heap.f32(r).set(t.data);
       }

@@ -2,6 +2,7 @@ import type { Evaluation } from '../run/records.js';
 import { escapeXml } from './escape.js';
 import { slug } from '../format/text.js';
 import { FONT, blues } from './palette.js';
+import { InvalidDataError } from '../errors/index.js';
 
 const CELL = 76;
 const LEFT = 104;
@@ -16,7 +17,7 @@ const RIGHT = 20;
 export function confusionSvg(evaluation: Evaluation, classNames: string[]): string {
   const k = evaluation.confusion.length;
   if (k === 0 || evaluation.confusion.some((row) => row.length !== k)) {
-    throw new Error(`confusion matrix of ${evaluation.model} on ${evaluation.dataset}: expected a square matrix, got ${JSON.stringify(evaluation.confusion)}`);
+    throw new InvalidDataError(`confusion matrix of ${evaluation.model} on ${evaluation.dataset}: expected a square matrix, got ${JSON.stringify(evaluation.confusion)}`);
   }
   const names = Array.from({ length: k }, (_, i) => classNames[i] ?? `class ${i}`);
   const width = LEFT + k * CELL + RIGHT;

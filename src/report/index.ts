@@ -8,6 +8,7 @@ import { toManifestView, type RunManifestView } from './manifest-view.js';
 import { bundledPriceTable, type PriceTable } from '../cost/prices.js';
 import { resultsCsv, resultsMarkdown, resultsTable } from './results-table.js';
 import { writeModelEventFile } from '../train/tfevents.js';
+import { InternalError } from '../errors/index.js';
 
 /** What the Report stage hands over. */
 export interface RunReportInputs {
@@ -49,7 +50,7 @@ export async function writeRunReport(
   inputs: RunReportInputs,
 ): Promise<{ keys: RunReportKeys; cost?: CostReport }> {
   if (inputs.results.runId !== runId) {
-    throw new Error(`writeRunReport: results belong to run ${inputs.results.runId}, not ${runId}`);
+    throw new InternalError(`writeRunReport: results belong to run ${inputs.results.runId}, not ${runId}`);
   }
   const k = runKeys(runId);
   const manifest = toManifestView(inputs.manifest, k.manifest);

@@ -1,6 +1,7 @@
 import { escapeXml } from './escape.js';
 import { slug } from '../format/text.js';
 import { FONT } from './palette.js';
+import { InvalidDataError, InvalidInputError } from '../errors/index.js';
 
 /** One line of a chart. */
 export interface Series {
@@ -30,9 +31,9 @@ export function lineChartSvg(chart: LineChart): string {
   const width = chart.width ?? 420;
   const height = chart.height ?? 260;
   const all = chart.series.flatMap((s) => s.points);
-  if (all.length === 0) throw new Error(`chart ${chart.id}: no points to draw`);
+  if (all.length === 0) throw new InvalidInputError(`chart ${chart.id}: no points to draw`);
   for (const p of all) {
-    if (!Number.isFinite(p.x) || !Number.isFinite(p.y)) throw new Error(`chart ${chart.id}: non-finite point (${p.x}, ${p.y})`);
+    if (!Number.isFinite(p.x) || !Number.isFinite(p.y)) throw new InvalidDataError(`chart ${chart.id}: non-finite point (${p.x}, ${p.y})`);
   }
   const xTicks = niceTicks(Math.min(...all.map((p) => p.x)), Math.max(...all.map((p) => p.x)), 10, true);
   const yTicks = niceTicks(Math.min(...all.map((p) => p.y)), Math.max(...all.map((p) => p.y)), 5, false);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { StageRecord } from '../run/records.js';
+import { InvalidDataError } from '../errors/index.js';
 
 /** What the report needs from a run's manifest. */
 export interface RunManifestView {
@@ -62,11 +63,11 @@ export function toManifestView(raw: unknown, source: string): RunManifestView {
   const parsed = RawManifest.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new Error(`${source}: unreadable manifest: ${problems.join('; ')}`);
+    throw new InvalidDataError(`${source}: unreadable manifest: ${problems.join('; ')}`);
   }
   const m = parsed.data;
   const runId = m.runId ?? m.id;
-  if (runId === undefined) throw new Error(`${source}: manifest has no runId`);
+  if (runId === undefined) throw new InvalidDataError(`${source}: manifest has no runId`);
   const configName = (m.config as { name?: unknown } | undefined)?.name;
   const experiment =
     typeof m.experiment === 'string' ? m.experiment : (m.experiment?.name ?? (typeof configName === 'string' ? configName : '?'));

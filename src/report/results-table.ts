@@ -1,6 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import type { Evaluation, Results } from '../run/records.js';
 import { alignColumns } from '../format/text.js';
+import { InvalidDataError } from '../errors/index.js';
 
 /** The results table: one row per model (`<feature>_<stage>`), one column per evaluated dataset. */
 export interface ResultsTable {
@@ -16,14 +17,14 @@ export interface ResultsTable {
 export function resultsTable(results: Results): ResultsTable {
   const splits = new Set(results.evaluations.map((e) => e.split));
   if (splits.size > 1) {
-    throw new Error(`results of run ${results.runId}: evaluations mix splits ${[...splits].join(', ')}; expected one split`);
+    throw new InvalidDataError(`results of run ${results.runId}: evaluations mix splits ${[...splits].join(', ')}; expected one split`);
   }
   const models = uniqueInOrder([...results.models.map((m) => m.model), ...results.evaluations.map((e) => e.model)]);
   const datasets = uniqueInOrder([...results.datasets, ...results.evaluations.map((e) => e.dataset)]);
   const byPair = new Map<string, Evaluation>();
   for (const e of results.evaluations) {
     const key = `${e.model}\u0000${e.dataset}`;
-    if (byPair.has(key)) throw new Error(`results of run ${results.runId}: model ${e.model} evaluated twice on ${e.dataset}`);
+    if (byPair.has(key)) throw new InvalidDataError(`results of run ${results.runId}: model ${e.model} evaluated twice on ${e.dataset}`);
     byPair.set(key, e);
   }
   return {

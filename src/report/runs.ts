@@ -6,6 +6,7 @@ import { formatDuration } from '../format/text.js';
 import { runSeconds, toManifestView } from './manifest-view.js';
 import { alignColumns } from '../format/text.js';
 import { formatAccuracy, resultsTable } from './results-table.js';
+import { InvalidDataError, MissingInputError } from '../errors/index.js';
 
 /** One line of `textshift runs`. */
 export interface RunSummary {
@@ -132,7 +133,7 @@ export async function loadRunResults(store: BlobStore, runId: string): Promise<R
   const results = await readJson<Results>(store, key);
   if (results === undefined) {
     const hasManifest = (await store.head(runKeys(runId).manifest)) !== undefined;
-    throw new Error(
+    throw new MissingInputError(
       hasManifest
         ? `run ${runId} has no results yet (${key} is missing): it is still running, failed, or was not reported`
         : `no run "${runId}" in ${store.url} (no ${runKeys(runId).manifest}); \`textshift runs\` lists the runs there`,
@@ -147,7 +148,7 @@ async function readJson<T>(store: BlobStore, key: string): Promise<T | undefined
   try {
     return JSON.parse(body.toString('utf8')) as T;
   } catch (err) {
-    throw new Error(`${key}: not valid JSON: ${(err as Error).message}`);
+    throw new InvalidDataError(`${key}: not valid JSON: ${(err as Error).message}`);
   }
 }
 

@@ -4,6 +4,8 @@ import type { LoadedFile } from './records.js';
 import type { SkippedRow } from './records.js';
 import { runKeys } from './keys.js';
 import type { StageRecord, StageStatus, StageUsage } from './records.js';
+import { classifyError } from '../errors/classify.js';
+import { MissingInputError } from '../errors/index.js';
 
 /** `runs/<id>/manifest.json`: what a run is (resolved config, inputs) and how far it got (stage records). */
 export interface Manifest {
@@ -25,14 +27,15 @@ export interface Manifest {
   stages: Record<string, StageRecord>;
   /** Feature family -> texts actually encoded by this run (cache misses), and cache hits. */
   encoded?: Record<string, { texts: number; cachedShards: number; computedShards: number }>;
-  failure?: { stage: string; error: string };
+  /** Why the run failed: the stage, the cause in words, its error name and whether it was retryable (the last two absent in old manifests). */
+  failure?: { stage: string; error: string; errorName?: string; retryable?: boolean };
   versions: Record<string, string>;
 }
 
 /** Reads a run's manifest; throws naming the key when the run does not exist. */
 export async function readManifest(store: BlobStore, runId: string): Promise<Manifest> {
   const buf = await store.get(runKeys(runId).manifest);
-  if (!buf) throw new Error(`run "${runId}" not found: ${store.url}/${runKeys(runId).manifest} does not exist`);
+  if (!buf) throw new MissingInputError(`run "${runId}" not found: ${store.url}/${runKeys(runId).manifest} does not exist`);
   return JSON.parse(buf.toString('utf8')) as Manifest;
 }
 
@@ -86,11 +89,14 @@ export async function asStage<T>(
 }
 
 function failedRecord(startedAt: Date, err: unknown): StageRecord {
+  const { name, retryable } = classifyError(err);
   return {
     status: 'failed' as StageStatus,
     startedAt: startedAt.toISOString(),
     endedAt: new Date().toISOString(),
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     error: err instanceof Error ? err.message : String(err),
+    errorName: name,
+    retryable,
   };
 }

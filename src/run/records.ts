@@ -80,6 +80,10 @@ export interface StageRecord {
   endedAt?: string;
   seconds?: number;
   error?: string;
+  /** The failure's error name (a TextshiftError class, or a Step Functions / AWS error name); absent in old records. */
+  errorName?: string;
+  /** Whether the failure was transient, so a retry or redrive may succeed unchanged; absent in old records. */
+  retryable?: boolean;
   usage?: StageUsage;
 }
 

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { InvalidInputError, MissingInputError } from '../errors/index.js';
 
 /** Metadata of one stored object. */
 export interface BlobInfo {
@@ -34,13 +35,12 @@ export interface BlobStore {
 }
 
 /** A read of a key that does not exist. */
-export class NotFoundError extends Error {
+export class NotFoundError extends MissingInputError {
   constructor(
     readonly store: string,
     readonly key: string,
   ) {
     super(`${store}: no object at key "${key}"`);
-    this.name = 'NotFoundError';
   }
 }
 
@@ -51,13 +51,13 @@ const KEY_PART = /^[A-Za-z0-9._=+@-]+$/;
  * segments, only safe characters. Returns the key; throws naming the key and the rule it broke.
  */
 export function validateKey(key: string): string {
-  if (key.length === 0 || key.length > 1024) throw new Error(`invalid object key "${key}": expected 1-1024 characters`);
+  if (key.length === 0 || key.length > 1024) throw new InvalidInputError(`invalid object key "${key}": expected 1-1024 characters`);
   for (const part of key.split('/')) {
     if (part === '' || part === '.' || part === '..') {
-      throw new Error(`invalid object key "${key}": empty, "." or ".." path segment`);
+      throw new InvalidInputError(`invalid object key "${key}": empty, "." or ".." path segment`);
     }
     if (!KEY_PART.test(part)) {
-      throw new Error(`invalid object key "${key}": segment "${part}" may only use letters, digits and . _ = + @ -`);
+      throw new InvalidInputError(`invalid object key "${key}": segment "${part}" may only use letters, digits and . _ = + @ -`);
     }
   }
   return key;

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors/index.js';
 import type { BlobStore } from './blob-store.js';
 import { FsBlobStore } from './fs-store.js';
 import { s3StoreFromUrl } from './s3-store.js';
@@ -26,7 +27,7 @@ export function storeFromUrl(location: string, env: NodeJS.ProcessEnv = process.
   if (location.startsWith('s3://')) return s3StoreFromUrl(location, env);
   if (location.startsWith('file://')) return new FsBlobStore(fileURLToPath(location));
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1];
-  if (scheme) throw new Error(`unsupported store location "${location}": expected s3://bucket/prefix, file:///dir or a folder path`);
+  if (scheme) throw new ConfigError(`unsupported store location "${location}": expected s3://bucket/prefix, file:///dir or a folder path`);
   return new FsBlobStore(location);
 }
 

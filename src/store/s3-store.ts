@@ -11,6 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
 import { s3ClientFromEnv } from './s3-client.js';
+import { ConfigError, InternalError } from '../errors/index.js';
 
 /** Options of an S3BlobStore; endpoint, region and credentials live in the client the caller builds. */
 export interface S3BlobStoreOptions {
@@ -26,13 +27,12 @@ export interface S3BlobStoreOptions {
 }
 
 /** An operation on a bucket that does not exist (or that these credentials cannot see). */
-export class BucketNotFoundError extends Error {
+export class BucketNotFoundError extends ConfigError {
   constructor(
     readonly bucket: string,
     options?: { cause?: unknown },
   ) {
     super(`S3 bucket "${bucket}" does not exist (create it first or check the bucket name and region)`, options);
-    this.name = 'BucketNotFoundError';
   }
 }
 
@@ -60,12 +60,12 @@ export class S3BlobStore implements BlobStore {
 
   constructor(options: S3BlobStoreOptions) {
     if (!S3_BUCKET_NAME.test(options.bucket)) {
-      throw new Error(`invalid S3 bucket name "${options.bucket}": expected 3-63 lowercase letters, digits, "." or "-"`);
+      throw new ConfigError(`invalid S3 bucket name "${options.bucket}": expected 3-63 lowercase letters, digits, "." or "-"`);
     }
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     if (prefix !== '') validateKey(prefix);
     const partSize = options.partSize ?? MIN_PART_SIZE;
-    if (partSize < MIN_PART_SIZE) throw new Error(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
+    if (partSize < MIN_PART_SIZE) throw new ConfigError(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
     this.bucket = options.bucket;
     this.prefix = prefix;
     this.client = options.client ?? s3ClientFromEnv();
@@ -97,7 +97,7 @@ export class S3BlobStore implements BlobStore {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
       if (res.Body === undefined) return Readable.from([]);
-      if (!(res.Body instanceof Readable)) throw new Error(`${this.url}: S3 returned a non-stream body for "${key}"`);
+      if (!(res.Body instanceof Readable)) throw new InternalError(`${this.url}: S3 returned a non-stream body for "${key}"`);
       return res.Body;
     } catch (err) {
       if (errorName(err) === 'NoSuchKey') throw new NotFoundError(this.url, key);
@@ -204,7 +204,7 @@ export class S3BlobStore implements BlobStore {
 /** The S3BlobStore an `s3://bucket/prefix` URL names, reached by the rule of `s3ClientConfig` (endpoint, region, credentials). */
 export function s3StoreFromUrl(url: string, env: NodeJS.ProcessEnv = process.env): S3BlobStore {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-  if (!match?.[1]) throw new Error(`invalid S3 URL "${url}": expected s3://bucket or s3://bucket/prefix`);
+  if (!match?.[1]) throw new ConfigError(`invalid S3 URL "${url}": expected s3://bucket or s3://bucket/prefix`);
   return new S3BlobStore({ bucket: match[1], prefix: match[2] ?? '', client: s3ClientFromEnv(env) });
 }
 

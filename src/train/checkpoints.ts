@@ -2,6 +2,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { MlpSpec, OptimizerState, ParamSet } from '../model/engine.js';
 import { decodeSafetensors, encodeSafetensors } from '../model/safetensors.js';
 import type { EpochMetrics } from '../run/records.js';
+import { InvalidDataError } from '../errors/index.js';
 
 /** What a checkpoint folder's state.json records; written last, so its presence marks the folder complete. */
 export interface CheckpointState {
@@ -49,7 +50,7 @@ export async function loadCheckpoint(store: BlobStore, dir: string, withOptimize
   const pick = (prefix: string): ParamSet =>
     new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
   const step = Number(metadata.step);
-  if (!Number.isInteger(step) || step < 0) throw new Error(`${store.url}/${key}: metadata "step" must be a non-negative integer`);
+  if (!Number.isInteger(step) || step < 0) throw new InvalidDataError(`${store.url}/${key}: metadata "step" must be a non-negative integer`);
   return { state, params, optimizer: { step, m: pick('m/'), v: pick('v/') } };
 }
 

@@ -4,6 +4,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import { runKeys } from '../run/keys.js';
 import type { ModelSummary } from '../run/records.js';
 import { slug } from '../format/text.js';
+import { InvalidInputError } from '../errors/index.js';
 
 /**
  * TensorBoard event files: TFRecord framing around hand-encoded `tensorflow.Event` protocol buffers
@@ -43,7 +44,7 @@ export function tfRecord(data: Uint8Array): Buffer {
 export function encodeEventFile(events: ScalarEvent[], fileWallTime: number): Buffer {
   const records = [tfRecord(encodeEvent(fileWallTime, 0, { fileVersion: FILE_VERSION }))];
   for (const e of events) {
-    if (!Number.isInteger(e.step) || e.step < 0) throw new Error(`event ${e.tag}: step must be an integer >= 0, got ${e.step}`);
+    if (!Number.isInteger(e.step) || e.step < 0) throw new InvalidInputError(`event ${e.tag}: step must be an integer >= 0, got ${e.step}`);
     records.push(tfRecord(encodeEvent(e.wallTime, e.step, { scalar: e })));
   }
   return Buffer.concat(records);

@@ -7,6 +7,7 @@ import type { TrainingConfig } from '../config/experiment.js';
 import type { EpochMetrics } from '../run/records.js';
 import type { Reporter } from '../run/reporter.js';
 import { checkpointEpochs, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoints.js';
+import { InternalError } from '../errors/index.js';
 
 /** Labelled features of one split. */
 export interface LabelledSet {
@@ -135,7 +136,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainedModel> {
   }
 
   const best = await loadCheckpoint(store, `${dir}/best`, false);
-  if (!best) throw new Error(`${dir}/best: no best model was saved (no epoch ran?)`);
+  if (!best) throw new InternalError(`${dir}/best: no best model was saved (no epoch ran?)`);
   engine.setParams(best.params);
   const result: TrainedModel = { history, bestEpoch, bestValAccuracy, resumedFromEpoch: startEpoch - 1 };
   await store.put(`${dir}/summary.json`, JSON.stringify(result, null, 2));

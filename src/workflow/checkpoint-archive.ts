@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import yazl from 'yazl';
 import type { BlobStore } from '../store/blob-store.js';
 import { runKeys } from '../run/keys.js';
+import { MissingInputError } from '../errors/index.js';
 
 /**
  * Streams every object under `runs/<id>/models/` into `runs/<id>/checkpoints.zip` (paths relative to models/).
@@ -13,7 +14,7 @@ export async function writeCheckpointArchive(store: BlobStore, runId: string): P
   const keys = runKeys(runId);
   const prefix = `${keys.root}/models/`;
   const objects = (await store.list(prefix)).filter((o) => !o.key.endsWith('.result.json'));
-  if (objects.length === 0) throw new Error(`run ${runId}: no checkpoints under ${prefix} to archive`);
+  if (objects.length === 0) throw new MissingInputError(`run ${runId}: no checkpoints under ${prefix} to archive`);
   const zip = new yazl.ZipFile();
   for (const o of objects) {
     zip.addReadStreamLazy(

@@ -18,6 +18,7 @@ import { train } from './stages/train.js';
 import { asStage, readManifest } from '../run/manifest.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
+import { classifyError } from '../errors/classify.js';
 
 export interface LocalRunOptions {
   store: BlobStore;
@@ -98,7 +99,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
     const results = JSON.parse((await o.store.getOrThrow(out.resultsKey)).toString('utf8')) as Results;
     return { runId, results, report: out };
   } catch (err) {
-    await markFailed(ctx, { runId, stage, error: { Error: (err as Error).name, Cause: (err as Error).message } });
+    await markFailed(ctx, { runId, stage, error: { Error: classifyError(err).name, Cause: (err as Error).message } });
     throw err;
   }
 }

@@ -5,14 +5,16 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { HostData, TaskHandler, ToHost, ToPool } from './pool.js';
+import { classifyError } from '../errors/classify.js';
+import { InternalError } from '../errors/index.js';
 
 const port = parentPort;
-if (!port) throw new Error('pool-worker.ts must be started as a worker thread by runPool');
+if (!port) throw new InternalError('pool-worker.ts must be started as a worker thread by runPool');
 
 const { handlerUrl } = workerData as HostData;
 const loaded = (await import(handlerUrl)) as { default?: unknown };
 if (typeof loaded.default !== 'function') {
-  throw new Error(`task handler module ${handlerUrl} must export a default function (input, context) => output`);
+  throw new InternalError(`task handler module ${handlerUrl} must export a default function (input, context) => output`);
 }
 const handle = loaded.default as TaskHandler<unknown, unknown>;
 
@@ -22,13 +24,14 @@ port.on('message', async (message: ToHost) => {
     reply = { ok: true, output: await handle(message.input, { taskId: message.taskId, attempt: message.attempt }) };
   } catch (error) {
     const cause = error instanceof Error ? error : new Error(String(error));
-    reply = { ok: false, message: cause.message, stack: cause.stack ?? '' };
+    const { name, retryable } = classifyError(error);
+    reply = { ok: false, name, retryable, message: cause.message, stack: cause.stack ?? '' };
   }
   try {
     port.postMessage(reply);
   } catch (error) {
     // An output that cannot be structured-cloned (a function, a class instance with handles) fails the attempt.
     const message = `task output cannot be sent to the pool: ${(error as Error).message}`;
-    port.postMessage({ ok: false, message, stack: '' } satisfies ToPool);
+    port.postMessage({ ok: false, name: InternalError.name, retryable: false, message, stack: '' } satisfies ToPool);
   }
 });

@@ -10,6 +10,8 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { classifyError } from '../errors/classify.js';
+import { InvalidInputError, TextshiftError } from '../errors/index.js';
 
 /** One unit of work: `id` names it in progress and errors; `input` is structured-cloned to the worker. */
 export interface PoolTask<I> {
@@ -38,8 +40,13 @@ export interface PoolOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The error of a run whose task `taskId` failed `attempts` times; `cause` is the last failure. */
-export class PoolTaskError extends Error {
+/**
+ * The error of a run whose task `taskId` failed `attempts` times; `cause` is the last failure. It keeps the cause's
+ * classification: retryable iff the cause is, and named as the cause's class (`TransientError`, `DataError`, ...),
+ * so whoever records it by name (the local runner's MarkFailed) records what the task failed with.
+ */
+export class PoolTaskError extends TextshiftError {
+  readonly retryable: boolean;
   /** Builds the message naming the task, its attempt count and the last cause. */
   constructor(
     readonly taskId: string,
@@ -47,7 +54,9 @@ export class PoolTaskError extends Error {
     cause: Error,
   ) {
     super(`task ${taskId} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${cause.message}`, { cause });
-    this.name = 'PoolTaskError';
+    const classified = classifyError(cause);
+    this.retryable = classified.retryable;
+    this.name = classified.name;
   }
 }
 
@@ -63,8 +72,22 @@ export interface ToHost {
   input: unknown;
 }
 
-/** Reply from a worker host: the task's output or its error. */
-export type ToPool = { ok: true; output: unknown } | { ok: false; message: string; stack: string };
+/** Reply from a worker host: the task's output or its error, with its classification (`classifyError`'s name and retryable). */
+export type ToPool = { ok: true; output: unknown } | { ok: false; name: string; retryable: boolean; message: string; stack: string };
+
+/** A task's error as its worker reported it: classes do not cross threads, so it carries the classification itself. */
+class ReportedTaskError extends TextshiftError {
+  constructor(
+    readonly retryable: boolean,
+    name: string,
+    message: string,
+    stack: string,
+  ) {
+    super(message);
+    this.name = name;
+    this.stack = stack;
+  }
+}
 
 const HOST_URL = new URL('./pool-worker.ts', import.meta.url).href;
 // Node 20 ignores loader flags in a Worker's execArgv (nodejs/node#47747), and workers do not inherit the
@@ -82,7 +105,7 @@ function toHandlerUrl(handler: string | URL): string {
 
 function checkCount(name: string, value: number, min: number): number {
   if (!Number.isInteger(value) || value < min) {
-    throw new Error(`runPool: ${name} must be an integer >= ${min}, got ${value}`);
+    throw new InvalidInputError(`runPool: ${name} must be an integer >= ${min}, got ${value}`);
   }
   return value;
 }
@@ -94,7 +117,7 @@ export function runPool<I, O>(tasks: readonly PoolTask<I>[], options: PoolOption
   const size = Math.min(checkCount('workers', options.workers ?? availableParallelism(), 1), total);
   const seen = new Set<string>();
   for (const task of tasks) {
-    if (seen.has(task.id)) throw new Error(`runPool: duplicate task id ${task.id}`);
+    if (seen.has(task.id)) throw new InvalidInputError(`runPool: duplicate task id ${task.id}`);
     seen.add(task.id);
   }
   if (total === 0) return Promise.resolve([]);
@@ -145,8 +168,7 @@ export function runPool<I, O>(tasks: readonly PoolTask<I>[], options: PoolOption
           done += 1;
           options.onProgress?.(done, total);
         } else {
-          const cause = new Error(reply.message);
-          cause.stack = reply.stack;
+          const cause = new ReportedTaskError(reply.retryable, reply.name, reply.message, reply.stack);
           taskFailed(index, cause);
         }
         idle.push(worker);

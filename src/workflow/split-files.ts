@@ -1,6 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Example } from '../data/read-table.js';
+import { InvalidDataError } from '../errors/index.js';
 
 /** Writes a dataset part as gzipped JSON lines `{"text": ..., "label": ...}`. */
 export async function writeSplit(store: BlobStore, key: string, examples: readonly Example[]): Promise<void> {
@@ -18,7 +19,7 @@ export async function readSplit(store: BlobStore, key: string): Promise<Example[
     if (row === '') continue;
     const e = JSON.parse(row) as Partial<Example>;
     if (typeof e.text !== 'string' || !Number.isInteger(e.label)) {
-      throw new Error(`${store.url}/${key}:${line}: expected {"text": string, "label": integer}`);
+      throw new InvalidDataError(`${store.url}/${key}:${line}: expected {"text": string, "label": integer}`);
     }
     out.push(e as Example);
   }

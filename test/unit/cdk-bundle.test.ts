@@ -95,6 +95,16 @@ describe('Lambda bundles (local esbuild, no Docker)', () => {
     }
   }, 120_000);
 
+  it('errors leave a minified bundle under their class names (keepNames), the names the state machine matches', () => {
+    // A malformed event: the invocation fails, and Lambda would report the error's name as its type.
+    const probe = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', "const m = await import('./index.mjs'); await m.handler({}).catch((e) => process.stdout.write(JSON.stringify([e.name, e.retryable])))"],
+      { cwd: assetOf.Featurize!, env: { ...process.env, BUCKET: 'textshift-test-bucket' }, encoding: 'utf8' },
+    );
+    expect(JSON.parse(probe.stdout)).toEqual(['InvalidInputError', false]);
+  });
+
   it('stays far below Lambda 250 MB unzipped limit', () => {
     const sizes = Object.fromEntries(Object.entries(assetOf).map(([n, d]) => [n, sizeOf(d) / 2 ** 20]));
     expect(sizes.Featurize).toBeLessThan(70);

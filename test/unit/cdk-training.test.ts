@@ -52,11 +52,13 @@ describe('GPU trainer (default)', () => {
     expect(container.JobRoleArn).toMatch(/^arn:TrainingJobRole/);
   });
 
-  it('retries a job only when its Spot host was reclaimed, and times out', () => {
+  it('retries a job only on a transient exit (EX_TEMPFAIL, 75) or a reclaimed Spot host, exits on anything else, and times out', () => {
     const def = only(gpu, 'AWS::Batch::JobDefinition');
+    // Batch applies the first entry that matches, so both RETRY entries must come before the catch-all EXIT.
     expect(def.RetryStrategy).toEqual({
       Attempts: 3,
       EvaluateOnExit: [
+        { Action: 'RETRY', OnExitCode: '75' },
         { Action: 'RETRY', OnStatusReason: 'Host EC2*' },
         { Action: 'EXIT', OnReason: '*' },
       ],

@@ -18,6 +18,7 @@ import type { FeaturizeOutput, PrepareOutput, ReportOutput } from '../../src/wor
 import { train } from '../../src/workflow/stages/train.js';
 import type { CostReport } from '../../src/cost/cost.js';
 import { RECORDED_EXECUTION_ARN, RECORDED_FUNCTIONS, recordedApis } from '../fixtures/billing/recorded-apis.js';
+import { s3ErrorServer } from '../support/s3-error-server.js';
 
 const DATA_ROOT = '/work/shared/data';
 const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
@@ -101,8 +102,9 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
     );
     const m = await manifest();
     expect(m.status).toBe('failed');
-    expect(m.failure).toEqual({ stage: 'Train', error: 'States.TaskFailed: Essential container in task exited' });
-    expect(m.stages.Train).toMatchObject({ status: 'failed', error: 'States.TaskFailed: Essential container in task exited' });
+    // A job that exited 1 (not EX_TEMPFAIL) after Batch's own retries: not retryable.
+    expect(m.failure).toEqual({ stage: 'Train', error: 'States.TaskFailed: Essential container in task exited', errorName: 'States.TaskFailed', retryable: false });
+    expect(m.stages.Train).toMatchObject({ status: 'failed', error: 'States.TaskFailed: Essential container in task exited', errorName: 'States.TaskFailed', retryable: false });
     // Nothing the run had written is touched.
     for (const s of shards) expect(await store.head(s.cacheKey)).toBeDefined();
   });
@@ -113,6 +115,32 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
     const m = await manifest();
     expect(m.status).toBe('running');
     expect(m.failure).toBeUndefined();
+  });
+
+  it('mark-failed records the error class a Catch caught: a DataError is not retryable; a TransientError, or a Batch job that exited 75, is', async () => {
+    const fail = (error: { Error: string; Cause: string }) =>
+      markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error, failedAtRedrive: 0, redriveCount: 0 }).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+    // As Lambda reports an error that left the featurize handler: Error = its name, Cause = {errorType, errorMessage, trace}.
+    const lambdaCause = (errorType: string, errorMessage: string) => JSON.stringify({ errorType, errorMessage, trace: [`${errorType}: ${errorMessage}`] });
+
+    expect((await fail({ Error: 'DataError', Cause: lambdaCause('DataError', 'sst2/train.tsv:9: label "maybe" is not one of "0", "1"') }))?.name).toBe('RunFailed');
+    let m = await manifest();
+    expect(m.failure).toEqual({ stage: 'Featurize', error: 'DataError: sst2/train.tsv:9: label "maybe" is not one of "0", "1"', errorName: 'DataError', retryable: false });
+    expect(m.stages.Featurize).toMatchObject({ status: 'failed', errorName: 'DataError', retryable: false });
+
+    await fail({ Error: 'TransientError', Cause: lambdaCause('TransientError', 'Please reduce your request rate.') });
+    m = await manifest();
+    expect(m.failure).toEqual({ stage: 'Featurize', error: 'TransientError: Please reduce your request rate.', errorName: 'TransientError', retryable: true });
+    expect(m.stages.Featurize).toMatchObject({ errorName: 'TransientError', retryable: true });
+
+    // A Batch job (the Cause is its description) whose last attempt exited EX_TEMPFAIL: transient, retries used up.
+    await fail({ Error: 'States.TaskFailed', Cause: JSON.stringify({ Status: 'FAILED', StatusReason: 'Essential container in task exited', Container: { ExitCode: 75 } }) });
+    expect((await manifest()).failure).toMatchObject({ errorName: 'States.TaskFailed', retryable: true });
+
+    expect(await markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error: {}, failedAtRedrive: 0, redriveCount: 1 })).toMatchObject({ resumed: true });
   });
 
   it('mark-failed for a run that failed before it had a manifest (Prepare on a bad experiment): RunFailed with the cause, nothing written', async () => {
@@ -206,6 +234,67 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
   });
 });
 
+describe('errors leave the handlers classified: the name the state machine\'s Retry and Catch match', () => {
+  const withEnv = async <T>(vars: Record<string, string>, run: () => Promise<T>): Promise<T> => {
+    const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, vars);
+    try {
+      return await run();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  };
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (err: Error) => err,
+    );
+
+  it('a bad shard (rows outside its split) leaves featurize as InvalidDataError: permanent, not retried', async () => {
+    const good = `runs/${RUN_ID}/shards/bow/sst2/train/00000.json`;
+    const bad = `runs/${RUN_ID}/shards/bow/sst2/train/00099.json`;
+    const task = await json<{ rows: number[] }>(good);
+    await store.put(bad, JSON.stringify({ ...task, rows: [0, 1_000_000] }));
+    const err = await failure(featurizeHandler({ runId: RUN_ID, shardKey: bad }));
+    expect(err?.name).toBe('InvalidDataError');
+    expect(err?.message).toBe(`featurize: ${bad} row 1000000 is outside runs/${RUN_ID}/splits/sst2/train.jsonl.gz (800 rows)`);
+  });
+
+  it('a dataset with a bad row leaves prepare as DataError', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'textshift-bad-data-'));
+    try {
+      const bad = new FsBlobStore(data);
+      await bad.put('sst2/train.tsv', 'a fine sentence\t1\nanother one\tmaybe\n');
+      await bad.put('sst2/test.tsv', 'a test sentence\t0\n');
+      const err = await withEnv({ [DATA_URL_ENV]: pathToFileURL(data).href }, () =>
+        failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-bad-data' })),
+      );
+      expect(err?.name).toBe('DataError');
+      expect(err?.message).toMatch(/sst2\/train\.tsv:2: /);
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  it('S3 throttling (503 SlowDown from the S3 endpoint) inside a stage leaves featurize as TransientError, the SDK error as its cause', async () => {
+    const s3 = await s3ErrorServer(503, 'SlowDown', 'Please reduce your request rate.');
+    try {
+      const err = await withEnv({ [STORE_URL_ENV]: 's3://textshift-throttled', TEXTSHIFT_AWS_ENDPOINT: s3.endpoint, AWS_MAX_ATTEMPTS: '1' }, () =>
+        failure(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json` })),
+      );
+      expect(err?.name).toBe('TransientError');
+      expect(err?.message).toBe('Please reduce your request rate.');
+      expect(err?.cause).toMatchObject({ name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+      expect(s3.requests()).toBeGreaterThan(0);
+    } finally {
+      await s3.close();
+    }
+  });
+});
+
 describe('handlers reject malformed events, naming the field', () => {
   const rejects = (p: Promise<unknown>) => expect(p).rejects;
 
@@ -221,6 +310,11 @@ describe('handlers reject malformed events, naming the field', () => {
     await rejects(featurizeHandler({ runId: RUN_ID, shardKey: 'runs/other-run/shards/bow/sst2/train/00000.json' })).toThrow(
       `invalid featurize event: shardKey: "runs/other-run/shards/bow/sst2/train/00000.json" is not a shard of run "${RUN_ID}" (expected runs/${RUN_ID}/shards/...)`,
     );
+  });
+
+  it('an invalid event leaves as InvalidInputError (permanent: the state machine sends it to MarkFailed at once)', async () => {
+    await rejects(featurizeHandler({ runId: RUN_ID })).toMatchObject({ name: 'InvalidInputError', retryable: false });
+    await rejects(reportHandler({ runId: '../other' })).toMatchObject({ name: 'InvalidInputError' });
   });
 
   it('a key with ".." segments, or a run id that is not one key segment', async () => {
@@ -247,7 +341,9 @@ describe('handlers reject malformed events, naming the field', () => {
 
   it('a well-formed event naming a missing object fails with the stage\'s message and the key', async () => {
     await rejects(prepareHandler({ experimentKey: 'experiments/missing.json' })).toThrow(/experiments\/missing\.json/);
+    await rejects(prepareHandler({ experimentKey: 'experiments/missing.json' })).toMatchObject({ name: 'NotFoundError', retryable: false });
     await rejects(reportHandler({ runId: 'no-such-run' })).toThrow(/run "no-such-run" not found: .*runs\/no-such-run\/manifest\.json does not exist/);
+    await rejects(reportHandler({ runId: 'no-such-run' })).toMatchObject({ name: 'MissingInputError', retryable: false });
     // A run that does not exist gets no stray objects.
     expect(await store.list('runs/no-such-run/')).toEqual([]);
   });

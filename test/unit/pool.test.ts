@@ -78,10 +78,20 @@ describe('runPool (worker_threads, tsx-loaded handler)', () => {
     expect(error).toBeInstanceOf(PoolTaskError);
     expect((error as PoolTaskError).taskId).toBe('bad');
     expect(((error as Error).cause as Error).message).toBe('always broken');
+    // A plain Error is unclassified: the run's error is a permanent InternalError.
+    expect([(error as PoolTaskError).name, (error as PoolTaskError).retryable]).toEqual(['InternalError', false]);
     const lines = logLines();
     expect(lines.filter((l) => l.startsWith('bad start'))).toHaveLength(3);
     expect(lines).toContain('slow end');
     expect(lines.some((l) => l.startsWith('later'))).toBe(false);
+  });
+
+  it('keeps the classification of the last cause across the thread: retryable and named TransientError iff the cause was transient', async () => {
+    const reset = await runPool([task('reset', 'always-reset', 1)], { handler, workers: 1, retries: 1 }).catch((e: unknown) => e);
+    expect(reset).toBeInstanceOf(PoolTaskError);
+    expect(reset).toMatchObject({ name: 'TransientError', retryable: true, message: 'task reset failed after 2 attempts: read ECONNRESET' });
+    const bad = await runPool([task('bad', 'always-bad-data', 1)], { handler, workers: 1, retries: 0 }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ name: 'InvalidDataError', retryable: false, message: 'task bad failed after 1 attempt: cache/features/x.csr: truncated' });
   });
 
   it('names a crash as the cause when a crashing task exhausts its retries', async () => {

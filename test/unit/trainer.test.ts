@@ -15,6 +15,7 @@ import type { Manifest } from '../../src/run/manifest.js';
 import { silentReporter } from '../../src/run/reporter.js';
 import { featurize } from '../../src/workflow/stages/featurize.js';
 import { prepare } from '../../src/workflow/stages/prepare.js';
+import { s3ErrorServer } from '../support/s3-error-server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DATA_ROOT = '/work/shared/data';
@@ -85,17 +86,17 @@ describe('trainer container entry (node on this machine, WASM engine, folder sto
     expect(manifest.stages['train:bow']!.status).toBe('succeeded');
   });
 
-  it('a run id that does not exist: exit 1, names the run and the missing manifest, writes nothing', async () => {
+  it('a run id that does not exist: exit 1 (permanent: Batch does not retry), names the class, the run and the missing manifest, writes nothing', async () => {
     const run = await trainer(['--run-id', 'no-such-run', '--feature', 'bow']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/trainer failed: run "no-such-run" not found: file:\/\/.*\/runs\/no-such-run\/manifest\.json does not exist/);
+    expect(run.stderr).toMatch(/trainer failed: MissingInputError: run "no-such-run" not found: file:\/\/.*\/runs\/no-such-run\/manifest\.json does not exist/);
     expect(await store.list('runs/no-such-run/')).toEqual([]);
   });
 
   it('a feature family the run does not have: exit 1, names it and the families there are', async () => {
     const run = await trainer(['--run-id', runId, '--feature', 'bert']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`trainer failed: train: run ${runId} has no feature family "bert" (it has bow)`);
+    expect(run.stderr).toContain(`trainer failed: InvalidInputError: train: run ${runId} has no feature family "bert" (it has bow)`);
   });
 
   it('TEXTSHIFT_REQUIRE_GPU=1 without a GPU: exit 1 before training, saying why', async () => {
@@ -103,16 +104,28 @@ describe('trainer container entry (node on this machine, WASM engine, folder sto
     const run = await trainer(['--run-id', runId, '--feature', 'bow'], { TEXTSHIFT_REQUIRE_GPU: '1' });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
-      /trainer failed: TEXTSHIFT_REQUIRE_GPU=1 but TensorFlow\.js is not running on a GPU: @tensorflow\/tfjs-node-gpu could not be loaded: /,
+      /trainer failed: ConfigError: TEXTSHIFT_REQUIRE_GPU=1 but TensorFlow\.js is not running on a GPU: @tensorflow\/tfjs-node-gpu could not be loaded: /,
     );
     expect(run.stdout).toBe('');
     expect((await store.list(`runs/${runId}/stages/`)).map((o) => o.key)).toEqual(before);
   });
 
+  it('S3 throttling (503 SlowDown from the store\'s endpoint): exit 75 (EX_TEMPFAIL), which the job definition retries', async () => {
+    const s3 = await s3ErrorServer(503, 'SlowDown', 'Please reduce your request rate.');
+    try {
+      const run = await trainer(['--run-id', runId, '--feature', 'bow'], { TEXTSHIFT_STORE_URL: 's3://textshift-throttled', TEXTSHIFT_AWS_ENDPOINT: s3.endpoint, AWS_MAX_ATTEMPTS: '1' });
+      expect(run.code, run.stderr).toBe(75);
+      expect(run.stderr).toContain('trainer failed: TransientError: Please reduce your request rate.');
+      expect(run.stdout).toBe('');
+    } finally {
+      await s3.close();
+    }
+  });
+
   it('missing job parameters: exit 1 with the usage', async () => {
     const run = await trainer(['--run-id', 'Ref::runId']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('trainer failed: missing --run-id (got "Ref::runId")');
+    expect(run.stderr).toContain('trainer failed: InvalidInputError: missing --run-id (got "Ref::runId")');
     expect(run.stderr).toContain('usage: main.ts --run-id <runId> --feature <feature>');
   });
 });

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { DeploymentEnv } from '../../../src/config/deployment-env.js';
 import type { TrainInput } from '../../../src/workflow/stage-io.js';
+import { InvalidInputError } from '../../../src/errors/index.js';
 
 export const USAGE =
   'usage: main.ts --run-id <runId> --feature <feature>   (or env RUN_ID and FEATURE); env BUCKET names the data bucket,\n' +
@@ -17,7 +18,7 @@ export function parseTrainerArgs(argv: string[], env: Pick<DeploymentEnv, 'runId
   const feature = values.feature ?? env.feature;
   // An unsubstituted Batch placeholder means the job was submitted without parameters.
   for (const [name, value] of [['--run-id', runId], ['--feature', feature]] as const) {
-    if (!value || value.startsWith('Ref::')) throw new Error(`missing ${name} (got ${JSON.stringify(value)})\n${USAGE}`);
+    if (!value || value.startsWith('Ref::')) throw new InvalidInputError(`missing ${name} (got ${JSON.stringify(value)})\n${USAGE}`);
   }
   return { runId: runId!, feature: feature! };
 }

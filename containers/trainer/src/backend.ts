@@ -1,3 +1,5 @@
+import { ConfigError } from '../../../src/errors/index.js';
+
 /** What the trainer runs on: whether the native TensorFlow binding loaded, its backend, and whether it uses a GPU. */
 export interface BackendInfo {
   binding: boolean;
@@ -36,5 +38,5 @@ export function assertGpu(info: BackendInfo): void {
     : info.backend === 'tensorflow'
       ? 'libtensorflow found no CUDA device (check the instance type, the NVIDIA driver of the AMI and the job GPU requirement)'
       : `the active backend is "${info.backend}", not "tensorflow"`;
-  throw new Error(`TEXTSHIFT_REQUIRE_GPU=1 but TensorFlow.js is not running on a GPU: ${why}`);
+  throw new ConfigError(`TEXTSHIFT_REQUIRE_GPU=1 but TensorFlow.js is not running on a GPU: ${why}`);
 }

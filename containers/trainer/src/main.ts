@@ -10,6 +10,8 @@ import { deploymentStageContext } from '../../../src/workflow/deployment-context
 import { readDeploymentEnv } from '../../../src/config/deployment-env.js';
 import { parseTrainerArgs } from './args.js';
 import { assertGpu, loadTensorflowBinding } from './backend.js';
+import { classifyError } from '../../../src/errors/classify.js';
+import { exitCodeOf } from '../../../src/errors/exit-code.js';
 
 try {
   const env = readDeploymentEnv();
@@ -29,6 +31,8 @@ try {
   const output = await train(ctx, input);
   console.log(JSON.stringify(output));
 } catch (err) {
-  console.error(`trainer failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  // The exit code carries the class across Batch: 75 (EX_TEMPFAIL) is retried by the job definition, 1 is not.
+  const error = classifyError(err);
+  console.error(`trainer failed: ${error.name}: ${error.message}`);
+  process.exitCode = exitCodeOf(error);
 }

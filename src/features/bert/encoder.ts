@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { poolHiddenStates, type Pooling } from './pooling.js';
 import { DEFAULT_MAX_LENGTH, loadBertTokenizer, padBatch, type BertBatch, type BertTokenizer } from './tokenizer.js';
+import { ConfigError, InvalidDataError, InvalidInputError, MissingInputError } from '../../errors/index.js';
 
 // Loaded on first use: bundlers would otherwise hoist the native module into every process that imports this file.
 let ortModule: Promise<typeof Ort> | undefined;
@@ -69,7 +70,7 @@ export class BertEncoder {
   /** Opens `<modelDir>/onnx/model.onnx` with its config.json and tokenizer. */
   static async load(modelDir: string, options: BertEncoderOptions = {}): Promise<BertEncoder> {
     const threads = options.threads ?? DEFAULT_THREADS;
-    if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1) throw new InvalidInputError(`threads must be a positive integer, got ${threads}`);
     const { hiddenSize, maxPositions } = await readModelConfig(modelDir);
     const tokenizer = await loadBertTokenizer(modelDir);
     const modelPath = join(modelDir, 'onnx', 'model.onnx');
@@ -84,17 +85,17 @@ export class BertEncoder {
         extra: { session: { intra_op: { allow_spinning: options.spinWait ? '1' : '0' } } },
       });
     } catch (err) {
-      throw new Error(`${modelPath}: cannot load the ONNX model (${(err as Error).message})`);
+      throw new InvalidDataError(`${modelPath}: cannot load the ONNX model (${(err as Error).message})`);
     }
     for (const name of ['input_ids', 'attention_mask']) {
       if (!session.inputNames.includes(name)) {
         await session.release();
-        throw new Error(`${modelPath}: expected an input named ${name}, found ${session.inputNames.join(', ')}`);
+        throw new InvalidDataError(`${modelPath}: expected an input named ${name}, found ${session.inputNames.join(', ')}`);
       }
     }
     if (!session.outputNames.includes('last_hidden_state')) {
       await session.release();
-      throw new Error(
+      throw new InvalidDataError(
         `${modelPath}: expected an output named last_hidden_state (optimum feature-extraction export), found ${session.outputNames.join(', ')}`,
       );
     }
@@ -120,7 +121,7 @@ export class BertEncoder {
       ['batch size', batchSize],
       ['max batch tokens', maxBatchTokens],
     ] as const) {
-      if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+      if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${value}`);
     }
     const sequences = this.tokenize(texts, options.maxLength ?? this.defaultMaxLength);
     const order = sequences.map((_, i) => i);
@@ -174,7 +175,7 @@ export class BertEncoder {
     const output = (await this.session.run(feeds, ['last_hidden_state']))['last_hidden_state'];
     const expected = [batch.batchSize, batch.seqLength, this.hiddenSize];
     if (!output || output.type !== 'float32' || output.dims.join() !== expected.join()) {
-      throw new Error(
+      throw new InvalidDataError(
         `${this.modelDir}: last_hidden_state is ${output?.type} [${output?.dims.join(', ')}], expected float32 [${expected.join(', ')}] (hidden_size from config.json)`,
       );
     }
@@ -183,7 +184,7 @@ export class BertEncoder {
 
   private checkMaxLength(maxLength: number): void {
     if (!Number.isInteger(maxLength) || maxLength < 2 || maxLength > this.maxPositions) {
-      throw new Error(
+      throw new ConfigError(
         `max length must be an integer from 2 to ${this.maxPositions} (max_position_embeddings of ${this.modelDir}), got ${maxLength}`,
       );
     }
@@ -197,20 +198,18 @@ async function readModelConfig(modelDir: string): Promise<{ hiddenSize: number; 
   try {
     config = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(
-      code === 'ENOENT'
-        ? `${path}: not found (a Hugging Face model folder has config.json beside onnx/model.onnx)`
-        : `${path}: not valid JSON (${(err as Error).message})`,
-    );
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new MissingInputError(`${path}: not found (a Hugging Face model folder has config.json beside onnx/model.onnx)`);
+    }
+    throw new InvalidDataError(`${path}: not valid JSON (${(err as Error).message})`);
   }
   const field = (name: string, fallback?: number): number => {
     const value = (config as Record<string, unknown>)[name] ?? fallback;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-      throw new Error(`${path}: field ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+      throw new InvalidDataError(`${path}: field ${name} must be a positive integer, got ${JSON.stringify(value)}`);
     }
     return value;
   };
-  if (typeof config !== 'object' || config === null) throw new Error(`${path}: expected a JSON object`);
+  if (typeof config !== 'object' || config === null) throw new InvalidDataError(`${path}: expected a JSON object`);
   return { hiddenSize: field('hidden_size'), maxPositions: field('max_position_embeddings', DEFAULT_MAX_LENGTH) };
 }

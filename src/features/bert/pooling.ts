@@ -1,4 +1,5 @@
 import type { BertBatch } from './tokenizer.js';
+import { InternalError, InvalidInputError } from '../../errors/index.js';
 
 /** Sentence pooling over token vectors: masked mean, masked max, [CLS] (position 0) or each row's real [SEP]. */
 export type Pooling = 'mean' | 'max' | 'cls' | 'sep';
@@ -9,7 +10,7 @@ export const POOLINGS: readonly Pooling[] = ['mean', 'max', 'cls', 'sep'];
 /** Parses a pooling name, naming the allowed ones on error. */
 export function parsePooling(value: string): Pooling {
   if ((POOLINGS as readonly string[]).includes(value)) return value as Pooling;
-  throw new Error(`pooling must be one of ${POOLINGS.join(', ')}, got "${value}"`);
+  throw new InvalidInputError(`pooling must be one of ${POOLINGS.join(', ')}, got "${value}"`);
 }
 
 /**
@@ -27,7 +28,7 @@ export function poolHiddenStates(
 ): void {
   const { batchSize, seqLength, attentionMask } = batch;
   if (hidden.length !== batchSize * seqLength * dim) {
-    throw new Error(
+    throw new InternalError(
       `hidden states have ${hidden.length} values, expected ${batchSize}×${seqLength}×${dim} = ${batchSize * seqLength * dim}`,
     );
   }
@@ -58,7 +59,7 @@ export function poolHiddenStates(
           for (let d = 0; d < dim; d++) acc[d]! += hidden[base + d]!;
         }
       }
-      if (count === 0) throw new Error(`batch row ${r} has no real tokens (attention mask is all 0)`);
+      if (count === 0) throw new InternalError(`batch row ${r} has no real tokens (attention mask is all 0)`);
       for (let d = 0; d < dim; d++) out[target + d] = pooling === 'max' ? acc[d]! : acc[d]! / count;
     }
   }

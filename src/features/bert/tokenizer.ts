@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { parseVocabTxt } from './vocab.js';
+import { InvalidDataError, InvalidInputError, MissingInputError } from '../../errors/index.js';
 
 /**
  * BERT WordPiece tokenization for a Hugging Face model folder. The text pipeline (BertNormalizer: clean text,
@@ -54,7 +55,7 @@ export function bertTokenizerFromVocabTxt(body: string, source = 'vocab.txt'): B
 
 /** Pads token-id sequences to the longest one; attention mask 1 on real tokens, token_type_ids all 0. */
 export function padBatch(sequences: readonly (readonly number[])[], padId: number): BertBatch {
-  if (sequences.length === 0) throw new Error('padBatch: no sequences to pad');
+  if (sequences.length === 0) throw new InvalidInputError('padBatch: no sequences to pad');
   const seqLength = Math.max(...sequences.map((s) => s.length));
   const batchSize = sequences.length;
   const inputIds = new BigInt64Array(batchSize * seqLength).fill(BigInt(padId));
@@ -84,7 +85,7 @@ async function readTokenizerFiles(modelDir: string): Promise<TokenizerFiles> {
   if (json !== undefined) {
     const model = json['model'];
     if (!isObject(model) || model['type'] !== 'WordPiece' || !isObject(model['vocab'])) {
-      throw new Error(`${jsonPath}: expected a WordPiece tokenizer (model.type "WordPiece" with a model.vocab object)`);
+      throw new InvalidDataError(`${jsonPath}: expected a WordPiece tokenizer (model.type "WordPiece" with a model.vocab object)`);
     }
     return { json, config, source: jsonPath };
   }
@@ -94,7 +95,7 @@ async function readTokenizerFiles(modelDir: string): Promise<TokenizerFiles> {
     body = await readFile(vocabPath, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`${modelDir}: no tokenizer found (expected tokenizer.json or vocab.txt in the model folder)`);
+      throw new MissingInputError(`${modelDir}: no tokenizer found (expected tokenizer.json or vocab.txt in the model folder)`);
     }
     throw err;
   }
@@ -160,7 +161,7 @@ function createBertTokenizer({ json, config, source }: TokenizerFiles): BertToke
   const idOf = (key: string, fallback: string): number => {
     const token = specialToken(config, key, fallback);
     const id = tokenizer.token_to_id(token);
-    if (id === undefined) throw new Error(`${source}: the vocabulary has no ${key} "${token}"`);
+    if (id === undefined) throw new InvalidDataError(`${source}: the vocabulary has no ${key} "${token}"`);
     return id;
   };
   const clsId = idOf('cls_token', '[CLS]');
@@ -173,7 +174,7 @@ function createBertTokenizer({ json, config, source }: TokenizerFiles): BertToke
     padId,
     encode(text: string, maxLength = DEFAULT_MAX_LENGTH): number[] {
       if (!Number.isInteger(maxLength) || maxLength < 2) {
-        throw new Error(`max length must be an integer >= 2 (room for [CLS] and [SEP]), got ${maxLength}`);
+        throw new InvalidInputError(`max length must be an integer >= 2 (room for [CLS] and [SEP]), got ${maxLength}`);
       }
       // Special tokens are added here rather than by the tokenizer's post-processor so truncation keeps [SEP].
       const input = isolateAstralCjk ? text.replace(ASTRAL_CJK, ' $& ') : text;
@@ -203,9 +204,9 @@ async function readJsonObject(path: string): Promise<Record<string, unknown> | u
   try {
     parsed = JSON.parse(body);
   } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
+    throw new InvalidDataError(`${path}: not valid JSON (${(err as Error).message})`);
   }
-  if (!isObject(parsed)) throw new Error(`${path}: expected a JSON object`);
+  if (!isObject(parsed)) throw new InvalidDataError(`${path}: expected a JSON object`);
   return parsed;
 }
 

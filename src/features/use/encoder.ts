@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { activateBackend, type UseBackend } from './backend.js';
 import { readUseModelFiles, type UseModelFiles } from './model-files.js';
 import { UseTokenizer } from './tokenizer.js';
+import { InternalError, InvalidInputError } from '../../errors/index.js';
 
 /** Width of a USE-lite sentence vector. */
 export const USE_DIM = 512;
@@ -67,7 +68,7 @@ export async function useIdentity(): Promise<string> {
 }
 
 function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`USE encoder: ${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`USE encoder: ${name} must be a positive integer, got ${value}`);
   return value;
 }
 
@@ -115,7 +116,7 @@ export async function createUseEncoder(options: UseEncoderOptions = {}): Promise
       try {
         // The graph sizes its batch from the largest row index: a row count mismatch would shift every vector.
         if (output.shape[0] !== ids.length || output.shape[1] !== USE_DIM) {
-          throw new Error(`USE graph returned shape [${output.shape.join(', ')}] for ${ids.length} texts`);
+          throw new InternalError(`USE graph returned shape [${output.shape.join(', ')}] for ${ids.length} texts`);
         }
         return (await output.data()) as Float32Array;
       } finally {

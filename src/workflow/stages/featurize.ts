@@ -7,6 +7,7 @@ import type { FeaturizeInput, FeaturizeOutput } from '../stage-io.js';
 import { readSplit } from '../split-files.js';
 import type { ShardTask } from '../../run/records.js';
 import type { ShardResult } from '../../run/records.js';
+import { InvalidDataError, InvalidInputError } from '../../errors/index.js';
 
 // The key lives with the run layout (artifacts.ts), so readers of shard results need not load the encoders.
 
@@ -20,17 +21,17 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
   const t0 = Date.now();
   const shardKey = validateKey(input.shardKey);
   if (!isShardOf(shardKey, input.runId)) {
-    throw new Error(`featurize: shard key ${shardKey} does not belong to run ${input.runId}`);
+    throw new InvalidInputError(`featurize: shard key ${shardKey} does not belong to run ${input.runId}`);
   }
   const task = JSON.parse((await store.getOrThrow(shardKey)).toString('utf8')) as ShardTask;
   const manifest = await memoized(ctx, `manifest:${input.runId}`, () => readManifest(store, input.runId));
   const spec = manifest.config.features[task.feature];
-  if (!spec) throw new Error(`featurize: ${shardKey} names feature "${task.feature}", which the run's experiment does not define`);
+  if (!spec) throw new InvalidDataError(`featurize: ${shardKey} names feature "${task.feature}", which the run's experiment does not define`);
 
   const split = await memoized(ctx, `split:${task.splitKey}`, () => readSplit(store, task.splitKey));
   const texts = task.rows.map((i) => {
     const e = split[i];
-    if (!e) throw new Error(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
+    if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
     return e.text;
   });
   const { identity, ext } = await memoized(ctx, `identity:${input.runId}:${task.feature}`, () =>

@@ -1,3 +1,5 @@
+import { EXIT_TEMPFAIL } from '../../errors/exit-code.js';
+import { isRetryableName, PermanentError } from '../../errors/index.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
 import { readManifest, recordStage, writeManifest } from '../../run/manifest.js';
@@ -17,32 +19,56 @@ export function failureText(error: MarkFailedInput['error']): string {
 }
 
 /**
- * MarkFailed: records the failed stage and its cause in the run manifest and marks the run failed. Touches
+ * The class of a Step Functions error object: its error name, and whether the failure was retryable (a redrive may
+ * get past it unchanged): a TransientError or a transient AWS service error, or a Batch job that ended on a
+ * transient exit (EX_TEMPFAIL, a reclaimed Spot host) after its retries.
+ */
+export function failureClass(error: MarkFailedInput['error']): { errorName: string; retryable: boolean } {
+  const errorName = error.Error || 'Error';
+  return { errorName, retryable: isRetryableName(errorName) || batchJobRetryable(error.Cause) };
+}
+
+/** Whether a Cause is a Batch job description whose last attempt ended transiently (the Batch retry strategy's cases). */
+function batchJobRetryable(cause: string | undefined): boolean {
+  try {
+    const job = JSON.parse(cause ?? '') as { Container?: { ExitCode?: unknown }; StatusReason?: unknown };
+    return job.Container?.ExitCode === EXIT_TEMPFAIL || (typeof job.StatusReason === 'string' && job.StatusReason.startsWith('Host EC2'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * MarkFailed: records the failed stage, its cause and its class in the run manifest and marks the run failed. Touches
  * nothing else, so every artifact written before the failure stays where it is and a re-run resumes from it.
  * A run that failed before it had a manifest (e.g. Prepare on an unreadable experiment) has nowhere to record
  * it: `recorded` is false and nothing is written.
  */
 export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string; recorded: boolean }> {
   const error = failureText(input.error);
+  const { errorName, retryable } = failureClass(input.error);
   if ((await ctx.store.head(runKeys(input.runId).manifest)) === undefined) {
     ctx.reporter.log(`run ${input.runId} failed in ${input.stage} before it had a manifest: ${error}`);
     return { runId: input.runId, stage: input.stage, error, recorded: false };
   }
   const now = new Date().toISOString();
-  await recordStage(ctx.store, input.runId, input.stage, { status: 'failed', endedAt: now, error });
+  await recordStage(ctx.store, input.runId, input.stage, { status: 'failed', endedAt: now, error, errorName, retryable });
   const manifest = await readManifest(ctx.store, input.runId);
   manifest.status = 'failed';
-  manifest.failure = { stage: input.stage, error };
+  manifest.failure = { stage: input.stage, error, errorName, retryable };
   await writeManifest(ctx.store, manifest);
   ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}`);
   return { runId: input.runId, stage: input.stage, error, recorded: true };
 }
 
-/** What a failed run ends with on AWS: the stage and cause in words, shown as the execution's error. */
-export class RunFailedError extends Error {
-  override name = 'RunFailed';
+/**
+ * What a failed run ends with on AWS: the stage and cause in words, shown as the execution's error (`RunFailed`).
+ * Permanent: the failure is recorded, and only a redrive (after fixing the cause) resumes the run.
+ */
+export class RunFailedError extends PermanentError {
   constructor(failed: { runId: string; stage: string; error: string }) {
     super(`${failed.stage} failed: ${failed.error} (run ${failed.runId}; fix the cause, then redrive the execution to resume)`);
+    this.name = 'RunFailed';
   }
 }
 

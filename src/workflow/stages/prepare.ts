@@ -13,6 +13,7 @@ import type { PrepareInput, PrepareOutput } from '../stage-io.js';
 import { writeSplit } from '../split-files.js';
 import { packageVersions } from '../versions.js';
 import type { FeatureIndex, ShardTask } from '../../run/records.js';
+import { ConfigError } from '../../errors/index.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -88,7 +89,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
     for (const [dataset, part] of neededParts(exp)) {
       if (!parts.has(`${dataset}/${part}`)) {
         const have = [...parts.keys()].filter((k) => k.startsWith(`${dataset}/`)).map((k) => k.split('/')[1]);
-        throw new Error(`experiment ${experimentKey}: dataset "${dataset}" has no part "${part}" (it has ${have.join(', ')}); check its files/splits, stages and evaluation.split`);
+        throw new ConfigError(`experiment ${experimentKey}: dataset "${dataset}" has no part "${part}" (it has ${have.join(', ')}); check its files/splits, stages and evaluation.split`);
       }
     }
     manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.length]));
@@ -101,7 +102,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
     for (const [feature, spec] of Object.entries(exp.features)) {
       if (spec.kind === 'bow') {
         const fit = parts.get(`${spec.fitOn.dataset}/${spec.fitOn.split}`);
-        if (!fit) throw new Error(`experiment ${experimentKey}: features.${feature}.fitOn names ${spec.fitOn.dataset}/${spec.fitOn.split}, which does not exist`);
+        if (!fit) throw new ConfigError(`experiment ${experimentKey}: features.${feature}.fitOn names ${spec.fitOn.dataset}/${spec.fitOn.split}, which does not exist`);
         await store.put(keys.vocabulary(feature), vocabularyToJson(fitBow(fit.map((e) => e.text), spec.maxFeatures)));
       }
       const index: FeatureIndex = { feature, kind: spec.kind, parts: {} };

@@ -10,6 +10,7 @@ import type { ReportInput, ReportOutput } from '../stage-io.js';
 import type { ShardResult } from '../../run/records.js';
 import type { FeatureIndex } from '../../run/records.js';
 import { estimateStateTransitions } from '../../cost/transitions.js';
+import { MissingInputError } from '../../errors/index.js';
 
 /** Collects what the run used from its manifest and shard results (the cost report's input). */
 export async function measuredUsage(ctx: StageContext, manifest: Manifest): Promise<{ usage: RunUsage; encoded: NonNullable<Manifest['encoded']>; shards: number }> {
@@ -88,7 +89,7 @@ export async function report(ctx: StageContext, input: ReportInput, options: Rep
     const families: FamilyResult[] = [];
     for (const feature of Object.keys(exp.features)) {
       const buf = await store.get(keys.trainResult(feature));
-      if (!buf) throw new Error(`report: feature family "${feature}" has no training result (${keys.trainResult(feature)}); run its train stage first`);
+      if (!buf) throw new MissingInputError(`report: feature family "${feature}" has no training result (${keys.trainResult(feature)}); run its train stage first`);
       families.push(JSON.parse(buf.toString('utf8')) as FamilyResult);
     }
     const results: Results = {

@@ -14,21 +14,22 @@ import { asStage, readManifest } from '../../run/manifest.js';
 import type { TrainInput, TrainOutput } from '../stage-io.js';
 import type { ShardResult } from '../../run/records.js';
 import type { FeatureIndex } from '../../run/records.js';
+import { InvalidDataError, InvalidInputError, MissingInputError } from '../../errors/index.js';
 
 /** Loads a family's features for one dataset part from the feature cache, in row order. */
 export async function loadPart(ctx: StageContext, runId: string, index: FeatureIndex, part: string): Promise<LabelledSet> {
   return memoized(ctx, `part:${runId}:${index.feature}:${part}`, async () => {
     const entry = index.parts[part];
-    if (!entry) throw new Error(`feature "${index.feature}" has no part "${part}" in run ${runId}`);
+    if (!entry) throw new InvalidDataError(`feature "${index.feature}" has no part "${part}" in run ${runId}`);
     const pieces: Features[] = [];
     for (const shardKey of entry.shards) {
       const resultBuf = await ctx.store.get(shardResultKey(shardKey));
-      if (!resultBuf) throw new Error(`shard ${shardKey} has not been featurized (run the featurize stage first)`);
+      if (!resultBuf) throw new MissingInputError(`shard ${shardKey} has not been featurized (run the featurize stage first)`);
       const r = JSON.parse(resultBuf.toString('utf8')) as ShardResult;
       pieces.push(decodeFeatures(r.cacheKey.endsWith('.csr') ? 'csr' : 'npy', await ctx.store.getOrThrow(r.cacheKey), `${ctx.store.url}/${r.cacheKey}`));
     }
     const x = concatFeatures(pieces);
-    if (x.m.rows !== entry.rows) throw new Error(`feature "${index.feature}" part ${part}: ${x.m.rows} feature rows for ${entry.rows} labels`);
+    if (x.m.rows !== entry.rows) throw new InvalidDataError(`feature "${index.feature}" part ${part}: ${x.m.rows} feature rows for ${entry.rows} labels`);
     return { x, y: Int32Array.from(entry.labels) };
   });
 }
@@ -57,7 +58,7 @@ export async function train(ctx: StageContext, input: TrainInput): Promise<Train
   const manifest = await readManifest(store, input.runId);
   const exp = manifest.config;
   const spec = exp.features[input.feature];
-  if (!spec) throw new Error(`train: run ${input.runId} has no feature family "${input.feature}" (it has ${Object.keys(exp.features).join(', ')})`);
+  if (!spec) throw new InvalidInputError(`train: run ${input.runId} has no feature family "${input.feature}" (it has ${Object.keys(exp.features).join(', ')})`);
 
   return asStage(store, input.runId, `train:${input.feature}`, async () => {
     const index = JSON.parse((await store.getOrThrow(keys.featureIndex(input.feature))).toString('utf8')) as FeatureIndex;
@@ -72,7 +73,7 @@ export async function train(ctx: StageContext, input: TrainInput): Promise<Train
       const engine = createEngine(mlpSpec(exp, spec.kind, trainSet.x.m.cols, classes), exp.seed + stageIndex);
       if (stage.from !== undefined) {
         const from = await loadCheckpoint(store, `${keys.best(`${input.feature}_${stage.from}`)}`, false);
-        if (!from) throw new Error(`train: ${model} fine-tunes ${input.feature}_${stage.from}, which has no best model yet`);
+        if (!from) throw new MissingInputError(`train: ${model} fine-tunes ${input.feature}_${stage.from}, which has no best model yet`);
         engine.setParams(from.params);
         engine.resetOptimizer();
       }
