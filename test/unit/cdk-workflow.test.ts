@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RETRYABLE_ERROR_NAMES } from '../../src/errors/index.js';
-import { LAMBDA_TRANSIENT_ERRORS, MARK_FAILED, RETRY, STAGES } from '../../src/run/graph.js';
+import { estimateStateTransitions } from '../../src/cost/transitions.js';
+import { type HistoryEvent, stateTransitions } from '../../src/cost/billing.js';
+import { INTAKE, LAMBDA_TRANSIENT_ERRORS, MARK_FAILED, RETRY, STAGES } from '../../src/run/graph.js';
 import { type AslDefinition, type AslState, CDK_CONTEXT, SYNTH_TIMEOUT, type Synthesized, resourcesOf, stateMachineDefinition, synth } from '../support/cdk-template.js';
 
 // aws-local-stepfunctions targets Node >= 22; Node 20 lacks Promise.withResolvers, which it uses.
@@ -564,3 +566,74 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   });
 });
 
+/**
+ * The interpreter's event log as the execution history Step Functions would record, as far as billing reads it
+ * (src/cost/billing.ts stateTransitions): one `<Type>StateEntered` per state entered (inside Map iterations too),
+ * and per task attempt one TaskScheduled. The interpreter logs a retry as StateRetried without entering the state
+ * again; Step Functions likewise schedules the retry inside the same state entry (TaskScheduled, no new
+ * TaskStateEntered).
+ */
+function executionHistory(events: Event[]): HistoryEvent[] {
+  const history: HistoryEvent[] = [];
+  const add = (type: string) => history.push({ id: history.length + 1, timestamp: 0, type });
+  for (const e of events) {
+    if (e.type === 'StateEntered') add(`${e.state!.type}StateEntered`);
+    if ((e.type === 'StateEntered' || e.type === 'StateRetried') && e.state!.type === 'Task') add('TaskScheduled');
+  }
+  return history;
+}
+
+describe('state transitions: the estimate from the stage graph equals a real execution of the synthesized definition', () => {
+  /** Stand-ins for a run Prepare plans with `shards` shards and `families` feature families. */
+  const planning = (shards: number, families: number): Handlers => ({
+    ...succeeding,
+    Prepare: (i: Json) => ({
+      Payload: {
+        runId: i.Payload.runId,
+        shardKeys: Array.from({ length: shards }, (_, k) => `s/${k}.json`),
+        features: Array.from({ length: families }, (_, k) => `f${k}`),
+      },
+    }),
+    'Start run': () => ({ ExecutionArn: 'arn:started' }),
+  });
+  const topLevel = (events: Event[]) => events.filter((e) => e.type === 'StateEntered' && e.index === undefined).map((e) => e.state!.name);
+
+  for (const [shards, families] of [[1, 1], [3, 2], [7, 3]] as const) {
+    it(`${shards} shard(s), ${families} famil${families === 1 ? 'y' : 'ies'}: upload (both executions), console and resume`, async () => {
+      const handlers = planning(shards, families);
+      const runStates = ['Prepare', 'Featurize', 'Train', 'Report'];
+
+      // An upload: its own execution starts the named run, which is a second execution (both billed).
+      const intake = await execute({ bucket: 'b', key: 'experiments/a.json', uploadId: 'u1' }, handlers, 'upload-1');
+      const named = await execute(intake.calls[0]!.input.Input, handlers, intake.calls[0]!.input.Name);
+      for (const e of [intake, named]) expect(e.error).toBeUndefined();
+      expect([topLevel(intake.events), topLevel(named.events)]).toEqual([INTAKE.upload[0], [...INTAKE.upload[1]!, ...runStates]]);
+      expect(stateTransitions(executionHistory(intake.events)) + stateTransitions(executionHistory(named.events))).toBe(
+        estimateStateTransitions(shards, families, 'upload'),
+      );
+
+      const inputs = { console: { experiment: 'experiments/a.json' }, resume: { experiment: 'experiments/a.json', runId: 'a-1' } };
+      for (const [start, input] of Object.entries(inputs) as ['console' | 'resume', Json][]) {
+        const run = await execute(input, handlers);
+        expect(run.error, start).toBeUndefined();
+        expect(topLevel(run.events), start).toEqual([...INTAKE[start][0]!, ...runStates]);
+        expect(stateTransitions(executionHistory(run.events)), start).toBe(estimateStateTransitions(shards, families, start));
+      }
+    });
+  }
+
+  it('a retried task is one more transition (the estimate is of a run without retries)', async () => {
+    let failedOnce = false;
+    const flaky = (i: Json) => {
+      if (!failedOnce) {
+        failedOnce = true;
+        throw fail('TransientError', 'read ECONNRESET');
+      }
+      return succeeding['Featurize shard']!(i, 1);
+    };
+    const run = await execute({ experiment: 'experiments/a.json' }, { ...planning(3, 2), 'Featurize shard': flaky });
+    expect(run.error).toBeUndefined();
+    expect(run.calls.filter((c) => c.state === 'Featurize shard')).toHaveLength(4);
+    expect(stateTransitions(executionHistory(run.events))).toBe(estimateStateTransitions(3, 2, 'console') + 1);
+  });
+});
