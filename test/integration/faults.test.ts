@@ -1,10 +1,11 @@
 // Failure paths of the synthesized state machine, run as in workflow.test.ts (aws-local-stepfunctions; Lambda
 // handlers in-process; the Batch trainer as a local process; S3 in the emulator) on the tiny experiment:
 // a trainer that fails ends in MarkFailed without losing anything, re-running the run id resumes from the cache,
-// and a shard that throws once is retried by the definition's own Retry. Retry waits are overridden to 0 ms.
+// and a shard that throws a TransientError once is retried by the definition's own Retry. Retry waits are overridden to 0 ms.
 import { randomBytes } from 'node:crypto';
 import { paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TransientError } from '../../src/errors/index.js';
 import type { Results } from '../../src/run/records.js';
 import type { Manifest } from '../../src/run/manifest.js';
 import { SYNTH_TIMEOUT } from '../support/cdk-template.js';
@@ -123,13 +124,13 @@ describe.skipIf(SKIP)(`failures in the synthesized state machine (aws-local-step
     }, TRAINER_STEP_TIMEOUT);
   });
 
-  it('a featurize shard that throws once is retried by the definition\'s Retry, and the run succeeds', async () => {
+  it('a featurize shard that throws a TransientError once is retried by the definition\'s Retry, and the run succeeds', async () => {
     const runId = `tiny-retry-${randomBytes(4).toString('hex')}`;
     const flaky = `runs/${runId}/shards/bow/imdb/train/00000.json`;
     let thrown = 0;
     const execution = await bed.workflow(cpu).execute({ experimentKey: bed.experimentKey, runId, quick: true }, runId, async (call, invoke) => {
       if (call.fn === 'featurize' && (call.event as { shardKey: string }).shardKey === flaky && thrown++ === 0) {
-        throw new Error('read ECONNRESET');
+        throw new TransientError('read ECONNRESET');
       }
       return invoke();
     });
@@ -138,7 +139,7 @@ describe.skipIf(SKIP)(`failures in the synthesized state machine (aws-local-step
     expect(execution.status).toBe('SUCCEEDED');
     expect(execution.retried).toEqual(['Featurize shard']);
     const calls = execution.lambdaCalls.filter((c) => c.fn === 'featurize' && (c.event as { shardKey: string }).shardKey === flaky);
-    expect(calls.map((c) => c.error ?? 'ok')).toEqual(['Error: read ECONNRESET', 'ok']);
+    expect(calls.map((c) => c.error ?? 'ok')).toEqual(['TransientError: read ECONNRESET', 'ok']);
     expect(execution.lambdaCalls.filter((c) => c.fn === 'mark-failed')).toEqual([]);
     expect(topStates(execution).at(-1)).toBe('Report');
     expect((await readJson<Manifest>(`runs/${runId}/manifest.json`)).status).toBe('succeeded');
