@@ -135,7 +135,7 @@ describe('state machine definition (synthesized ASL)', () => {
 
   it('gives every stage\'s function and job the timeout of the cdk.json setting the graph names', () => {
     const functions = new Map(resourcesOf(template, 'AWS::Lambda::Function').map(([id, p]) => [`arn:${id}`, p]));
-    const lambdaTasks = [...STAGES.map((s) => [s.fanOut.each === 'run' ? s.name : s.fanOut.task, s.aws] as const), [`MarkFailed Report`, MARK_FAILED.aws] as const];
+    const lambdaTasks = [...STAGES.map((s) => [s.fanOut.each === 'run' ? s.name : s.fanOut.task, s.aws] as const), ['MarkFailed Report', MARK_FAILED.aws] as const];
     for (const [task, aws] of lambdaTasks) {
       if (aws.on !== 'lambda') continue;
       const fn = functions.get(stateAnywhere(task).Parameters!.FunctionName as string);
