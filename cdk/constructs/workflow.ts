@@ -6,43 +6,35 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { acknowledge, nagRef } from '../nag.js';
 import { Construct } from 'constructs';
+import { type FanOut, type LambdaFunction, MARK_FAILED, type OnAws, RETRY, type RetryClass, STAGES, type StageName, failureStates } from '#src/run/graph.js';
 
 export interface WorkflowProps {
   prefix: string;
-  functions: {
-    prepare: lambda.IFunction;
-    featurize: lambda.IFunction;
-    report: lambda.IFunction;
-    markFailed: lambda.IFunction;
-  };
+  /** The Lambda function of each name the stage graph uses. */
+  functions: Record<LambdaFunction, lambda.IFunction>;
   training: { jobQueue: batch.IJobQueue; jobDefinition: batch.IJobDefinition };
   featurizeConcurrency: number;
   logRetentionDays: number;
 }
 
-/** Transient Lambda service errors (not errors thrown by our code): safe to retry. */
-export const LAMBDA_TRANSIENT_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-  'Lambda.ClientExecutionTimeoutException',
-];
-/** Transient Batch API errors while submitting or polling a job (a failed job is States.TaskFailed). */
-export const BATCH_TRANSIENT_ERRORS = ['Batch.ServerException', 'Batch.AWSBatchException'];
-/** Transient Step Functions API errors when the intake starts the named run. */
-export const SFN_TRANSIENT_ERRORS = ['StepFunctions.SdkClientException', 'StepFunctions.AWSStepFunctionsException'];
-
-/** Exponential backoff with full jitter, so a burst of throttled shards does not retry in lockstep. */
-function transientRetry(errors: string[]): sfn.RetryProps {
+/** A retry class of the stage graph as a Step Functions retrier (full jitter). */
+function retrier(r: RetryClass): sfn.RetryProps {
   return {
-    errors,
-    interval: Duration.seconds(2),
-    backoffRate: 2,
-    maxAttempts: 6,
-    maxDelay: Duration.seconds(60),
+    errors: [...r.errors],
+    interval: Duration.seconds(r.intervalSeconds),
+    backoffRate: r.backoffRate,
+    maxAttempts: r.retries,
+    maxDelay: Duration.seconds(r.maxDelaySeconds),
     jitterStrategy: sfn.JitterType.FULL,
   };
+}
+
+/** What a stage's task is given (default: the run id and its fan-out item) and keeps of its result. */
+interface StageIo {
+  payload?: sfn.TaskInput;
+  resultSelector: Record<string, string>;
+  /** The comment of the stage's Map state, when it fans out. */
+  mapComment?: string;
 }
 
 /**
@@ -50,7 +42,10 @@ function transientRetry(errors: string[]): sfn.RetryProps {
  *
  *   intake: normalise the input shape, derive the run id, and (for uploads) start the run as an execution
  *           named by the run id, so a duplicate delivery of the same upload cannot start a second run
- *   run:    Prepare -> Featurize (Map over shard keys) -> Train (Map over feature families, Batch .sync) -> Report
+ *   run:    the stages of the stage graph (src/run/graph.ts), in its order: a stage that runs once is its task, a
+ *           stage that fans out is a Map over Prepare's list with the task in each iteration; each task retries
+ *           its graph retry class:
+ *           Prepare -> Featurize (Map over shard keys) -> Train (Map over feature families, Batch .sync) -> Report
  *   fail:   every task catches into "<stage> failed" -> "MarkFailed <stage>", which records stage and cause in
  *           the manifest and fails the execution (RunFailed) right there, next to the failed task
  *
@@ -77,7 +72,10 @@ export class Workflow extends Construct {
       resourceName: this.stateMachineName,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
-    const { functions: fns } = props;
+
+    /** A Lambda task of the graph: its function, and retries of its retry class only (no blanket service retry). */
+    const invoke = (name: string, aws: Extract<OnAws, { on: 'lambda' }>, o: Omit<tasks.LambdaInvokeProps, 'lambdaFunction'>) =>
+      new tasks.LambdaInvoke(this, name, { ...o, lambdaFunction: props.functions[aws.fn], retryOnServiceExceptions: false }).addRetry(retrier(aws.retry));
 
     // ---------------------------------------------------------------- failure path
     /**
@@ -85,10 +83,10 @@ export class Workflow extends Construct {
      * redrive count, then "MarkFailed <stage>", which records the failure and fails the execution; when a redrive
      * re-enters it, it returns and `task` runs again with the input it had.
      */
-    const onFailure = (task: sfn.TaskStateBase, stage: string) => {
-      const markFailed = new tasks.LambdaInvoke(this, `MarkFailed ${stage}`, {
+    const onFailure = (task: sfn.TaskStateBase, stage: StageName) => {
+      const [failedName, markFailedName] = failureStates(stage);
+      const markFailed = invoke(markFailedName, MARK_FAILED.aws, {
         comment: `Records the ${stage} failure in the run manifest and fails the execution here; on a redrive, retries ${stage}.`,
-        lambdaFunction: fns.markFailed,
         payload: sfn.TaskInput.fromObject({
           runId: sfn.JsonPath.stringAt('$.runId'),
           stage: sfn.JsonPath.stringAt('$.failure.stage'),
@@ -97,95 +95,78 @@ export class Workflow extends Construct {
           redriveCount: sfn.JsonPath.numberAt('$$.Execution.RedriveCount'),
         }),
         resultPath: sfn.JsonPath.DISCARD,
-        retryOnServiceExceptions: false,
-      }).addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS));
+      });
       markFailed.next(task);
-      const failed = new sfn.Pass(this, `${stage} failed`, {
+      const failed = new sfn.Pass(this, failedName, {
         parameters: { stage, 'redriveCount.$': '$$.Execution.RedriveCount' },
         resultPath: '$.failure',
       }).next(markFailed);
       task.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     };
 
-    // ---------------------------------------------------------------- run stages
-    const prepare = new tasks.LambdaInvoke(this, 'Prepare', {
-      comment: 'Validates config and data, splits (seeded), fits the BoW vocabulary, plans shards.',
-      lambdaFunction: fns.prepare,
-      payload: sfn.TaskInput.fromJsonPathAt('$.prepareInput'),
-      resultSelector: {
-        'runId.$': '$.Payload.runId',
-        'shardKeys.$': '$.Payload.shardKeys',
-        'features.$': '$.Payload.features',
+    // ---------------------------------------------------------------- run stages, from the stage graph
+    const io: Record<StageName, StageIo> = {
+      Prepare: {
+        payload: sfn.TaskInput.fromJsonPathAt('$.prepareInput'),
+        resultSelector: { 'runId.$': '$.Payload.runId', 'shardKeys.$': '$.Payload.shardKeys', 'features.$': '$.Payload.features' },
       },
-      retryOnServiceExceptions: false,
-    }).addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS));
-    onFailure(prepare, 'Prepare');
-
-    const featurizeShard = new tasks.LambdaInvoke(this, 'Featurize shard', {
-      comment: 'One shard: BoW vectors or sentence embeddings into cache/ (skipped when already cached).',
-      lambdaFunction: fns.featurize,
-      // Named fields, not '$': a retried shard's state also holds the error it recovered from.
-      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId'), shardKey: sfn.JsonPath.stringAt('$.shardKey') }),
-      resultSelector: { 'cached.$': '$.Payload.cached' },
-      retryOnServiceExceptions: false,
-    })
-      .addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS))
-      // A shard is idempotent (content-addressed output), so any other error gets two more tries too.
-      .addRetry({
-        errors: [sfn.Errors.ALL],
-        interval: Duration.seconds(5),
-        backoffRate: 2,
-        maxAttempts: 2,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
-    // Inside the iteration, so a redrive of the failed Map re-runs only the shards that failed.
-    onFailure(featurizeShard, 'Featurize');
-    const featurize = new sfn.Map(this, 'Featurize', {
-      comment: 'Fans out over the planned shards; results stay in S3, so the Map output is discarded.',
-      itemsPath: '$.shardKeys',
-      itemSelector: { runId: sfn.JsonPath.stringAt('$.runId'), shardKey: sfn.JsonPath.stringAt('$$.Map.Item.Value') },
-      maxConcurrency: props.featurizeConcurrency,
-      resultPath: sfn.JsonPath.DISCARD,
-    })
-      .itemProcessor(featurizeShard);
-
-    const trainFeature = new tasks.BatchSubmitJob(this, 'Train feature family', {
-      comment: 'Stage 1 on dataset A, fine-tune on B, evaluate; the job reads its keys from the parameters.',
-      jobName: sfn.JsonPath.format(`${props.prefix}-train-{}`, sfn.JsonPath.stringAt('$.feature')),
-      jobQueueArn: props.training.jobQueue.jobQueueArn,
-      jobDefinitionArn: props.training.jobDefinition.jobDefinitionArn,
-      payload: sfn.TaskInput.fromObject({
-        runId: sfn.JsonPath.stringAt('$.runId'),
-        feature: sfn.JsonPath.stringAt('$.feature'),
-      }),
-      resultSelector: { 'jobId.$': '$.JobId', 'status.$': '$.Status' },
-    }).addRetry(transientRetry(BATCH_TRANSIENT_ERRORS));
-    onFailure(trainFeature, 'Train');
-    const train = new sfn.Map(this, 'Train', {
-      comment: 'One Batch job per feature family, in parallel.',
-      itemsPath: '$.features',
-      itemSelector: { runId: sfn.JsonPath.stringAt('$.runId'), feature: sfn.JsonPath.stringAt('$$.Map.Item.Value') },
-      resultPath: sfn.JsonPath.DISCARD,
-    })
-      .itemProcessor(trainFeature);
-
-    const report = new tasks.LambdaInvoke(this, 'Report', {
-      comment: 'Results table, plots, HTML report, cost report and checkpoints.zip.',
-      lambdaFunction: fns.report,
-      // The execution ARN lets the cost report read this execution's billed usage.
-      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId'), executionArn: sfn.JsonPath.stringAt('$$.Execution.Id') }),
-      resultSelector: {
-        'runId.$': '$.Payload.runId',
-        'resultsKey.$': '$.Payload.resultsKey',
-        'reportKey.$': '$.Payload.reportKey',
-        'costKey.$': '$.Payload.costKey',
-        'archiveKey.$': '$.Payload.archiveKey',
+      Featurize: {
+        resultSelector: { 'cached.$': '$.Payload.cached' },
+        mapComment: 'Fans out over the planned shards; results stay in S3, so the Map output is discarded.',
       },
-      retryOnServiceExceptions: false,
-    }).addRetry(transientRetry(LAMBDA_TRANSIENT_ERRORS));
-    onFailure(report, 'Report');
+      Train: {
+        resultSelector: { 'jobId.$': '$.JobId', 'status.$': '$.Status' },
+        mapComment: 'One Batch job per feature family, in parallel.',
+      },
+      Report: {
+        // The execution ARN lets the cost report read this execution's billed usage.
+        payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId'), executionArn: sfn.JsonPath.stringAt('$$.Execution.Id') }),
+        resultSelector: {
+          'runId.$': '$.Payload.runId',
+          'resultsKey.$': '$.Payload.resultsKey',
+          'reportKey.$': '$.Payload.reportKey',
+          'costKey.$': '$.Payload.costKey',
+          'archiveKey.$': '$.Payload.archiveKey',
+        },
+      },
+    };
+    const itemField = (fanOut: FanOut) => (fanOut.each === 'run' ? {} : { [fanOut.item]: sfn.JsonPath.stringAt(`$.${fanOut.item}`) });
+    const settings = { featurizeConcurrency: props.featurizeConcurrency };
 
-    const run = prepare.next(featurize).next(train).next(report);
+    let run: sfn.Chain | undefined;
+    for (const stage of STAGES) {
+      const { fanOut, aws } = stage;
+      const { resultSelector, mapComment } = io[stage.name];
+      // Named fields, not '$': after a redrive the state also holds the error the task recovered from.
+      const payload = io[stage.name].payload ?? sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId'), ...itemField(fanOut) });
+      const taskName = fanOut.each === 'run' ? stage.name : fanOut.task;
+      const task =
+        aws.on === 'lambda'
+          ? invoke(taskName, aws, { comment: stage.does, payload, resultSelector })
+          : new tasks.BatchSubmitJob(this, taskName, {
+              comment: stage.does,
+              // The job reads its keys from the parameters (the payload); its name says which run item it is.
+              jobName: sfn.JsonPath.format(`${props.prefix}-${stage.name.toLowerCase()}-{}`, sfn.JsonPath.stringAt(fanOut.each === 'run' ? '$.runId' : `$.${fanOut.item}`)),
+              jobQueueArn: props.training.jobQueue.jobQueueArn,
+              jobDefinitionArn: props.training.jobDefinition.jobDefinitionArn,
+              payload,
+              resultSelector,
+            }).addRetry(retrier(aws.retry));
+      // Inside a Map the failure path is part of the iteration, so a redrive re-runs only the items that failed.
+      onFailure(task, stage.name);
+      const state =
+        fanOut.each === 'run'
+          ? task
+          : new sfn.Map(this, stage.name, {
+              comment: mapComment,
+              itemsPath: `$.${fanOut.items}`,
+              itemSelector: { runId: sfn.JsonPath.stringAt('$.runId'), [fanOut.item]: sfn.JsonPath.stringAt('$$.Map.Item.Value') },
+              maxConcurrency: fanOut.maxConcurrency === undefined ? undefined : settings[fanOut.maxConcurrency],
+              resultPath: sfn.JsonPath.DISCARD,
+            }).itemProcessor(task);
+      run = run ? run.next(state) : sfn.Chain.start(state);
+    }
+    if (!run) throw new Error('the stage graph has no stages');
 
     // ---------------------------------------------------------------- intake
     // Derives the run id `<file stem>-<md5(key#uploadId)>`: readable, and the same for every delivery of one upload.
@@ -244,7 +225,7 @@ export class Workflow extends Construct {
       },
     }).next(startRun);
     startRun
-      .addRetry(transientRetry(SFN_TRANSIENT_ERRORS))
+      .addRetry(retrier(RETRY.startRun))
       .addCatch(duplicate, { errors: ['StepFunctions.ExecutionAlreadyExistsException'], resultPath: '$.error' })
       .addCatch(nameRunByDigest, { errors: ['StepFunctions.InvalidNameException'], resultPath: '$.error' })
       .addCatch(startFailed, { errors: [sfn.Errors.ALL], resultPath: '$.error' })
@@ -304,7 +285,7 @@ export class Workflow extends Construct {
     });
 
     // Wildcards the CDK task integrations generate; every one is scoped as far as the service allows.
-    for (const fn of Object.values(fns)) {
+    for (const fn of Object.values(props.functions)) {
       acknowledge(
         this.stateMachine,
         `AwsSolutions-IAM5[Resource::${nagRef(this, fn.functionArn)}:*]`,

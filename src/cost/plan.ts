@@ -243,7 +243,8 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       train: trainUsage,
       report: [{ kind: 'lambda', seconds: model.reportSeconds, memoryMb: dep.reportMemoryMb, invocations: 1, requests: { put: 20, get: trainPuts + 10, list: 5 }, bytesWritten: 0 }],
     },
-    stateTransitions: estimateStateTransitions(shards, Object.keys(exp.features).length),
+    // Started by uploading the experiment, as the README's deploy guide does (the intake execution is billed too).
+    stateTransitions: estimateStateTransitions(shards, Object.keys(exp.features).length, 'upload'),
     // splits (gzip text) + features + checkpoints twice (objects and checkpoints.zip)
     storedBytes: Math.round(totalChars * model.gzipRatio + featureBytes + 2 * checkpointBytes),
   };

@@ -54,19 +54,21 @@ export class InternalError extends PermanentError {}
  */
 export const RETRYABLE_ERROR_NAMES = ['TransientError'] as const;
 
-/**
- * Step Functions' names for the AWS services' own transient failures of a task (the Lambda and Batch APIs, not our
- * code), which the state machine retries too.
- */
-export const AWS_TRANSIENT_ERROR_NAMES = [
+/** Transient Lambda service errors as Step Functions names them (not errors thrown by our code): safe to retry. */
+export const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
   'Lambda.ClientExecutionTimeoutException',
-  'Batch.ServerException',
-  'Batch.AWSBatchException',
 ] as const;
+/** Transient Batch API errors while submitting or polling a job (a failed job is States.TaskFailed). */
+export const BATCH_TRANSIENT_ERRORS = ['Batch.ServerException', 'Batch.AWSBatchException'] as const;
+/** Transient Step Functions API errors when the intake starts the named run. */
+export const SFN_TRANSIENT_ERRORS = ['StepFunctions.SdkClientException', 'StepFunctions.AWSStepFunctionsException'] as const;
+
+/** Step Functions' names for the AWS services' own transient failures of a task, which the state machine retries too. */
+export const AWS_TRANSIENT_ERROR_NAMES = [...LAMBDA_TRANSIENT_ERRORS, ...BATCH_TRANSIENT_ERRORS] as const;
 
 /** Whether an error name (as a Lambda or Step Functions reports it, or as it crossed a thread) names a retryable failure. */
 export function isRetryableName(name: string | undefined): boolean {

@@ -7,7 +7,7 @@ import { experimentKey, parseShardKey } from '../run/keys.js';
 import type { Results } from '../run/records.js';
 import type { StageContext } from './context.js';
 import type { Reporter } from '../run/reporter.js';
-import type { ReportOutput } from './stage-io.js';
+import type { PrepareOutput, ReportOutput } from './stage-io.js';
 import type { CostOptions } from '../cost/cost.js';
 import { costOptionsOf, readConfigFile } from '../config/deployment.js';
 import { featurize } from './stages/featurize.js';
@@ -19,6 +19,8 @@ import { asStage, readManifest } from '../run/manifest.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 import { classifyError } from '../errors/classify.js';
+import { InternalError } from '../errors/index.js';
+import { STAGES, type Stage, type StageName } from '../run/graph.js';
 
 export interface LocalRunOptions {
   store: BlobStore;
@@ -41,67 +43,94 @@ export interface LocalRunResult {
   report: ReportOutput;
 }
 
+/** A stage of the graph on this machine, given the stage and the items of its fan-out (none for a run-once stage). */
+type LocalStage = (stage: Stage, items: string[]) => Promise<void>;
+
 /**
- * Runs the stage graph on this machine, the same stages the cloud runs: Prepare, Featurize (every shard),
- * Train (every feature family), Report. A failed stage is recorded in the manifest (as MarkFailed does on AWS)
- * and nothing already written is lost: running the same command again resumes.
+ * Featurize on this machine, recorded as the run's featurize stage. BoW shards take milliseconds: this thread.
+ * Encoder shards take seconds to minutes: a worker-thread pool runs them in parallel, retrying each on its own
+ * (a worker holds its own encoder and splits in memory).
+ */
+async function featurizeShards(ctx: StageContext, o: LocalRunOptions, runId: string, shardKeys: string[], retries: number): Promise<void> {
+  await asStage(o.store, runId, 'featurize', async () => {
+    const task = o.reporter.task('featurize', shardKeys.length, 'shards');
+    const { config } = await readManifest(o.store, runId);
+    const encoded = (key: string) => config.features[parseShardKey(key)?.feature ?? '']?.kind !== 'bow';
+    for (const shardKey of shardKeys.filter((k) => !encoded(k))) {
+      await featurize(ctx, { runId, shardKey });
+      task.tick();
+    }
+    const pooled = shardKeys.filter(encoded);
+    const workers = o.workers ?? availableParallelism();
+    if (workers <= 1) {
+      for (const shardKey of pooled) {
+        await featurize(ctx, { runId, shardKey });
+        task.tick();
+      }
+    } else if (pooled.length > 0) {
+      let reported = 0;
+      await runPool<FeaturizeTask, unknown>(
+        pooled.map((shardKey) => ({ id: shardKey, input: { storeUrl: o.store.url, dataUrl: o.data.url, runId, shardKey } })),
+        {
+          handler: new URL('./featurize-task.ts', import.meta.url),
+          workers,
+          retries,
+          onProgress: (done) => {
+            task.tick(done - reported);
+            reported = done;
+          },
+        },
+      );
+    }
+    task.done();
+    return { result: undefined };
+  });
+}
+
+/**
+ * Runs the stage graph (src/run/graph.ts) on this machine, in its order, the same stage functions the cloud runs:
+ * Prepare, Featurize (every shard), Train (every feature family), Report. A failed stage after Prepare is recorded
+ * in the manifest (as MarkFailed does on AWS) and nothing already written is lost: running the same command again
+ * resumes.
  */
 export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
   const expKey = validateKey(experimentKey(basename(o.experimentPath)));
   await o.store.put(expKey, await readFile(o.experimentPath));
-  const plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
-  const { runId } = plan;
-  o.reporter.log(`run ${runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
-  let stage = 'Featurize';
-  try {
-    await asStage(o.store, runId, 'featurize', async () => {
-      const task = o.reporter.task('featurize', plan.shardKeys.length, 'shards');
-      // BoW shards take milliseconds: this thread. Encoder shards take seconds to minutes: a worker-thread pool
-      // runs them in parallel, retrying each on its own (a worker holds its own encoder and splits in memory).
-      const { config } = await readManifest(o.store, runId);
-      const encoded = (key: string) => config.features[parseShardKey(key)?.feature ?? '']?.kind !== 'bow';
-      for (const shardKey of plan.shardKeys.filter((k) => !encoded(k))) {
-        await featurize(ctx, { runId, shardKey });
-        task.tick();
-      }
-      const pooled = plan.shardKeys.filter(encoded);
-      const workers = o.workers ?? availableParallelism();
-      if (workers <= 1) {
-        for (const shardKey of pooled) {
-          await featurize(ctx, { runId, shardKey });
-          task.tick();
-        }
-      } else if (pooled.length > 0) {
-        let reported = 0;
-        await runPool<FeaturizeTask, unknown>(
-          pooled.map((shardKey) => ({ id: shardKey, input: { storeUrl: o.store.url, dataUrl: o.data.url, runId, shardKey } })),
-          {
-            handler: new URL('./featurize-task.ts', import.meta.url),
-            workers,
-            retries: 2,
-            onProgress: (done) => {
-              task.tick(done - reported);
-              reported = done;
-            },
-          },
-        );
-      }
-      task.done();
-      return { result: undefined };
-    });
-    for (const feature of plan.features) {
-      stage = 'Train';
-      await train(ctx, { runId, feature });
+  let plan: PrepareOutput | undefined;
+  let finished: LocalRunResult | undefined;
+  const runId = () => {
+    if (!plan) throw new InternalError('the stage graph does not start with Prepare');
+    return plan.runId;
+  };
+
+  const local: Record<StageName, LocalStage> = {
+    Prepare: async () => {
+      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
+      o.reporter.log(`run ${plan.runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
+    },
+    Featurize: (stage, shardKeys) => featurizeShards(ctx, o, runId(), shardKeys, stage.local.on === 'worker pool' ? stage.local.retries : 0),
+    Train: async (_, features) => {
+      for (const feature of features) await train(ctx, { runId: runId(), feature });
+    },
+    Report: async () => {
+      const out = await report(ctx, { runId: runId() }, { costOptions: await deploymentCostOptions() });
+      const results = JSON.parse((await o.store.getOrThrow(out.resultsKey)).toString('utf8')) as Results;
+      finished = { runId: runId(), results, report: out };
+    },
+  };
+
+  for (const stage of STAGES) {
+    try {
+      await local[stage.name](stage, stage.fanOut.each === 'run' ? [] : (plan?.[stage.fanOut.items] ?? []));
+    } catch (err) {
+      // Before Prepare has named the run there is no manifest to record the failure in.
+      if (plan) await markFailed(ctx, { runId: plan.runId, stage: stage.name, error: { Error: classifyError(err).name, Cause: (err as Error).message } });
+      throw err;
     }
-    stage = 'Report';
-    const out = await report(ctx, { runId }, { costOptions: await deploymentCostOptions() });
-    const results = JSON.parse((await o.store.getOrThrow(out.resultsKey)).toString('utf8')) as Results;
-    return { runId, results, report: out };
-  } catch (err) {
-    await markFailed(ctx, { runId, stage, error: { Error: classifyError(err).name, Cause: (err as Error).message } });
-    throw err;
   }
+  if (!finished) throw new InternalError('the stage graph does not end with Report');
+  return finished;
 }
 
 /**

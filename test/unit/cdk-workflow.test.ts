@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LAMBDA_TRANSIENT_ERRORS } from '../../cdk/constructs/workflow.js';
-import { type AslDefinition, type AslState, SYNTH_TIMEOUT, resourcesOf, stateMachineDefinition, synth } from '../support/cdk-template.js';
+import { estimateStateTransitions } from '../../src/cost/transitions.js';
+import { type HistoryEvent, stateTransitions } from '../../src/cost/billing.js';
+import { INTAKE, MARK_FAILED, RETRY, STAGES } from '../../src/run/graph.js';
+import { LAMBDA_TRANSIENT_ERRORS, RETRYABLE_ERROR_NAMES } from '../../src/errors/index.js';
+import { type AslDefinition, type AslState, CDK_CONTEXT, SYNTH_TIMEOUT, type Synthesized, resourcesOf, stateMachineDefinition, synth } from '../support/cdk-template.js';
 
 // aws-local-stepfunctions targets Node >= 22; Node 20 lacks Promise.withResolvers, which it uses.
 const P = Promise as unknown as { withResolvers?: () => unknown };
@@ -17,9 +20,10 @@ const { StateMachine } = await import('aws-local-stepfunctions');
 const CONCURRENCY = 7;
 let asl: AslDefinition;
 let machineProps: Record<string, unknown>;
+let template: Synthesized['template'];
 
 beforeAll(() => {
-  const { template } = synth({ featurizeConcurrency: CONCURRENCY });
+  ({ template } = synth({ featurizeConcurrency: CONCURRENCY }));
   asl = stateMachineDefinition(template);
   machineProps = resourcesOf(template, 'AWS::StepFunctions::StateMachine')[0]![1];
 }, SYNTH_TIMEOUT);
@@ -93,7 +97,7 @@ describe('state machine definition (synthesized ASL)', () => {
     });
   });
 
-  it('retries every Task on transient errors with exponential backoff and full jitter', () => {
+  it('retries every Task on its retry class of the stage graph only, with exponential backoff and full jitter', () => {
     const tasks = allStates().filter(([, st]) => st.Type === 'Task');
     expect(tasks.map(([n]) => n).sort()).toEqual(
       [
@@ -101,19 +105,45 @@ describe('state machine definition (synthesized ASL)', () => {
         ...runStages.map((stage) => `MarkFailed ${stage}`),
       ].sort(),
     );
-    for (const [name, task] of tasks) {
-      const transient = task.Retry?.[0];
-      expect(transient, name).toMatchObject({ JitterStrategy: 'FULL', BackoffRate: 2, MaxDelaySeconds: 60 });
-      expect(transient!.MaxAttempts, name).toBeGreaterThanOrEqual(3);
-      expect(transient!.ErrorEquals, name).not.toContain('States.ALL');
+    const retrier = (errors: readonly string[]) => ({
+      ErrorEquals: [...errors], IntervalSeconds: 2, BackoffRate: 2, MaxAttempts: 6, MaxDelaySeconds: 60, JitterStrategy: 'FULL',
+    });
+    // Lambda tasks: our TransientError and the Lambda service's transient errors, nothing else (no States.ALL).
+    for (const name of ['Prepare', 'Featurize shard', 'Report', ...runStages.map((stage) => `MarkFailed ${stage}`)]) {
+      expect(stateAnywhere(name).Retry, name).toEqual([retrier(['TransientError', ...LAMBDA_TRANSIENT_ERRORS])]);
     }
-    for (const name of ['Prepare', 'Report', ...runStages.map((stage) => `MarkFailed ${stage}`)]) {
-      expect(stateAnywhere(name).Retry, name).toEqual([expect.objectContaining({ ErrorEquals: LAMBDA_TRANSIENT_ERRORS })]);
+    expect(stateAnywhere('Train feature family').Retry).toEqual([retrier(['Batch.ServerException', 'Batch.AWSBatchException'])]);
+    expect(state('Start run').Retry).toEqual([retrier(['StepFunctions.SdkClientException', 'StepFunctions.AWSStepFunctionsException'])]);
+    expect(RETRY.lambda.errors).toEqual([...RETRYABLE_ERROR_NAMES, ...LAMBDA_TRANSIENT_ERRORS]);
+  });
+
+  it('has one state per stage of the graph, in its order, with its fan-out (a Map over Prepare\'s list, running the stage\'s task)', () => {
+    let name: string | undefined = 'Prepare';
+    for (const stage of STAGES) {
+      expect(name).toBe(stage.name);
+      const st = state(stage.name);
+      if (stage.fanOut.each === 'run') expect(st.Type).toBe('Task');
+      else {
+        expect(st.Type).toBe('Map');
+        expect(st.ItemsPath).toBe(`$.${stage.fanOut.items}`);
+        expect(inner(stage.name)[0]).toBe(stage.fanOut.task);
+      }
+      name = st.Next;
     }
-    expect(inner('Featurize')[1].Retry![0]!.ErrorEquals).toContain('Lambda.TooManyRequestsException');
-    expect(inner('Train')[1].Retry![0]!.ErrorEquals).toEqual(['Batch.ServerException', 'Batch.AWSBatchException']);
-    // A shard is idempotent, so it alone also retries its own errors (a flaky shard does not fail the run).
-    expect(inner('Featurize')[1].Retry![1]).toMatchObject({ ErrorEquals: ['States.ALL'], MaxAttempts: 2, JitterStrategy: 'FULL' });
+    expect(name).toBeUndefined();
+  });
+
+  it('gives every stage\'s function and job the timeout of the cdk.json setting the graph names', () => {
+    const functions = new Map(resourcesOf(template, 'AWS::Lambda::Function').map(([id, p]) => [`arn:${id}`, p]));
+    const lambdaTasks = [...STAGES.map((s) => [s.fanOut.each === 'run' ? s.name : s.fanOut.task, s.aws] as const), ['MarkFailed Report', MARK_FAILED.aws] as const];
+    for (const [task, aws] of lambdaTasks) {
+      if (aws.on !== 'lambda') continue;
+      const fn = functions.get(stateAnywhere(task).Parameters!.FunctionName as string);
+      expect(fn?.Timeout, task).toBe(CDK_CONTEXT[aws.timeout]);
+    }
+    const train = STAGES.find((s) => s.aws.on === 'batch')!.aws;
+    const [[, jobDefinition]] = resourcesOf(template, 'AWS::Batch::JobDefinition') as [[string, { Timeout: { AttemptDurationSeconds: number } }]];
+    expect(jobDefinition.Timeout.AttemptDurationSeconds).toBe((CDK_CONTEXT[train.timeout] as number) * 60);
   });
 
   it('catches every task\'s failure next to it: "<stage> failed" saves stage and redrive count, "MarkFailed <stage>" records it and leads back to the task', () => {
@@ -197,7 +227,7 @@ interface Call {
   state: string;
   input: Json;
 }
-type Event = { type: string; index?: number; state?: { name: string; input: Json } };
+type Event = { type: string; index?: number; state?: { name: string; type: string; input: Json } };
 interface Executed {
   output: Json;
   calls: Call[];
@@ -412,15 +442,36 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(failure(error)).toEqual({ Error: 'InvalidInput', Cause: expect.stringContaining('{"experiment": "experiments/<name>.json"}') });
   });
 
-  it('a shard that throws once is retried and the run succeeds', async () => {
-    const flaky = (i: Json, attempt: number) => {
-      if (attempt === 1) throw fail('Error', 'connection reset');
-      return succeeding['Featurize shard']!(i, 1);
+  /** A Featurize stand-in whose shard `key` throws `error` on its first `times` attempts; counts every shard's attempts. */
+  const shardFailing = (key: string, error: string, times: number) => {
+    const attempts = new Map<string, number>();
+    const handler = (i: Json) => {
+      const n = (attempts.get(i.Payload.shardKey) ?? 0) + 1;
+      attempts.set(i.Payload.shardKey, n);
+      if (i.Payload.shardKey === key && n <= times) throw fail(error, `${key}: attempt ${n} failed`);
+      return succeeding['Featurize shard']!(i, n);
     };
-    const { calls, error } = await execute({ experiment: 'experiments/a.json' }, { ...succeeding, 'Featurize shard': flaky });
+    return { handler, attempts };
+  };
+
+  it('a shard that throws TransientError once is retried and the run succeeds', async () => {
+    const shard = shardFailing('s/1.json', 'TransientError', 1);
+    const { calls, error } = await execute({ experiment: 'experiments/a.json' }, { ...succeeding, 'Featurize shard': shard.handler });
     expect(error).toBeUndefined();
-    expect(calls.filter((c) => c.state === 'Featurize shard')).toHaveLength(3);
+    expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 2 });
+    expect(calls.some((c) => c.state.startsWith('MarkFailed'))).toBe(false);
     expect(calls.at(-1)!.state).toBe('Report');
+  });
+
+  it('a shard that throws a permanent error (DataError) goes to MarkFailed Featurize after exactly one attempt', async () => {
+    const shard = shardFailing('s/1.json', 'DataError', Infinity);
+    const { calls, error } = await execute({ experiment: 'experiments/a.json', runId: 'a-4' }, { ...succeeding, 'Featurize shard': shard.handler });
+    expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 1 });
+    expect(calls.filter((c) => c.state === 'MarkFailed Featurize').map((c) => c.input.Payload)).toEqual([
+      { runId: 'a-4', stage: 'Featurize', error: { Error: 'DataError', Cause: 's/1.json: attempt 1 failed' }, failedAtRedrive: 0, redriveCount: 0 },
+    ]);
+    expect(calls.some((c) => c.state === 'Train feature family')).toBe(false);
+    expect(failure(error).Error).toBe('RunFailed');
   });
 
   it('a failed training job goes to MarkFailed Train with the stage and cause, which ends the execution there (RunFailed)', async () => {
@@ -465,22 +516,16 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(redriven.output).toMatchObject({ runId: 'a-1', resultsKey: 'runs/a-1/report/results.json' });
   });
 
-  it('redriving after a shard failed all its attempts re-runs only that shard (with its own input), then trains and reports', async () => {
-    let shard1 = 0;
-    const flakyShard = (i: Json) => {
-      if (i.Payload.shardKey === 's/1.json' && ++shard1 <= 3) throw fail('Error', 'ONNX Runtime: out of memory');
-      return succeeding['Featurize shard']!(i, 1);
-    };
-    const handlers = { ...succeeding, 'Featurize shard': flakyShard };
+  it('redriving after a shard failed re-runs only that shard (with its own input), then trains and reports', async () => {
+    const shard = shardFailing('s/1.json', 'DataError', 1);
+    const handlers = { ...succeeding, 'Featurize shard': shard.handler };
     const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-2' }, handlers, 'a-2');
-    // One try and two retries of shard 1, then its failure is recorded inside the iteration.
-    expect(failed.calls.filter((c) => c.state === 'Featurize shard').map((c) => c.input.Payload.shardKey)).toEqual(
-      expect.arrayContaining(['s/0.json', 's/1.json', 's/1.json', 's/1.json']),
-    );
+    // One attempt of shard 1 (a permanent error is not retried), then its failure is recorded inside the iteration.
+    expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 1 });
     expect(failed.calls.find((c) => c.state === 'MarkFailed Featurize')!.input.Payload).toMatchObject({
       runId: 'a-2',
       stage: 'Featurize',
-      error: { Error: 'Error', Cause: 'ONNX Runtime: out of memory' },
+      error: { Error: 'DataError', Cause: 's/1.json: attempt 1 failed' },
     });
     expect(failed.calls.some((c) => c.state === 'Train feature family')).toBe(false);
 
@@ -493,7 +538,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
       'Train feature family',
       'Report',
     ]);
-    // The retried shard gets exactly its Map item, not the error it recovered from.
+    // The re-run shard gets exactly its Map item, not the error it recovered from.
     expect(redriven.calls[1]!.input.Payload).toEqual({ runId: 'a-2', shardKey: 's/1.json' });
   });
 
@@ -518,5 +563,77 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(calls.map((c) => c.state)).toEqual(['Prepare', 'MarkFailed Prepare']);
     expect(calls[1]!.input.Payload).toMatchObject({ runId, stage: 'Prepare', error: { Error: 'Error' } });
     expect(failure(error)).toEqual({ Error: 'RunFailed', Cause: expect.stringMatching(/^Prepare failed: Error \(run a-/) });
+  });
+});
+
+/**
+ * The interpreter's event log as the execution history Step Functions would record, as far as billing reads it
+ * (src/cost/billing.ts stateTransitions): one `<Type>StateEntered` per state entered (inside Map iterations too),
+ * and per task attempt one TaskScheduled. The interpreter logs a retry as StateRetried without entering the state
+ * again; Step Functions likewise schedules the retry inside the same state entry (TaskScheduled, no new
+ * TaskStateEntered).
+ */
+function executionHistory(events: Event[]): HistoryEvent[] {
+  const history: HistoryEvent[] = [];
+  const add = (type: string) => history.push({ id: history.length + 1, timestamp: 0, type });
+  for (const e of events) {
+    if (e.type === 'StateEntered') add(`${e.state!.type}StateEntered`);
+    if ((e.type === 'StateEntered' || e.type === 'StateRetried') && e.state!.type === 'Task') add('TaskScheduled');
+  }
+  return history;
+}
+
+describe('state transitions: the estimate from the stage graph equals a real execution of the synthesized definition', () => {
+  /** Stand-ins for a run Prepare plans with `shards` shards and `families` feature families. */
+  const planning = (shards: number, families: number): Handlers => ({
+    ...succeeding,
+    Prepare: (i: Json) => ({
+      Payload: {
+        runId: i.Payload.runId,
+        shardKeys: Array.from({ length: shards }, (_, k) => `s/${k}.json`),
+        features: Array.from({ length: families }, (_, k) => `f${k}`),
+      },
+    }),
+    'Start run': () => ({ ExecutionArn: 'arn:started' }),
+  });
+  const topLevel = (events: Event[]) => events.filter((e) => e.type === 'StateEntered' && e.index === undefined).map((e) => e.state!.name);
+
+  for (const [shards, families] of [[1, 1], [3, 2], [7, 3]] as const) {
+    it(`${shards} shard(s), ${families} famil${families === 1 ? 'y' : 'ies'}: upload (both executions), console and resume`, async () => {
+      const handlers = planning(shards, families);
+      const runStates = ['Prepare', 'Featurize', 'Train', 'Report'];
+
+      // An upload: its own execution starts the named run, which is a second execution (both billed).
+      const intake = await execute({ bucket: 'b', key: 'experiments/a.json', uploadId: 'u1' }, handlers, 'upload-1');
+      const named = await execute(intake.calls[0]!.input.Input, handlers, intake.calls[0]!.input.Name);
+      for (const e of [intake, named]) expect(e.error).toBeUndefined();
+      expect([topLevel(intake.events), topLevel(named.events)]).toEqual([INTAKE.upload[0], [...INTAKE.upload[1]!, ...runStates]]);
+      expect(stateTransitions(executionHistory(intake.events)) + stateTransitions(executionHistory(named.events))).toBe(
+        estimateStateTransitions(shards, families, 'upload'),
+      );
+
+      const inputs = { console: { experiment: 'experiments/a.json' }, resume: { experiment: 'experiments/a.json', runId: 'a-1' } };
+      for (const [start, input] of Object.entries(inputs) as ['console' | 'resume', Json][]) {
+        const run = await execute(input, handlers);
+        expect(run.error, start).toBeUndefined();
+        expect(topLevel(run.events), start).toEqual([...INTAKE[start][0]!, ...runStates]);
+        expect(stateTransitions(executionHistory(run.events)), start).toBe(estimateStateTransitions(shards, families, start));
+      }
+    });
+  }
+
+  it('a retried task is one more transition (the estimate is of a run without retries)', async () => {
+    let failedOnce = false;
+    const flaky = (i: Json) => {
+      if (!failedOnce) {
+        failedOnce = true;
+        throw fail('TransientError', 'read ECONNRESET');
+      }
+      return succeeding['Featurize shard']!(i, 1);
+    };
+    const run = await execute({ experiment: 'experiments/a.json' }, { ...planning(3, 2), 'Featurize shard': flaky });
+    expect(run.error).toBeUndefined();
+    expect(run.calls.filter((c) => c.state === 'Featurize shard')).toHaveLength(4);
+    expect(stateTransitions(executionHistory(run.events))).toBe(estimateStateTransitions(3, 2, 'console') + 1);
   });
 });

@@ -48,7 +48,8 @@ export async function measuredUsage(ctx: StageContext, manifest: Manifest): Prom
   const usage: RunUsage = {
     basis: 'measured',
     stages,
-    stateTransitions: estimateStateTransitions(shards, Object.keys(manifest.config.features).length),
+    // The run on AWS as the README deploys it: started by an upload, so its intake execution is billed too.
+    stateTransitions: estimateStateTransitions(shards, Object.keys(manifest.config.features).length, 'upload'),
     storedBytes,
   };
   return { usage, encoded, shards };
