@@ -2,7 +2,7 @@
  * Our bag-of-words features against scikit-learn on the real data.
  *
  * The fixture test/fixtures/bow/sst2-train-10000.json was produced independently of this code by
- *   pip install scikit-learn && python3 scripts/fixtures/bow.py /work/shared/data
+ *   pip install scikit-learn && python3 scripts/fixtures/bow.py [DATA_ROOT]
  * with Python 3.11.7, scikit-learn 1.9.1, numpy 2.4.6 (recorded in the fixture's "versions" field; details in
  * test/fixtures/bow/README.md). It holds CountVectorizer(max_features=10000) fitted on all 6,920 sentences of
  * sst2/train.tsv with the k-th place tie broken by a stable argsort (count descending, then term order), the
@@ -11,13 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { countTerms, fitBow, tokenize, transformBow, type BowVocabulary } from '../../src/features/bow.js';
-
-const DATA = '/work/shared/data';
+import { dataFile } from '../support/data.js';
 
 interface Fixture {
   documents: number;
@@ -36,7 +34,7 @@ const fixture = JSON.parse(readFileSync(new URL('../fixtures/bow/sst2-train-1000
 
 /** Sentences of an SST-2 TSV (sentence<TAB>label, quoting off). */
 function readSentences(file: string): string[] {
-  const rows = parse(readFileSync(join(DATA, file)), { delimiter: '\t', quote: false }) as string[][];
+  const rows = parse(readFileSync(dataFile(file)), { delimiter: '\t', quote: false }) as string[][];
   return rows.map((row) => row[0]!);
 }
 
@@ -107,7 +105,7 @@ describe("tokenizer = sklearn's default analyzer (lowercase + (?u)\\b\\w\\w+\\b)
   });
 
   it('agrees on every token of all 50,000 IMDB reviews', () => {
-    const csv = gunzipSync(readFileSync(join(DATA, 'imdb.csv.gz')));
+    const csv = gunzipSync(readFileSync(dataFile('imdb.csv.gz')));
     const rows = parse(csv, { from_line: 2 }) as string[][];
     expect(rows).toHaveLength(fixture.imdbTokens.documents);
     const digest = createHash('sha256');

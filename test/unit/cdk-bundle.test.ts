@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../support/cdk-template.js';
-import { resolveDataRoot } from '../../src/data/data-root.js';
+import { dataFile } from '../support/data.js';
 import { decodeNpy } from '../../src/matrix/npy.js';
 import { FsBlobStore } from '../../src/store/fs-store.js';
 import { silentReporter } from '../../src/run/reporter.js';
@@ -73,7 +73,7 @@ describe('Lambda bundles (local esbuild, no Docker)', () => {
       exp.features = { use: { kind: 'use', shardSize: 40 } };
       exp.quick = { sst2: { train: 40, val: 10, test: 10 }, imdb: { train: 10, val: 10, test: 10 } };
       await store.put('experiments/u.json', JSON.stringify(exp));
-      for (const f of ['sst2/train.tsv', 'sst2/test.tsv', 'imdb.csv.gz']) await store.put(`datasets/${f}`, readFileSync(path.join(resolveDataRoot().dir, f)));
+      for (const f of ['sst2/train.tsv', 'sst2/test.tsv', 'imdb.csv.gz']) await store.put(`datasets/${f}`, readFileSync(dataFile(f)));
       const data = new FsBlobStore(path.join(root, 'datasets'));
       const plan = await prepare({ store, data, reporter: silentReporter }, { experimentKey: 'experiments/u.json', quick: true });
       const event = { runId: plan.runId, shardKey: plan.shardKeys[0] };

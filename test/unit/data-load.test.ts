@@ -12,6 +12,7 @@ import type { Example } from '../../src/data/read-table.js';
 import { trainTestSplit } from '../../src/data/split.js';
 import { FsBlobStore } from '../../src/store/fs-store.js';
 import { tempStore } from '../fixtures/data/temp-store.js';
+import { dataRoot } from '../support/data.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const experimentPath = join(repoRoot, 'experiments', 'sst2-imdb.json');
@@ -108,7 +109,7 @@ describe('loadDataset split steps', () => {
 
 describe('the default experiment on the shared data', () => {
   // Resolved per test so a missing data folder fails these tests with its message, not the whole file.
-  const sharedStore = () => new FsBlobStore(resolveDataRoot({ cwd: repoRoot }).dir);
+  const sharedStore = () => new FsBlobStore(dataRoot());
 
   it('SST-2: 5536/1384/1821 rows, the same rows and order as Python csv + sklearn', async () => {
     const loaded = await loadDataset('sst2', experiment.datasets.sst2!, sharedStore(), experiment.seed);

@@ -1,8 +1,7 @@
-// Faithful reconstruction: rebuild the real aclImdb train/test tree (50,000 reviews) from shared/data, serve
+// Faithful reconstruction: rebuild the real aclImdb train/test tree (50,000 reviews) from the data folder, serve
 // it as aclImdb_v1.tar.gz from 127.0.0.1 together with the upstream-style SST-2 files (no final newline),
 // run the real CLI `textshift data fetch` on it and require the README's sha256s. No network is used.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,23 +10,25 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SOURCES } from '../../src/data/fetch.js';
 import { packTarGz, runCli, startLoopbackServer, type LoopbackServer, type TarMember } from '../fixtures/fetch/loopback.js';
+import { dataRoot } from '../support/data.js';
 
-const SHARED = process.env.TEXTSHIFT_SHARED_DATA ?? '/work/shared/data';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const elapsed = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
-describe.skipIf(!existsSync(join(SHARED, 'imdb.csv.gz')))(`data fetch on the real data rebuilt from ${SHARED}`, () => {
+describe('data fetch on the real data rebuilt from the data folder', () => {
   let server: LoopbackServer;
   let dest: string;
-  let sharedIndex: string[][];
+  let dataDir: string;
+  let dataIndex: string[][];
 
   beforeAll(async () => {
+    dataDir = dataRoot();
     let t0 = performance.now();
-    const csv: string[][] = parse(gunzipSync(await readFile(join(SHARED, 'imdb.csv.gz'))), { bom: false });
-    sharedIndex = parse(gunzipSync(await readFile(join(SHARED, 'imdb_index.csv.gz'))));
+    const csv: string[][] = parse(gunzipSync(await readFile(join(dataDir, 'imdb.csv.gz'))), { bom: false });
+    dataIndex = parse(gunzipSync(await readFile(join(dataDir, 'imdb_index.csv.gz'))));
     expect(csv).toHaveLength(50_001);
-    expect(sharedIndex).toHaveLength(50_001);
-    console.log(`parsed shared imdb.csv + index: ${elapsed(t0)}`);
+    expect(dataIndex).toHaveLength(50_001);
+    console.log(`parsed imdb.csv + index from ${dataDir}: ${elapsed(t0)}`);
 
     t0 = performance.now();
     // Archive order is csv row order (shuffled), so the converter cannot lean on sorted input; the extra
@@ -45,7 +46,7 @@ describe.skipIf(!existsSync(join(SHARED, 'imdb.csv.gz')))(`data fetch on the rea
     const disagreeing: number[] = [];
     for (let row = 1; row < csv.length; row++) {
       const [review, sentiment] = csv[row]!;
-      const [, , indexSentiment, , path] = sharedIndex[row]!;
+      const [, , indexSentiment, , path] = dataIndex[row]!;
       if (indexSentiment !== sentiment) disagreeing.push(row);
       members.push({ name: path!, content: Buffer.from(review!, 'utf8') });
     }
@@ -55,9 +56,9 @@ describe.skipIf(!existsSync(join(SHARED, 'imdb.csv.gz')))(`data fetch on the rea
 
     const files = new Map([['/aclImdb_v1.tar.gz', tgz]]);
     for (const split of ['train', 'dev', 'test']) {
-      const shared = await readFile(join(SHARED, `sst2/${split}.tsv`));
-      expect(shared.at(-1)).toBe(0x0a);
-      files.set(`/SST2/${split}.tsv`, shared.subarray(0, -1));
+      const tsv = await readFile(join(dataDir, `sst2/${split}.tsv`));
+      expect(tsv.at(-1)).toBe(0x0a);
+      files.set(`/SST2/${split}.tsv`, tsv.subarray(0, -1));
     }
     server = await startLoopbackServer(files);
     dest = await mkdtemp(join(tmpdir(), 'textshift-fetch-real-'));
@@ -89,15 +90,15 @@ describe.skipIf(!existsSync(join(SHARED, 'imdb.csv.gz')))(`data fetch on the rea
     ] as const) {
       expect(sha256(await readFile(join(dest, `sst2/${split}.tsv`))), split).toBe(hash);
     }
-    // The index equals the shared one except for the dax44_AMLM_path column, which fetch leaves empty.
+    // The index equals the data folder's except for the dax44_AMLM_path column, which fetch leaves empty.
     const index = gunzipSync(await readFile(join(dest, 'imdb_index.csv.gz')));
     expect(sha256(index)).toBe(DEFAULT_SOURCES.sha256['imdb_index.csv']);
     const rows: string[][] = parse(index);
-    expect(rows[0]).toEqual(sharedIndex[0]);
-    expect(rows.slice(1)).toEqual(sharedIndex.slice(1).map((r) => [...r.slice(0, 5), '']));
+    expect(rows[0]).toEqual(dataIndex[0]);
+    expect(rows.slice(1)).toEqual(dataIndex.slice(1).map((r) => [...r.slice(0, 5), '']));
 
-    // A copy of shared/data (whose index has the dax44 column) counts as present too: nothing is downloaded.
-    await copyFile(join(SHARED, 'imdb_index.csv.gz'), join(dest, 'imdb_index.csv.gz'));
+    // A copy of the data folder (whose index may have the dax44 column) counts as present too: nothing is downloaded.
+    await copyFile(join(dataDir, 'imdb_index.csv.gz'), join(dest, 'imdb_index.csv.gz'));
     server.requests.length = 0;
     t0 = performance.now();
     const again = await runCli(['data', 'fetch', '--dest', dest], env);

@@ -19,8 +19,8 @@ import { train } from '../../src/workflow/stages/train.js';
 import type { CostReport } from '../../src/cost/cost.js';
 import { RECORDED_EXECUTION_ARN, RECORDED_FUNCTIONS, recordedApis } from '../fixtures/billing/recorded-apis.js';
 import { s3ErrorServer } from '../support/s3-error-server.js';
+import { dataRoot } from '../support/data.js';
 
-const DATA_ROOT = '/work/shared/data';
 const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
 const dir = mkdtempSync(join(tmpdir(), 'textshift-handlers-'));
 const store = new FsBlobStore(dir);
@@ -29,7 +29,7 @@ const saved = { store: process.env[STORE_URL_ENV], data: process.env[DATA_URL_EN
 
 beforeAll(async () => {
   process.env[STORE_URL_ENV] = pathToFileURL(dir).href;
-  process.env[DATA_URL_ENV] = pathToFileURL(DATA_ROOT).href;
+  process.env[DATA_URL_ENV] = pathToFileURL(dataRoot()).href;
   delete process.env.BUCKET;
   await store.put('experiments/tiny.json', readFileSync(new URL('../fixtures/experiments/tiny.json', import.meta.url)));
 });
@@ -160,7 +160,7 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
 
   it('report: {runId} after training -> keys of results, HTML, cost report and archive, all written; run succeeded', async () => {
     // Training runs in-process here (the trainer entry has its own test); Report only reads what it wrote.
-    await train({ store, data: new FsBlobStore(DATA_ROOT), reporter: silentReporter }, { runId: RUN_ID, feature: 'bow' });
+    await train({ store, data: new FsBlobStore(dataRoot()), reporter: silentReporter }, { runId: RUN_ID, feature: 'bow' });
     const out: ReportOutput = await reportHandler({ runId: RUN_ID });
     expect(out).toEqual({
       runId: RUN_ID,

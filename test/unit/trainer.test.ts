@@ -16,15 +16,15 @@ import { silentReporter } from '../../src/run/reporter.js';
 import { featurize } from '../../src/workflow/stages/featurize.js';
 import { prepare } from '../../src/workflow/stages/prepare.js';
 import { s3ErrorServer } from '../support/s3-error-server.js';
+import { dataRoot } from '../support/data.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DATA_ROOT = '/work/shared/data';
 const dir = mkdtempSync(join(tmpdir(), 'textshift-trainer-'));
 const store = new FsBlobStore(dir);
 let runId: string;
 
 beforeAll(async () => {
-  const ctx = { store, data: new FsBlobStore(DATA_ROOT), reporter: silentReporter, memo: new Map() };
+  const ctx = { store, data: new FsBlobStore(dataRoot()), reporter: silentReporter, memo: new Map() };
   await store.put('experiments/tiny.json', readFileSync(new URL('../fixtures/experiments/tiny.json', import.meta.url)));
   const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true });
   for (const shardKey of plan.shardKeys) await featurize(ctx, { runId: plan.runId, shardKey });

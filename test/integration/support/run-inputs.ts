@@ -3,9 +3,8 @@
  * experiments/ and only the dataset files it reads (real SST-2 and IMDB from the local data folder) under datasets/.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { resolveDataRoot } from '../../../src/data/data-root.js';
+import { dataFile } from '../../support/data.js';
 
 /** The experiment the workflow tests run: real data, `quick` caps of a few hundred rows, one BoW family. */
 export const TINY_EXPERIMENT = new URL('../../fixtures/experiments/tiny.json', import.meta.url);
@@ -16,10 +15,9 @@ export const TINY_DATASET_FILES = ['sst2/train.tsv', 'sst2/test.tsv', 'imdb.csv.
 
 /** Uploads tiny.json and its dataset files into `bucket`; returns the experiment key. */
 export async function uploadTinyRunInputs(s3: S3Client, bucket: string): Promise<string> {
-  const { dir } = resolveDataRoot();
   const files: [string, Buffer][] = [
     [TINY_EXPERIMENT_KEY, readFileSync(TINY_EXPERIMENT)],
-    ...TINY_DATASET_FILES.map((f): [string, Buffer] => [`datasets/${f}`, readFileSync(join(dir, f))]),
+    ...TINY_DATASET_FILES.map((f): [string, Buffer] => [`datasets/${f}`, readFileSync(dataFile(f))]),
   ];
   await Promise.all(files.map(([Key, Body]) => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }))));
   return TINY_EXPERIMENT_KEY;
