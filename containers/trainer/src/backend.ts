@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
+import { DEPLOYMENT_ENV } from '../../../src/config/deployment-env.js';
 
 /** What the trainer runs on: whether the native TensorFlow binding loaded, its backend, and whether it uses a GPU. */
 export interface BackendInfo {
@@ -16,28 +17,20 @@ export interface BackendInfo {
 const GPU_BINDING = '@tensorflow/tfjs-node-gpu';
 
 /**
- * The binding to load: TEXTSHIFT_TF_BINDING when set (a package name, or the path of a package folder relative to
- * the working directory, e.g. the CPU twin @tensorflow/tfjs-node built by `npm run build:tfjs-node`), else the
- * image's tfjs-node-gpu.
+ * Loads the native binding, `requested` (the deployment's tfBinding: a package name, or a package folder relative
+ * to the working directory) or else the image's tfjs-node-gpu: it registers the native "tensorflow" backend on the
+ * project's tfjs-core. When the default is not installed (a local run) TensorFlow.js is left untouched and training
+ * stays on the project's WebAssembly engine. A requested binding must load: its failure throws, since falling back
+ * would silently train on another engine than the one asked for.
  */
-export function bindingModule(env: NodeJS.ProcessEnv = process.env): string {
-  return env.TEXTSHIFT_TF_BINDING || GPU_BINDING;
-}
-
-/**
- * Loads the native binding when it is installed (the image): it registers the native "tensorflow" backend on the
- * project's tfjs-core. Without it (a local run) TensorFlow.js is left untouched and training stays on the
- * project's WebAssembly engine. A binding named by TEXTSHIFT_TF_BINDING must load: its failure throws, since
- * falling back would silently train on another engine than the one asked for.
- */
-export async function loadTensorflowBinding(env: NodeJS.ProcessEnv = process.env): Promise<BackendInfo> {
-  const module = bindingModule(env);
+export async function loadTensorflowBinding(requested?: string): Promise<BackendInfo> {
+  const module = requested ?? GPU_BINDING;
   try {
     // require, not import(): a package folder is a valid require() target but not an ESM specifier.
     createRequire(import.meta.url)(isAbsolute(module) || module.startsWith('.') ? resolve(module) : module);
   } catch (err) {
     const loadError = err instanceof Error ? err.message : String(err);
-    if (env.TEXTSHIFT_TF_BINDING) throw new Error(`TEXTSHIFT_TF_BINDING=${module} could not be loaded: ${loadError}`);
+    if (requested !== undefined) throw new Error(`${DEPLOYMENT_ENV.tfBinding}=${module} could not be loaded: ${loadError}`);
     return { module, binding: false, gpu: false, loadError };
   }
   const tf = await import('@tensorflow/tfjs');
