@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveDataRoot } from '../src/data/data-root.js';
 import { benchLoadImdb } from './data-load.js';
 import { benchBow } from './bow.js';
+import { benchEpoch, type EpochEngine } from './mlp-epoch.js';
 import { benchEncoder, readSst2Sentences } from './bert-encoder.js';
 import { benchUse, readImdbReviews } from './use-encoder.js';
 import { ensureTestModel } from '../scripts/onnx/test-model.js';
@@ -101,6 +102,22 @@ const benches: Record<string, () => Promise<Row[]>> = {
         note: `${r.imdb.megabytesPerSecond} MB/s, ${r.imdb.nnzPerRow} nnz/row`,
       },
     ];
+  },
+  // One training epoch of the BoW MLP over SST-2's train split size (5536 sentences): the trainer's TensorFlow.js model
+  // on libtensorflow (needs `npm run build:tfjs-node`) against the WebAssembly engine with either first-layer Adam.
+  'bow-epoch': async () => {
+    const engines: [EpochEngine, string][] = [
+      ['tensorflow', 'BoW MLP epoch, tfjs "tensorflow" backend (tfjs-node), dense Adam'],
+      ['wasm-dense', 'BoW MLP epoch, WASM engine, dense Adam'],
+      ['wasm-lazy', 'BoW MLP epoch, WASM engine, lazy Adam (local runs)'],
+    ];
+    const rows: Row[] = [];
+    for (const [engine, name] of engines) {
+      const r = await benchEpoch(engine, 5536);
+      const perStep = ((1000 * r.seconds) / r.steps).toFixed(1);
+      rows.push({ name, wall: r.seconds, cpu: r.cpuSeconds, note: `${r.steps} steps of 32 SST-2 sentences, ${perStep} ms/step, mean loss ${r.meanLoss.toFixed(4)}` });
+    }
+    return rows;
   },
   // BERT-family ONNX encoder on 1000 SST-2 sentences: generated random-weight models (tiny, and MiniLM-sized:
   // 6 layers, hidden 384), batch size x intra-op threads, with and without length bucketing.

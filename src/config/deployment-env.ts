@@ -21,6 +21,11 @@ export const DEPLOYMENT_ENV = {
   stageFunctions: 'TEXTSHIFT_STAGE_FUNCTIONS',
   /** `1` on a GPU job definition: the trainer fails fast when TensorFlow.js is not on a GPU; `0` or unset: it may use the CPU. */
   requireGpu: 'TEXTSHIFT_REQUIRE_GPU',
+  /**
+   * The native TensorFlow binding the trainer loads: a package name, or a package folder relative to the working
+   * directory (the CPU twin `npm run build:tfjs-node` builds). Unset: the image's `@tensorflow/tfjs-node-gpu`.
+   */
+  tfBinding: 'TEXTSHIFT_TF_BINDING',
   /** The trainer's run id when `--run-id` is not given. */
   runId: 'RUN_ID',
   /** The trainer's feature family when `--feature` is not given. */
@@ -41,6 +46,7 @@ export interface DeploymentEnv {
   costOptions?: DeploymentCostOptions;
   stageFunctions?: Record<FunctionName, string>;
   requireGpu: boolean;
+  tfBinding?: string;
   runId?: string;
   feature?: string;
 }
@@ -71,6 +77,7 @@ const Env = z.object({
   [E.costOptions]: optional(json(DeploymentCostOptions)),
   [E.stageFunctions]: optional(json(z.record(z.enum(FUNCTION_NAMES), z.string().min(1)))),
   [E.requireGpu]: optional(z.enum(['0', '1'])),
+  [E.tfBinding]: optional(z.string()),
   [E.runId]: optional(z.string()),
   [E.feature]: optional(z.string()),
 });
@@ -96,6 +103,7 @@ export function readDeploymentEnv(env: NodeJS.ProcessEnv = process.env): Deploym
   if (store !== undefined) out.stores = { store, data: v[E.dataUrl] ?? defaultDataLocation(store) };
   if (v[E.costOptions]) out.costOptions = v[E.costOptions];
   if (v[E.stageFunctions]) out.stageFunctions = v[E.stageFunctions];
+  if (v[E.tfBinding] !== undefined) out.tfBinding = v[E.tfBinding];
   if (v[E.runId] !== undefined) out.runId = v[E.runId];
   if (v[E.feature] !== undefined) out.feature = v[E.feature];
   return out;

@@ -40,6 +40,7 @@ describe('readDeploymentEnv', () => {
     expect(readDeploymentEnv({ TEXTSHIFT_STORE_URL: 's3://b/p', TEXTSHIFT_DATA_URL: '/data' }).stores).toEqual({ store: 's3://b/p', data: '/data' });
     expect(readDeploymentEnv({ BUCKET: '', TEXTSHIFT_STORE_URL: '', TEXTSHIFT_COST_OPTIONS: '', TEXTSHIFT_REQUIRE_GPU: '' })).toEqual({ requireGpu: false });
     expect(readDeploymentEnv({ RUN_ID: 'r1', FEATURE: 'bow', TEXTSHIFT_REQUIRE_GPU: '0' })).toEqual({ runId: 'r1', feature: 'bow', requireGpu: false });
+    expect(readDeploymentEnv({ TEXTSHIFT_TF_BINDING: '.cache/tfjs-node/pkg' })).toEqual({ tfBinding: '.cache/tfjs-node/pkg', requireGpu: false });
   });
 
   it('names every malformed variable and what it expected, as a ConfigError', () => {

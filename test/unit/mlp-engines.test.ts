@@ -1,60 +1,13 @@
 // The WebAssembly engine (local training) and the TensorFlow.js model (the GPU trainer) must compute the same
 // function, the same gradients and the same Adam trajectory; and the embedding-bag first layer must equal a
-// Dense layer on the count vector. Runs tfjs on its pure-JS `cpu` backend, which has every gradient kernel.
+// Dense layer on the count vector. Runs tfjs on its pure-JS `cpu` backend, which has every gradient kernel
+// (tfjs-native.test.ts runs the same comparisons on the native `tensorflow` backend).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MlpSpec, ParamSet } from '../../src/model/engine.js';
-import type { Features } from '../../src/matrix/features.js';
 import { Xoshiro128 } from '../../src/model/rng.js';
 import { TfjsMlp } from '../../src/model/tfjs-mlp.js';
 import { WasmMlp } from '../../src/model/wasm-mlp.js';
-
-const spec = (over: Partial<MlpSpec> = {}): MlpSpec => ({
-  inputSize: 40,
-  hidden: [12, 8],
-  classes: 3,
-  dropout: 0,
-  sparseInput: true,
-  sparseAdam: 'dense',
-  learningRate: 1e-2,
-  ...over,
-});
-
-/** A batch of count vectors with repeated columns across rows, and its dense twin. */
-function batch(rows: number, cols: number, seed: number): { sparse: Features; dense: Features; labels: Int32Array } {
-  const rng = new Xoshiro128([seed]);
-  const indptr = new Int32Array(rows + 1);
-  const indices: number[] = [];
-  const data: number[] = [];
-  const dense = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const picked = new Set<number>();
-    while (picked.size < 5) picked.add(rng.below(cols));
-    for (const c of [...picked].sort((a, b) => a - b)) {
-      const count = 1 + rng.below(3);
-      indices.push(c);
-      data.push(count);
-      dense[r * cols + c] = count;
-    }
-    indptr[r + 1] = indices.length;
-  }
-  return {
-    sparse: { kind: 'sparse', m: { rows, cols, indptr, indices: Int32Array.from(indices), data: Float32Array.from(data) } },
-    dense: { kind: 'dense', m: { rows, cols, data: dense } },
-    labels: Int32Array.from({ length: rows }, (_, i) => i % 3),
-  };
-}
-
-function expectClose(a: ParamSet, b: ParamSet, tol: number): void {
-  expect([...a.keys()]).toEqual([...b.keys()]);
-  for (const [name, t] of a) {
-    const u = b.get(name)!;
-    expect(u.shape, name).toEqual(t.shape);
-    let worst = 0;
-    for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - u.data[i]!));
-    expect(worst, `${name}: max abs difference`).toBeLessThan(tol);
-  }
-}
+import { batch, expectClose, spec } from '../support/mlp.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -37,6 +37,7 @@ async function trainer(args: string[], env: Record<string, string> = {}) {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   delete childEnv.BUCKET;
   delete childEnv.TEXTSHIFT_REQUIRE_GPU;
+  delete childEnv.TEXTSHIFT_TF_BINDING;
   Object.assign(childEnv, { TEXTSHIFT_STORE_URL: pathToFileURL(dir).href }, env);
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'containers/trainer/src/main.ts', ...args], {

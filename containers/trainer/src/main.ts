@@ -18,7 +18,7 @@ try {
   const input = parseTrainerArgs(process.argv.slice(2), env);
   const ctx = deploymentStageContext(input.runId);
 
-  const backend = await loadTensorflowBinding();
+  const backend = await loadTensorflowBinding(env.tfBinding);
   if (env.requireGpu) assertGpu(backend);
   // With the native binding loaded, models train in TensorFlow.js on its backend (the GPU on a GPU instance).
   if (backend.backend === 'tensorflow') registerEngine('tfjs', (spec, seed) => new TfjsMlp(spec, seed), true);
