@@ -10,4 +10,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  {
+    // The IAM policy evaluator of the conformance test is AGPL-3.0-or-later: a devDependency of the tests only,
+    // never imported by the product, so never bundled into a Lambda or the trainer image.
+    files: ['src/**', 'functions/**', 'containers/**', 'cdk/**', 'scripts/**', 'bench/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@cloud-copilot/*'], message: '@cloud-copilot/* is AGPL-3.0-or-later: tests only (test/), never in the product.' }] },
+      ],
+    },
+  },
 );

@@ -52,7 +52,8 @@ export class TextshiftStack extends Stack {
     grantPrefixes(prepare.role, bucket, { read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)], write: [all(PREFIXES.runs)] });
 
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
-    // records each shard's result next to the shard task under runs/<id>/featurized/.
+    // records each shard's result next to the shard task under runs/<id>/featurized/. It reads its texts from the
+    // run's splits, never datasets/; models/ only for BERT-family features (their ONNX model folders).
     const featurize = new Featurize(this, 'Featurize', {
       ...common,
       functionName: functionNames.featurize,
@@ -60,7 +61,7 @@ export class TextshiftStack extends Stack {
       ...config.functions.featurize,
     });
     grantPrefixes(featurize.stage.role, bucket, {
-      read: [all(PREFIXES.runs), all(PREFIXES.models), all(PREFIXES.datasets), all(PREFIXES.cache)],
+      read: [all(PREFIXES.runs), all(PREFIXES.models), all(PREFIXES.cache)],
       write: [all(PREFIXES.cache), shardResultKey(all(anyRun.shardsPrefix))],
     });
 
@@ -74,7 +75,8 @@ export class TextshiftStack extends Stack {
       ...config.functions.report,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)] });
+    // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails).
+    grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)], streamed: [anyRun.checkpointsZip] });
 
     // MarkFailed: records the failed stage in the run's stage records and manifest, and touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
@@ -121,6 +123,8 @@ export class TextshiftStack extends Stack {
     // Billed usage for the cost report: Report reads its own execution's history, the Batch jobs the run ran and
     // the REPORT lines (billed duration, memory) in the stage functions' log groups.
     report.fn.addEnvironment(DEPLOYMENT_ENV.stageFunctions, JSON.stringify(functionNames));
+    // LogGroup.grant names each group by both of its ARN forms (`log-group:<name>` and `log-group:<name>:*`): the
+    // authorization reference gives the first for FilterLogEvents, but it has been seen to need the second.
     for (const f of [prepare, featurize.stage, report, markFailed]) f.logGroup.grant(report.role, 'logs:FilterLogEvents');
     // Executions of this machine only; a constructed ARN (not a reference) avoids a role -> machine -> function cycle.
     const executions = this.formatArn({

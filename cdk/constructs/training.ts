@@ -112,13 +112,14 @@ export class Training extends Construct {
       computeEnvironments: [{ computeEnvironment, order: 1 }],
     });
 
-    // What the training code may do: read its run, the feature cache and models; write only under runs/.
+    // What the training code may do: read its run and the feature cache (features are computed before training,
+    // so never models/); write only under runs/.
     this.jobRole = new iam.Role(this, 'JobRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'textshift trainer job: read runs/ cache/ models/, write runs/',
+      description: 'textshift trainer job: read runs/ cache/, write runs/',
     });
     grantPrefixes(this.jobRole, props.bucket, {
-      read: [`${PREFIXES.runs}*`, `${PREFIXES.cache}*`, `${PREFIXES.models}*`],
+      read: [`${PREFIXES.runs}*`, `${PREFIXES.cache}*`],
       write: [`${PREFIXES.runs}*`],
     });
 

@@ -1,5 +1,6 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -284,7 +285,21 @@ export class Workflow extends Construct {
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
 
+    // A Batch .sync task also follows its job and terminates it when the execution is stopped or times out
+    // (Step Functions developer guide, "IAM policies for AWS Batch"); BatchSubmitJob grants only SubmitJob.
+    // DescribeJobs has no resource-level permissions; job ids are unknown until submitted.
+    const jobs = Stack.of(this).formatArn({ service: 'batch', resource: 'job', resourceName: '*' });
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:DescribeJobs'], resources: ['*'] }));
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:TerminateJob'], resources: [jobs] }));
+    acknowledge(
+      this.stateMachine,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*]',
+      'TerminateJob on this account\'s Batch jobs: the job ids of a run are known only once the task submits them.',
+    );
+
     // Wildcards the CDK task integrations generate; every one is scoped as far as the service allows.
+    // LambdaInvoke adds each function's versions and aliases (<arn>:*) to the grant; the definition invokes the
+    // unqualified ARNs, so those go unused, but they reach no other function.
     for (const fn of Object.values(props.functions)) {
       acknowledge(
         this.stateMachine,
@@ -295,7 +310,8 @@ export class Workflow extends Construct {
     acknowledge(
       this.stateMachine,
       'AwsSolutions-IAM5[Resource::*]',
-      'CloudWatch Logs delivery and X-Ray trace APIs used for execution logging and tracing accept only "*".',
+      'CloudWatch Logs delivery and X-Ray trace APIs used for execution logging and tracing, and batch:DescribeJobs ' +
+        'for Batch .sync tasks, accept only "*".',
     );
     acknowledge(
       this.stateMachine,

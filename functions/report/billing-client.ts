@@ -4,6 +4,7 @@ import { BatchClient, DescribeJobsCommand } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient, paginateFilterLogEvents } from '@aws-sdk/client-cloudwatch-logs';
 import { SFNClient, paginateGetExecutionHistory } from '@aws-sdk/client-sfn';
 import type { BatchJob, BillingApis, HistoryEvent } from '#src/cost/billing.js';
+import { observable } from '#src/store/aws-calls.js';
 
 /** DescribeJobs accepts at most this many job ids per call. */
 const DESCRIBE_JOBS_MAX = 100;
@@ -13,6 +14,8 @@ export function awsBillingApis(): BillingApis {
   const sfn = new SFNClient({});
   const batch = new BatchClient({});
   const logs = new CloudWatchLogsClient({});
+  // Tests see these requests too (src/store/aws-calls.ts).
+  for (const client of [sfn, batch, logs]) observable(client);
   return {
     async executionHistory(executionArn) {
       const events: HistoryEvent[] = [];

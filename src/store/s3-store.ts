@@ -9,6 +9,7 @@ import {
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { observable } from './aws-calls.js';
 import { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
 import { s3ClientFromEnv } from './s3-client.js';
 import { ConfigError, InternalError } from '../errors/index.js';
@@ -68,7 +69,8 @@ export class S3BlobStore implements BlobStore {
     if (partSize < MIN_PART_SIZE) throw new ConfigError(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
     this.bucket = options.bucket;
     this.prefix = prefix;
-    this.client = options.client ?? s3ClientFromEnv();
+    // Every client the store sends through is observable, so tests see its requests (see aws-calls.ts).
+    this.client = observable(options.client ?? s3ClientFromEnv());
     this.listPageSize = options.listPageSize ?? 1000;
     this.partSize = partSize;
     this.url = `s3://${this.bucket}${prefix ? `/${prefix}` : ''}`;

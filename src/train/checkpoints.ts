@@ -13,6 +13,11 @@ export interface CheckpointState {
   bestValAccuracy: number;
   engine: string;
   optimizer: string;
+  /**
+   * Whether `optimizer.safetensors` belongs to this checkpoint. Checkpoints written before this was recorded kept
+   * the file only when it belonged; since then a stale file of an earlier save of the folder may stay (ignored).
+   */
+  hasOptimizerState?: boolean;
   spec: MlpSpec;
 }
 
@@ -23,7 +28,11 @@ export interface Checkpoint {
   optimizer?: OptimizerState;
 }
 
-/** Writes `<dir>/model.safetensors`, `<dir>/optimizer.safetensors` (when given), then `<dir>/state.json`. */
+/**
+ * Writes `<dir>/model.safetensors`, `<dir>/optimizer.safetensors` (when given), then `<dir>/state.json`, which
+ * records whether the optimizer state belongs to the checkpoint. Nothing is deleted (the deployment's roles may not
+ * delete objects): an optimizer file left from an earlier save of the folder stays, and loadCheckpoint ignores it.
+ */
 export async function saveCheckpoint(store: BlobStore, dir: string, ckpt: Checkpoint): Promise<void> {
   await store.put(`${dir}/model.safetensors`, encodeSafetensors(ckpt.params, { format: 'textshift-mlp', model: ckpt.state.model }));
   if (ckpt.optimizer) {
@@ -32,19 +41,21 @@ export async function saveCheckpoint(store: BlobStore, dir: string, ckpt: Checkp
       ...[...ckpt.optimizer.v].map(([k, t]) => [`v/${k}`, t] as const),
     ]);
     await store.put(`${dir}/optimizer.safetensors`, encodeSafetensors(moments, { format: 'textshift-adam', step: String(ckpt.optimizer.step) }));
-  } else {
-    await store.delete(`${dir}/optimizer.safetensors`);
   }
-  await store.put(`${dir}/state.json`, JSON.stringify(ckpt.state, null, 2));
+  const state: CheckpointState = { ...ckpt.state, hasOptimizerState: ckpt.optimizer !== undefined };
+  await store.put(`${dir}/state.json`, JSON.stringify(state, null, 2));
 }
 
-/** Loads a complete checkpoint folder, or undefined when its state.json is absent (never written or unfinished). */
+/**
+ * Loads a complete checkpoint folder, or undefined when its state.json is absent (never written or unfinished).
+ * With `withOptimizer`, the optimizer state comes along when the checkpoint has one.
+ */
 export async function loadCheckpoint(store: BlobStore, dir: string, withOptimizer: boolean): Promise<Checkpoint | undefined> {
   const stateBuf = await store.get(`${dir}/state.json`);
   if (!stateBuf) return undefined;
   const state = JSON.parse(stateBuf.toString('utf8')) as CheckpointState;
   const { tensors: params } = decodeSafetensors(await store.getOrThrow(`${dir}/model.safetensors`), `${store.url}/${dir}/model.safetensors`);
-  if (!withOptimizer) return { state, params };
+  if (!withOptimizer || state.hasOptimizerState === false) return { state, params };
   const key = `${dir}/optimizer.safetensors`;
   const { tensors, metadata } = decodeSafetensors(await store.getOrThrow(key), `${store.url}/${key}`);
   const pick = (prefix: string): ParamSet =>

@@ -26,12 +26,13 @@ export interface SynthesizedStack {
 }
 
 /**
- * Synthesizes the app as `cdk synth` does (cdk-nag included) with cdk.json's context, a resource prefix no other
- * test run uses (the state machine's name, hence its ARN, derives from it), and `overrides`.
+ * Synthesizes the app as `cdk synth` does (cdk-nag included) with cdk.json's context and `overrides`; the resource
+ * prefix is `overrides.prefix`, else one no other test run uses (the state machine's name, hence its ARN, derives
+ * from it).
  */
 export function synthesizeStack(overrides: Record<string, unknown> = {}): SynthesizedStack {
-  const prefix = `it-${randomBytes(4).toString('hex')}`;
-  const { template } = synth({ prefix, ...overrides });
+  const prefix = typeof overrides.prefix === 'string' ? overrides.prefix : `it-${randomBytes(4).toString('hex')}`;
+  const { template } = synth({ ...overrides, prefix });
   return { template: template.toJSON() as CfnTemplate, prefix };
 }
 

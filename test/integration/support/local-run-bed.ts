@@ -12,8 +12,8 @@ export interface LocalRunBed {
   store: S3BlobStore;
   /** Where tiny.json is in the bucket. */
   experimentKey: string;
-  /** The stack's state machine, ready to execute locally against this bucket. */
-  workflow(stack: SynthesizedStack): LocalWorkflow;
+  /** The stack's state machine, ready to execute locally against this bucket (`trainerEnv`: see LocalWorkflowOptions). */
+  workflow(stack: SynthesizedStack, trainerEnv?: Record<string, string>): LocalWorkflow;
   /** Restores the environment the in-process handlers were given and removes the bucket. */
   dispose(): Promise<void>;
 }
@@ -31,13 +31,14 @@ export async function localRunBed(clients: DeployClients): Promise<LocalRunBed> 
       bucket,
       store: new S3BlobStore({ bucket, client: clients.s3 }),
       experimentKey,
-      workflow(stack) {
+      workflow(stack, trainerEnv) {
         const w = new LocalWorkflow(stack, {
           bucket,
           account: Account!,
           region: config.region,
           // What the function and job roles would provide, pointed at the emulator.
           awsEnv: { AWS_ENDPOINT_URL: config.endpoint!, AWS_REGION: config.region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+          ...(trainerEnv ? { trainerEnv } : {}),
         });
         workflows.push(w);
         return w;

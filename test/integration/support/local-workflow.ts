@@ -96,6 +96,8 @@ export interface LocalWorkflowOptions {
   region: string;
   /** What lets handlers and the trainer reach the object store: AWS_ENDPOINT_URL, credentials, region. */
   awsEnv: Record<string, string>;
+  /** More environment for trainer processes only (a test's instrumentation, e.g. NODE_OPTIONS). */
+  trainerEnv?: Record<string, string>;
 }
 
 /** Lambda folder, environment and handler of one function in the template. */
@@ -281,7 +283,7 @@ export class LocalWorkflow {
     const child = spawn(program === 'node' ? process.execPath : program!, [...entryArgs, ...args], {
       cwd: REPO_ROOT,
       // A container sees only its image's and its job's environment, plus what the job role provides.
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...definition.environment, ...this.options.awsEnv },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...definition.environment, ...this.options.awsEnv, ...this.options.trainerEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (d: Buffer) => (job.stdout += d.toString()));
