@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The manifest and lock file the build installs from (package/), never installed at the repository root. */
-export const TFJS_NODE_MANIFEST_DIR = fileURLToPath(new URL('./package/', import.meta.url));
+export const TFJS_NODE_MANIFEST_DIR = fileURLToPath(new URL('./package', import.meta.url));
 
 /** The tfjs-node release built: the same as the trainer image's tfjs-node-gpu and the project's TensorFlow.js. */
 export const TFJS_NODE_VERSION = (

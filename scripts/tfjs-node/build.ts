@@ -36,7 +36,7 @@ const LINK_NAMES: [string, string][] = [
   ['libtensorflow_framework.so', 'libtensorflow_framework.so.2'],
 ];
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LIB_DIR = join(TFJS_NODE_CACHE, 'libtensorflow');
 const LIB_STAMP = join(LIB_DIR, 'wheel.json');
 const PKG_DIR = join(TFJS_NODE_CACHE, 'pkg');

@@ -47,7 +47,7 @@ export const DEFAULT_SOURCES: DatasetSources = {
     'sst2/test.tsv': 'c204bc7652500e47fab2711fbebdf87f7491ec6aad8a2b806346f7d53f4634e0',
     'imdb.csv': '5e712009645cd5c83dd5e6ec08c345b694d1b306954e82a458648871e56c5d2a',
     // The README's index with its dax44_AMLM_path column left empty (see imdb-convert.ts); checked by
-    // test/unit/fetch-reconstruct.test.ts, which rebuilds the real archive.
+    // test/unit/data/fetch-reconstruct.test.ts, which rebuilds the real archive.
     'imdb_index.csv': '2ec3cd1687dc75633e9591a2a8d3c0a816a3de835512f85bc6f3061ddbe6daaa',
   },
 };

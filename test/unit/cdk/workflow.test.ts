@@ -1,0 +1,639 @@
+import { createHash } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { estimateStateTransitions } from '../../../src/cost/transitions.js';
+import { type HistoryEvent, stateTransitions } from '../../../src/cost/billing.js';
+import { INTAKE, MARK_FAILED, RETRY, STAGES } from '../../../src/run/graph.js';
+import { LAMBDA_TRANSIENT_ERRORS, RETRYABLE_ERROR_NAMES } from '../../../src/errors/index.js';
+import { type AslDefinition, type AslState, CDK_CONTEXT, SYNTH_TIMEOUT, type Synthesized, resourcesOf, stateMachineDefinition, synth } from '../../support/cdk-template.js';
+
+// aws-local-stepfunctions targets Node >= 22; Node 20 lacks Promise.withResolvers, which it uses.
+const P = Promise as unknown as { withResolvers?: () => unknown };
+P.withResolvers ??= () => {
+  let resolve!: (v: unknown) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise((a, b) => ((resolve = a), (reject = b)));
+  return { promise, resolve, reject };
+};
+const { StateMachine } = await import('aws-local-stepfunctions');
+
+// A non-default concurrency proves the context value reaches the Map (cdk.json's default is checked in cdk-config).
+const CONCURRENCY = 7;
+let asl: AslDefinition;
+let machineProps: Record<string, unknown>;
+let template: Synthesized['template'];
+
+beforeAll(() => {
+  ({ template } = synth({ featurizeConcurrency: CONCURRENCY }));
+  asl = stateMachineDefinition(template);
+  machineProps = resourcesOf(template, 'AWS::StepFunctions::StateMachine')[0]![1];
+}, SYNTH_TIMEOUT);
+
+const state = (name: string): AslState => {
+  const s = asl.States[name];
+  if (!s) throw new Error(`no state "${name}" in the definition`);
+  return s;
+};
+const inner = (mapName: string): [string, AslState] => {
+  const processor = state(mapName).ItemProcessor!;
+  return [processor.StartAt, processor.States[processor.StartAt]!];
+};
+const runStages = ['Prepare', 'Featurize', 'Train', 'Report'];
+/** Every state with its name, top level and inside Map item processors. */
+const allStates = (): [string, AslState][] =>
+  Object.entries(asl.States).flatMap(([name, st]) => [[name, st] as [string, AslState], ...Object.entries(st.ItemProcessor?.States ?? {})]);
+const stateAnywhere = (name: string): AslState => {
+  const found = allStates().find(([n]) => n === name);
+  if (!found) throw new Error(`no state "${name}" in the definition or its Maps`);
+  return found[1];
+};
+
+describe('state machine definition (synthesized ASL)', () => {
+  it('is a Standard machine with full execution logging and tracing', () => {
+    expect(machineProps.StateMachineType).toBe('STANDARD');
+    expect(machineProps.StateMachineName).toBe('textshift-run');
+    expect(machineProps.TracingConfiguration).toEqual({ Enabled: true });
+    expect(machineProps.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
+    expect(asl).not.toHaveProperty('QueryLanguage', 'JSONata');
+  });
+
+  it('runs Prepare -> Featurize -> Train -> Report and ends with the report keys', () => {
+    expect(state('Prepare').Next).toBe('Featurize');
+    expect(state('Featurize').Next).toBe('Train');
+    expect(state('Train').Next).toBe('Report');
+    expect(state('Report').End).toBe(true);
+    expect(state('Report').ResultSelector).toEqual({
+      'runId.$': '$.Payload.runId',
+      'resultsKey.$': '$.Payload.resultsKey',
+      'reportKey.$': '$.Payload.reportKey',
+      'costKey.$': '$.Payload.costKey',
+      'archiveKey.$': '$.Payload.archiveKey',
+    });
+  });
+
+  it('fans Featurize out over the shard keys with the configured concurrency, one Lambda per shard', () => {
+    const map = state('Featurize');
+    expect(map.Type).toBe('Map');
+    expect(map.ItemsPath).toBe('$.shardKeys');
+    expect(map.MaxConcurrency).toBe(CONCURRENCY);
+    expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKey.$': '$$.Map.Item.Value' });
+    const [, shard] = inner('Featurize');
+    expect(shard.Resource).toMatch(/:states:::lambda:invoke$/);
+    expect(shard.Parameters).toMatchObject({
+      Payload: { 'runId.$': '$.runId', 'shardKey.$': '$.shardKey' },
+      FunctionName: expect.stringContaining('Featurize'),
+    });
+  });
+
+  it('trains one Batch job per feature family, synchronously, passing runId and feature as job parameters', () => {
+    const map = state('Train');
+    expect(map.Type).toBe('Map');
+    expect(map.ItemsPath).toBe('$.features');
+    expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'feature.$': '$$.Map.Item.Value' });
+    const [, job] = inner('Train');
+    expect(job.Resource).toMatch(/:states:::batch:submitJob\.sync$/);
+    expect(job.Parameters).toMatchObject({
+      Parameters: { 'runId.$': '$.runId', 'feature.$': '$.feature' },
+      'JobName.$': "States.Format('textshift-train-{}', $.feature)",
+    });
+  });
+
+  it('retries every Task on its retry class of the stage graph only, with exponential backoff and full jitter', () => {
+    const tasks = allStates().filter(([, st]) => st.Type === 'Task');
+    expect(tasks.map(([n]) => n).sort()).toEqual(
+      [
+        'Featurize shard', 'Prepare', 'Report', 'Start run', 'Train feature family',
+        ...runStages.map((stage) => `MarkFailed ${stage}`),
+      ].sort(),
+    );
+    const retrier = (errors: readonly string[]) => ({
+      ErrorEquals: [...errors], IntervalSeconds: 2, BackoffRate: 2, MaxAttempts: 6, MaxDelaySeconds: 60, JitterStrategy: 'FULL',
+    });
+    // Lambda tasks: our TransientError and the Lambda service's transient errors, nothing else (no States.ALL).
+    for (const name of ['Prepare', 'Featurize shard', 'Report', ...runStages.map((stage) => `MarkFailed ${stage}`)]) {
+      expect(stateAnywhere(name).Retry, name).toEqual([retrier(['TransientError', ...LAMBDA_TRANSIENT_ERRORS])]);
+    }
+    expect(stateAnywhere('Train feature family').Retry).toEqual([retrier(['Batch.ServerException', 'Batch.AWSBatchException'])]);
+    expect(state('Start run').Retry).toEqual([retrier(['StepFunctions.SdkClientException', 'StepFunctions.AWSStepFunctionsException'])]);
+    expect(RETRY.lambda.errors).toEqual([...RETRYABLE_ERROR_NAMES, ...LAMBDA_TRANSIENT_ERRORS]);
+  });
+
+  it('has one state per stage of the graph, in its order, with its fan-out (a Map over Prepare\'s list, running the stage\'s task)', () => {
+    let name: string | undefined = 'Prepare';
+    for (const stage of STAGES) {
+      expect(name).toBe(stage.name);
+      const st = state(stage.name);
+      if (stage.fanOut.each === 'run') expect(st.Type).toBe('Task');
+      else {
+        expect(st.Type).toBe('Map');
+        expect(st.ItemsPath).toBe(`$.${stage.fanOut.items}`);
+        expect(inner(stage.name)[0]).toBe(stage.fanOut.task);
+      }
+      name = st.Next;
+    }
+    expect(name).toBeUndefined();
+  });
+
+  it('gives every stage\'s function and job the timeout of the cdk.json setting the graph names', () => {
+    const functions = new Map(resourcesOf(template, 'AWS::Lambda::Function').map(([id, p]) => [`arn:${id}`, p]));
+    const lambdaTasks = [...STAGES.map((s) => [s.fanOut.each === 'run' ? s.name : s.fanOut.task, s.aws] as const), ['MarkFailed Report', MARK_FAILED.aws] as const];
+    for (const [task, aws] of lambdaTasks) {
+      if (aws.on !== 'lambda') continue;
+      const fn = functions.get(stateAnywhere(task).Parameters!.FunctionName as string);
+      expect(fn?.Timeout, task).toBe(CDK_CONTEXT[aws.timeout]);
+    }
+    const train = STAGES.find((s) => s.aws.on === 'batch')!.aws;
+    const [[, jobDefinition]] = resourcesOf(template, 'AWS::Batch::JobDefinition') as [[string, { Timeout: { AttemptDurationSeconds: number } }]];
+    expect(jobDefinition.Timeout.AttemptDurationSeconds).toBe((CDK_CONTEXT[train.timeout] as number) * 60);
+  });
+
+  it('catches every task\'s failure next to it: "<stage> failed" saves stage and redrive count, "MarkFailed <stage>" records it and leads back to the task', () => {
+    const taskOf: Record<string, string> = { Prepare: 'Prepare', Featurize: 'Featurize shard', Train: 'Train feature family', Report: 'Report' };
+    for (const stage of runStages) {
+      const task = stateAnywhere(taskOf[stage]!);
+      expect(task.Catch, stage).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${stage} failed` }]);
+      expect(stateAnywhere(`${stage} failed`)).toEqual({
+        Type: 'Pass',
+        Parameters: { stage, 'redriveCount.$': '$$.Execution.RedriveCount' },
+        ResultPath: '$.failure',
+        Next: `MarkFailed ${stage}`,
+      });
+      const mark = stateAnywhere(`MarkFailed ${stage}`);
+      expect(mark.Parameters).toMatchObject({
+        FunctionName: expect.stringContaining('MarkFailed'),
+        Payload: {
+          'runId.$': '$.runId',
+          'stage.$': '$.failure.stage',
+          'error.$': '$.error',
+          'failedAtRedrive.$': '$.failure.redriveCount',
+          'redriveCount.$': '$$.Execution.RedriveCount',
+        },
+      });
+      // No Catch: its RunFailed error ends the execution in this state, which is where a redrive resumes.
+      expect(mark.Catch, stage).toBeUndefined();
+      expect(mark.ResultPath).toBeNull();
+      expect(mark.Next).toBe(taskOf[stage]);
+    }
+    // The shard and training-job failure paths live inside their Map iterations; the Maps themselves catch nothing.
+    expect(Object.keys(state('Featurize').ItemProcessor!.States).sort()).toEqual(['Featurize failed', 'Featurize shard', 'MarkFailed Featurize']);
+    expect(Object.keys(state('Train').ItemProcessor!.States).sort()).toEqual(['MarkFailed Train', 'Train failed', 'Train feature family']);
+    expect(state('Featurize').Catch).toBeUndefined();
+    expect(state('Train').Catch).toBeUndefined();
+    // The only Fail states are the intake's; a run never ends in one (a redrive would only fail there again).
+    expect(allStates().filter(([, st]) => st.Type === 'Fail').map(([n]) => n).sort()).toEqual(['Could not start run', 'Unrecognised input']);
+  });
+
+  it('keeps only keys in the state: Lambda results are trimmed and Map outputs discarded', () => {
+    expect(state('Prepare').ResultSelector).toEqual({
+      'runId.$': '$.Payload.runId',
+      'shardKeys.$': '$.Payload.shardKeys',
+      'features.$': '$.Payload.features',
+    });
+    expect(state('Featurize').ResultPath).toBeNull();
+    expect(state('Train').ResultPath).toBeNull();
+    expect(inner('Featurize')[1].ResultSelector).toEqual({ 'cached.$': '$.Payload.cached' });
+    expect(inner('Train')[1].ResultSelector).toEqual({ 'jobId.$': '$.JobId', 'status.$': '$.Status' });
+    expect(state('Report').Parameters).toMatchObject({ Payload: { 'runId.$': '$.runId', 'executionArn.$': '$$.Execution.Id' } });
+  });
+
+  it('starts an upload run as an execution of itself named by the run id, and treats a taken name as a duplicate', () => {
+    const start = state('Start run');
+    expect(start.Resource).toMatch(/:states:::states:startExecution$/);
+    expect(start.Parameters).toMatchObject({
+      StateMachineArn: expect.stringMatching(/:stateMachine:textshift-run$/),
+      'Name.$': '$.runId',
+      Input: { 'experimentKey.$': '$.experimentKey', 'uploadId.$': '$.uploadId', 'runId.$': '$.runId' },
+    });
+    expect(start.Catch).toEqual([
+      { ErrorEquals: ['StepFunctions.ExecutionAlreadyExistsException'], ResultPath: '$.error', Next: 'Duplicate upload' },
+      { ErrorEquals: ['StepFunctions.InvalidNameException'], ResultPath: '$.error', Next: 'Name run by digest' },
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Could not start run' },
+    ]);
+    expect(state('Duplicate upload').Type).toBe('Succeed');
+  });
+
+  it('matches the reviewed definition (snapshot)', () => {
+    expect(asl).toMatchSnapshot();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The synthesized definition executed by an ASL interpreter. Task states are replaced by stand-ins that record
+// their input and answer like the service would; this tests the routing, naming and error paths of the
+// definition itself. The real handlers run against it in the integration tests.
+
+type Json = ReturnType<typeof JSON.parse>;
+type Handlers = Record<string, (input: Json, attempt: number) => Json>;
+interface Call {
+  state: string;
+  input: Json;
+}
+type Event = { type: string; index?: number; state?: { name: string; type: string; input: Json } };
+interface Executed {
+  output: Json;
+  calls: Call[];
+  error: Error | undefined;
+  events: Event[];
+  executionName: string;
+}
+
+const ARN = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:textshift-run:${name}`;
+
+/** Runs `definition` (default: the synthesized one) with task stand-ins; records task calls and the event log. */
+async function execute(
+  input: Json,
+  handlers: Handlers,
+  executionName = 'exec-1',
+  { definition = asl, redriveCount = 0 }: { definition?: AslDefinition; redriveCount?: number } = {},
+): Promise<Executed> {
+  const calls: Call[] = [];
+  const attempts = new Map<string, number>();
+  const wrapped = Object.fromEntries(
+    Object.entries(handlers).map(([name, fn]) => [
+      name,
+      async (i: Json) => {
+        calls.push({ state: name, input: i });
+        const n = (attempts.get(name) ?? 0) + 1;
+        attempts.set(name, n);
+        return fn(i, n);
+      },
+    ]),
+  );
+  // A redrive starts inside the definition, which leaves states unreachable; the whole was validated already.
+  const validationOptions = definition === asl ? { checkArn: false } : { noValidate: true };
+  const machine = new StateMachine(definition as never, { validationOptions });
+  const retryIntervalOverrides = Object.fromEntries(allStates().filter(([, st]) => st.Type === 'Task').map(([n]) => [n, 0]));
+  const run = machine.run(input, {
+    overrides: { taskResourceLocalHandlers: wrapped, retryIntervalOverrides },
+    context: { Execution: { Id: ARN(executionName), Name: executionName, RedriveCount: redriveCount } } as never,
+  });
+  const events: Event[] = [];
+  const logged = (async () => {
+    for await (const e of run.eventLogs) events.push(e as Event);
+  })();
+  let output: Json;
+  let error: Error | undefined;
+  try {
+    output = await run.result;
+  } catch (err) {
+    error = err as Error;
+  }
+  await logged;
+  return { output, calls, error, events, executionName };
+}
+
+/** The state each execution (index undefined) or Map iteration (its index) was in when it stopped, if it had not finished. */
+function stoppedIn(events: Event[], where: (e: Event) => boolean): Map<number | undefined, { name: string; input: Json }> {
+  const last = new Map<number | undefined, Event>();
+  for (const e of events) if ((e.type === 'StateEntered' || e.type === 'StateExited') && where(e)) last.set(e.index, e);
+  const open = new Map<number | undefined, { name: string; input: Json }>();
+  for (const [index, e] of last) if (e.type === 'StateEntered') open.set(index, e.state!);
+  return open;
+}
+
+/**
+ * Redrives a failed execution as Step Functions documents RedriveExecution: it continues from the state the
+ * execution failed in, with that state's input; of an inline Map only the failed or aborted iterations run
+ * again, each from the state it stopped in; states that succeeded are not re-run; $$.Execution.RedriveCount
+ * goes up by one. Returns the calls of the redrive only.
+ */
+async function redrive(failed: Executed, handlers: Handlers): Promise<Executed> {
+  const redriveCount = 1;
+  const stopped = stoppedIn(failed.events, (e) => e.index === undefined).get(undefined);
+  if (!stopped) throw new Error('the execution did not fail in a state: nothing to redrive');
+  const calls: Call[] = [];
+  let continueAt: string | undefined = stopped.name;
+  const input = stopped.input;
+  const map = asl.States[stopped.name]!;
+  if (map.Type === 'Map') {
+    const processor = map.ItemProcessor!;
+    const iterations = stoppedIn(failed.events, (e) => e.index !== undefined && e.state!.name in processor.States);
+    for (const it of iterations.values()) {
+      const again = await execute(it.input, handlers, failed.executionName, { definition: { StartAt: it.name, States: processor.States }, redriveCount });
+      calls.push(...again.calls);
+      if (again.error) return { ...again, calls };
+    }
+    // The Map's own output is its input (ResultPath null), so the execution goes on from its Next with that.
+    expect(map.ResultPath).toBeNull();
+    continueAt = map.Next;
+  }
+  if (continueAt === undefined) return { output: input, calls, error: undefined, events: [], executionName: failed.executionName };
+  const rest = await execute(input, handlers, failed.executionName, { definition: { ...asl, StartAt: continueAt }, redriveCount });
+  return { ...rest, calls: [...calls, ...rest.calls] };
+}
+
+/**
+ * Stand-in for the MarkFailed Lambda, as functions/mark-failed answers: it fails with RunFailed (ending the
+ * execution in this state) unless a redrive re-entered it, when it returns and the failed task runs again.
+ */
+const markFailedStandIn = (i: Json) => {
+  const p = i.Payload;
+  if (p.redriveCount > p.failedAtRedrive) return { Payload: { runId: p.runId, stage: p.stage, resumed: true } };
+  throw fail('RunFailed', `${p.stage} failed: ${p.error.Error} (run ${p.runId}; fix the cause, then redrive the execution to resume)`);
+};
+
+/** Stand-ins answering like Lambda (`{Payload}`) and Batch (`{JobId, Status}`) for a two-shard, two-family run. */
+const succeeding: Handlers = {
+  Prepare: (i: Json) => ({ Payload: { runId: i.Payload.runId, shardKeys: ['s/0.json', 's/1.json'], features: ['bow', 'bert'] } }),
+  'Featurize shard': (i: Json) => ({ Payload: { shardKey: i.Payload.shardKey, cacheKey: 'cache/features/x.csr', cached: false } }),
+  'Train feature family': () => ({ JobId: 'job-1', Status: 'SUCCEEDED' }),
+  Report: (i: Json) => ({
+    Payload: {
+      runId: i.Payload.runId,
+      resultsKey: `runs/${i.Payload.runId}/report/results.json`,
+      reportKey: `runs/${i.Payload.runId}/report/report.html`,
+      costKey: `runs/${i.Payload.runId}/report/cost.json`,
+      archiveKey: `runs/${i.Payload.runId}/checkpoints.zip`,
+    },
+  }),
+  ...Object.fromEntries(runStages.map((stage) => [`MarkFailed ${stage}`, markFailedStandIn])),
+};
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+/** The Error and Cause the execution failed with (the interpreter wraps them in an ExecutionError). */
+const failure = (error: Error | undefined) => {
+  const cause = error?.cause as Error | undefined;
+  return { Error: cause?.name, Cause: cause?.message };
+};
+const fail = (name: string, message: string) => Object.assign(new Error(message), { name });
+
+describe('executing the definition with aws-local-stepfunctions (task stand-ins, no AWS)', () => {
+  it('console input {"experiment"}: derives run id <stem>-md5(key#execution name) and runs every stage in order', async () => {
+    const runId = `sst2-imdb-${md5('experiments/sst2-imdb.json#console-run-7')}`;
+    const { output, calls, error } = await execute({ experiment: 'experiments/sst2-imdb.json' }, succeeding, 'console-run-7');
+    expect(error).toBeUndefined();
+    expect(calls[0]).toEqual({
+      state: 'Prepare',
+      input: expect.objectContaining({
+        Payload: { experimentKey: 'experiments/sst2-imdb.json', uploadId: 'console-run-7', runId },
+      }),
+    });
+    expect(calls.map((c) => c.state)).toEqual([
+      'Prepare',
+      'Featurize shard',
+      'Featurize shard',
+      'Train feature family',
+      'Train feature family',
+      'Report',
+    ]);
+    expect(calls.filter((c) => c.state === 'Featurize shard').map((c) => c.input.Payload)).toEqual([
+      { runId, shardKey: 's/0.json' },
+      { runId, shardKey: 's/1.json' },
+    ]);
+    expect(calls.filter((c) => c.state === 'Train feature family').map((c) => c.input.Parameters)).toEqual([
+      { runId, feature: 'bow' },
+      { runId, feature: 'bert' },
+    ]);
+    expect(output).toEqual(succeeding.Report!({ Payload: { runId } }, 1).Payload);
+    expect(calls.at(-1)!.input.Payload).toEqual({ runId, executionArn: ARN('console-run-7') });
+  });
+
+  it('S3 upload input: starts the run as an execution named by the run id and does no stage work itself', async () => {
+    const upload = { bucket: 'data-bucket', key: 'experiments/nested/my.exp.json', uploadId: '0055AED6DCD90281E5' };
+    const runId = `my-${md5('experiments/nested/my.exp.json#0055AED6DCD90281E5')}`;
+    const { output, calls, error } = await execute(upload, { ...succeeding, 'Start run': () => ({ ExecutionArn: 'arn:x' }) });
+    expect(error).toBeUndefined();
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.state).toBe('Start run');
+    expect(calls[0]!.input).toMatchObject({
+      Name: runId,
+      Input: { experimentKey: upload.key, uploadId: upload.uploadId, runId },
+    });
+    expect(output).toMatchObject({ runId, started: { executionArn: 'arn:x' } });
+  });
+
+  it('a duplicate delivery of the same upload finds the name taken and ends as a no-op', async () => {
+    const upload = { bucket: 'b', key: 'experiments/sst2-imdb.json', uploadId: '0055AED6DCD90281E5' };
+    const taken = () => {
+      throw fail('StepFunctions.ExecutionAlreadyExistsException', 'Execution Already Exists');
+    };
+    const { calls, error, output } = await execute(upload, { ...succeeding, 'Start run': taken });
+    expect(error).toBeUndefined();
+    expect(calls.map((c) => c.state)).toEqual(['Start run']);
+    expect(output).toMatchObject({ error: { Error: 'StepFunctions.ExecutionAlreadyExistsException' } });
+  });
+
+  it('a file name that is not a valid execution name falls back to the bare digest', async () => {
+    const upload = { bucket: 'b', key: 'experiments/my experiment.json', uploadId: '42' };
+    const digest = md5('experiments/my experiment.json#42');
+    const start = (i: Json, attempt: number) => {
+      if (attempt === 1) throw fail('StepFunctions.InvalidNameException', `Invalid Execution Name: '${i.Name}'`);
+      return { ExecutionArn: 'arn:y' };
+    };
+    const { calls, error } = await execute(upload, { ...succeeding, 'Start run': start });
+    expect(error).toBeUndefined();
+    expect(calls.map((c) => c.input.Name)).toEqual([`my experiment-${digest}`, digest]);
+  });
+
+  it('the named run (and any {"experimentKey","runId"} input) goes straight to Prepare with that input', async () => {
+    const input = { experimentKey: 'experiments/a.json', uploadId: 'u1', runId: 'a-0123' };
+    const { calls, error } = await execute(input, succeeding, 'a-0123');
+    expect(error).toBeUndefined();
+    expect(calls[0]!.input.Payload).toEqual(input);
+  });
+
+  it('{"experiment","runId"} resumes that run id', async () => {
+    const { calls, error } = await execute({ experiment: 'experiments/a.json', runId: 'a-0123' }, succeeding);
+    expect(error).toBeUndefined();
+    expect(calls[0]!.input.Payload).toEqual({ experimentKey: 'experiments/a.json', runId: 'a-0123' });
+  });
+
+  it('rejects an unrecognised input shape with InvalidInput before any stage runs', async () => {
+    const { calls, error } = await execute({ experiments: 'experiments/a.json' }, succeeding);
+    expect(calls).toEqual([]);
+    expect(failure(error)).toEqual({ Error: 'InvalidInput', Cause: expect.stringContaining('{"experiment": "experiments/<name>.json"}') });
+  });
+
+  /** A Featurize stand-in whose shard `key` throws `error` on its first `times` attempts; counts every shard's attempts. */
+  const shardFailing = (key: string, error: string, times: number) => {
+    const attempts = new Map<string, number>();
+    const handler = (i: Json) => {
+      const n = (attempts.get(i.Payload.shardKey) ?? 0) + 1;
+      attempts.set(i.Payload.shardKey, n);
+      if (i.Payload.shardKey === key && n <= times) throw fail(error, `${key}: attempt ${n} failed`);
+      return succeeding['Featurize shard']!(i, n);
+    };
+    return { handler, attempts };
+  };
+
+  it('a shard that throws TransientError once is retried and the run succeeds', async () => {
+    const shard = shardFailing('s/1.json', 'TransientError', 1);
+    const { calls, error } = await execute({ experiment: 'experiments/a.json' }, { ...succeeding, 'Featurize shard': shard.handler });
+    expect(error).toBeUndefined();
+    expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 2 });
+    expect(calls.some((c) => c.state.startsWith('MarkFailed'))).toBe(false);
+    expect(calls.at(-1)!.state).toBe('Report');
+  });
+
+  it('a shard that throws a permanent error (DataError) goes to MarkFailed Featurize after exactly one attempt', async () => {
+    const shard = shardFailing('s/1.json', 'DataError', Infinity);
+    const { calls, error } = await execute({ experiment: 'experiments/a.json', runId: 'a-4' }, { ...succeeding, 'Featurize shard': shard.handler });
+    expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 1 });
+    expect(calls.filter((c) => c.state === 'MarkFailed Featurize').map((c) => c.input.Payload)).toEqual([
+      { runId: 'a-4', stage: 'Featurize', error: { Error: 'DataError', Cause: 's/1.json: attempt 1 failed' }, failedAtRedrive: 0, redriveCount: 0 },
+    ]);
+    expect(calls.some((c) => c.state === 'Train feature family')).toBe(false);
+    expect(failure(error).Error).toBe('RunFailed');
+  });
+
+  it('a failed training job goes to MarkFailed Train with the stage and cause, which ends the execution there (RunFailed)', async () => {
+    const cause = '{"Status":"FAILED","StatusReason":"Essential container in task exited"}';
+    const jobFailed = (i: Json) => {
+      if (i.Parameters.feature === 'bert') throw fail('States.TaskFailed', cause);
+      return { JobId: 'job-bow', Status: 'SUCCEEDED' };
+    };
+    const run = await execute({ experiment: 'experiments/a.json', runId: 'a-1' }, { ...succeeding, 'Train feature family': jobFailed });
+    const markFailed = run.calls.filter((c) => c.state.startsWith('MarkFailed'));
+    expect(markFailed).toEqual([
+      {
+        state: 'MarkFailed Train',
+        input: expect.objectContaining({
+          Payload: { runId: 'a-1', stage: 'Train', error: { Error: 'States.TaskFailed', Cause: cause }, failedAtRedrive: 0, redriveCount: 0 },
+        }),
+      },
+    ]);
+    expect(run.calls.some((c) => c.state === 'Report')).toBe(false);
+    expect(failure(run.error)).toEqual({
+      Error: 'RunFailed',
+      Cause: 'Train failed: States.TaskFailed (run a-1; fix the cause, then redrive the execution to resume)',
+    });
+    expect(stoppedIn(run.events, (e) => e.index === undefined).get(undefined)?.name).toBe('Train');
+  });
+
+  it('redriving after a failed training job re-runs only that job, then Report; nothing that finished runs again', async () => {
+    let bertJobs = 0;
+    const flakyBert = (i: Json) => {
+      if (i.Parameters.feature === 'bert' && ++bertJobs === 1) throw fail('States.TaskFailed', '{"StatusReason":"Host EC2 terminated (Spot)"}');
+      return { JobId: `job-${i.Parameters.feature}`, Status: 'SUCCEEDED' };
+    };
+    const handlers = { ...succeeding, 'Train feature family': flakyBert };
+    const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-1' }, handlers, 'a-1');
+    expect(failure(failed.error).Error).toBe('RunFailed');
+
+    const redriven = await redrive(failed, handlers);
+    expect(redriven.error).toBeUndefined();
+    expect(redriven.calls.map((c) => c.state)).toEqual(['MarkFailed Train', 'Train feature family', 'Report']);
+    expect(redriven.calls[0]!.input.Payload).toMatchObject({ stage: 'Train', failedAtRedrive: 0, redriveCount: 1 });
+    expect(redriven.calls[1]!.input.Parameters).toEqual({ runId: 'a-1', feature: 'bert' });
+    expect(redriven.output).toMatchObject({ runId: 'a-1', resultsKey: 'runs/a-1/report/results.json' });
+  });
+
+  it('redriving after a shard failed re-runs only that shard (with its own input), then trains and reports', async () => {
+    const shard = shardFailing('s/1.json', 'DataError', 1);
+    const handlers = { ...succeeding, 'Featurize shard': shard.handler };
+    const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-2' }, handlers, 'a-2');
+    // One attempt of shard 1 (a permanent error is not retried), then its failure is recorded inside the iteration.
+    expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 1 });
+    expect(failed.calls.find((c) => c.state === 'MarkFailed Featurize')!.input.Payload).toMatchObject({
+      runId: 'a-2',
+      stage: 'Featurize',
+      error: { Error: 'DataError', Cause: 's/1.json: attempt 1 failed' },
+    });
+    expect(failed.calls.some((c) => c.state === 'Train feature family')).toBe(false);
+
+    const redriven = await redrive(failed, handlers);
+    expect(redriven.error).toBeUndefined();
+    expect(redriven.calls.map((c) => c.state)).toEqual([
+      'MarkFailed Featurize',
+      'Featurize shard',
+      'Train feature family',
+      'Train feature family',
+      'Report',
+    ]);
+    // The re-run shard gets exactly its Map item, not the error it recovered from.
+    expect(redriven.calls[1]!.input.Payload).toEqual({ runId: 'a-2', shardKey: 's/1.json' });
+  });
+
+  it('a stage that fails again after a redrive ends the execution failed again (no loop): its failure is saved at redrive count 1', async () => {
+    const alwaysFails = () => {
+      throw fail('Error', 'experiments/a.json: field "seed": expected number');
+    };
+    const handlers = { ...succeeding, Prepare: alwaysFails };
+    const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-3' }, handlers);
+    const redriven = await redrive(failed, handlers);
+    expect(redriven.calls.map((c) => c.state)).toEqual(['MarkFailed Prepare', 'Prepare', 'MarkFailed Prepare']);
+    expect(redriven.calls.map((c) => c.input.Payload.failedAtRedrive)).toEqual([0, undefined, 1]);
+    expect(failure(redriven.error).Error).toBe('RunFailed');
+  });
+
+  it('a Prepare failure is recorded under stage "Prepare" with the run id the intake derived', async () => {
+    const invalid = () => {
+      throw fail('Error', 'experiments/a.json: field "seed": expected number');
+    };
+    const runId = `a-${md5('experiments/a.json#exec-1')}`;
+    const { calls, error } = await execute({ experiment: 'experiments/a.json' }, { ...succeeding, Prepare: invalid });
+    expect(calls.map((c) => c.state)).toEqual(['Prepare', 'MarkFailed Prepare']);
+    expect(calls[1]!.input.Payload).toMatchObject({ runId, stage: 'Prepare', error: { Error: 'Error' } });
+    expect(failure(error)).toEqual({ Error: 'RunFailed', Cause: expect.stringMatching(/^Prepare failed: Error \(run a-/) });
+  });
+});
+
+/**
+ * The interpreter's event log as the execution history Step Functions would record, as far as billing reads it
+ * (src/cost/billing.ts stateTransitions): one `<Type>StateEntered` per state entered (inside Map iterations too),
+ * and per task attempt one TaskScheduled. The interpreter logs a retry as StateRetried without entering the state
+ * again; Step Functions likewise schedules the retry inside the same state entry (TaskScheduled, no new
+ * TaskStateEntered).
+ */
+function executionHistory(events: Event[]): HistoryEvent[] {
+  const history: HistoryEvent[] = [];
+  const add = (type: string) => history.push({ id: history.length + 1, timestamp: 0, type });
+  for (const e of events) {
+    if (e.type === 'StateEntered') add(`${e.state!.type}StateEntered`);
+    if ((e.type === 'StateEntered' || e.type === 'StateRetried') && e.state!.type === 'Task') add('TaskScheduled');
+  }
+  return history;
+}
+
+describe('state transitions: the estimate from the stage graph equals a real execution of the synthesized definition', () => {
+  /** Stand-ins for a run Prepare plans with `shards` shards and `families` feature families. */
+  const planning = (shards: number, families: number): Handlers => ({
+    ...succeeding,
+    Prepare: (i: Json) => ({
+      Payload: {
+        runId: i.Payload.runId,
+        shardKeys: Array.from({ length: shards }, (_, k) => `s/${k}.json`),
+        features: Array.from({ length: families }, (_, k) => `f${k}`),
+      },
+    }),
+    'Start run': () => ({ ExecutionArn: 'arn:started' }),
+  });
+  const topLevel = (events: Event[]) => events.filter((e) => e.type === 'StateEntered' && e.index === undefined).map((e) => e.state!.name);
+
+  for (const [shards, families] of [[1, 1], [3, 2], [7, 3]] as const) {
+    it(`${shards} shard(s), ${families} famil${families === 1 ? 'y' : 'ies'}: upload (both executions), console and resume`, async () => {
+      const handlers = planning(shards, families);
+      const runStates = ['Prepare', 'Featurize', 'Train', 'Report'];
+
+      // An upload: its own execution starts the named run, which is a second execution (both billed).
+      const intake = await execute({ bucket: 'b', key: 'experiments/a.json', uploadId: 'u1' }, handlers, 'upload-1');
+      const named = await execute(intake.calls[0]!.input.Input, handlers, intake.calls[0]!.input.Name);
+      for (const e of [intake, named]) expect(e.error).toBeUndefined();
+      expect([topLevel(intake.events), topLevel(named.events)]).toEqual([INTAKE.upload[0], [...INTAKE.upload[1]!, ...runStates]]);
+      expect(stateTransitions(executionHistory(intake.events)) + stateTransitions(executionHistory(named.events))).toBe(
+        estimateStateTransitions(shards, families, 'upload'),
+      );
+
+      const inputs = { console: { experiment: 'experiments/a.json' }, resume: { experiment: 'experiments/a.json', runId: 'a-1' } };
+      for (const [start, input] of Object.entries(inputs) as ['console' | 'resume', Json][]) {
+        const run = await execute(input, handlers);
+        expect(run.error, start).toBeUndefined();
+        expect(topLevel(run.events), start).toEqual([...INTAKE[start][0]!, ...runStates]);
+        expect(stateTransitions(executionHistory(run.events)), start).toBe(estimateStateTransitions(shards, families, start));
+      }
+    });
+  }
+
+  it('a retried task is one more transition (the estimate is of a run without retries)', async () => {
+    let failedOnce = false;
+    const flaky = (i: Json) => {
+      if (!failedOnce) {
+        failedOnce = true;
+        throw fail('TransientError', 'read ECONNRESET');
+      }
+      return succeeding['Featurize shard']!(i, 1);
+    };
+    const run = await execute({ experiment: 'experiments/a.json' }, { ...planning(3, 2), 'Featurize shard': flaky });
+    expect(run.error).toBeUndefined();
+    expect(run.calls.filter((c) => c.state === 'Featurize shard')).toHaveLength(4);
+    expect(stateTransitions(executionHistory(run.events))).toBe(estimateStateTransitions(3, 2, 'console') + 1);
+  });
+});

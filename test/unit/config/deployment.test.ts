@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { costOptionsOf, readConfig, readConfigFile } from '../../../src/config/deployment.js';
+import { ConfigError } from '../../../src/errors/index.js';
+import { deploymentCostOptions } from '../../../src/workflow/local-runner.js';
+import { CDK_CONTEXT } from '../../support/cdk-template.js';
+
+const read = (overrides: Record<string, unknown> = {}) => readConfig((key) => ({ ...CDK_CONTEXT, ...overrides })[key]);
+
+describe('deployment context', () => {
+  it('cdk.json holds a complete, valid default deployment', () => {
+    const config = read();
+    expect(config).toMatchObject({
+      stackName: 'Textshift',
+      prefix: 'textshift',
+      cacheExpiryDays: 30,
+      featurizeConcurrency: 10,
+      trainerCompute: 'gpu',
+      gpuInstanceTypes: ['g4dn.xlarge'],
+      trainerSpot: false,
+    });
+    expect(config.vpcId).toBeUndefined();
+    expect(config.trainerImage).toBeUndefined();
+    expect(config.functions.featurize).toEqual({ memoryMb: 10240, timeoutSeconds: 900 });
+    expect(config.functions.markFailed).toEqual({ memoryMb: 256, timeoutSeconds: 60 });
+  });
+
+  it('accepts the strings `cdk deploy -c key=value` passes', () => {
+    const config = read({
+      trainerSpot: 'true',
+      featurizeConcurrency: '25',
+      gpuInstanceTypes: 'g5.xlarge, g5.2xlarge',
+      vpcId: 'vpc-0abc123',
+      prepareMemoryMb: '4096',
+    });
+    expect(config.trainerSpot).toBe(true);
+    expect(config.featurizeConcurrency).toBe(25);
+    expect(config.gpuInstanceTypes).toEqual(['g5.xlarge', 'g5.2xlarge']);
+    expect(config.vpcId).toBe('vpc-0abc123');
+    expect(config.functions.prepare.memoryMb).toBe(4096);
+  });
+
+  it('treats an empty value as unset, so optional keys can be cleared from the command line', () => {
+    const config = read({ vpcId: '', trainerImage: '' });
+    expect(config.vpcId).toBeUndefined();
+    expect(config.trainerImage).toBeUndefined();
+  });
+
+  it('names every bad key and what it expected', () => {
+    const attempt = () =>
+      read({
+        trainerCompute: 'tpu',
+        featurizeMemoryMb: 20000,
+        logRetentionDays: 10,
+        trainerSpot: 'yes',
+        trainerImage: 'my-repo',
+      });
+    expect(attempt).toThrow(/invalid deployment context \(cdk\.json or -c\)/);
+    expect(attempt).toThrow(/context "trainerCompute": .*"gpu".*"cpu"/);
+    expect(attempt).toThrow(/context "featurizeMemoryMb": .*10240/);
+    expect(attempt).toThrow(/context "logRetentionDays": expected one of 1, 3, 5, 7, 14, 30/);
+    expect(attempt).toThrow(/context "trainerSpot"/);
+    expect(attempt).toThrow(/context "trainerImage": expected "<ecr repository name>:<tag>"/);
+  });
+
+  it('reports a missing key (no cdk.json context) by name', () => {
+    expect(() => readConfig(() => undefined)).toThrow(/context "stackName"/);
+  });
+
+  it('rejects an empty instance type list, which would leave Batch nothing to launch', () => {
+    expect(() => read({ gpuInstanceTypes: [] })).toThrow(/context "gpuInstanceTypes": expected at least one entry/);
+    expect(() => read({ cpuInstanceTypes: 'm6i.xlarge,' })).toThrow(/context "cpuInstanceTypes\.1": expected a non-empty name/);
+  });
+});
+
+describe('cost options of a deployment', () => {
+  it('the default deployment: its first GPU type on demand, and every function\'s configured memory', () => {
+    expect(costOptionsOf(read())).toEqual({
+      batchInstanceType: 'g4dn.xlarge',
+      batchMarket: 'on-demand',
+      lambdaMemoryMb: { prepare: 3008, featurize: 10240, report: 3008, markFailed: 256 },
+    });
+    expect(costOptionsOf(read({ trainerCompute: 'cpu', cpuInstanceTypes: 'c6i.2xlarge,m6i.xlarge', trainerSpot: true, reportMemoryMb: 1024 }))).toEqual({
+      batchInstanceType: 'c6i.2xlarge',
+      batchMarket: 'spot',
+      lambdaMemoryMb: { prepare: 3008, featurize: 10240, report: 1024, markFailed: 256 },
+    });
+  });
+
+  it('a local run estimates with the options of the repository\'s cdk.json, read by the same code as the stack', async () => {
+    expect(await deploymentCostOptions()).toEqual(costOptionsOf(read()));
+  });
+
+  it('readConfigFile: undefined without the file; a ConfigError for a file that is not JSON or not a valid deployment', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'textshift-cdk-json-'));
+    try {
+      expect(await readConfigFile(path.join(dir, 'cdk.json'))).toBeUndefined();
+      writeFileSync(path.join(dir, 'broken.json'), '{"context": {');
+      await expect(readConfigFile(path.join(dir, 'broken.json'))).rejects.toThrow(ConfigError);
+      await expect(readConfigFile(path.join(dir, 'broken.json'))).rejects.toThrow(/broken\.json is not valid JSON: /);
+      writeFileSync(path.join(dir, 'invalid.json'), JSON.stringify({ context: { ...CDK_CONTEXT, trainerCompute: 'tpu' } }));
+      await expect(readConfigFile(path.join(dir, 'invalid.json'))).rejects.toThrow(/context "trainerCompute"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

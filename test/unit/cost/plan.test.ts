@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { parseExperiment } from '../../../src/config/experiment.js';
+import { planExperiment, planText, type FileProfile, type ProfileFile } from '../../../src/cost/plan.js';
+import { bundledPriceTable } from '../../../src/cost/prices.js';
+
+// One dataset "a": 1000 rows split 80/20 into train/val, a 500-row test file; every text 420 chars (100 tokens).
+const experiment = (features: object, extra: object = {}) =>
+  parseExperiment(
+    JSON.stringify({
+      name: 'tiny',
+      datasets: {
+        a: {
+          files: { full: { path: 'a.tsv', format: 'tsv', text: 0, label: 1 }, test: { path: 'a-test.tsv', format: 'tsv', text: 0, label: 1 } },
+          labels: { '0': 0, '1': 1 },
+          classNames: ['neg', 'pos'],
+          splits: [{ from: 'full', testSize: 0.2, train: 'train', test: 'val' }],
+        },
+      },
+      features,
+      model: { hidden: [10] },
+      training: { epochs: 2, batchSize: 100, checkpointEvery: 1 },
+      stages: [{ name: '1', dataset: 'a' }],
+      evaluation: { datasets: ['a'] },
+      ...extra,
+    }),
+    'tiny.json',
+  );
+
+const sizes: Record<string, FileProfile> = { full: { rows: 1000, meanChars: 420 }, test: { rows: 500, meanChars: 420 } };
+const seen: string[] = [];
+const profile: ProfileFile = async (dataset, part, file) => {
+  seen.push(`${dataset}/${part}:${file.path}`);
+  return sizes[part]!;
+};
+// Round numbers: 1 vCPU (1769 MB), 1000 tokens/s, 5 s per invocation, 0.5 s per GPU step, and a GPU that does one
+// training example of the 5,152-parameter MLP in 1/100 s (6 × 5152 × 100 FLOP/s).
+const options = {
+  model: { featurizePerVcpu: { bow: 1e6, use: 1000, bert: 1000 }, prepareCharsPerSecond: 100_000, gpuStepSeconds: 0.5, gpuFlops: 6 * 5152 * 100 },
+  deployment: { featurizeMemoryMb: 1769 },
+};
+
+describe('textshift plan (throughput model, hand-computed)', () => {
+  it('sizes parts, featurize, training and cost from the data profile', async () => {
+    const plan = await planExperiment(experiment({ use: { kind: 'use' } }), profile, bundledPriceTable(), options);
+    expect(seen).toEqual(['a/full:a.tsv', 'a/test:a-test.tsv']);
+    // sklearn sizes: test = ceil(0.2 × 1000) = 200 -> train 800, val 200; plus the 500-row test file.
+    expect(plan.parts.map((p) => [p.part, p.rows, p.shards])).toEqual([['train', 800, 1], ['val', 200, 1], ['test', 500, 1]]);
+    // 420 chars / 4.2 = 100 tokens per text at 1000 tokens/s, + 5 s per shard: 800×0.1+5 = 85, 200×0.1+5 = 25, 500×0.1+5 = 55
+    expect(plan.parts.map((p) => p.lambdaSeconds)).toEqual([85, 25, 55]);
+    const stage = (name: string) => plan.stages.find((s) => s.stage === name)!;
+    // prepare: (1000 + 500) × 420 = 630,000 chars / 100,000 per s + 2 s = 8.3 s
+    expect(stage('prepare').computeSeconds).toBeCloseTo(8.3, 10);
+    // featurize: 85 + 25 + 55 = 165 Lambda s; 3 shards run at once, so the wall time is the longest shard, 85 s
+    expect(stage('featurize').computeSeconds).toBe(165);
+    expect(stage('featurize').wallSeconds).toBe(85);
+    // MLP 512 -> 10 -> 2: 512×10+10 + 10×2+2 = 5,152 parameters.
+    // epoch: 8 steps × 0.5 s + 800 examples × 0.01 s + val (1 batch × 0.5 s + 200 × 2/6 × 0.01 s = 1.1667 s) = 13.1667 s
+    // job: 30 s setup + 2 epochs × 13.1667 + test eval (0.5 + 500 × 2/6 × 0.01 = 2.1667 s) = 58.5 s; + 180 s start-up = 238.5 s
+    expect(stage('train:use').computeSeconds).toBeCloseTo(238.5, 10);
+    expect(stage('train:use').detail).toContain('5,152 parameters');
+    // end to end: 8.3 + 85 + 238.5 + 20 (report) = 351.8 s
+    expect(plan.wallSeconds).toBeCloseTo(351.8, 10);
+
+    const line = (service: string, item: string, st?: string) => plan.cost.lines.find((l) => l.service === service && l.item.startsWith(item) && l.stage === st)!;
+    // Batch: 238.5 instance-seconds = 0.06625 h × $0.526 = 0.0348475
+    expect(line('Batch', 'g4dn.xlarge', 'train').cost).toBeCloseTo(0.0348475, 10);
+    // featurize Lambda at the deployment's 1769 MB: 165 s × 1769/1024 GB = 285.0439 GB-s
+    expect(line('Lambda', 'compute', 'featurize').amount).toBeCloseTo((165 * 1769) / 1024, 10);
+    // stored: text 630,000 × 0.38 = 239,400; features 1500 rows × 512 × 4 = 3,072,000;
+    // checkpoints (2/1 + 1 = 3) × 3 copies × 4 bytes × 5,152 = 185,472, twice (objects + zip) = 370,944 -> 3,682,344
+    expect(plan.usage.storedBytes).toBe(3_682_344);
+    // transitions, counted from the stage graph for a run started by an upload (cdk-workflow.test.ts executes the
+    // synthesized definition and finds the same): the upload's own execution enters 7 states, the named run 2 intake
+    // states + Prepare + Featurize Map + 3 shard tasks + Train Map + 1 job + Report = 10; 7 + 10 = 17
+    expect(plan.usage.stateTransitions).toBe(17);
+    expect(plan.cost.label).toBe('estimate before running, from the plan throughput model');
+    expect(planText(plan)).toContain('Plan for tiny on AWS: about 5m 52s end to end');
+  });
+
+  it('applies --quick caps, per-family subsample caps and BERT truncation', async () => {
+    const exp = experiment(
+      { bert: { kind: 'bert', model: 'bert-base-uncased', maxLength: 64, shardSize: 300 } },
+      { quick: { a: { train: 600 } }, subsample: { bert: { a: { test: 450 } } } },
+    );
+    const plan = await planExperiment(exp, profile, bundledPriceTable(), { ...options, quick: true });
+    expect(plan.quick).toBe(true);
+    // train capped to 600 (quick) -> 2 shards of 300; test capped to 450 (subsample) -> 2 shards
+    expect(plan.parts.map((p) => [p.part, p.rows, p.shards])).toEqual([['train', 600, 2], ['val', 200, 1], ['test', 450, 2]]);
+    // 100 tokens truncated to 64: train 600 × 64 / 1000 tokens/s + 2 shards × 8 s (BERT load) = 54.4 s
+    expect(plan.parts[0]!.lambdaSeconds).toBeCloseTo(54.4, 10);
+  });
+
+  it('names a split step whose source part does not exist', async () => {
+    const exp = experiment({ use: { kind: 'use' } });
+    exp.datasets.a!.splits = [{ from: 'nope', testSize: 0.2, train: 'train', test: 'val' }];
+    await expect(planExperiment(exp, profile, bundledPriceTable())).rejects.toThrow('dataset "a": split step from "nope"');
+  });
+});

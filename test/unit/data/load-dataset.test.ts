@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseExperiment, type DatasetConfig } from '../../../src/config/experiment.js';
+import { resolveDataRoot } from '../../../src/data/data-root.js';
+import { MissingDatasetError } from '../../../src/data/errors.js';
+import { loadDataset } from '../../../src/data/load-dataset.js';
+import type { Example } from '../../../src/data/read-table.js';
+import { trainTestSplit } from '../../../src/data/split.js';
+import { FsBlobStore } from '../../../src/store/fs-store.js';
+import { tempStore } from '../../fixtures/data/temp-store.js';
+import { dataRoot } from '../../support/data.js';
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const experimentPath = join(repoRoot, 'experiments', 'sst2-imdb.json');
+const experiment = parseExperiment(readFileSync(experimentPath, 'utf8'), experimentPath);
+
+interface PartSummary {
+  n: number;
+  labelCounts: number[];
+  examplesSha256: string;
+  firstText: string;
+}
+// Written by scripts/fixtures/real_splits.py: Python csv + scikit-learn on the shared data (counts and digests only).
+const reference = JSON.parse(readFileSync(new URL('../../fixtures/data/real-splits.json', import.meta.url), 'utf8')) as Record<
+  'sst2' | 'imdb',
+  Record<'train' | 'val' | 'test', PartSummary>
+>;
+
+/** The same summary real_splits.py computes. */
+function summarize(rows: Example[]): PartSummary {
+  return {
+    n: rows.length,
+    labelCounts: [0, 1].map((c) => rows.filter((r) => r.label === c).length),
+    examplesSha256: createHash('sha256')
+      .update(rows.map((r) => `${r.label}\t${r.text}`).join('\n'))
+      .digest('hex'),
+    firstText: rows[0]!.text.slice(0, 60),
+  };
+}
+
+describe('loadDataset split steps', () => {
+  const rowsTsv = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => `row ${i + offset}\t${(i + offset) % 2}`).join('\n') + '\n';
+  const spec = (splits: DatasetConfig['splits']): DatasetConfig => ({
+    files: {
+      all: { path: 'd/all.tsv', format: 'tsv', header: false, text: 0, label: 1 },
+      extra: { path: 'd/extra.tsv', format: 'tsv', header: false, text: 0, label: 1 },
+    },
+    labels: { '0': 0, '1': 1 },
+    classNames: ['even', 'odd'],
+    splits,
+    onBadRow: 'error',
+  });
+
+  it('applies steps in order; a consumed part disappears; file parts not split stay', async () => {
+    const store = await tempStore({ 'd/all.tsv': rowsTsv(50), 'd/extra.tsv': rowsTsv(3, 100) });
+    const loaded = await loadDataset(
+      'toy',
+      spec([
+        { from: 'all', testSize: 0.2, train: 'rest', test: 'test' },
+        { from: 'rest', testSize: 0.25, train: 'train', test: 'val' },
+      ]),
+      store,
+      7,
+    );
+    expect(Object.keys(loaded.parts).sort()).toEqual(['extra', 'test', 'train', 'val']);
+    const all = Array.from({ length: 50 }, (_, i) => ({ text: `row ${i}`, label: i % 2 }));
+    const first = trainTestSplit(all, 0.2, 7);
+    const second = trainTestSplit(first.train, 0.25, 7);
+    expect(loaded.parts.test).toEqual(first.test);
+    expect(loaded.parts.train).toEqual(second.train);
+    expect(loaded.parts.val).toEqual(second.test);
+    expect([loaded.parts.train!.length, loaded.parts.val!.length, loaded.parts.test!.length]).toEqual([30, 10, 10]);
+    expect(loaded.parts.extra).toHaveLength(3);
+    expect(loaded.files).toEqual([
+      { part: 'all', key: 'd/all.tsv', sha256: createHash('sha256').update(rowsTsv(50)).digest('hex'), bytes: Buffer.byteLength(rowsTsv(50)), rows: 50 },
+      { part: 'extra', key: 'd/extra.tsv', sha256: createHash('sha256').update(rowsTsv(3, 100)).digest('hex'), bytes: Buffer.byteLength(rowsTsv(3, 100)), rows: 3 },
+    ]);
+  });
+
+  it('a step may reuse the consumed part name as an output', async () => {
+    const store = await tempStore({ 'd/all.tsv': rowsTsv(10), 'd/extra.tsv': rowsTsv(2) });
+    const loaded = await loadDataset('toy', spec([{ from: 'all', testSize: 0.3, train: 'all', test: 'held' }]), store, 1);
+    expect([loaded.parts.all!.length, loaded.parts.held!.length]).toEqual([7, 3]);
+  });
+
+  it('rejects bad steps with the dataset, step and the parts that exist', async () => {
+    const store = await tempStore({ 'd/all.tsv': rowsTsv(10), 'd/extra.tsv': rowsTsv(2) });
+    await expect(loadDataset('toy', spec([{ from: 'nope', testSize: 0.2, train: 'a', test: 'b' }]), store, 1)).rejects.toThrow(
+      'dataset "toy" splits[0]: "from" is "nope", which is no part at this step; expected one of "all", "extra"',
+    );
+    await expect(loadDataset('toy', spec([{ from: 'all', testSize: 0.2, train: 'a', test: 'extra' }]), store, 1)).rejects.toThrow(
+      'dataset "toy" splits[0]: output "extra" would replace the existing part "extra"; choose another name',
+    );
+    await expect(loadDataset('toy', spec([{ from: 'extra', testSize: 0.6, train: 'a', test: 'b' }]), store, 1)).rejects.toThrow(
+      'dataset "toy" splits[0]: with 2 rows and testSize 0.6 the train part would be empty',
+    );
+  });
+
+  it('rejects a label mapped to a class index classNames does not have', async () => {
+    const store = await tempStore({ 'd/all.tsv': rowsTsv(4), 'd/extra.tsv': rowsTsv(2) });
+    const bad = { ...spec([]), labels: { '0': 0, '1': 2 } };
+    await expect(loadDataset('toy', bad, store, 1)).rejects.toThrow('dataset "toy": label "1" maps to class 2, but classNames has 2 entries (indexes 0-1)');
+  });
+});
+
+describe('the default experiment on the shared data', () => {
+  // Resolved per test so a missing data folder fails these tests with its message, not the whole file.
+  const sharedStore = () => new FsBlobStore(dataRoot());
+
+  it('SST-2: 5536/1384/1821 rows, the same rows and order as Python csv + sklearn', async () => {
+    const loaded = await loadDataset('sst2', experiment.datasets.sst2!, sharedStore(), experiment.seed);
+    expect(Object.keys(loaded.parts).sort()).toEqual(['test', 'train', 'val']);
+    for (const part of ['train', 'val', 'test'] as const) expect(summarize(loaded.parts[part]!)).toEqual(reference.sst2[part]);
+    expect(reference.sst2.train.labelCounts).toEqual([2639, 2897]);
+    expect(reference.sst2.test.labelCounts).toEqual([912, 909]);
+    expect(loaded.files).toEqual([
+      { part: 'full', key: 'sst2/train.tsv', sha256: '4bdc38ba1cf151a802f72b0ba750d22404ad7103b6597b8c39b875a9f28f0b9c', bytes: 720260, rows: 6920 },
+      { part: 'test', key: 'sst2/test.tsv', sha256: 'c204bc7652500e47fab2711fbebdf87f7491ec6aad8a2b806346f7d53f4634e0', bytes: 188750, rows: 1821 },
+    ]);
+    expect(loaded.skipped).toEqual([]);
+  });
+
+  it('IMDB: 50,000 rows -> 32000/8000/10000, the same rows and order as Python csv + sklearn', async () => {
+    const loaded = await loadDataset('imdb', experiment.datasets.imdb!, sharedStore(), experiment.seed);
+    expect(loaded.files).toEqual([
+      { part: 'all', key: 'imdb.csv.gz', sha256: '92c9d866084ccc3cf229258821a6b28c8f5df09fee75049043c304bb008fa7e1', bytes: 26462367, rows: 50000 },
+    ]);
+    expect(Object.keys(loaded.parts).sort()).toEqual(['test', 'train', 'val']);
+    for (const part of ['train', 'val', 'test'] as const) expect(summarize(loaded.parts[part]!)).toEqual(reference.imdb[part]);
+    expect([reference.imdb.train.n, reference.imdb.val.n, reference.imdb.test.n]).toEqual([32000, 8000, 10000]);
+  });
+});
+
+describe('resolveDataRoot', () => {
+  const base = mkdtempSync(join(tmpdir(), 'textshift-root-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  const repo = join(base, 'repo');
+  const shared = join(base, 'shared', 'data');
+  const own = join(base, 'own');
+  mkdirSync(repo, { recursive: true });
+  mkdirSync(shared, { recursive: true });
+  mkdirSync(own, { recursive: true });
+
+  it('tries --data-root, TEXTSHIFT_DATA, ./data, ../shared/data in that order', () => {
+    expect(resolveDataRoot({ flag: '../own', env: { TEXTSHIFT_DATA: shared }, cwd: repo })).toMatchObject({ dir: own, source: '--data-root' });
+    expect(resolveDataRoot({ env: { TEXTSHIFT_DATA: own }, cwd: repo })).toMatchObject({ dir: own, source: 'TEXTSHIFT_DATA' });
+    expect(resolveDataRoot({ env: {}, cwd: repo })).toMatchObject({ dir: shared, source: '../shared/data' });
+    mkdirSync(join(repo, 'data'));
+    expect(resolveDataRoot({ env: {}, cwd: repo })).toMatchObject({ dir: join(repo, 'data'), source: './data' });
+    rmSync(join(repo, 'data'), { recursive: true });
+  });
+
+  it('a named folder that does not exist is an error, not a silent fallback', () => {
+    expect(() => resolveDataRoot({ flag: 'missing', env: {}, cwd: repo })).toThrow(MissingDatasetError);
+    expect(() => resolveDataRoot({ env: { TEXTSHIFT_DATA: '/no/such/dir' }, cwd: repo })).toThrow(
+      'data folder /no/such/dir (from TEXTSHIFT_DATA) not found. Tried:\n  - /no/such/dir (TEXTSHIFT_DATA)\n',
+    );
+  });
+
+  it('when nothing exists, lists every path tried and how to fetch the data', () => {
+    const lonely = join(base, 'lonely', 'repo');
+    mkdirSync(lonely, { recursive: true });
+    expect(() => resolveDataRoot({ env: {}, cwd: lonely })).toThrow(
+      'a data folder (--data-root, TEXTSHIFT_DATA, ./data or ../shared/data) not found. Tried:\n' +
+        `  - ${join(lonely, 'data')} (./data)\n` +
+        `  - ${resolve(lonely, '..', 'shared', 'data')} (../shared/data)\n` +
+        'The data can be fetched with `textshift data fetch --dest DIR`; then pass --data-root DIR or set TEXTSHIFT_DATA=DIR.',
+    );
+  });
+});

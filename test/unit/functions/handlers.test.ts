@@ -1,0 +1,350 @@
+// The Lambda handlers called in-process with the payloads the synthesized state machine sends them (see the
+// ASL in cdk/constructs/workflow.ts), against a folder store (TEXTSHIFT_STORE_URL) holding the real tiny
+// experiment and the real SST-2/IMDB files as its datasets/ (TEXTSHIFT_DATA_URL). No network.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as featurizeHandler } from '../../../functions/featurize/index.js';
+import { handler as markFailedHandler } from '../../../functions/mark-failed/index.js';
+import { handler as prepareHandler } from '../../../functions/prepare/index.js';
+import { handler as reportHandler, reportHandler as reportHandlerWith } from '../../../functions/report/index.js';
+import { DEPLOYMENT_ENV } from '../../../src/config/deployment-env.js';
+import { FsBlobStore } from '../../../src/store/fs-store.js';
+import type { Manifest } from '../../../src/run/manifest.js';
+import { silentReporter } from '../../../src/run/reporter.js';
+import type { FeaturizeOutput, PrepareOutput, ReportOutput } from '../../../src/workflow/stage-io.js';
+import { train } from '../../../src/workflow/stages/train.js';
+import type { CostReport } from '../../../src/cost/cost.js';
+import { RECORDED_EXECUTION_ARN, RECORDED_FUNCTIONS, recordedApis } from '../../fixtures/billing/recorded-apis.js';
+import { s3ErrorServer } from '../../support/s3-error-server.js';
+import { dataRoot } from '../../support/data.js';
+
+const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
+const dir = mkdtempSync(join(tmpdir(), 'textshift-handlers-'));
+const store = new FsBlobStore(dir);
+const { storeUrl: STORE_URL_ENV, dataUrl: DATA_URL_ENV, costOptions: COST_OPTIONS_ENV, stageFunctions: STAGE_FUNCTIONS_ENV } = DEPLOYMENT_ENV;
+const saved = { store: process.env[STORE_URL_ENV], data: process.env[DATA_URL_ENV], bucket: process.env.BUCKET };
+
+beforeAll(async () => {
+  process.env[STORE_URL_ENV] = pathToFileURL(dir).href;
+  process.env[DATA_URL_ENV] = pathToFileURL(dataRoot()).href;
+  delete process.env.BUCKET;
+  await store.put('experiments/tiny.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
+});
+afterAll(() => {
+  for (const [name, value] of [[STORE_URL_ENV, saved.store], [DATA_URL_ENV, saved.data], ['BUCKET', saved.bucket]] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const json = async <T>(key: string) => JSON.parse((await store.getOrThrow(key)).toString('utf8')) as T;
+const manifest = () => json<Manifest>(`runs/${RUN_ID}/manifest.json`);
+
+describe('Lambda handlers on the state machine payloads (in-process, folder store, real tiny experiment)', () => {
+  let plan: PrepareOutput;
+  let shards: FeaturizeOutput[];
+
+  it('prepare: the "Run input" payload {experimentKey, uploadId, runId, quick} -> run id, shard keys, families; splits and plan written', async () => {
+    // What "Prepare" receives as Payload ($.prepareInput) for an execution started with this input.
+    plan = await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true });
+    expect(plan.runId).toBe(RUN_ID);
+    expect(plan.features).toEqual(['bow']);
+    expect([...plan.shardKeys].sort()).toEqual(
+      ['sst2/train', 'sst2/val', 'sst2/test', 'imdb/train', 'imdb/val', 'imdb/test'].map((p) => `runs/${RUN_ID}/shards/bow/${p}/00000.json`).sort(),
+    );
+    for (const key of plan.shardKeys) expect(await store.head(key), key).toBeDefined();
+    const m = await manifest();
+    expect(m.stages.prepare!.status).toBe('succeeded');
+    expect(m.quick).toBe(true);
+    // The quick caps of the tiny experiment, applied after the seeded split.
+    expect(m.splits.bow).toEqual({ 'sst2/train': 800, 'sst2/val': 200, 'imdb/train': 1200, 'imdb/val': 300, 'sst2/test': 300, 'imdb/test': 300 });
+    expect(await store.head(`runs/${RUN_ID}/splits/imdb/train.jsonl.gz`)).toBeDefined();
+    expect((await json<{ terms: string[] }>(`runs/${RUN_ID}/features/bow/vocabulary.json`)).terms).toHaveLength(2000);
+  });
+
+  it('prepare again (a retried or redriven task) returns the stored plan', async () => {
+    expect(await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true })).toEqual(plan);
+  });
+
+  it('featurize: one Map item {runId, shardKey} -> the shard\'s cache key; a second call finds the cache', async () => {
+    shards = [];
+    for (const shardKey of plan.shardKeys) shards.push(await featurizeHandler({ runId: RUN_ID, shardKey }));
+    for (const [i, out] of shards.entries()) {
+      expect(out).toEqual({ shardKey: plan.shardKeys[i], cacheKey: expect.stringMatching(/^cache\/features\/[0-9a-f]{64}\.csr$/), cached: false });
+      expect((await store.head(out.cacheKey))!.size).toBeGreaterThan(0);
+      const recorded = await json<{ rows: number; cacheKey: string }>(out.shardKey.replace('/shards/', '/featurized/'));
+      expect(recorded.cacheKey).toBe(out.cacheKey);
+    }
+    const rows = await Promise.all(shards.map(async (s) => (await json<{ rows: number }>(s.shardKey.replace('/shards/', '/featurized/'))).rows));
+    expect(rows.reduce((a, b) => a + b, 0)).toBe(800 + 200 + 1200 + 300 + 300 + 300);
+    expect(await featurizeHandler({ runId: RUN_ID, shardKey: plan.shardKeys[0] })).toEqual({ ...shards[0], cached: true });
+  });
+
+  it('mark-failed: a Catch payload records stage and cause in the manifest, then fails the invocation with RunFailed', async () => {
+    const event = {
+      runId: RUN_ID,
+      stage: 'Train',
+      error: { Error: 'States.TaskFailed', Cause: '{"Status":"FAILED","StatusReason":"Essential container in task exited"}' },
+      failedAtRedrive: 0,
+      redriveCount: 0,
+    };
+    const failure = await markFailedHandler(event).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(failure?.name).toBe('RunFailed');
+    expect(failure?.message).toBe(
+      `Train failed: States.TaskFailed: Essential container in task exited (run ${RUN_ID}; fix the cause, then redrive the execution to resume)`,
+    );
+    const m = await manifest();
+    expect(m.status).toBe('failed');
+    // A job that exited 1 (not EX_TEMPFAIL) after Batch's own retries: not retryable.
+    expect(m.failure).toEqual({ stage: 'Train', error: 'States.TaskFailed: Essential container in task exited', errorName: 'States.TaskFailed', retryable: false });
+    expect(m.stages.Train).toMatchObject({ status: 'failed', error: 'States.TaskFailed: Essential container in task exited', errorName: 'States.TaskFailed', retryable: false });
+    // Nothing the run had written is touched.
+    for (const s of shards) expect(await store.head(s.cacheKey)).toBeDefined();
+  });
+
+  it('mark-failed re-entered by a redrive (redrive count now above the one at failure) clears the failure and returns', async () => {
+    const event = { runId: RUN_ID, stage: 'Train', error: { Error: 'States.TaskFailed', Cause: 'x' }, failedAtRedrive: 0, redriveCount: 1 };
+    expect(await markFailedHandler(event)).toEqual({ runId: RUN_ID, stage: 'Train', resumed: true });
+    const m = await manifest();
+    expect(m.status).toBe('running');
+    expect(m.failure).toBeUndefined();
+  });
+
+  it('mark-failed records the error class a Catch caught: a DataError is not retryable; a TransientError, or a Batch job that exited 75, is', async () => {
+    const fail = (error: { Error: string; Cause: string }) =>
+      markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error, failedAtRedrive: 0, redriveCount: 0 }).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+    // As Lambda reports an error that left the featurize handler: Error = its name, Cause = {errorType, errorMessage, trace}.
+    const lambdaCause = (errorType: string, errorMessage: string) => JSON.stringify({ errorType, errorMessage, trace: [`${errorType}: ${errorMessage}`] });
+
+    expect((await fail({ Error: 'DataError', Cause: lambdaCause('DataError', 'sst2/train.tsv:9: label "maybe" is not one of "0", "1"') }))?.name).toBe('RunFailed');
+    let m = await manifest();
+    expect(m.failure).toEqual({ stage: 'Featurize', error: 'DataError: sst2/train.tsv:9: label "maybe" is not one of "0", "1"', errorName: 'DataError', retryable: false });
+    expect(m.stages.Featurize).toMatchObject({ status: 'failed', errorName: 'DataError', retryable: false });
+
+    await fail({ Error: 'TransientError', Cause: lambdaCause('TransientError', 'Please reduce your request rate.') });
+    m = await manifest();
+    expect(m.failure).toEqual({ stage: 'Featurize', error: 'TransientError: Please reduce your request rate.', errorName: 'TransientError', retryable: true });
+    expect(m.stages.Featurize).toMatchObject({ errorName: 'TransientError', retryable: true });
+
+    // A Batch job (the Cause is its description) whose last attempt exited EX_TEMPFAIL: transient, retries used up.
+    await fail({ Error: 'States.TaskFailed', Cause: JSON.stringify({ Status: 'FAILED', StatusReason: 'Essential container in task exited', Container: { ExitCode: 75 } }) });
+    expect((await manifest()).failure).toMatchObject({ errorName: 'States.TaskFailed', retryable: true });
+
+    expect(await markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error: {}, failedAtRedrive: 0, redriveCount: 1 })).toMatchObject({ resumed: true });
+  });
+
+  it('mark-failed for a run that failed before it had a manifest (Prepare on a bad experiment): RunFailed with the cause, nothing written', async () => {
+    const event = {
+      runId: 'tiny-never-prepared',
+      stage: 'Prepare',
+      error: { Error: 'Error', Cause: '{"errorType":"Error","errorMessage":"experiments/bad.json: field \\"seed\\": expected number"}' },
+      failedAtRedrive: 0,
+      redriveCount: 0,
+    };
+    await expect(markFailedHandler(event)).rejects.toThrow(
+      'Prepare failed: Error: experiments/bad.json: field "seed": expected number (run tiny-never-prepared; fix the cause, then redrive the execution to resume)',
+    );
+    expect(await store.list('runs/tiny-never-prepared/')).toEqual([]);
+    expect(await markFailedHandler({ ...event, redriveCount: 1 })).toEqual({ runId: 'tiny-never-prepared', stage: 'Prepare', resumed: true });
+  });
+
+  it('report: {runId} after training -> keys of results, HTML, cost report and archive, all written; run succeeded', async () => {
+    // Training runs in-process here (the trainer entry has its own test); Report only reads what it wrote.
+    await train({ store, data: new FsBlobStore(dataRoot()), reporter: silentReporter }, { runId: RUN_ID, feature: 'bow' });
+    const out: ReportOutput = await reportHandler({ runId: RUN_ID });
+    expect(out).toEqual({
+      runId: RUN_ID,
+      resultsKey: `runs/${RUN_ID}/report/results.json`,
+      reportKey: `runs/${RUN_ID}/report/report.html`,
+      costKey: `runs/${RUN_ID}/report/cost.json`,
+      archiveKey: `runs/${RUN_ID}/checkpoints.zip`,
+    });
+    for (const key of Object.values(out).slice(1)) expect((await store.head(key))!.size, key).toBeGreaterThan(0);
+    const results = await json<{ models: { model: string }[]; evaluations: unknown[] }>(out.resultsKey);
+    expect(results.models.map((m) => m.model)).toEqual(['bow_1', 'bow_2']);
+    expect(results.evaluations).toHaveLength(4);
+    // Without an execution ARN (not on AWS) the cost report is the measured estimate.
+    expect((await json<{ basis: string }>(out.costKey)).basis).toBe('measured');
+    const m = await manifest();
+    expect(m.status).toBe('succeeded');
+    expect(m.stages.report!.status).toBe('succeeded');
+  });
+
+  describe('report on AWS: {runId, executionArn} prices the billed usage', () => {
+    const env = { [COST_OPTIONS_ENV]: process.env[COST_OPTIONS_ENV], [STAGE_FUNCTIONS_ENV]: process.env[STAGE_FUNCTIONS_ENV] };
+    beforeAll(() => {
+      // What the stack sets on the Report function.
+      process.env[COST_OPTIONS_ENV] = JSON.stringify({ batchInstanceType: 'g4dn.xlarge', batchMarket: 'spot', lambdaMemoryMb: { prepare: 3008, featurize: 2048, report: 1024, markFailed: 256 } });
+      process.env[STAGE_FUNCTIONS_ENV] = JSON.stringify(RECORDED_FUNCTIONS);
+    });
+    afterAll(() => {
+      for (const [name, value] of Object.entries(env)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+    const cost = () => json<CostReport>(`runs/${RUN_ID}/report/cost.json`);
+
+    it('with the execution\'s records (recorded API responses): a billed cost report on the deployment\'s instance type and market', async () => {
+      await reportHandlerWith(() => recordedApis())({ runId: RUN_ID, executionArn: RECORDED_EXECUTION_ARN }, { memoryLimitInMB: '1024' });
+      const c = await cost();
+      expect(c.basis).toBe('billed');
+      expect(c.label).toBe('AWS cost of this run, from its billed usage');
+      expect(c.options).toMatchObject({ batchInstanceType: 'g4dn.xlarge', batchMarket: 'spot' });
+      // The recorded job's two attempts (600 s + 900.5 s) plus 2 × 180 s start-up, at the Spot price.
+      expect(c.lines.find((l) => l.service === 'Batch')).toMatchObject({ amount: 1860.5, priceKey: 'ec2.g4dn.xlarge.spot' });
+      expect(c.lines.find((l) => l.service === 'Step Functions')!.amount).toBe(10);
+      expect(c.notes[0]).toMatch(/^Lambda: 3 of 4 invocations priced from their REPORT billed duration/);
+      expect((await store.getOrThrow(`runs/${RUN_ID}/report/cost.md`)).toString()).toContain('- Batch: job attempt run times from DescribeJobs.');
+    });
+
+    it('when the APIs fail: the measured estimate, with the reason in cost.json, cost.md and report.html', async () => {
+      const denied = {
+        ...recordedApis(),
+        executionHistory: async () => {
+          throw Object.assign(new Error('User: arn:aws:sts::123456789012:assumed-role/textshift-report is not authorized to perform: states:GetExecutionHistory'), { name: 'AccessDeniedException' });
+        },
+      };
+      await reportHandlerWith(() => denied)({ runId: RUN_ID, executionArn: RECORDED_EXECUTION_ARN });
+      const c = await cost();
+      expect(c.basis).toBe('measured');
+      const why =
+        'Billed usage unavailable (User: arn:aws:sts::123456789012:assumed-role/textshift-report is not authorized to perform: states:GetExecutionHistory); ' +
+        "priced from the stages' measured usage instead.";
+      expect(c.notes).toEqual([why]);
+      expect((await store.getOrThrow(`runs/${RUN_ID}/report/cost.md`)).toString()).toContain(`Notes:\n- ${why}`);
+      expect((await store.getOrThrow(`runs/${RUN_ID}/report/report.html`)).toString()).toContain('states:GetExecutionHistory); priced from the stages&#39; measured usage instead.');
+    });
+
+    it('without the stage function names in the environment: measured, naming the variable', async () => {
+      delete process.env[STAGE_FUNCTIONS_ENV];
+      await reportHandlerWith(() => recordedApis())({ runId: RUN_ID, executionArn: RECORDED_EXECUTION_ARN });
+      expect((await cost()).notes[0]).toMatch(/^Billed usage unavailable \(environment variable TEXTSHIFT_STAGE_FUNCTIONS is not set\)/);
+    });
+  });
+});
+
+describe('errors leave the handlers classified: the name the state machine\'s Retry and Catch match', () => {
+  const withEnv = async <T>(vars: Record<string, string>, run: () => Promise<T>): Promise<T> => {
+    const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, vars);
+    try {
+      return await run();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  };
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (err: Error) => err,
+    );
+
+  it('a bad shard (rows outside its split) leaves featurize as InvalidDataError: permanent, not retried', async () => {
+    const good = `runs/${RUN_ID}/shards/bow/sst2/train/00000.json`;
+    const bad = `runs/${RUN_ID}/shards/bow/sst2/train/00099.json`;
+    const task = await json<{ rows: number[] }>(good);
+    await store.put(bad, JSON.stringify({ ...task, rows: [0, 1_000_000] }));
+    const err = await failure(featurizeHandler({ runId: RUN_ID, shardKey: bad }));
+    expect(err?.name).toBe('InvalidDataError');
+    expect(err?.message).toBe(`featurize: ${bad} row 1000000 is outside runs/${RUN_ID}/splits/sst2/train.jsonl.gz (800 rows)`);
+  });
+
+  it('a dataset with a bad row leaves prepare as DataError', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'textshift-bad-data-'));
+    try {
+      const bad = new FsBlobStore(data);
+      await bad.put('sst2/train.tsv', 'a fine sentence\t1\nanother one\tmaybe\n');
+      await bad.put('sst2/test.tsv', 'a test sentence\t0\n');
+      const err = await withEnv({ [DATA_URL_ENV]: pathToFileURL(data).href }, () =>
+        failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-bad-data' })),
+      );
+      expect(err?.name).toBe('DataError');
+      expect(err?.message).toMatch(/sst2\/train\.tsv:2: /);
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  it('S3 throttling (503 SlowDown from the S3 endpoint) inside a stage leaves featurize as TransientError, the SDK error as its cause', async () => {
+    const s3 = await s3ErrorServer(503, 'SlowDown', 'Please reduce your request rate.');
+    try {
+      const err = await withEnv({ [STORE_URL_ENV]: 's3://textshift-throttled', TEXTSHIFT_AWS_ENDPOINT: s3.endpoint, AWS_MAX_ATTEMPTS: '1' }, () =>
+        failure(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json` })),
+      );
+      expect(err?.name).toBe('TransientError');
+      expect(err?.message).toBe('Please reduce your request rate.');
+      expect(err?.cause).toMatchObject({ name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+      expect(s3.requests()).toBeGreaterThan(0);
+    } finally {
+      await s3.close();
+    }
+  });
+});
+
+describe('handlers reject malformed events, naming the field', () => {
+  const rejects = (p: Promise<unknown>) => expect(p).rejects;
+
+  it('a missing runId', async () => {
+    await rejects(featurizeHandler({ shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json` })).toThrow(
+      /^invalid featurize event: runId: Invalid input: expected string, received undefined$/,
+    );
+    await rejects(reportHandler({})).toThrow(/^invalid report event: runId: /);
+    await rejects(markFailedHandler({ stage: 'Train', error: {} })).toThrow(/^invalid markFailed event: runId: /);
+  });
+
+  it('a shard key of another run', async () => {
+    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: 'runs/other-run/shards/bow/sst2/train/00000.json' })).toThrow(
+      `invalid featurize event: shardKey: "runs/other-run/shards/bow/sst2/train/00000.json" is not a shard of run "${RUN_ID}" (expected runs/${RUN_ID}/shards/...)`,
+    );
+  });
+
+  it('an invalid event leaves as InvalidInputError (permanent: the state machine sends it to MarkFailed at once)', async () => {
+    await rejects(featurizeHandler({ runId: RUN_ID })).toMatchObject({ name: 'InvalidInputError', retryable: false });
+    await rejects(reportHandler({ runId: '../other' })).toMatchObject({ name: 'InvalidInputError' });
+  });
+
+  it('a key with ".." segments, or a run id that is not one key segment', async () => {
+    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/../../../etc/passwd` })).toThrow(
+      /^invalid featurize event: shardKey: invalid object key ".*": empty, "\." or "\.\." path segment/,
+    );
+    await rejects(prepareHandler({ experimentKey: 'experiments/../runs/x/manifest.json' })).toThrow(
+      /^invalid prepare event: experimentKey: invalid object key/,
+    );
+    await rejects(reportHandler({ runId: '../other' })).toThrow(/^invalid report event: runId: invalid run id "\.\.\/other"/);
+  });
+
+  it('unknown fields and wrong types', async () => {
+    await rejects(prepareHandler({ experimentKey: 'experiments/tiny.json', quick: 'yes' })).toThrow(
+      /^invalid prepare event: quick: Invalid input: expected boolean, received string$/,
+    );
+    await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json`, extra: 1 })).toThrow(
+      /^invalid featurize event: \(event\): Unrecognized key: "extra"$/,
+    );
+    await rejects(reportHandler({ runId: RUN_ID, executionArn: 'not-an-arn' })).toThrow(
+      /^invalid report event: executionArn: expected a Step Functions execution ARN$/,
+    );
+  });
+
+  it('a well-formed event naming a missing object fails with the stage\'s message and the key', async () => {
+    await rejects(prepareHandler({ experimentKey: 'experiments/missing.json' })).toThrow(/experiments\/missing\.json/);
+    await rejects(prepareHandler({ experimentKey: 'experiments/missing.json' })).toMatchObject({ name: 'NotFoundError', retryable: false });
+    await rejects(reportHandler({ runId: 'no-such-run' })).toThrow(/run "no-such-run" not found: .*runs\/no-such-run\/manifest\.json does not exist/);
+    await rejects(reportHandler({ runId: 'no-such-run' })).toMatchObject({ name: 'MissingInputError', retryable: false });
+    // A run that does not exist gets no stray objects.
+    expect(await store.list('runs/no-such-run/')).toEqual([]);
+  });
+});

@@ -1,0 +1,56 @@
+// The local runner on the tiny experiment (real SST-2 and IMDB data, quick caps, one BoW family, a small MLP),
+// against a folder store: it runs the stage graph's stages in order over every item of their fan-out, and a stage
+// that fails after Prepare is recorded in the manifest under the graph's stage name.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resolveDataRoot } from '../../../src/data/data-root.js';
+import { STAGES } from '../../../src/run/graph.js';
+import { readManifest } from '../../../src/run/manifest.js';
+import { silentReporter } from '../../../src/run/reporter.js';
+import { FsBlobStore } from '../../../src/store/fs-store.js';
+import { runLocal } from '../../../src/workflow/local-runner.js';
+
+const TINY = fileURLToPath(new URL('../../fixtures/experiments/tiny.json', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'textshift-local-runner-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const data = new FsBlobStore(resolveDataRoot().dir);
+
+/** A folder store whose writes of trained models fail, as a full disk would fail them. */
+class ModelWritesFail extends FsBlobStore {
+  override async put(key: string, body: Buffer | Uint8Array | string): Promise<void> {
+    if (/^runs\/[^/]+\/models\//.test(key)) throw Object.assign(new Error(`ENOSPC: no space left on device, write ${key}`), { name: 'DiskFull' });
+    return super.put(key, body);
+  }
+}
+
+describe('local runner (stage graph walked on this machine, tiny experiment, folder store)', () => {
+  it('runs the graph\'s stages in its order, Featurize over every shard and Train over every family', async () => {
+    const store = new FsBlobStore(join(dir, 'ok'));
+    const run = await runLocal({ store, data, experimentPath: TINY, quick: true, workers: 1, reporter: silentReporter });
+    const m = await readManifest(store, run.runId);
+    expect(m.status).toBe('succeeded');
+    // Stage records by start time: the graph's order (per-family Train records are `train:<family>`).
+    const started = Object.entries(m.stages).sort(([, a], [, b]) => a.startedAt!.localeCompare(b.startedAt!)).map(([name]) => name);
+    expect(started).toEqual(['prepare', 'featurize', 'train:bow', 'report']);
+    expect(STAGES.map((s) => s.name.toLowerCase())).toEqual(['prepare', 'featurize', 'train', 'report']);
+    // tiny.json: one BoW family over six dataset parts, one shard each; all computed on this first run.
+    expect(m.encoded).toEqual({ bow: { texts: expect.any(Number), cachedShards: 0, computedShards: 6 } });
+    expect(run.results.models.map((x) => x.model)).toEqual(['bow_1', 'bow_2']);
+  }, 120_000);
+
+  it('records a failed Train in the manifest under the graph\'s stage name, keeping what earlier stages wrote', async () => {
+    const store = new ModelWritesFail(join(dir, 'failing'));
+    await expect(runLocal({ store, data, experimentPath: TINY, quick: true, workers: 1, reporter: silentReporter, runId: 'tiny-failing' })).rejects.toThrow(
+      'ENOSPC: no space left on device',
+    );
+    const m = await readManifest(store, 'tiny-failing');
+    expect(m.status).toBe('failed');
+    // A disk error is nothing a retry fixes: recorded under its class, not retryable.
+    expect(m.failure).toEqual({ stage: 'Train', error: expect.stringMatching(/^InternalError: ENOSPC/), errorName: 'InternalError', retryable: false });
+    expect(m.stages.featurize?.status).toBe('succeeded');
+    expect(m.stages.report).toBeUndefined();
+  }, 120_000);
+});
