@@ -5,6 +5,11 @@ import { InvalidInputError, MissingInputError } from '../errors/index.js';
 export interface BlobInfo {
   key: string;
   size: number;
+  /**
+   * Changes whenever the object's content may have changed, even at the same size: S3's ETag (without quotes), or a
+   * folder store's tag of inode, size, modification and change times. Caches of copies and hashes key on it.
+   */
+  etag?: string;
 }
 
 /**
@@ -24,7 +29,7 @@ export interface BlobStore {
   put(key: string, body: Buffer | Uint8Array | string): Promise<void>;
   /** Atomically writes a streamed body (large artifacts such as checkpoints.zip). */
   putStream(key: string, body: Readable): Promise<void>;
-  /** Size of the object, or undefined when it does not exist. */
+  /** Size and ETag of the object, or undefined when it does not exist. */
   head(key: string): Promise<BlobInfo | undefined>;
   /** Every object whose key starts with prefix, sorted by key. */
   list(prefix: string): Promise<BlobInfo[]>;

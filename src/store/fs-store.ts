@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type BigIntStats } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -74,8 +74,8 @@ export class FsBlobStore implements BlobStore {
 
   async head(key: string): Promise<BlobInfo | undefined> {
     try {
-      const s = await stat(this.pathOf(key));
-      return s.isFile() ? { key, size: s.size } : undefined;
+      const s = await stat(this.pathOf(key), { bigint: true });
+      return s.isFile() ? { key, size: Number(s.size), etag: fileTag(s) } : undefined;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -107,8 +107,8 @@ export class FsBlobStore implements BlobStore {
       const full = join(dir, e.name);
       if (e.isDirectory()) await this.walk(full, out);
       else if (e.isFile() && !e.name.endsWith(TMP_SUFFIX)) {
-        const s = await stat(full);
-        out.push({ key: relative(this.root, full).split(sep).join('/'), size: s.size });
+        const s = await stat(full, { bigint: true });
+        out.push({ key: relative(this.root, full).split(sep).join('/'), size: Number(s.size), etag: fileTag(s) });
       }
     }
   }
@@ -117,6 +117,15 @@ export class FsBlobStore implements BlobStore {
     await mkdir(dirname(path), { recursive: true });
     return `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
   }
+}
+
+/**
+ * A folder store's ETag, from metadata (hashing would read every file on each listing): a put renames a new file into
+ * place (a new inode), and an in-place edit changes the change time even when it keeps size and modification time
+ * (`cp -p`, `touch -r`); a metadata-only change (chmod) gives a new tag too, which costs a re-read, never a stale copy.
+ */
+function fileTag(s: BigIntStats): string {
+  return [s.ino, s.size, s.mtimeNs, s.ctimeNs].map((n) => n.toString(16)).join('-');
 }
 
 function isNotFound(err: unknown): boolean {

@@ -139,7 +139,7 @@ export class S3BlobStore implements BlobStore {
     const objectKey = this.objectKey(key);
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { key, size: res.ContentLength ?? 0 };
+      return { key, size: res.ContentLength ?? 0, etag: unquoted(res.ETag) };
     } catch (err) {
       // A HEAD response has no body, so a missing key and a missing bucket both arrive as a bare 404.
       if (errorName(err) !== 'NotFound' && errorName(err) !== 'NoSuchKey') throw this.translate(err);
@@ -160,7 +160,7 @@ export class S3BlobStore implements BlobStore {
         for (const obj of page.Contents ?? []) {
           // Keys ending in '/' are console "folder" markers, not objects a folder store could hold.
           if (obj.Key === undefined || obj.Key.endsWith('/')) continue;
-          out.push({ key: obj.Key.slice(root.length), size: obj.Size ?? 0 });
+          out.push({ key: obj.Key.slice(root.length), size: obj.Size ?? 0, etag: unquoted(obj.ETag) });
         }
       }
     } catch (err) {
@@ -208,6 +208,11 @@ export function s3StoreFromUrl(url: string, env: NodeJS.ProcessEnv = process.env
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
   if (!match?.[1]) throw new ConfigError(`invalid S3 URL "${url}": expected s3://bucket or s3://bucket/prefix`);
   return new S3BlobStore({ bucket: match[1], prefix: match[2] ?? '', client: s3ClientFromEnv(env) });
+}
+
+/** S3 sends an ETag as a quoted string (`"<md5>"`, or `"<md5>-<parts>"` after a multipart upload). */
+function unquoted(etag: string | undefined): string | undefined {
+  return etag?.replace(/^"|"$/g, '');
 }
 
 function errorName(err: unknown): string | undefined {

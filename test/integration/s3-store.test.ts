@@ -53,6 +53,8 @@ describe(`S3BlobStore against the emulator (${emulator}): S3 specifics`, () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'runs/r1/checkpoints.zip' }));
     // A completed multipart upload's ETag is "<md5 of part md5s>-<part count>"; 12 MiB in 5 MiB parts is 3 parts.
     expect(head.ETag).toMatch(/-3"$/);
+    // The store reports S3's ETag without its quotes.
+    expect((await store.head('runs/r1/checkpoints.zip'))?.etag).toBe(head.ETag!.slice(1, -1));
     expect(head.ContentLength).toBe(12 * MiB);
     expect(sha256(await store.getOrThrow('runs/r1/checkpoints.zip'))).toBe(sha256(body));
   });
@@ -77,7 +79,7 @@ describe(`S3BlobStore against the emulator (${emulator}): S3 specifics`, () => {
     const raw = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'teams/nlp/runs/r1/manifest.json' }));
     expect(await raw.Body?.transformToString()).toBe('{"status":"done"}');
     await new S3BlobStore({ bucket, client: s3 }).put('elsewhere.json', '{}');
-    expect(await store.list('')).toEqual([{ key: 'runs/r1/manifest.json', size: 17 }]);
+    expect(await store.list('')).toEqual([{ key: 'runs/r1/manifest.json', size: 17, etag: expect.any(String) }]);
   });
 
   it('every operation on a missing bucket throws BucketNotFoundError naming the bucket', async () => {

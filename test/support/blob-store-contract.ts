@@ -29,6 +29,8 @@ function bytes(size: number, seed: number): Buffer {
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** Every head and list entry carries a non-empty ETag (S3's comes without quotes). */
+const ETAG = expect.stringMatching(/^[^"]+$/);
 
 /** A stream of body in CHUNK pieces with a pause between them, failing with failWith after failAfter bytes. */
 function slowStream(body: Buffer, options: { pauseMs?: number; failAfter?: number; failWith?: Error } = {}): Readable {
@@ -74,15 +76,15 @@ export function describeBlobStoreContract(name: string, target: BlobStoreTarget)
       expect(await hashOf(store.getStream('runs/r1/model.bin').then(readAll))).toBe(sha256(binary));
       expect((await store.get('runs/r1/note.txt'))?.toString('utf8')).toBe('héllo wörld\n');
       expect(await store.get('runs/r1/array.bin')).toEqual(Buffer.from([0, 1, 2, 255]));
-      expect(await store.head('runs/r1/model.bin')).toEqual({ key: 'runs/r1/model.bin', size: 70_001 });
-      expect(await store.head('runs/r1/note.txt')).toEqual({ key: 'runs/r1/note.txt', size: Buffer.byteLength('héllo wörld\n') });
+      expect(await store.head('runs/r1/model.bin')).toEqual({ key: 'runs/r1/model.bin', size: 70_001, etag: ETAG });
+      expect(await store.head('runs/r1/note.txt')).toEqual({ key: 'runs/r1/note.txt', size: Buffer.byteLength('héllo wörld\n'), etag: ETAG });
     });
 
     it('stores an empty body as a zero-byte object', async () => {
       const store = await open();
       await store.put('empty.txt', '');
       expect(await store.get('empty.txt')).toEqual(Buffer.alloc(0));
-      expect(await store.head('empty.txt')).toEqual({ key: 'empty.txt', size: 0 });
+      expect(await store.head('empty.txt')).toEqual({ key: 'empty.txt', size: 0, etag: ETAG });
     });
 
     it('overwriting replaces the whole object', async () => {
@@ -90,7 +92,22 @@ export function describeBlobStoreContract(name: string, target: BlobStoreTarget)
       await store.put('a.json', '{"long":"first version of the object"}');
       await store.put('a.json', '{}');
       expect((await store.get('a.json'))?.toString()).toBe('{}');
-      expect(await store.head('a.json')).toEqual({ key: 'a.json', size: 2 });
+      expect(await store.head('a.json')).toEqual({ key: 'a.json', size: 2, etag: ETAG });
+    });
+
+    it('the ETag is the same in head and list, survives reads, and changes when a put replaces the body with one of equal size', async () => {
+      const store = await open();
+      await store.put('models/m/onnx/model.onnx', bytes(4096, 5));
+      const first = await store.head('models/m/onnx/model.onnx');
+      await store.get('models/m/onnx/model.onnx');
+      expect(await store.head('models/m/onnx/model.onnx')).toEqual(first);
+      expect(await store.list('models/m/')).toEqual([first]);
+
+      await store.put('models/m/onnx/model.onnx', bytes(4096, 6));
+      const second = await store.head('models/m/onnx/model.onnx');
+      expect(second?.size).toBe(first?.size);
+      expect(second?.etag).not.toBe(first?.etag);
+      expect(await store.list('models/m/')).toEqual([second]);
     });
 
     it('a missing key reads as undefined from get/head and throws NotFoundError naming the key from getOrThrow/getStream', async () => {
@@ -113,7 +130,7 @@ export function describeBlobStoreContract(name: string, target: BlobStoreTarget)
       const store = await open();
       // Three full pages and one key more, so the listing needs four pages when the store pages.
       const count = (target.listPageSize ?? 4) * 3 + 1;
-      const expected = Array.from({ length: count }, (_, i) => ({ key: `runs/r1/shards/s${String(i).padStart(4, '0')}.npy`, size: i + 1 }));
+      const expected = Array.from({ length: count }, (_, i) => ({ key: `runs/r1/shards/s${String(i).padStart(4, '0')}.npy`, size: i + 1, etag: ETAG }));
       // Written in reverse so sorted output is not an accident of write order.
       for (const { key, size } of [...expected].reverse()) await store.put(key, Buffer.alloc(size, 7));
       await store.put('runs/r10/manifest.json', '{}');
@@ -141,7 +158,7 @@ export function describeBlobStoreContract(name: string, target: BlobStoreTarget)
       const body = bytes(3 * CHUNK + 123, 2);
       await store.putStream('runs/r1/checkpoints.zip', slowStream(body));
       expect(sha256(await store.getOrThrow('runs/r1/checkpoints.zip'))).toBe(sha256(body));
-      expect(await store.head('runs/r1/checkpoints.zip')).toEqual({ key: 'runs/r1/checkpoints.zip', size: body.length });
+      expect(await store.head('runs/r1/checkpoints.zip')).toEqual({ key: 'runs/r1/checkpoints.zip', size: body.length, etag: ETAG });
     });
 
     it('a putStream whose body fails rejects with that error, writes nothing and keeps the previous version', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -25,6 +25,26 @@ describe('FsBlobStore (local folder): files on disk', () => {
       });
       await expect(store.putStream('runs/r1/checkpoints.zip', failing)).rejects.toThrow('stream aborted');
       expect(await readdir(join(store.root, 'runs', 'r1'))).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('an in-place edit that keeps the size and restores the modification time (cp -p) still changes the ETag', async () => {
+    const { store, cleanup } = await tempStore();
+    try {
+      // A whole-second time, which utimes sets exactly (it cannot restore a nanosecond one).
+      const copied = new Date('2024-05-01T12:00:00Z');
+      const path = store.pathOf('models/m/onnx/model.onnx');
+      await store.put('models/m/onnx/model.onnx', Buffer.alloc(1024, 1));
+      await utimes(path, copied, copied);
+      const before = await store.head('models/m/onnx/model.onnx');
+      await writeFile(path, Buffer.alloc(1024, 2));
+      await utimes(path, copied, copied);
+      const after = await store.head('models/m/onnx/model.onnx');
+      expect(after?.size).toBe(before?.size);
+      expect((await stat(path)).mtimeMs).toBe(copied.getTime());
+      expect(after?.etag).not.toBe(before?.etag);
     } finally {
       await cleanup();
     }
