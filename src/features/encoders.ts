@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { FeatureConfig } from '../config/experiment.js';
@@ -25,15 +25,21 @@ export function modelPrefix(spec: FeatureConfig & { kind: 'bert' }): string {
 const FILES_THAT_DEFINE_OUTPUTS = /(^|\/)(onnx\/model\.onnx|config\.json|vocab\.txt|tokenizer\.json|tokenizer_config\.json)$/;
 
 /**
- * A local folder holding a store prefix: the folder itself for a folder store, else a download into a
- * content-addressed temp folder (renamed into place when complete, reused by later shards in the container).
+ * A local folder holding a store prefix: the folder itself for a folder store, else a download into a temp folder
+ * named by the listing's keys, sizes and ETags (renamed into place when complete). Later shards in the container
+ * reuse it while the objects are unchanged; a replaced file (even of equal size) has a new ETag, so it is downloaded
+ * afresh, and the superseded copy of the same prefix is removed (Lambda's /tmp is small).
  */
 export async function materializeFolder(store: BlobStore, prefix: string): Promise<string> {
   const objects = await store.list(prefix);
   if (objects.length === 0) throw new MissingInputError(`${store.url}/${prefix}: no model files (expected onnx/model.onnx, config.json and vocab.txt or tokenizer.json)`);
   if (store.localPath) return store.localPath(prefix.replace(/\/$/, ''));
-  const id = createHash('sha256').update(store.url).update(JSON.stringify(objects)).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), 'textshift-models', id);
+  const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
+  const copies = join(tmpdir(), 'textshift-models', hash(store.url, prefix));
+  // Without an ETag for every object a copy cannot be checked against the store: download into a folder of its own.
+  const version = objects.every((o) => o.etag) ? hash(JSON.stringify(objects)) : `unchecked-${process.pid}-${randomUUID()}`;
+  const dir = join(copies, version);
+  if (await isDirectory(dir)) return dir;
   const partial = `${dir}.partial-${process.pid}`;
   try {
     await rm(partial, { recursive: true, force: true });
@@ -48,32 +54,52 @@ export async function materializeFolder(store: BlobStore, prefix: string): Promi
     // Another process finished the same download first.
     if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+  for (const other of await readdir(copies)) {
+    if (other !== version && !other.includes('.partial-')) await rm(join(copies, other), { recursive: true, force: true });
+  }
   return dir;
 }
 
-const bertIdentities = new Map<string, Promise<string>>();
+/** True when the path is a folder (a completed copy: copies are renamed into place whole). */
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+/**
+ * Per process, the content hash of each model folder with the listing it was computed from: an unchanged listing
+ * (same keys, sizes and ETags) reuses the hash; a changed one, or a listing without ETags, hashes the files again.
+ * Only a completed hash is kept, so a model that was missing is found once it has been uploaded.
+ */
+const bertHashes = new Map<string, { listing: string; hash: Promise<string> }>();
+
+/** Hash of the files of a model folder that determine its vectors; throws naming the folder when it has no model. */
+async function bertModelHash(store: BlobStore, prefix: string): Promise<string> {
+  const files = (await store.list(prefix)).filter((o) => FILES_THAT_DEFINE_OUTPUTS.test(o.key.slice(prefix.length)));
+  if (!files.some((f) => f.key.endsWith('onnx/model.onnx'))) {
+    throw new MissingInputError(`${store.url}/${prefix}onnx/model.onnx not found: put the model folder (HF optimum layout) under ${prefix}`);
+  }
+  const slot = `${store.url}|${prefix}`;
+  const listing = JSON.stringify(files);
+  const known = bertHashes.get(slot);
+  if (known?.listing === listing && files.every((f) => f.etag)) return known.hash;
+  const hash = (async () => {
+    const h = createHash('sha256');
+    for (const f of files) h.update(f.key.slice(prefix.length)).update('\0').update(await store.getOrThrow(f.key)).update('\0');
+    return h.digest('hex').slice(0, 16);
+  })();
+  const entry = { listing, hash };
+  bertHashes.set(slot, entry);
+  hash.catch(() => {
+    if (bertHashes.get(slot) === entry) bertHashes.delete(slot);
+  });
+  return hash;
+}
 
 const bertFactory: DenseEncoderFactory = {
   /** Hash of the files that determine the vectors, plus pooling and truncation. */
-  identity(spec, store) {
+  async identity(spec, store) {
     if (spec.kind !== 'bert') throw new InternalError(`bert encoder given a ${spec.kind} feature`);
-    const prefix = modelPrefix(spec);
-    const key = `${store.url}|${prefix}|${spec.pooling}|${spec.maxLength}`;
-    if (!bertIdentities.has(key)) {
-      bertIdentities.set(
-        key,
-        (async () => {
-          const h = createHash('sha256');
-          const files = (await store.list(prefix)).filter((o) => FILES_THAT_DEFINE_OUTPUTS.test(o.key.slice(prefix.length)));
-          if (!files.some((f) => f.key.endsWith('onnx/model.onnx'))) {
-            throw new MissingInputError(`${store.url}/${prefix}onnx/model.onnx not found: put the model folder (HF optimum layout) under ${prefix}`);
-          }
-          for (const f of files) h.update(f.key.slice(prefix.length)).update('\0').update(await store.getOrThrow(f.key)).update('\0');
-          return `bert:${h.digest('hex').slice(0, 16)}:${spec.pooling}:${spec.maxLength}`;
-        })(),
-      );
-    }
-    return bertIdentities.get(key)!;
+    return `bert:${await bertModelHash(store, modelPrefix(spec))}:${spec.pooling}:${spec.maxLength}`;
   },
   async create(spec, store): Promise<DenseEncoder> {
     if (spec.kind !== 'bert') throw new InternalError(`bert encoder given a ${spec.kind} feature`);

@@ -12,9 +12,22 @@ export interface StageContext {
   memo?: Map<string, unknown>;
 }
 
-/** Returns memo[key], computing and storing it on first use (no memo: computes every time). */
+/**
+ * Returns memo[key], computing and storing it on first use (no memo: computes every time). A failure is not
+ * remembered: callers already waiting get it, and the entry is dropped, so the next call (a retried shard in the
+ * same warm container) computes again instead of replaying an error whose cause may be gone.
+ */
 export async function memoized<T>(ctx: StageContext, key: string, make: () => Promise<T>): Promise<T> {
-  if (!ctx.memo) return make();
-  if (!ctx.memo.has(key)) ctx.memo.set(key, make());
-  return (await ctx.memo.get(key)) as T;
+  const memo = ctx.memo;
+  if (!memo) return make();
+  let pending = memo.get(key) as Promise<T> | undefined;
+  if (!pending) {
+    const made = (async () => make())();
+    made.catch(() => {
+      if (memo.get(key) === made) memo.delete(key);
+    });
+    memo.set(key, made);
+    pending = made;
+  }
+  return pending;
 }

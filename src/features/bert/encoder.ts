@@ -6,8 +6,13 @@ import { DEFAULT_MAX_LENGTH, loadBertTokenizer, padBatch, type BertBatch, type B
 import { ConfigError, InvalidDataError, InvalidInputError, MissingInputError } from '../../errors/index.js';
 
 // Loaded on first use: bundlers would otherwise hoist the native module into every process that imports this file.
+// A failed load is not kept, so a later call tries again.
 let ortModule: Promise<typeof Ort> | undefined;
-const loadOrt = (): Promise<typeof Ort> => (ortModule ??= import('onnxruntime-node'));
+const loadOrt = (): Promise<typeof Ort> =>
+  (ortModule ??= import('onnxruntime-node').catch((err: unknown) => {
+    ortModule = undefined;
+    throw err;
+  }));
 
 /** Default texts per ONNX run. */
 export const DEFAULT_BATCH_SIZE = 32;
