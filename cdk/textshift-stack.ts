@@ -109,6 +109,7 @@ export class TextshiftStack extends Stack {
       timeoutMinutes: config.trainerTimeoutMinutes,
       vpcId: config.vpcId,
       image: config.trainerImage,
+      baseImageDigests: { node: config.trainerNodeImageDigest, cuda: config.trainerCudaImageDigest },
     });
 
     // Workflow: the state machine that runs the stages in order and records failures.

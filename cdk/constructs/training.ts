@@ -1,4 +1,4 @@
-import { Duration, IgnoreMode, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, IgnoreMode, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -30,6 +30,8 @@ export interface TrainingProps {
   vpcId?: string;
   /** A pre-built image `<ecr repository>:<tag>` instead of building containers/trainer at deploy. */
   image?: string;
+  /** Digests (`sha256:...`) of the Dockerfile's base images, passed as its build arguments; the build needs both. */
+  baseImageDigests?: { node?: string; cuda?: string };
   logRetentionDays: number;
 }
 
@@ -85,9 +87,11 @@ export class Training extends Construct {
     }
 
     // Managed EC2 capacity that scales to zero vCPUs between runs; GPU AMI (NVIDIA driver) for GPU types.
+    const launchTemplate = instanceLaunchTemplate(this);
     const computeEnvironment = new batch.ManagedEc2EcsComputeEnvironment(this, 'ComputeEnvironment', {
       vpc,
       vpcSubnets,
+      launchTemplate,
       instanceTypes: props.instanceTypes.map((t) => new ec2.InstanceType(t)),
       useOptimalInstanceClasses: false,
       images: [{ imageType: gpu ? batch.EcsMachineImageType.ECS_AL2023_NVIDIA : batch.EcsMachineImageType.ECS_AL2023 }],
@@ -99,6 +103,12 @@ export class Training extends Construct {
       maxvCpus: props.maxVcpus,
       updateToLatestImageVersion: true,
     });
+    // CDK names only the template's id, which Batch resolves to its default version once, when the environment is
+    // created; naming the version makes a changed template update the environment.
+    (computeEnvironment.node.defaultChild as batch.CfnComputeEnvironment).addPropertyOverride(
+      'ComputeResources.LaunchTemplate.Version',
+      launchTemplate.versionNumber,
+    );
     acknowledge(
       computeEnvironment,
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
@@ -134,6 +144,7 @@ export class Training extends Construct {
           platform: Platform.LINUX_AMD64,
           ignoreMode: IgnoreMode.DOCKER,
           exclude: TRAINER_BUILD_CONTEXT,
+          buildArgs: baseImageBuildArgs(this, props.baseImageDigests ?? {}),
         });
 
     const jobLogs = new logs.LogGroup(this, 'JobLogs', {
@@ -155,6 +166,8 @@ export class Training extends Construct {
         [DEPLOYMENT_ENV.requireGpu]: gpu ? '1' : '0',
       },
       jobRole: this.jobRole,
+      // The image's own unprivileged user, set here too so that a pre-built image (trainerImage) cannot run as root.
+      user: TRAINER_USER,
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'trainer', logGroup: jobLogs }),
     });
     acknowledge(
@@ -178,4 +191,64 @@ export class Training extends Construct {
       timeout: Duration.minutes(props.timeoutMinutes),
     });
   }
+}
+
+/** uid:gid the trainer runs as: the unprivileged user its Dockerfile creates (`USER`). */
+export const TRAINER_USER = '10001:10001';
+
+/** The Dockerfile's build arguments that pin its base images, and the context keys that set them. */
+export const BASE_IMAGES = {
+  node: { buildArg: 'NODE_IMAGE_DIGEST', contextKey: 'trainerNodeImageDigest' },
+  cuda: { buildArg: 'CUDA_IMAGE_DIGEST', contextKey: 'trainerCudaImageDigest' },
+} as const;
+
+/** The base image digests as build arguments; warns at synth when one is missing, since the image build then fails. */
+function baseImageBuildArgs(scope: Construct, digests: { node?: string; cuda?: string }): Record<string, string> {
+  const args: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const image of ['node', 'cuda'] as const) {
+    const { buildArg, contextKey } = BASE_IMAGES[image];
+    const digest = digests[image];
+    if (digest) args[buildArg] = digest;
+    else missing.push(contextKey);
+  }
+  if (missing.length > 0) {
+    Annotations.of(scope).addWarningV2(
+      'textshift:trainer-base-image-digests',
+      `the trainer image is built at deploy, and its base images are pinned by digest: set ${missing.join(' and ')} in ` +
+        'cdk.json or with -c (README, "Pinned inputs of the trainer image"), or the image build stops at its FROM line',
+    );
+  }
+  return args;
+}
+
+/**
+ * The firewall rule that keeps job containers away from the instance metadata service. Batch runs ECS-on-EC2 jobs in
+ * the host network mode (Batch user guide, "Networking modes for AWS Batch jobs"), so a PUT response hop limit of 1
+ * alone does not stop them: their requests leave from the host's own network stack. The trainer runs as an
+ * unprivileged user (its Dockerfile), and only root (the ECS agent, ecs-init, the Docker daemon) may reach the
+ * service. The job's AWS credentials come from the ECS agent's endpoint (169.254.170.2), not from the metadata service.
+ */
+export const IMDS_FIREWALL_RULE = 'iptables --wait --insert OUTPUT 1 --destination 169.254.169.254 --match owner ! --uid-owner 0 --jump REJECT';
+
+/**
+ * The instances' launch template: IMDSv2 only (a request needs a session token from a PUT, which a forwarded GET, as
+ * in server-side request forgery, cannot obtain), tokens that travel one hop (a bridged container cannot use them), no
+ * IPv6 metadata endpoint, and the firewall rule above.
+ * Batch accepts launch template user data only as a MIME multi-part archive, which it merges with its own.
+ */
+function instanceLaunchTemplate(scope: Construct): ec2.LaunchTemplate {
+  const script = ec2.UserData.forLinux();
+  script.addCommands(IMDS_FIREWALL_RULE);
+  const userData = new ec2.MultipartUserData();
+  userData.addUserDataPart(script, ec2.MultipartBody.SHELL_SCRIPT, true);
+  return new ec2.LaunchTemplate(scope, 'LaunchTemplate', {
+    requireImdsv2: true,
+    httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
+    httpPutResponseHopLimit: 1,
+    httpEndpoint: true,
+    httpProtocolIpv6: false,
+    instanceMetadataTags: false,
+    userData,
+  });
 }

@@ -16,6 +16,7 @@ const list = z
 const MEMORY_MB = { min: 128, max: 10240 };
 const memoryMb = z.coerce.number().int().min(MEMORY_MB.min).max(MEMORY_MB.max);
 const timeoutSeconds = z.coerce.number().int().min(1).max(900);
+const imageDigest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected an image digest "sha256:<64 hex digits>"');
 // The retention periods CloudWatch Logs accepts.
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 const retentionDays = z.coerce
@@ -53,6 +54,9 @@ const Context = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$/, 'expected "<ecr repository name>:<tag>"')
     .optional(),
+  // The trainer image's base images, pinned by digest (containers/trainer/Dockerfile); needed when it is built.
+  trainerNodeImageDigest: imageDigest.optional(),
+  trainerCudaImageDigest: imageDigest.optional(),
 });
 
 export type DeployConfig = z.infer<typeof Context> & {

@@ -154,7 +154,7 @@ describe('trainer image definition', () => {
   }, 60_000);
 
   it('uses the CUDA 11.2 / cuDNN 8 runtime that tfjs-node-gpu 4.22 is built against, and Node 20', () => {
-    expect(dockerfile).toMatch(/^FROM nvidia\/cuda:11\.2\.2-cudnn8-runtime-ubuntu20\.04$/m);
+    expect(dockerfile).toMatch(/^FROM nvidia\/cuda:11\.2\.2-cudnn8-runtime-ubuntu20\.04@/m);
     expect(dockerfile).toMatch(/^FROM node:20-/m);
     expect(dockerfile).toMatch(/ENTRYPOINT \["node", "--import", "tsx", "containers\/trainer\/src\/main\.ts"\]/);
   });
