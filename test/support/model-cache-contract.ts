@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { writeTestModel, TEST_MODEL_PRESETS } from '../../scripts/onnx/test-model.js';
 import { FeatureSpec, type FeatureConfig } from '../../src/config/experiment.js';
@@ -119,6 +119,8 @@ export function describeModelCacheContract(name: string, target: ModelCacheTarge
       // Unchanged files: the same identity (and, on S3, the same /tmp copy).
       expect(await bert.identity(spec, store)).toBe(first);
       const firstCopy = await materializeFolder(store, prefix);
+      // The copies of this store's model folder (one store per test), not left in the machine's temp folder.
+      if (!store.localPath) onTestFinished(() => rm(dirname(firstCopy), { recursive: true, force: true }));
       expect(await materializeFolder(store, prefix)).toBe(firstCopy);
       const before = await embedThroughFactory(store, spec);
       expect(maxAbsDiff(before, await embedDirect(join(models, 'v1'), spec))).toBeLessThan(1e-6);
