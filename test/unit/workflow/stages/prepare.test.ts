@@ -22,11 +22,11 @@ const experiment = {
       ],
     },
   },
-  features: { bow: { kind: 'bow', maxFeatures: 5, fitOn: { dataset: 'a', split: 'train' }, shardSize: 4 } },
+  features: { bow: { kind: 'bow', maxFeatures: 5, fitOn: { dataset: 'a', split: 'train' }, shardSize: 10 } },
   stages: [{ name: '1', dataset: 'a' }],
   evaluation: { datasets: ['a'] },
 };
-const rows = Array.from({ length: 16 }, (_, i) => `${i % 2 ? 'good fine great' : 'bad awful poor'} text number${i}\t${i % 2}`);
+const rows = Array.from({ length: 40 }, (_, i) => `${i % 2 ? 'good fine great' : 'bad awful poor'} text number${i}\t${i % 2}`);
 
 async function setup(tsv: string) {
   const store = await tempStore({ 'experiments/small.json': JSON.stringify(experiment) });
@@ -54,18 +54,18 @@ describe('prepare', () => {
     const train = await readSplit(store, `runs/${plan.runId}/splits/a/train.jsonl.gz`);
     const val = await readSplit(store, `runs/${plan.runId}/splits/a/val.jsonl.gz`);
     const test = await readSplit(store, `runs/${plan.runId}/splits/a/test.jsonl.gz`);
-    // sklearn: 16 -> 12 rest / 4 test; 12 -> 9 train / 3 val.
-    expect([train.length, val.length, test.length]).toEqual([9, 3, 4]);
-    expect(new Set([...train, ...val, ...test].map((e) => e.text)).size).toBe(16);
+    // sklearn: 40 -> 30 rest / 10 test; 30 -> 22 train / 8 val.
+    expect([train.length, val.length, test.length]).toEqual([22, 8, 10]);
+    expect(new Set([...train, ...val, ...test].map((e) => e.text)).size).toBe(40);
     const vocab = JSON.parse((await store.getOrThrow(`runs/${plan.runId}/features/bow/vocabulary.json`)).toString()) as { terms: string[] };
     expect(vocab.terms).toHaveLength(5);
-    // Shards of 4 rows: train 9 -> 3, val 3 -> 1, test 4 -> 1.
+    // Shards of 10 rows: train 22 -> 3, val 8 -> 1, test 10 -> 1.
     expect(plan.shardKeys).toHaveLength(5);
     const again = await prepare(ctx, { experimentKey: 'experiments/small.json' });
     expect(again).toEqual(plan);
     const m = await readManifest(store, plan.runId);
     expect(m.inputs.a![0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(m.splits.bow).toEqual({ 'a/train': 9, 'a/val': 3, 'a/test': 4 });
+    expect(m.splits.bow).toEqual({ 'a/train': 22, 'a/val': 8, 'a/test': 10 });
     expect(JSON.parse(readFileSync(join(store.root, 'runs', plan.runId, 'manifest.json'), 'utf8')).stages.prepare.status).toBe('succeeded');
   });
 });
