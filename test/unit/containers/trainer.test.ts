@@ -15,6 +15,7 @@ import type { Manifest } from '../../../src/run/manifest.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { featurize } from '../../../src/workflow/stages/featurize.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
+import { testDeployment } from '../../support/deployment.js';
 import { s3ErrorServer } from '../../support/s3-error-server.js';
 import { dataRoot } from '../../support/data.js';
 
@@ -26,7 +27,7 @@ let runId: string;
 beforeAll(async () => {
   const ctx = { store, data: new FsBlobStore(dataRoot()), reporter: silentReporter, memo: new Map() };
   await store.put('experiments/tiny.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
-  const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true });
+  const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true }, { deployment: await testDeployment() });
   for (const shardKey of plan.shardKeys) await featurize(ctx, { runId: plan.runId, shardKey });
   runId = plan.runId;
 });
