@@ -30,7 +30,8 @@ beforeAll(async () => {
   const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true }, { deployment: await testDeployment() });
   for (const shardKey of plan.shardKeys) await featurize(ctx, { runId: plan.runId, shardKey });
   runId = plan.runId;
-});
+  // Prepare reads the real datasets twice (the cost guard's plan sizes them, then the split): seconds, not ms.
+}, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the entry like the image's ENTRYPOINT + Batch command; never throws, returns exit code and output. */
