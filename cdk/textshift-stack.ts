@@ -10,7 +10,7 @@ import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
 import { Workflow } from './constructs/workflow.js';
 import { acknowledge } from './nag.js';
-import { costOptionsOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
+import { costOptionsOf, planDeploymentOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
 import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
 import { PREFIXES, runKeys, shardResultKey } from '#src/run/keys.js';
 
@@ -94,6 +94,8 @@ export class TextshiftStack extends Stack {
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
     // options a local run's estimate reads from cdk.json).
     report.fn.addEnvironment(DEPLOYMENT_ENV.costOptions, JSON.stringify(costOptionsOf(config)));
+    // Prepare's cost guard plans each run at the same prices and refuses one over its limit before any compute.
+    prepare.fn.addEnvironment(DEPLOYMENT_ENV.planDeployment, JSON.stringify(planDeploymentOf(config)));
 
     // Training: AWS Batch on GPU (or CPU) instances scaling from zero; one job per feature family.
     const training = new Training(this, 'Training', {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { defaultDataLocation, S3_BUCKET_NAME, S3_ENV, type StoreLocations } from '../store/index.js';
-import { DeploymentCostOptions, FUNCTION_NAMES, type FunctionName } from './deployment.js';
+import { DeploymentCostOptions, FUNCTION_NAMES, PlanDeployment, type FunctionName } from './deployment.js';
 
 /**
  * The environment half of the deployment contract: every variable the stack sets on the stage functions and the
@@ -19,6 +19,8 @@ export const DEPLOYMENT_ENV = {
   costOptions: 'TEXTSHIFT_COST_OPTIONS',
   /** JSON of stage name -> Lambda function name, set on the Report function: whose REPORT lines it prices. */
   stageFunctions: 'TEXTSHIFT_STAGE_FUNCTIONS',
+  /** JSON of what Prepare's plan and cost guard assume of the deployment (`planDeploymentOf`), set on the Prepare function. */
+  planDeployment: 'TEXTSHIFT_PLAN_DEPLOYMENT',
   /** `1` on a GPU job definition: the trainer fails fast when TensorFlow.js is not on a GPU; `0` or unset: it may use the CPU. */
   requireGpu: 'TEXTSHIFT_REQUIRE_GPU',
   /**
@@ -45,6 +47,7 @@ export interface DeploymentEnv {
   stores?: StoreLocations;
   costOptions?: DeploymentCostOptions;
   stageFunctions?: Record<FunctionName, string>;
+  planDeployment?: PlanDeployment;
   requireGpu: boolean;
   tfBinding?: string;
   runId?: string;
@@ -76,6 +79,7 @@ const Env = z.object({
   [E.dataUrl]: optional(z.string()),
   [E.costOptions]: optional(json(DeploymentCostOptions)),
   [E.stageFunctions]: optional(json(z.record(z.enum(FUNCTION_NAMES), z.string().min(1)))),
+  [E.planDeployment]: optional(json(PlanDeployment)),
   [E.requireGpu]: optional(z.enum(['0', '1'])),
   [E.tfBinding]: optional(z.string()),
   [E.runId]: optional(z.string()),
@@ -103,6 +107,7 @@ export function readDeploymentEnv(env: NodeJS.ProcessEnv = process.env): Deploym
   if (store !== undefined) out.stores = { store, data: v[E.dataUrl] ?? defaultDataLocation(store) };
   if (v[E.costOptions]) out.costOptions = v[E.costOptions];
   if (v[E.stageFunctions]) out.stageFunctions = v[E.stageFunctions];
+  if (v[E.planDeployment]) out.planDeployment = v[E.planDeployment];
   if (v[E.tfBinding] !== undefined) out.tfBinding = v[E.tfBinding];
   if (v[E.runId] !== undefined) out.runId = v[E.runId];
   if (v[E.feature] !== undefined) out.feature = v[E.feature];

@@ -23,6 +23,19 @@ const retentionDays = z.coerce
   .number()
   .refine((d) => RETENTION_DAYS.includes(d), `expected one of ${RETENTION_DAYS.join(', ')} (CloudWatch Logs retention)`);
 
+/** An amount of US dollars: positive and finite. */
+const usd = z.coerce.number().positive().finite();
+
+/**
+ * The per-run cost guard: Prepare plans every run (as `textshift plan` does) and refuses one whose estimate is above
+ * its limit, before any compute. The limit is maxRunCostUsd, or the experiment's `budgetUsd`, which may not be above
+ * maxRunCostCeilingUsd.
+ */
+const costGuardContext = {
+  maxRunCostUsd: usd,
+  maxRunCostCeilingUsd: usd,
+};
+
 /** The stage functions a deployment creates, by the names the cost report and the context keys use. */
 export const FUNCTION_NAMES = ['prepare', 'featurize', 'report', 'markFailed'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
@@ -57,6 +70,11 @@ const Context = z.strictObject({
   // The trainer image's base images, pinned by digest (containers/trainer/Dockerfile); needed when it is built.
   trainerNodeImageDigest: imageDigest.optional(),
   trainerCudaImageDigest: imageDigest.optional(),
+  ...costGuardContext,
+}).superRefine((c, ctx) => {
+  if (c.maxRunCostUsd > c.maxRunCostCeilingUsd) {
+    ctx.addIssue({ code: 'custom', path: ['maxRunCostUsd'], message: `expected at most maxRunCostCeilingUsd (${c.maxRunCostCeilingUsd}), got ${c.maxRunCostUsd}` });
+  }
 });
 
 export type DeployConfig = z.infer<typeof Context> & {
@@ -91,10 +109,10 @@ export function readConfig(get: (key: string) => unknown): DeployConfig {
 }
 
 /**
- * The deployment settings of a `cdk.json` file (its `context`), validated as `cdk synth` validates them; undefined
- * when the file does not exist.
+ * The deployment settings of a `cdk.json` file (its `context`) with `overrides` on top (as `-c key=value` gives
+ * them), validated as `cdk synth` validates them; undefined when the file does not exist.
  */
-export async function readConfigFile(file: URL | string): Promise<DeployConfig | undefined> {
+export async function readConfigFile(file: URL | string, overrides: Record<string, unknown> = {}): Promise<DeployConfig | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -108,7 +126,7 @@ export async function readConfigFile(file: URL | string): Promise<DeployConfig |
   } catch (err) {
     throw new ConfigError(`${String(file)} is not valid JSON: ${(err as Error).message}`);
   }
-  return readConfig((key) => context[key]);
+  return readConfig((key) => overrides[key] ?? context[key]);
 }
 
 /** The instance types the trainer's compute environment runs: the GPU list or the CPU list, as configured. */
@@ -134,5 +152,32 @@ export function costOptionsOf(config: DeployConfig): DeploymentCostOptions {
     batchInstanceType: trainerInstanceTypes(config)[0]!,
     batchMarket: config.trainerSpot ? 'spot' : 'on-demand',
     lambdaMemoryMb: { prepare: memory('prepare'), featurize: memory('featurize'), report: memory('report'), markFailed: memory('markFailed') },
+  };
+}
+
+/** A deployment's per-run cost limits, in USD (cdk.json `maxRunCostUsd`, `maxRunCostCeilingUsd`). */
+export const RunBudget = z
+  .strictObject({ maxRunCostUsd: z.number().positive().finite(), maxRunCostCeilingUsd: z.number().positive().finite() })
+  .refine((b) => b.maxRunCostUsd <= b.maxRunCostCeilingUsd, { message: 'expected maxRunCostUsd <= maxRunCostCeilingUsd', path: ['maxRunCostUsd'] });
+export type RunBudget = z.infer<typeof RunBudget>;
+
+/**
+ * What `textshift plan` and Prepare's cost guard assume of a deployment: its pricing choices, how many featurize
+ * shards run at once, and its per-run cost limits. One source: `planDeploymentOf` a deployment config (cdk.json),
+ * which the stack passes to the Prepare function and a local run and `textshift plan` read from the repository.
+ */
+export const PlanDeployment = z.strictObject({
+  pricing: DeploymentCostOptions,
+  featurizeConcurrency: z.number().int().positive(),
+  budget: RunBudget,
+});
+export type PlanDeployment = z.infer<typeof PlanDeployment>;
+
+/** What a plan and the cost guard assume of a deployment config. */
+export function planDeploymentOf(config: DeployConfig): PlanDeployment {
+  return {
+    pricing: costOptionsOf(config),
+    featurizeConcurrency: config.featurizeConcurrency,
+    budget: { maxRunCostUsd: config.maxRunCostUsd, maxRunCostCeilingUsd: config.maxRunCostCeilingUsd },
   };
 }

@@ -41,32 +41,104 @@ export const DatasetSpec = z.strictObject({
   onBadRow: z.enum(['error', 'skip']).default('error').describe('skip counts bad rows in the manifest instead of failing'),
 });
 
+/**
+ * The bounds of an experiment: generous for research, but no uploaded file can ask for unbounded compute, memory or
+ * objects. Each field's description (and the README's "Experiment files") says why; Prepare's cost guard
+ * (src/cost/guard.ts) bounds what they add up to.
+ */
+export const EXPERIMENT_LIMITS = {
+  epochs: 1000,
+  hiddenLayers: 8,
+  hiddenSize: 2048,
+  maxFeatures: 200_000,
+  featureFamilies: 10,
+  stages: 10,
+  shardSize: { min: 10, max: 100_000 },
+  trainingBatchSize: 8192,
+  encoderBatchSize: 256,
+  maxLength: 512,
+  shardsPerRun: 100_000,
+} as const;
+const L = EXPERIMENT_LIMITS;
+
+/** Rows per featurize shard (one Lambda invocation, one cache object), within the bounds every family shares. */
+const shardSize = (fallback: number) =>
+  z
+    .number()
+    .int()
+    .min(L.shardSize.min)
+    .max(L.shardSize.max)
+    .default(fallback)
+    .describe(
+      `rows per featurize shard (one Lambda invocation each), ${L.shardSize.min}-${L.shardSize.max}: below ${L.shardSize.min} rows a shard ` +
+        `spends more on its invocation and object requests than on its texts; ${L.shardSize.max} rows keep one shard's ` +
+        'vectors in memory and in one object (100,000 × 768 float32 = 307 MB)',
+    );
+
+/** Texts per encoder batch (USE, BERT). */
+const encoderBatchSize = (fallback: number) =>
+  z
+    .number()
+    .int()
+    .positive()
+    .max(L.encoderBatchSize)
+    .default(fallback)
+    .describe(
+      `texts per encoder batch, at most ${L.encoderBatchSize}: a batch of 256 texts of 512 tokens holds 3.2 GB of attention ` +
+        'scores per BERT layer (256 × 12 heads × 512² float32), a third of the largest Lambda',
+    );
+
 export const BowFeature = z.strictObject({
   kind: z.literal('bow'),
-  maxFeatures: z.number().int().positive().default(10000),
+  maxFeatures: z
+    .number()
+    .int()
+    .positive()
+    .max(L.maxFeatures)
+    .default(10000)
+    .describe(
+      `vocabulary size (input width of the MLP), at most ${L.maxFeatures.toLocaleString('en-US')}: about twice the ` +
+        '101,895 distinct terms of all 50,000 IMDB reviews; with hidden sizes up to 2048 the first layer stays under ' +
+        '410 M parameters, which train within a 16 GB GPU',
+    ),
   fitOn: z.strictObject({ dataset: name, split: name }).describe('the split the vocabulary is fitted on'),
-  shardSize: z.number().int().positive().default(10000),
+  shardSize: shardSize(10000),
 });
 
 export const BertFeature = z.strictObject({
   kind: z.literal('bert'),
   model: relPath.describe('model folder (HF/optimum layout) under the store prefix models/ or the data root'),
   pooling: z.enum(['mean', 'max', 'cls', 'sep']).default('mean'),
-  maxLength: z.number().int().min(2).max(512).default(512),
-  batchSize: z.number().int().positive().default(32),
-  shardSize: z.number().int().positive().default(2000),
+  maxLength: z
+    .number()
+    .int()
+    .min(2)
+    .max(L.maxLength)
+    .default(512)
+    .describe(`tokens per text, 2-${L.maxLength}: BERT-family position embeddings end at 512, and [CLS] and [SEP] need 2`),
+  batchSize: encoderBatchSize(32),
+  shardSize: shardSize(2000),
 });
 
 export const UseFeature = z.strictObject({
   kind: z.literal('use'),
-  batchSize: z.number().int().positive().default(64),
-  shardSize: z.number().int().positive().default(2000),
+  batchSize: encoderBatchSize(64),
+  shardSize: shardSize(2000),
 });
 
 export const FeatureSpec = z.discriminatedUnion('kind', [BowFeature, BertFeature, UseFeature]);
 
 export const ModelSpec = z.strictObject({
-  hidden: z.array(z.number().int().positive()).min(1).default([512, 256, 128, 64]),
+  hidden: z
+    .array(z.number().int().positive().max(L.hiddenSize))
+    .min(1)
+    .max(L.hiddenLayers)
+    .default([512, 256, 128, 64])
+    .describe(
+      `hidden layer widths: 1-${L.hiddenLayers} layers of at most ${L.hiddenSize} units (4x the seed's widest): the largest ` +
+        'model these bounds allow (200,000 × 2048 first layer, 7 more of 2048²) has 440 M parameters, 7 GB with gradients ' +
+        "and Adam's moments, within the 16 GB of the default g4dn.xlarge's T4",
+    ),
   activation: z.literal('relu').default('relu'),
   dropout: z.number().min(0).lt(1).default(0.3),
 });
@@ -74,8 +146,26 @@ export const ModelSpec = z.strictObject({
 export const TrainingSpec = z.strictObject({
   optimizer: z.literal('adam').default('adam'),
   learningRate: z.number().positive().default(1e-4),
-  batchSize: z.number().int().positive().default(32),
-  epochs: z.number().int().positive().default(10),
+  batchSize: z
+    .number()
+    .int()
+    .positive()
+    .max(L.trainingBatchSize)
+    .default(32)
+    .describe(
+      `examples per optimizer step, at most ${L.trainingBatchSize}: activations stay small (8192 × 2048 float32 = 64 MiB a ` +
+        'layer), and larger batches leave these datasets a handful of steps per epoch',
+    ),
+  epochs: z
+    .number()
+    .int()
+    .positive()
+    .max(L.epochs)
+    .default(10)
+    .describe(
+      `epochs per stage, at most ${L.epochs} (100x the seed's 10, whose validation accuracy peaks within them): every ` +
+        'epoch adds to each training job',
+    ),
   checkpointEvery: z.number().int().positive().default(2),
   selectBy: z.literal('val_accuracy').default('val_accuracy'),
   sparseAdam: z
@@ -107,10 +197,34 @@ export const ExperimentSpec = z
     description: z.string().optional(),
     seed: z.number().int().nonnegative().default(42),
     datasets: z.record(name, DatasetSpec),
-    features: z.record(name, FeatureSpec),
+    features: z
+      .record(name, FeatureSpec)
+      .superRefine((features, ctx) => {
+        const n = Object.keys(features).length;
+        if (n > L.featureFamilies) ctx.addIssue({ code: 'custom', message: `Too big: expected at most ${L.featureFamilies} feature families (got ${n})` });
+      })
+      .meta({
+        description:
+          `feature families, at most ${L.featureFamilies}: each is featurized on every needed dataset part and trains in ` +
+          'a Batch job of its own',
+        // The JSON Schema keyword of the same bound, for editors that validate with the published schema.
+        maxProperties: L.featureFamilies,
+      }),
     model: ModelSpec.prefault({}),
     training: TrainingSpec.prefault({}),
-    stages: z.array(StageSpec).min(1),
+    stages: z
+      .array(StageSpec)
+      .min(1)
+      .max(L.stages)
+      .describe(`training stages, 1-${L.stages}, each fine-tuning an earlier one or starting fresh: every stage adds its epochs to every family's job`),
+    budgetUsd: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        "this run's cost limit in USD, replacing the deployment's maxRunCostUsd; at most the deployment's " +
+          "maxRunCostCeilingUsd. Prepare refuses a run whose planned cost is above its limit (textshift plan shows both)",
+      ),
     evaluation: EvaluationSpec,
     subsample: z
       .record(name, SubsampleSpec)
@@ -173,19 +287,37 @@ export function parseExperiment(text: string, source: string): Experiment {
   } catch (err) {
     throw new ExperimentError(source, [`not valid JSON: ${(err as Error).message}`]);
   }
-  const result = ExperimentSpec.safeParse(raw);
+  const result = ExperimentSpec.safeParse(raw, { reportInput: true });
   if (!result.success) {
     throw new ExperimentError(
       source,
-      result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+      result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}${rejectedValue(i)}`),
     );
   }
   return result.data;
 }
 
+/** The value a bound rejected, for the error line: ` (got 1000000000)`, ` (got 9 items)`; empty for other problems. */
+function rejectedValue(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'too_big' && issue.code !== 'too_small') return '';
+  if (typeof issue.input === 'number') return ` (got ${issue.input})`;
+  if (Array.isArray(issue.input)) return ` (got ${issue.input.length} items)`;
+  return '';
+}
+
 /** The published JSON Schema of experiment files. */
 export function experimentJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(ExperimentSpec, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+/**
+ * The row cap of one feature family on one dataset part, as a run applies it: the family's `subsample` cap (lifted
+ * by `full`) and, under `quick`, its `quickSubsample` cap, whichever is smaller; undefined when uncapped.
+ */
+export function familyCap(exp: Experiment, feature: string, dataset: string, part: string, mode: { quick: boolean; full: boolean }): number | undefined {
+  const caps = [mode.full ? undefined : exp.subsample[feature]?.[dataset]?.[part], mode.quick ? exp.quickSubsample[feature]?.[dataset]?.[part] : undefined];
+  const set = caps.filter((c): c is number => c !== undefined);
+  return set.length === 0 ? undefined : Math.min(...set);
 }
 
 /** The dataset parts a family needs: every stage's train and val parts and every evaluated test part. */

@@ -1,7 +1,10 @@
 import type { DatasetConfig, Experiment, FileConfig } from '../config/experiment.js';
+import type { PlanDeployment } from '../config/deployment.js';
+import { readTable } from '../data/read-table.js';
 import { splitSizes } from '../data/split.js';
 import type { StageUsage } from '../run/records.js';
-import { neededParts } from '../config/experiment.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { familyCap, neededParts } from '../config/experiment.js';
 import { estimateStateTransitions } from './transitions.js';
 import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type CostOptions, type CostReport, type RunUsage } from './cost.js';
 import { formatDuration } from '../format/text.js';
@@ -60,22 +63,6 @@ export const DEFAULT_THROUGHPUT: ThroughputModel = {
   distinctTermsPerToken: 0.6,
 };
 
-/** The deployment a plan assumes (the defaults of cdk.json). */
-export interface DeploymentAssumptions {
-  prepareMemoryMb: number;
-  featurizeMemoryMb: number;
-  reportMemoryMb: number;
-  /** Map state max concurrency of Featurize. */
-  featurizeConcurrency: number;
-}
-
-export const DEFAULT_DEPLOYMENT: DeploymentAssumptions = {
-  prepareMemoryMb: 3008,
-  featurizeMemoryMb: 10240,
-  reportMemoryMb: 3008,
-  featurizeConcurrency: 10,
-};
-
 /** Size of one source file of a dataset. */
 export interface FileProfile {
   rows: number;
@@ -83,14 +70,27 @@ export interface FileProfile {
   meanChars: number;
 }
 
-/** Counts a dataset file's rows and text length; the CLI reads the file, tests pass numbers. */
+/** Counts a dataset file's rows and text length; `readingProfiler` reads the file, tests pass numbers. */
 export type ProfileFile = (dataset: string, part: string, file: FileConfig, spec: DatasetConfig) => Promise<FileProfile>;
 
+/** Reads each dataset file from `data` through the data module (the parser a run uses) to count rows and text length. */
+export function readingProfiler(data: BlobStore): ProfileFile {
+  return async (_dataset, _part, file, spec) => {
+    const { examples } = await readTable(data, file, { labels: spec.labels, onBadRow: spec.onBadRow });
+    const chars = examples.reduce((a, e) => a + e.text.length, 0);
+    return { rows: examples.length, meanChars: examples.length === 0 ? 0 : chars / examples.length };
+  };
+}
+
 export interface PlanOptions {
-  /** Apply the experiment's `quick` caps, as `textshift run --quick` does. */
+  /** What the deployment runs (cdk.json through `planDeploymentOf`): prices, memory sizes, concurrency, cost limits. */
+  deployment: PlanDeployment;
+  /** Apply the experiment's `quick` and `quickSubsample` caps, as `textshift run --quick` does. */
   quick?: boolean;
+  /** Lift the per-family `subsample` caps, as `textshift run --full` does. */
+  full?: boolean;
   model?: Partial<ThroughputModel>;
-  deployment?: Partial<DeploymentAssumptions>;
+  /** Pricing choices beyond the deployment's (start-up seconds, retention), or overriding them (`--spot`). */
   cost?: Partial<CostOptions>;
 }
 
@@ -118,6 +118,7 @@ export interface PlannedStage {
 export interface Plan {
   experiment: string;
   quick: boolean;
+  full: boolean;
   parts: PlannedPart[];
   stages: PlannedStage[];
   /** Prepare + Featurize + the slowest training job + Report. */
@@ -125,17 +126,19 @@ export interface Plan {
   usage: RunUsage;
   cost: CostReport;
   model: ThroughputModel;
-  deployment: DeploymentAssumptions;
+  deployment: PlanDeployment;
 }
 
 const LAMBDA_MB_PER_VCPU = 1769;
 
 /** Predicts what running `exp` on AWS would use, cost and take, from the size of its data. */
-export async function planExperiment(exp: Experiment, profile: ProfileFile, prices: PriceTable, options: PlanOptions = {}): Promise<Plan> {
+export async function planExperiment(exp: Experiment, profile: ProfileFile, prices: PriceTable, options: PlanOptions): Promise<Plan> {
   const model = { ...DEFAULT_THROUGHPUT, ...options.model };
-  const dep = { ...DEFAULT_DEPLOYMENT, ...options.deployment };
-  const costOptions = { ...DEFAULT_COST_OPTIONS, ...options.cost };
+  const dep = options.deployment;
+  const memoryMb = dep.pricing.lambdaMemoryMb;
+  const costOptions = { ...DEFAULT_COST_OPTIONS, ...dep.pricing, ...options.cost };
   const quick = options.quick ?? false;
+  const full = options.full ?? false;
 
   // Rows and mean length of every dataset part after the split steps (sizes as sklearn's train_test_split).
   const partSize = new Map<string, FileProfile>();
@@ -161,14 +164,14 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     }
   }
 
-  const vcpus = Math.min(6, dep.featurizeMemoryMb / LAMBDA_MB_PER_VCPU);
+  const vcpus = Math.min(6, memoryMb.featurize / LAMBDA_MB_PER_VCPU);
   const parts: PlannedPart[] = [];
   for (const [feature, spec] of Object.entries(exp.features)) {
     const speed = spec.kind === 'bow' ? model.featurizePerVcpu.bow : model.featurizePerVcpu[spec.kind] * (1 + (Math.max(1, vcpus) - 1) * model.multicoreEfficiency);
     for (const [dataset, part] of neededParts(exp)) {
       const size = partSize.get(`${dataset}/${part}`);
       if (size === undefined) throw new ConfigError(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
-      const cap = exp.subsample[feature]?.[dataset]?.[part];
+      const cap = familyCap(exp, feature, dataset, part, { quick, full });
       const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
       const shards = Math.ceil(rows / spec.shardSize);
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
@@ -187,9 +190,9 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
   const featurizeWall = Math.max(longestShard, featurizeSeconds / Math.max(1, Math.min(dep.featurizeConcurrency, shards)));
 
   const stages: PlannedStage[] = [
-    { stage: 'prepare', where: `Lambda ${dep.prepareMemoryMb} MB`, computeSeconds: prepareSeconds, wallSeconds: prepareSeconds, detail: `${Math.round(totalChars / 1e6)} M characters read, split and stored` },
+    { stage: 'prepare', where: `Lambda ${memoryMb.prepare} MB`, computeSeconds: prepareSeconds, wallSeconds: prepareSeconds, detail: `${Math.round(totalChars / 1e6)} M characters read, split and stored` },
     {
-      stage: 'featurize', where: `Lambda ${dep.featurizeMemoryMb} MB × ${Math.min(dep.featurizeConcurrency, shards)}`,
+      stage: 'featurize', where: `Lambda ${memoryMb.featurize} MB × ${Math.min(dep.featurizeConcurrency, shards)}`,
       computeSeconds: featurizeSeconds, wallSeconds: featurizeWall, detail: `${shards} shards, at most ${dep.featurizeConcurrency} at once`,
     },
   ];
@@ -232,16 +235,16 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       detail: `${params.toLocaleString('en-US')} parameters, ${exp.stages.length} stage(s) × ${exp.training.epochs} epochs, incl. ${costOptions.batchStartupSeconds} s start-up`,
     });
   }
-  stages.push({ stage: 'report', where: `Lambda ${dep.reportMemoryMb} MB`, computeSeconds: model.reportSeconds, wallSeconds: model.reportSeconds, detail: 'tables, HTML, cost, checkpoints.zip' });
+  stages.push({ stage: 'report', where: `Lambda ${memoryMb.report} MB`, computeSeconds: model.reportSeconds, wallSeconds: model.reportSeconds, detail: 'tables, HTML, cost, checkpoints.zip' });
 
   const splitParts = partSize.size;
   const usage: RunUsage = {
     basis: 'planned',
     stages: {
-      prepare: [{ kind: 'lambda', seconds: prepareSeconds, memoryMb: dep.prepareMemoryMb, invocations: 1, requests: { put: splitParts + shards + 12, get: Object.keys(exp.datasets).length + 4, list: 2 }, bytesWritten: 0 }],
-      featurize: [{ kind: 'lambda', seconds: featurizeSeconds, memoryMb: dep.featurizeMemoryMb, invocations: shards, requests: { put: 2 * shards, get: 3 * shards, list: 0 }, bytesWritten: 0 }],
+      prepare: [{ kind: 'lambda', seconds: prepareSeconds, memoryMb: memoryMb.prepare, invocations: 1, requests: { put: splitParts + shards + 12, get: Object.keys(exp.datasets).length + 4, list: 2 }, bytesWritten: 0 }],
+      featurize: [{ kind: 'lambda', seconds: featurizeSeconds, memoryMb: memoryMb.featurize, invocations: shards, requests: { put: 2 * shards, get: 3 * shards, list: 0 }, bytesWritten: 0 }],
       train: trainUsage,
-      report: [{ kind: 'lambda', seconds: model.reportSeconds, memoryMb: dep.reportMemoryMb, invocations: 1, requests: { put: 20, get: trainPuts + 10, list: 5 }, bytesWritten: 0 }],
+      report: [{ kind: 'lambda', seconds: model.reportSeconds, memoryMb: memoryMb.report, invocations: 1, requests: { put: 20, get: trainPuts + 10, list: 5 }, bytesWritten: 0 }],
     },
     // Started by uploading the experiment, as the README's deploy guide does (the intake execution is billed too).
     stateTransitions: estimateStateTransitions(shards, Object.keys(exp.features).length, 'upload'),
@@ -251,6 +254,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
   return {
     experiment: exp.name,
     quick,
+    full,
     parts,
     stages,
     wallSeconds: prepareSeconds + featurizeWall + trainWall + model.reportSeconds,
@@ -281,7 +285,7 @@ export function planText(plan: Plan): string {
   );
   const m = plan.model;
   return [
-    `Plan for ${plan.experiment}${plan.quick ? ' (--quick)' : ''} on AWS: about ${formatDuration(plan.wallSeconds)} end to end, ${formatMoney(plan.cost.total, plan.cost.currency)} (${plan.cost.label}).`,
+    `Plan for ${plan.experiment}${plan.quick ? ' (--quick)' : ''}${plan.full ? ' (--full)' : ''} on AWS: about ${formatDuration(plan.wallSeconds)} end to end, ${formatMoney(plan.cost.total, plan.cost.currency)} (${plan.cost.label}).`,
     '',
     'Data to featurize:',
     parts,
@@ -290,7 +294,7 @@ export function planText(plan: Plan): string {
     'Cost:',
     costLines,
     'Assumptions (src/cost/plan.ts; the estimate is only as good as these):',
-    `  featurize per Lambda vCPU: BoW ${m.featurizePerVcpu.bow.toLocaleString('en-US')} chars/s, USE ${m.featurizePerVcpu.use} tokens/s, BERT ${m.featurizePerVcpu.bert} tokens/s; ${m.charsPerToken} chars/token; ${plan.deployment.featurizeMemoryMb} MB = ${Math.min(6, plan.deployment.featurizeMemoryMb / LAMBDA_MB_PER_VCPU).toFixed(1)} vCPU at ${m.multicoreEfficiency} efficiency per extra vCPU`,
+    `  featurize per Lambda vCPU: BoW ${m.featurizePerVcpu.bow.toLocaleString('en-US')} chars/s, USE ${m.featurizePerVcpu.use} tokens/s, BERT ${m.featurizePerVcpu.bert} tokens/s; ${m.charsPerToken} chars/token; ${plan.deployment.pricing.lambdaMemoryMb.featurize} MB = ${Math.min(6, plan.deployment.pricing.lambdaMemoryMb.featurize / LAMBDA_MB_PER_VCPU).toFixed(1)} vCPU at ${m.multicoreEfficiency} efficiency per extra vCPU`,
     `  GPU training: ${m.gpuFlops / 1e12} TFLOP/s sustained, ${m.gpuStepSeconds * 1000} ms per step, 6 FLOPs per parameter per training example, 2 per evaluated example; ${m.jobSetupSeconds} s job setup`,
     `  prices: ${plan.cost.regions.join(', ')} recorded ${plan.cost.priceDates.join(', ')} (price table ${plan.cost.priceVersions.join(' + ')})`,
     '',

@@ -45,6 +45,12 @@ export class InvalidDataError extends PermanentError {}
 /** An input the stage needs does not exist (a dataset file, a model folder, an earlier stage's output). */
 export class MissingInputError extends PermanentError {}
 
+/**
+ * A run the deployment's cost limits refuse (Prepare's cost guard): its planned cost is above its limit, or it asks
+ * for a budget above the deployment's ceiling. Trying again costs the same; the budget or the run must change.
+ */
+export class BudgetExceededError extends PermanentError {}
+
 /** An error nobody classified (a bug, an unexpected library failure): retrying runs the same code on the same input. */
 export class InternalError extends PermanentError {}
 

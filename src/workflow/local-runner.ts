@@ -9,17 +9,18 @@ import type { StageContext } from './context.js';
 import type { Reporter } from '../run/reporter.js';
 import type { PrepareOutput, ReportOutput } from './stage-io.js';
 import type { CostOptions } from '../cost/cost.js';
-import { costOptionsOf, readConfigFile } from '../config/deployment.js';
+import { costOptionsOf, planDeploymentOf, readConfigFile, type DeployConfig, type PlanDeployment } from '../config/deployment.js';
+import { parseExperiment } from '../config/experiment.js';
 import { featurize } from './stages/featurize.js';
 import { markFailed } from './stages/mark-failed.js';
-import { prepare } from './stages/prepare.js';
+import { deriveRunId, prepare } from './stages/prepare.js';
 import { report } from './stages/report.js';
 import { train } from './stages/train.js';
 import { asStage, readManifest } from '../run/manifest.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 import { classifyError } from '../errors/classify.js';
-import { InternalError } from '../errors/index.js';
+import { InternalError, MissingInputError } from '../errors/index.js';
 import { STAGES, type Stage, type StageName } from '../run/graph.js';
 
 export interface LocalRunOptions {
@@ -34,6 +35,8 @@ export interface LocalRunOptions {
   workers?: number;
   /** Explicit run id (default: derived from the experiment, so re-running resumes). */
   runId?: string;
+  /** What the deployment runs and allows a run to cost, for Prepare's cost guard (default: the repository's cdk.json). */
+  deployment?: PlanDeployment;
   reporter: Reporter;
 }
 
@@ -96,7 +99,12 @@ async function featurizeShards(ctx: StageContext, o: LocalRunOptions, runId: str
 export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
   const expKey = validateKey(experimentKey(basename(o.experimentPath)));
-  await o.store.put(expKey, await readFile(o.experimentPath));
+  const text = await readFile(o.experimentPath);
+  // Named before Prepare (as the intake names it on AWS), so a failure in Prepare is recorded in the run's manifest.
+  const exp = parseExperiment(text.toString('utf8'), o.experimentPath);
+  const namedRun = o.runId ?? deriveRunId(exp, text.toString('utf8'), undefined, o.quick ?? false, o.full ?? false);
+  await o.store.put(expKey, text);
+  const deployment = o.deployment ?? planDeploymentOf(await repositoryDeployment());
   let plan: PrepareOutput | undefined;
   let finished: LocalRunResult | undefined;
   const runId = () => {
@@ -106,7 +114,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
 
   const local: Record<StageName, LocalStage> = {
     Prepare: async () => {
-      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
+      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, runId: namedRun }, { deployment });
       o.reporter.log(`run ${plan.runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
     },
     Featurize: (stage, shardKeys) => featurizeShards(ctx, o, runId(), shardKeys, stage.local.on === 'worker pool' ? stage.local.retries : 0),
@@ -124,8 +132,8 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
     try {
       await local[stage.name](stage, stage.fanOut.each === 'run' ? [] : (plan?.[stage.fanOut.items] ?? []));
     } catch (err) {
-      // Before Prepare has named the run there is no manifest to record the failure in.
-      if (plan) await markFailed(ctx, { runId: plan.runId, stage: stage.name, error: { Error: classifyError(err).name, Cause: (err as Error).message } });
+      // A run that failed in Prepare before writing its manifest has nowhere to record it; markFailed says so.
+      await markFailed(ctx, { runId: plan?.runId ?? namedRun, stage: stage.name, error: { Error: classifyError(err).name, Cause: (err as Error).message } });
       throw err;
     }
   }
@@ -134,11 +142,21 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
 }
 
 /**
- * The pricing choices of the default deployment (the repository's cdk.json, validated as `cdk synth` validates it),
- * so a local run's estimate prices the instance type, market and Lambda memory sizes `cdk deploy` would create, as
- * the deployed Report function does. Empty when the file is not there.
+ * The default deployment: the repository's cdk.json with `overrides` (as `cdk deploy -c key=value` would apply
+ * them), validated as `cdk synth` validates it. A local run and `textshift plan` assume what `cdk deploy` would create
+ * from it (prices, memory sizes, cost limits).
+ */
+export async function repositoryDeployment(overrides: Record<string, string> = {}): Promise<DeployConfig> {
+  const file = new URL('../../cdk.json', import.meta.url);
+  const config = await readConfigFile(file, overrides);
+  if (!config) throw new MissingInputError(`${file.pathname} not found: local runs and textshift plan read the deployment settings (prices, cost limits) from it`);
+  return config;
+}
+
+/**
+ * The pricing choices of the default deployment, so a local run's estimate prices the instance type, market and
+ * Lambda memory sizes `cdk deploy` would create, as the deployed Report function does.
  */
 export async function deploymentCostOptions(): Promise<Partial<CostOptions>> {
-  const config = await readConfigFile(new URL('../../cdk.json', import.meta.url));
-  return config ? costOptionsOf(config) : {};
+  return costOptionsOf(await repositoryDeployment());
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { neededParts, parseExperiment, type Experiment } from '../../config/experiment.js';
+import { familyCap, neededParts, parseExperiment, type Experiment } from '../../config/experiment.js';
 import { validateKey } from '../../store/blob-store.js';
 import { loadDataset } from '../../data/load-dataset.js';
 import type { LoadedFile } from '../../run/records.js';
@@ -14,6 +14,15 @@ import { writeSplit } from '../split-files.js';
 import { packageVersions } from '../versions.js';
 import type { FeatureIndex, ShardTask } from '../../run/records.js';
 import { ConfigError } from '../../errors/index.js';
+import type { PlanDeployment } from '../../config/deployment.js';
+import { guardRun } from '../../cost/guard.js';
+import { formatMoney } from '../../cost/cost.js';
+
+/** What Prepare is told by its edge (the Lambda handler, the local runner). */
+export interface PrepareOptions {
+  /** What the deployment runs and allows a run to cost: the cost guard plans the run against it before any compute. */
+  deployment: PlanDeployment;
+}
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -27,16 +36,12 @@ export function deriveRunId(exp: Experiment, experimentText: string, uploadId: s
   return `${exp.name}-${quick ? 'quick-' : ''}${full ? 'full-' : ''}${h.slice(0, 12)}`;
 }
 
-function minCap(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
-}
-
 /**
- * Prepare: validates the experiment and its data, splits (seeded, sklearn-exact), stores every part, fits BoW
- * vocabularies on their configured split, and plans featurize shards. Idempotent: a prepared run returns its
- * stored plan.
+ * Prepare: validates the experiment and its data, refuses a run over its shard or cost limits (the cost guard),
+ * splits (seeded, sklearn-exact), stores every part, fits BoW vocabularies on their configured split, and plans
+ * featurize shards. Idempotent: a prepared run returns its stored plan.
  */
-export async function prepare(ctx: StageContext, input: PrepareInput): Promise<PrepareOutput> {
+export async function prepare(ctx: StageContext, input: PrepareInput, options: PrepareOptions): Promise<PrepareOutput> {
   const { store } = ctx;
   const experimentKey = validateKey(input.experimentKey);
   const text = (await store.getOrThrow(experimentKey)).toString('utf8');
@@ -75,6 +80,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
   await writeManifest(store, manifest);
 
   return asStage(store, runId, 'prepare', async () => {
+    await checkBudget(ctx, exp, options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
     const parts = new Map<string, Example[]>();
     for (const [name, spec] of Object.entries(exp.datasets)) {
       ctx.reporter.log(`loading dataset ${name}`);
@@ -109,7 +115,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
       const counts: Record<string, number> = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
-        const cap = minCap(full ? undefined : exp.subsample[feature]?.[dataset]?.[part], quick ? exp.quickSubsample[feature]?.[dataset]?.[part] : undefined);
+        const cap = familyCap(exp, feature, dataset, part, { quick, full });
         const ids = Array.from({ length: all.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all[i]!.label), shards: [] as string[] };
@@ -132,4 +138,12 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
     await store.put(keys.plan, JSON.stringify(output));
     return { result: output };
   });
+}
+
+/** The cost guard, before anything of the run is computed or written: a refusal fails Prepare (a permanent error). */
+async function checkBudget(ctx: StageContext, exp: Experiment, deployment: PlanDeployment, run: { runId: string; source: string; quick: boolean; full: boolean }): Promise<void> {
+  const { shards, cost } = await guardRun(exp, ctx.data, deployment, run);
+  ctx.reporter.log(
+    `run ${run.runId}: planned cost ${formatMoney(cost.estimateUsd, 'USD')} within its limit $${cost.limitUsd} (${cost.limitFrom}); ${shards.planned} featurize shards`,
+  );
 }

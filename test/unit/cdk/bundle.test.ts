@@ -11,6 +11,7 @@ import { decodeNpy } from '../../../src/matrix/npy.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
+import { testDeployment } from '../../support/deployment.js';
 
 // The real Lambda bundling of `cdk synth`: the locally installed esbuild, no Docker daemon, no AWS credentials.
 let synthesized: Synthesized;
@@ -75,7 +76,7 @@ describe('Lambda bundles (local esbuild, no Docker)', () => {
       await store.put('experiments/u.json', JSON.stringify(exp));
       for (const f of ['sst2/train.tsv', 'sst2/test.tsv', 'imdb.csv.gz']) await store.put(`datasets/${f}`, readFileSync(dataFile(f)));
       const data = new FsBlobStore(path.join(root, 'datasets'));
-      const plan = await prepare({ store, data, reporter: silentReporter }, { experimentKey: 'experiments/u.json', quick: true });
+      const plan = await prepare({ store, data, reporter: silentReporter }, { experimentKey: 'experiments/u.json', quick: true }, { deployment: await testDeployment() });
       const event = { runId: plan.runId, shardKey: plan.shardKeys[0] };
       const probe = spawnSync(
         process.execPath,

@@ -5,7 +5,8 @@ import { cruise } from 'dependency-cruiser';
 import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
 import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deploymentCostOptions } from '../../../src/workflow/local-runner.js';
+import { planDeploymentOf } from '../../../src/config/deployment.js';
+import { deploymentCostOptions, repositoryDeployment } from '../../../src/workflow/local-runner.js';
 import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../../support/cdk-template.js';
 
 let gpu: Synthesized;
@@ -18,6 +19,7 @@ beforeAll(() => {
     trainerSpot: 'true',
     cpuInstanceTypes: 'c6i.2xlarge, m6i.xlarge',
     trainerImage: 'textshift-trainer:v1',
+    maxRunCostUsd: '40',
   });
 }, 2 * SYNTH_TIMEOUT);
 
@@ -118,6 +120,16 @@ describe('cost report inputs', () => {
 
   it('are the options a local run estimates with (both from cdk.json through src/config/deployment.ts)', async () => {
     expect(costOptions(gpu)).toEqual(await deploymentCostOptions());
+  });
+
+  it("tell Prepare's cost guard what a local run and textshift plan assume: the same prices, concurrency and cost limits", async () => {
+    const planDeployment = (s: Synthesized) => {
+      const prepare = resourcesOf(s.template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('PrepareFunction'))![1];
+      return JSON.parse((prepare.Environment as { Variables: Record<string, string> }).Variables.TEXTSHIFT_PLAN_DEPLOYMENT!);
+    };
+    expect(planDeployment(gpu)).toEqual(planDeploymentOf(await repositoryDeployment()));
+    expect(planDeployment(gpu).budget).toEqual({ maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 });
+    expect(planDeployment(cpu)).toMatchObject({ pricing: costOptions(cpu), budget: { maxRunCostUsd: 40, maxRunCostCeilingUsd: 250 } });
   });
 });
 

@@ -63,6 +63,17 @@ describe('readDeploymentEnv', () => {
     expect(market).toThrow(/TEXTSHIFT_COST_OPTIONS \(lambdaMemoryMb\.report\): .*128/);
   });
 
+  it("Prepare's TEXTSHIFT_PLAN_DEPLOYMENT: pricing, concurrency and cost limits as JSON; an inconsistent one names the field", () => {
+    const planDeployment = { pricing: COST_OPTIONS, featurizeConcurrency: 10, budget: { maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 } };
+    expect(readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify(planDeployment) })).toEqual({ planDeployment, requireGpu: false });
+    const above = () => readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify({ ...planDeployment, budget: { maxRunCostUsd: 300, maxRunCostCeilingUsd: 250 } }) });
+    expect(above).toThrow(ConfigError);
+    expect(above).toThrow(/\n {2}TEXTSHIFT_PLAN_DEPLOYMENT \(budget\.maxRunCostUsd\): expected maxRunCostUsd <= maxRunCostCeilingUsd/);
+    expect(() => readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify({ ...planDeployment, budget: { maxRunCostUsd: -1, maxRunCostCeilingUsd: 250 } }) })).toThrow(
+      /TEXTSHIFT_PLAN_DEPLOYMENT \(budget\.maxRunCostUsd\): Too small/,
+    );
+  });
+
   it('a stage without a store to work on: a ConfigError naming BUCKET and the alternative', () => {
     const missing = () => requireStores(readDeploymentEnv({}));
     expect(missing).toThrow(ConfigError);

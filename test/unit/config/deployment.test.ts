@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { costOptionsOf, readConfig, readConfigFile } from '../../../src/config/deployment.js';
+import { costOptionsOf, planDeploymentOf, readConfig, readConfigFile } from '../../../src/config/deployment.js';
 import { ConfigError } from '../../../src/errors/index.js';
 import { deploymentCostOptions } from '../../../src/workflow/local-runner.js';
 import { CDK_CONTEXT } from '../../support/cdk-template.js';
@@ -65,6 +65,14 @@ describe('deployment context', () => {
     expect(attempt).toThrow(/context "trainerImage": expected "<ecr repository name>:<tag>"/);
   });
 
+  it('the per-run cost limits: 25 USD by default, up to a 250 USD ceiling; the limit may not exceed the ceiling', () => {
+    expect(read()).toMatchObject({ maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 });
+    expect(read({ maxRunCostUsd: '100', maxRunCostCeilingUsd: '1000' })).toMatchObject({ maxRunCostUsd: 100, maxRunCostCeilingUsd: 1000 });
+    expect(() => read({ maxRunCostUsd: 300 })).toThrow(/context "maxRunCostUsd": expected at most maxRunCostCeilingUsd \(250\), got 300/);
+    expect(() => read({ maxRunCostUsd: 0 })).toThrow(/context "maxRunCostUsd": Too small/);
+    expect(() => read({ maxRunCostCeilingUsd: 'lots' })).toThrow(/context "maxRunCostCeilingUsd": /);
+  });
+
   it('reports a missing key (no cdk.json context) by name', () => {
     expect(() => readConfig(() => undefined)).toThrow(/context "stackName"/);
   });
@@ -86,6 +94,14 @@ describe('cost options of a deployment', () => {
       batchInstanceType: 'c6i.2xlarge',
       batchMarket: 'spot',
       lambdaMemoryMb: { prepare: 3008, featurize: 10240, report: 1024, markFailed: 256 },
+    });
+  });
+
+  it('what a plan and the cost guard assume: the pricing choices, the featurize concurrency and the cost limits', () => {
+    expect(planDeploymentOf(read({ featurizeConcurrency: 4, maxRunCostUsd: 5 }))).toEqual({
+      pricing: costOptionsOf(read()),
+      featurizeConcurrency: 4,
+      budget: { maxRunCostUsd: 5, maxRunCostCeilingUsd: 250 },
     });
   });
 

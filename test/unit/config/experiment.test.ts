@@ -2,7 +2,7 @@
 // the committed JSON Schema is the one the validator uses.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ExperimentError, experimentJsonSchema, parseExperiment } from '../../../src/config/experiment.js';
+import { EXPERIMENT_LIMITS, ExperimentError, experimentJsonSchema, parseExperiment } from '../../../src/config/experiment.js';
 
 const defaultText = readFileSync('experiments/sst2-imdb.json', 'utf8');
 // The experiment as loose JSON, so a test can break any field.
@@ -36,7 +36,7 @@ describe('experiment files', () => {
 
   it('names the field and the expectation for each problem', () => {
     expect(problems('{ "name": ')).toEqual([expect.stringMatching(/^not valid JSON/)]);
-    expect(problems(withChange((e) => (e.training.learningRate = -1)))).toEqual(['training.learningRate: Too small: expected number to be >0']);
+    expect(problems(withChange((e) => (e.training.learningRate = -1)))).toEqual(['training.learningRate: Too small: expected number to be >0 (got -1)']);
     expect(problems(withChange((e) => (e.training.batchSize = 'big')))).toEqual(['training.batchSize: Invalid input: expected number, received string']);
     expect(problems(withChange((e) => (e.stages[1].from = '3')))).toEqual(['stages.1.from: "3" is not an earlier stage']);
     expect(problems(withChange((e) => (e.evaluation.datasets = ['sst2', 'yelp'])))).toEqual(['evaluation.datasets.1: unknown dataset "yelp"; expected one of sst2, imdb']);
@@ -45,6 +45,56 @@ describe('experiment files', () => {
     ]);
     expect(problems(withChange((e) => (e.features.bow.kind = 'tfidf')))[0]).toMatch(/^features\.bow\.kind: /);
     expect(problems(withChange((e) => (e.model.hiden = [1])))).toEqual(['model: Unrecognized key: "hiden"']);
+  });
+
+  it('bounds what an upload can ask for: each error names the field, the value and the bound', () => {
+    // The values of the issue: anyone who can upload could otherwise ask for unbounded compute.
+    expect(
+      problems(
+        withChange((e) => {
+          e.training.epochs = 1e9;
+          e.model.hidden = [1e6, 1e6, 1e6];
+          e.features.bow.maxFeatures = 2e9;
+          e.features.bow.shardSize = 1;
+        }),
+      ),
+    ).toEqual([
+      'features.bow.maxFeatures: Too big: expected number to be <=200000 (got 2000000000)',
+      'features.bow.shardSize: Too small: expected number to be >=10 (got 1)',
+      'model.hidden.0: Too big: expected number to be <=2048 (got 1000000)',
+      'model.hidden.1: Too big: expected number to be <=2048 (got 1000000)',
+      'model.hidden.2: Too big: expected number to be <=2048 (got 1000000)',
+      'training.epochs: Too big: expected number to be <=1000 (got 1000000000)',
+    ]);
+    const families = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`use${i}`, { kind: 'use' }]));
+    expect(problems(withChange((e) => (e.features = families)))).toEqual(['features: Too big: expected at most 10 feature families (got 500)']);
+    expect(problems(withChange((e) => (e.model.hidden = Array(9).fill(64))))).toEqual(['model.hidden: Too big: expected array to have <=8 items (got 9 items)']);
+    expect(problems(withChange((e) => (e.stages = Array.from({ length: 11 }, (_, i) => ({ name: `s${i}`, dataset: 'sst2' }))))))
+      .toEqual(['stages: Too big: expected array to have <=10 items (got 11 items)']);
+    expect(problems(withChange((e) => (e.features.use.shardSize = 100_001)))).toEqual(['features.use.shardSize: Too big: expected number to be <=100000 (got 100001)']);
+    expect(problems(withChange((e) => (e.training.batchSize = 10_000)))).toEqual(['training.batchSize: Too big: expected number to be <=8192 (got 10000)']);
+    expect(problems(withChange((e) => (e.features.use.batchSize = 1024)))).toEqual(['features.use.batchSize: Too big: expected number to be <=256 (got 1024)']);
+    expect(problems(withChange((e) => (e.features.bert = { kind: 'bert', model: 'bert-base-uncased', maxLength: 1024 }))))
+      .toEqual(['features.bert.maxLength: Too big: expected number to be <=512 (got 1024)']);
+    expect(problems(withChange((e) => (e.budgetUsd = 0)))).toEqual(['budgetUsd: Too small: expected number to be >0 (got 0)']);
+  });
+
+  it('accepts every bound itself: the limits are inclusive', () => {
+    const L = EXPERIMENT_LIMITS;
+    const e = parseExperiment(
+      withChange((x) => {
+        x.training.epochs = L.epochs;
+        x.training.batchSize = L.trainingBatchSize;
+        x.model.hidden = Array(L.hiddenLayers).fill(L.hiddenSize);
+        x.features.bow.maxFeatures = L.maxFeatures;
+        x.features.bow.shardSize = L.shardSize.max;
+        x.features.use.shardSize = L.shardSize.min;
+        x.features.use.batchSize = L.encoderBatchSize;
+        x.budgetUsd = 40;
+      }),
+      'experiments/x.json',
+    );
+    expect([e.training.epochs, e.model.hidden.length, e.budgetUsd]).toEqual([1000, 8, 40]);
   });
 
   it('the committed schema/experiment.schema.json is up to date (npm run schema regenerates it)', () => {

@@ -15,6 +15,7 @@ import type { Manifest } from '../../../src/run/manifest.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { featurize } from '../../../src/workflow/stages/featurize.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
+import { testDeployment } from '../../support/deployment.js';
 import { s3ErrorServer } from '../../support/s3-error-server.js';
 import { dataRoot } from '../../support/data.js';
 
@@ -26,10 +27,11 @@ let runId: string;
 beforeAll(async () => {
   const ctx = { store, data: new FsBlobStore(dataRoot()), reporter: silentReporter, memo: new Map() };
   await store.put('experiments/tiny.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
-  const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true });
+  const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true }, { deployment: await testDeployment() });
   for (const shardKey of plan.shardKeys) await featurize(ctx, { runId: plan.runId, shardKey });
   runId = plan.runId;
-});
+  // Prepare reads the real datasets twice (the cost guard's plan sizes them, then the split): seconds, not ms.
+}, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the entry like the image's ENTRYPOINT + Batch command; never throws, returns exit code and output. */

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { planDeploymentOf, readConfig } from '../../../src/config/deployment.js';
 import { parseExperiment } from '../../../src/config/experiment.js';
 import { planExperiment, planText, type FileProfile, type ProfileFile } from '../../../src/cost/plan.js';
 import { bundledPriceTable } from '../../../src/cost/prices.js';
+import { CDK_CONTEXT } from '../../support/cdk-template.js';
 
 // One dataset "a": 1000 rows split 80/20 into train/val, a 500-row test file; every text 420 chars (100 tokens).
 const experiment = (features: object, extra: object = {}) =>
@@ -32,11 +34,14 @@ const profile: ProfileFile = async (dataset, part, file) => {
   seen.push(`${dataset}/${part}:${file.path}`);
   return sizes[part]!;
 };
+// The repository's cdk.json deployment (the one source of the plan's memory sizes, prices and limits) with 1769 MB
+// featurize Lambdas.
+const deployment = (overrides: Record<string, unknown> = {}) => planDeploymentOf(readConfig((key) => ({ ...CDK_CONTEXT, featurizeMemoryMb: 1769, ...overrides })[key]));
 // Round numbers: 1 vCPU (1769 MB), 1000 tokens/s, 5 s per invocation, 0.5 s per GPU step, and a GPU that does one
 // training example of the 5,152-parameter MLP in 1/100 s (6 × 5152 × 100 FLOP/s).
 const options = {
   model: { featurizePerVcpu: { bow: 1e6, use: 1000, bert: 1000 }, prepareCharsPerSecond: 100_000, gpuStepSeconds: 0.5, gpuFlops: 6 * 5152 * 100 },
-  deployment: { featurizeMemoryMb: 1769 },
+  deployment: deployment(),
 };
 
 describe('textshift plan (throughput model, hand-computed)', () => {
@@ -93,6 +98,29 @@ describe('textshift plan (throughput model, hand-computed)', () => {
   it('names a split step whose source part does not exist', async () => {
     const exp = experiment({ use: { kind: 'use' } });
     exp.datasets.a!.splits = [{ from: 'nope', testSize: 0.2, train: 'train', test: 'val' }];
-    await expect(planExperiment(exp, profile, bundledPriceTable())).rejects.toThrow('dataset "a": split step from "nope"');
+    await expect(planExperiment(exp, profile, bundledPriceTable(), options)).rejects.toThrow('dataset "a": split step from "nope"');
+  });
+
+  it('caps each family as a run does: quickSubsample under --quick, subsample lifted by --full', async () => {
+    const exp = experiment(
+      { use: { kind: 'use', shardSize: 100 } },
+      { subsample: { use: { a: { train: 500 } } }, quickSubsample: { use: { a: { train: 300, test: 200 } } } },
+    );
+    const rows = async (mode: { quick?: boolean; full?: boolean }) => (await planExperiment(exp, profile, bundledPriceTable(), { ...options, ...mode })).parts.map((p) => [p.part, p.rows, p.shards]);
+    expect(await rows({})).toEqual([['train', 500, 5], ['val', 200, 2], ['test', 500, 5]]);
+    expect(await rows({ full: true })).toEqual([['train', 800, 8], ['val', 200, 2], ['test', 500, 5]]);
+    expect(await rows({ quick: true })).toEqual([['train', 300, 3], ['val', 200, 2], ['test', 200, 2]]);
+    expect(await rows({ quick: true, full: true })).toEqual([['train', 300, 3], ['val', 200, 2], ['test', 200, 2]]);
+  });
+
+  it("prices the deployment's choices from cdk.json: instance type, market and every function's memory", async () => {
+    const spot = await planExperiment(experiment({ use: { kind: 'use' } }), profile, bundledPriceTable(), {
+      ...options,
+      deployment: deployment({ trainerCompute: 'cpu', trainerSpot: true, prepareMemoryMb: 1024 }),
+    });
+    expect(spot.cost.lines.find((l) => l.service === 'Batch')!.priceKey).toBe('ec2.m6i.xlarge.spot');
+    expect(spot.stages.find((s) => s.stage === 'prepare')!.where).toBe('Lambda 1024 MB');
+    // 8.3 s of Prepare at the configured 1024 MB
+    expect(spot.cost.lines.find((l) => l.item === 'compute' && l.stage === 'prepare')!.amount).toBeCloseTo(8.3, 10);
   });
 });

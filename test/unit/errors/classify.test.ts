@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyError, isTransient } from '../../../src/errors/classify.js';
 import { EXIT_FAILURE, EXIT_TEMPFAIL, exitCodeOf } from '../../../src/errors/exit-code.js';
 import {
+  BudgetExceededError,
   ConfigError,
   InternalError,
   InvalidDataError,
@@ -73,10 +74,11 @@ describe('error classes', () => {
   });
 
   it('the generic classes are named after themselves; a TransientError and its subclasses keep the one retryable name', () => {
-    for (const [E, name] of [[ConfigError, 'ConfigError'], [InvalidInputError, 'InvalidInputError'], [InvalidDataError, 'InvalidDataError'], [MissingInputError, 'MissingInputError'], [InternalError, 'InternalError']] as const) {
+    for (const [E, name] of [[ConfigError, 'ConfigError'], [InvalidInputError, 'InvalidInputError'], [InvalidDataError, 'InvalidDataError'], [MissingInputError, 'MissingInputError'], [InternalError, 'InternalError'], [BudgetExceededError, 'BudgetExceededError']] as const) {
       const e = new E('m');
       expect(e.name).toBe(name);
       expect(e.retryable).toBe(false);
+      expect(e).toBeInstanceOf(PermanentError);
     }
     class ThrottledUpload extends TransientError {}
     const t = new ThrottledUpload('slow down');

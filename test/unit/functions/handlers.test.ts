@@ -20,21 +20,24 @@ import type { CostReport } from '../../../src/cost/cost.js';
 import { RECORDED_EXECUTION_ARN, RECORDED_FUNCTIONS, recordedApis } from '../../fixtures/billing/recorded-apis.js';
 import { s3ErrorServer } from '../../support/s3-error-server.js';
 import { dataRoot } from '../../support/data.js';
+import { testDeployment } from '../../support/deployment.js';
 
 const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
 const dir = mkdtempSync(join(tmpdir(), 'textshift-handlers-'));
 const store = new FsBlobStore(dir);
-const { storeUrl: STORE_URL_ENV, dataUrl: DATA_URL_ENV, costOptions: COST_OPTIONS_ENV, stageFunctions: STAGE_FUNCTIONS_ENV } = DEPLOYMENT_ENV;
-const saved = { store: process.env[STORE_URL_ENV], data: process.env[DATA_URL_ENV], bucket: process.env.BUCKET };
+const { storeUrl: STORE_URL_ENV, dataUrl: DATA_URL_ENV, costOptions: COST_OPTIONS_ENV, stageFunctions: STAGE_FUNCTIONS_ENV, planDeployment: PLAN_DEPLOYMENT_ENV } = DEPLOYMENT_ENV;
+const saved = { store: process.env[STORE_URL_ENV], data: process.env[DATA_URL_ENV], bucket: process.env.BUCKET, plan: process.env[PLAN_DEPLOYMENT_ENV] };
 
 beforeAll(async () => {
   process.env[STORE_URL_ENV] = pathToFileURL(dir).href;
   process.env[DATA_URL_ENV] = pathToFileURL(dataRoot()).href;
   delete process.env.BUCKET;
+  // What the stack sets on the Prepare function from cdk.json.
+  process.env[PLAN_DEPLOYMENT_ENV] = JSON.stringify(await testDeployment());
   await store.put('experiments/tiny.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
 });
 afterAll(() => {
-  for (const [name, value] of [[STORE_URL_ENV, saved.store], [DATA_URL_ENV, saved.data], ['BUCKET', saved.bucket]] as const) {
+  for (const [name, value] of [[STORE_URL_ENV, saved.store], [DATA_URL_ENV, saved.data], ['BUCKET', saved.bucket], [PLAN_DEPLOYMENT_ENV, saved.plan]] as const) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
@@ -261,6 +264,38 @@ describe('errors leave the handlers classified: the name the state machine\'s Re
     const err = await failure(featurizeHandler({ runId: RUN_ID, shardKey: bad }));
     expect(err?.name).toBe('InvalidDataError');
     expect(err?.message).toBe(`featurize: ${bad} row 1000000 is outside runs/${RUN_ID}/splits/sst2/train.jsonl.gz (800 rows)`);
+  });
+
+  it('an experiment asking for 1e9 epochs leaves prepare as ExperimentError naming the field, the value and the bound; no run is started', async () => {
+    const tiny = await json<{ training: object }>('experiments/tiny.json');
+    await store.put('experiments/endless.json', JSON.stringify({ ...tiny, training: { ...tiny.training, epochs: 1e9 } }));
+    const err = await failure(prepareHandler({ experimentKey: 'experiments/endless.json', runId: 'tiny-endless' }));
+    expect(err?.name).toBe('ExperimentError');
+    expect(err?.message).toMatch(/experiments\/endless\.json: invalid experiment\n {2}- training\.epochs: Too big: expected number to be <=1000 \(got 1000000000\)$/);
+    expect(await store.list('runs/tiny-endless/')).toEqual([]);
+  });
+
+  it('a run over its cost limit leaves prepare as BudgetExceededError with the numbers, before any split; MarkFailed records it as permanent', async () => {
+    const tight = JSON.stringify(await testDeployment({ maxRunCostUsd: '0.0001' }));
+    const err = await withEnv({ [PLAN_DEPLOYMENT_ENV]: tight }, () => failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-over-budget', quick: true })));
+    expect(err?.name).toBe('BudgetExceededError');
+    expect(err?.message).toMatch(/experiments\/tiny\.json: the run's estimated cost \$\d+\.\d{4} is above its limit \$0\.0001 \(maxRunCostUsd in cdk\.json\)\. To run it, set "budgetUsd"/);
+    expect((await store.list('runs/tiny-over-budget/')).map((o) => o.key).sort()).toEqual(['runs/tiny-over-budget/manifest.json', 'runs/tiny-over-budget/stages/prepare.json']);
+    // As the state machine's Catch hands the failure to MarkFailed: Error = the error's name, Cause = Lambda's error JSON.
+    const cause = JSON.stringify({ errorType: err!.name, errorMessage: err!.message });
+    await expect(markFailedHandler({ runId: 'tiny-over-budget', stage: 'Prepare', error: { Error: err!.name, Cause: cause }, failedAtRedrive: 0, redriveCount: 0 })).rejects.toThrow(
+      /^Prepare failed: BudgetExceededError: .*above its limit \$0\.0001/,
+    );
+    const m = await json<Manifest>('runs/tiny-over-budget/manifest.json');
+    expect(m.status).toBe('failed');
+    expect(m.failure).toMatchObject({ stage: 'Prepare', errorName: 'BudgetExceededError', retryable: false });
+  });
+
+  it('prepare without the cost guard settings fails as ConfigError naming TEXTSHIFT_PLAN_DEPLOYMENT, before reading anything', async () => {
+    const err = await withEnv({ [PLAN_DEPLOYMENT_ENV]: '' }, () => failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-unguarded' })));
+    expect(err?.name).toBe('ConfigError');
+    expect(err?.message).toMatch(/^environment variable TEXTSHIFT_PLAN_DEPLOYMENT is not set/);
+    expect(await store.list('runs/tiny-unguarded/')).toEqual([]);
   });
 
   it('a dataset with a bad row leaves prepare as DataError', async () => {

@@ -20,6 +20,7 @@ import { silentReporter } from '../../../src/run/reporter.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { featurize } from '../../../src/workflow/stages/featurize.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
+import { testDeployment } from '../../support/deployment.js';
 import { batch, expectClose, maxAbsDifference, spec } from '../../support/mlp.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -98,7 +99,7 @@ describe('trainer container entry with TEXTSHIFT_TF_BINDING naming the CPU twin 
   it('trains and fine-tunes the tiny experiment on the "tensorflow" backend and says so', async () => {
     const ctx = { store, data: new FsBlobStore(resolveDataRoot({ cwd: ROOT }).dir), reporter: silentReporter, memo: new Map() };
     await store.put('experiments/tiny.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
-    const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true });
+    const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true }, { deployment: await testDeployment() });
     for (const shardKey of plan.shardKeys) await featurize(ctx, { runId: plan.runId, shardKey });
 
     const run = await trainer(['--run-id', plan.runId, '--feature', 'bow'], TFJS_NODE_PACKAGE);

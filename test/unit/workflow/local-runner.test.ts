@@ -1,7 +1,8 @@
 // The local runner on the tiny experiment (real SST-2 and IMDB data, quick caps, one BoW family, a small MLP),
 // against a folder store: it runs the stage graph's stages in order over every item of their fan-out, and a stage
-// that fails after Prepare is recorded in the manifest under the graph's stage name.
-import { mkdtempSync, rmSync } from 'node:fs';
+// that fails after Prepare is recorded in the manifest under the graph's stage name; an experiment over a bound or
+// over its cost limit is refused before anything of the run is computed.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { readManifest } from '../../../src/run/manifest.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { runLocal } from '../../../src/workflow/local-runner.js';
+import { testDeployment } from '../../support/deployment.js';
 
 const TINY = fileURLToPath(new URL('../../fixtures/experiments/tiny.json', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'textshift-local-runner-'));
@@ -52,5 +54,38 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(m.failure).toEqual({ stage: 'Train', error: expect.stringMatching(/^InternalError: ENOSPC/), errorName: 'InternalError', retryable: false });
     expect(m.stages.featurize?.status).toBe('succeeded');
     expect(m.stages.report).toBeUndefined();
+  }, 120_000);
+
+  /** The tiny experiment with `edit` applied, written as `<name>.json` in the test folder. */
+  const tinyWith = (name: string, edit: (e: Record<string, Record<string, unknown>>) => void): string => {
+    const e = JSON.parse(readFileSync(TINY, 'utf8')) as Record<string, Record<string, unknown>>;
+    edit(e);
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(e));
+    return file;
+  };
+
+  it('refuses an experiment asking for 1e9 epochs, naming the file, the field, the value and the bound; nothing is written', async () => {
+    const store = new FsBlobStore(join(dir, 'endless'));
+    const file = tinyWith('endless', (e) => (e.training!.epochs = 1e9));
+    await expect(runLocal({ store, data, experimentPath: file, quick: true, workers: 1, reporter: silentReporter })).rejects.toThrow(
+      `${file}: invalid experiment\n  - training.epochs: Too big: expected number to be <=1000 (got 1000000000)`,
+    );
+    expect(await store.list('')).toEqual([]);
+  });
+
+  it('fails a run whose estimate is above the limit in Prepare, with the numbers, recorded as a permanent failure; nothing computed', async () => {
+    const store = new FsBlobStore(join(dir, 'over-budget'));
+    const deployment = await testDeployment({ maxRunCostUsd: '0.0001' });
+    const run = runLocal({ store, data, experimentPath: TINY, quick: true, workers: 1, reporter: silentReporter, runId: 'tiny-over-budget', deployment });
+    await expect(run).rejects.toThrow(/tiny\.json: the run's estimated cost \$\d+\.\d{4} is above its limit \$0\.0001 \(maxRunCostUsd in cdk\.json\)\. To run it, set "budgetUsd" in the experiment \(at most \$250/);
+    const m = await readManifest(store, 'tiny-over-budget');
+    expect(m.status).toBe('failed');
+    expect(m.failure).toMatchObject({ stage: 'Prepare', errorName: 'BudgetExceededError', retryable: false });
+    expect(m.stages.prepare).toMatchObject({ status: 'failed', errorName: 'BudgetExceededError', retryable: false });
+    // No split, shard, vocabulary, feature or model: only the run's records.
+    const keys = (await store.list('runs/tiny-over-budget/')).map((o) => o.key);
+    expect(keys.filter((k) => !/\/(manifest\.json|stages\/[A-Za-z]+\.json)$/.test(k))).toEqual([]);
+    expect(await store.list('cache/')).toEqual([]);
   }, 120_000);
 });

@@ -14,6 +14,7 @@ import { deploymentStageContext } from '../../../src/workflow/deployment-context
 import { featurize } from '../../../src/workflow/stages/featurize.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
 import { dataRoot } from '../../support/data.js';
+import { testDeployment } from '../../support/deployment.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'textshift-warm-'));
 const store = new FsBlobStore(dir);
@@ -24,7 +25,7 @@ let shardKey: string;
 beforeAll(async () => {
   await store.put('experiments/tiny-bert.json', readFileSync(new URL('../../fixtures/experiments/tiny-bert.json', import.meta.url)));
   const ctx = { store, data: new FsBlobStore(dataRoot()), reporter: silentReporter, memo: new Map() };
-  runId = (await prepare(ctx, { experimentKey: 'experiments/tiny-bert.json', quick: true })).runId;
+  runId = (await prepare(ctx, { experimentKey: 'experiments/tiny-bert.json', quick: true }, { deployment: await testDeployment() })).runId;
   shardKey = (await store.list(`runs/${runId}/shards/bert/`))[0]!.key;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

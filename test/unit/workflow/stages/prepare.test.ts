@@ -1,13 +1,19 @@
 // The prepare stage on small files: a bad data file fails with file:line and writes no split; a good one
-// writes sklearn-exact splits, the vocabulary and the shard plan, and re-running returns the same plan.
+// writes sklearn-exact splits, the vocabulary and the shard plan, and re-running returns the same plan; a run over
+// its cost limit is refused before anything of it is written.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempStore } from '../../../fixtures/data/temp-store.js';
+import { parseExperiment } from '../../../../src/config/experiment.js';
+import { planExperiment, readingProfiler } from '../../../../src/cost/plan.js';
+import { bundledPriceTable } from '../../../../src/cost/prices.js';
+import { BudgetExceededError } from '../../../../src/errors/index.js';
 import { readManifest } from '../../../../src/run/manifest.js';
 import { silentReporter } from '../../../../src/run/reporter.js';
 import { readSplit } from '../../../../src/workflow/split-files.js';
 import { prepare } from '../../../../src/workflow/stages/prepare.js';
+import { testDeployment } from '../../../support/deployment.js';
 
 const experiment = {
   name: 'small',
@@ -22,14 +28,16 @@ const experiment = {
       ],
     },
   },
-  features: { bow: { kind: 'bow', maxFeatures: 5, fitOn: { dataset: 'a', split: 'train' }, shardSize: 4 } },
+  features: { bow: { kind: 'bow', maxFeatures: 5, fitOn: { dataset: 'a', split: 'train' }, shardSize: 10 } },
   stages: [{ name: '1', dataset: 'a' }],
   evaluation: { datasets: ['a'] },
 };
-const rows = Array.from({ length: 16 }, (_, i) => `${i % 2 ? 'good fine great' : 'bad awful poor'} text number${i}\t${i % 2}`);
+const rows = Array.from({ length: 40 }, (_, i) => `${i % 2 ? 'good fine great' : 'bad awful poor'} text number${i}\t${i % 2}`);
 
-async function setup(tsv: string) {
-  const store = await tempStore({ 'experiments/small.json': JSON.stringify(experiment) });
+const deployment = await testDeployment();
+
+async function setup(tsv: string, exp: object = experiment) {
+  const store = await tempStore({ 'experiments/small.json': JSON.stringify(exp) });
   const data = await tempStore({ 'a.tsv': tsv });
   return { store, data, ctx: { store, data, reporter: silentReporter } };
 }
@@ -37,7 +45,7 @@ async function setup(tsv: string) {
 describe('prepare', () => {
   it('fails on a bad row with file and line, records the failure, and writes no split', async () => {
     const { store, ctx } = await setup([...rows.slice(0, 5), 'oops\t7', ...rows.slice(5)].join('\n') + '\n');
-    await expect(prepare(ctx, { experimentKey: 'experiments/small.json' })).rejects.toThrow(/a\.tsv:6: unknown label "7" in column 1; expected one of "0", "1"/);
+    await expect(prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment })).rejects.toThrow(/a\.tsv:6: unknown label "7" in column 1; expected one of "0", "1"/);
     const runs = (await store.list('runs/')).map((o) => o.key);
     expect(runs.filter((k) => k.includes('/splits/') || k.includes('/shards/'))).toEqual([]);
     const runId = runs[0]!.split('/')[1]!;
@@ -48,24 +56,71 @@ describe('prepare', () => {
 
   it('writes splits, vocabulary and shard plan; a re-run returns the stored plan', async () => {
     const { store, ctx } = await setup(rows.join('\n') + '\n');
-    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' });
+    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
     expect(plan.runId).toMatch(/^small-[0-9a-f]{12}$/);
     expect(plan.features).toEqual(['bow']);
     const train = await readSplit(store, `runs/${plan.runId}/splits/a/train.jsonl.gz`);
     const val = await readSplit(store, `runs/${plan.runId}/splits/a/val.jsonl.gz`);
     const test = await readSplit(store, `runs/${plan.runId}/splits/a/test.jsonl.gz`);
-    // sklearn: 16 -> 12 rest / 4 test; 12 -> 9 train / 3 val.
-    expect([train.length, val.length, test.length]).toEqual([9, 3, 4]);
-    expect(new Set([...train, ...val, ...test].map((e) => e.text)).size).toBe(16);
+    // sklearn: 40 -> 30 rest / 10 test; 30 -> 22 train / 8 val.
+    expect([train.length, val.length, test.length]).toEqual([22, 8, 10]);
+    expect(new Set([...train, ...val, ...test].map((e) => e.text)).size).toBe(40);
     const vocab = JSON.parse((await store.getOrThrow(`runs/${plan.runId}/features/bow/vocabulary.json`)).toString()) as { terms: string[] };
     expect(vocab.terms).toHaveLength(5);
-    // Shards of 4 rows: train 9 -> 3, val 3 -> 1, test 4 -> 1.
+    // Shards of 10 rows: train 22 -> 3, val 8 -> 1, test 10 -> 1.
     expect(plan.shardKeys).toHaveLength(5);
-    const again = await prepare(ctx, { experimentKey: 'experiments/small.json' });
+    const again = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
     expect(again).toEqual(plan);
     const m = await readManifest(store, plan.runId);
     expect(m.inputs.a![0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(m.splits.bow).toEqual({ 'a/train': 9, 'a/val': 3, 'a/test': 4 });
+    expect(m.splits.bow).toEqual({ 'a/train': 22, 'a/val': 8, 'a/test': 10 });
     expect(JSON.parse(readFileSync(join(store.root, 'runs', plan.runId, 'manifest.json'), 'utf8')).stages.prepare.status).toBe('succeeded');
+  });
+
+  it('refuses a run over its cost limit before writing any split, shard or vocabulary, naming the estimate and the limit', async () => {
+    const { store, ctx } = await setup(rows.join('\n') + '\n');
+    const tiny = await testDeployment({ maxRunCostUsd: '0.000001' });
+    const refused = prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment: tiny });
+    await expect(refused).rejects.toThrow(BudgetExceededError);
+    await expect(refused).rejects.toThrow(
+      /experiments\/small\.json: the run's estimated cost \$0\.\d{4} is above its limit \$0\.000001 \(maxRunCostUsd in cdk\.json\)\. To run it, set "budgetUsd" in the experiment \(at most \$250, /,
+    );
+    const runs = (await store.list('runs/')).map((o) => o.key);
+    const runId = runs[0]!.split('/')[1]!;
+    // Only the run's records: the manifest and the failed stage record.
+    expect(runs.sort()).toEqual([`runs/${runId}/manifest.json`, `runs/${runId}/stages/prepare.json`]);
+    const m = await readManifest(store, runId);
+    expect(m.stages.prepare).toMatchObject({ status: 'failed', errorName: 'BudgetExceededError', retryable: false });
+    expect(m.stages.prepare!.error).toMatch(/above its limit \$0\.000001/);
+
+    // The experiment may raise its own limit within the deployment's ceiling: with budgetUsd it runs.
+    await store.put('experiments/small.json', JSON.stringify({ ...experiment, budgetUsd: 1 }));
+    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment: tiny });
+    expect(plan.runId).not.toBe(runId);
+    expect(plan.shardKeys).toHaveLength(5);
+  });
+
+  it('refuses a budgetUsd above the deployment ceiling, however cheap the run', async () => {
+    const { ctx } = await setup(rows.join('\n') + '\n', { ...experiment, budgetUsd: 1000 });
+    await expect(prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment })).rejects.toThrow(
+      "experiments/small.json: budgetUsd $1000 is above this deployment's ceiling $250 (maxRunCostCeilingUsd in cdk.json)",
+    );
+  });
+
+  it("the guard's plan counts the shards Prepare writes, under every cap (quick, quickSubsample, subsample, --full)", async () => {
+    const capped = {
+      ...experiment,
+      quick: { a: { train: 20 } },
+      subsample: { bow: { a: { test: 7 } } },
+      quickSubsample: { bow: { a: { val: 5, train: 12 } } },
+    };
+    for (const mode of [{}, { quick: true }, { full: true }, { quick: true, full: true }]) {
+      const { ctx, data } = await setup(rows.join('\n') + '\n', capped);
+      const written = await prepare(ctx, { experimentKey: 'experiments/small.json', ...mode }, { deployment });
+      const planned = await planExperiment(parseExperiment(JSON.stringify(capped), 'small.json'), readingProfiler(data), bundledPriceTable(), { deployment, ...mode });
+      expect(planned.parts.reduce((a, p) => a + p.shards, 0), JSON.stringify(mode)).toBe(written.shardKeys.length);
+      const manifest = await readManifest(ctx.store, written.runId);
+      expect(Object.fromEntries(planned.parts.map((p) => [`${p.dataset}/${p.part}`, p.rows])), JSON.stringify(mode)).toEqual(manifest.splits.bow);
+    }
   });
 });
