@@ -201,7 +201,7 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(start.Parameters).toMatchObject({
       StateMachineArn: expect.stringMatching(/:stateMachine:textshift-run$/),
       'Name.$': '$.runId',
-      Input: { 'experimentKey.$': '$.experimentKey', 'uploadId.$': '$.uploadId', 'runId.$': '$.runId' },
+      Input: { 'experimentKey.$': '$.experimentKey', 'uploadId.$': '$.uploadId', 'experimentVersion.$': '$.experimentVersion', 'runId.$': '$.runId' },
     });
     expect(start.Catch).toEqual([
       { ErrorEquals: ['StepFunctions.ExecutionAlreadyExistsException'], ResultPath: '$.error', Next: 'Duplicate upload' },
@@ -386,8 +386,8 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(calls.at(-1)!.input.Payload).toEqual({ runId, executionArn: ARN('console-run-7') });
   });
 
-  it('S3 upload input: starts the run as an execution named by the run id and does no stage work itself', async () => {
-    const upload = { bucket: 'data-bucket', key: 'experiments/nested/my.exp.json', uploadId: '0055AED6DCD90281E5' };
+  it('S3 upload input: starts the run as an execution named by the run id, pinned to the uploaded version, and does no stage work itself', async () => {
+    const upload = { bucket: 'data-bucket', key: 'experiments/nested/my.exp.json', uploadId: '0055AED6DCD90281E5', versionId: 'v3.Xyz_1' };
     const runId = `my-${md5('experiments/nested/my.exp.json#0055AED6DCD90281E5')}`;
     const { output, calls, error } = await execute(upload, { ...succeeding, 'Start run': () => ({ ExecutionArn: 'arn:x' }) });
     expect(error).toBeUndefined();
@@ -395,13 +395,13 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(calls[0]!.state).toBe('Start run');
     expect(calls[0]!.input).toMatchObject({
       Name: runId,
-      Input: { experimentKey: upload.key, uploadId: upload.uploadId, runId },
+      Input: { experimentKey: upload.key, uploadId: upload.uploadId, experimentVersion: 'v3.Xyz_1', runId },
     });
     expect(output).toMatchObject({ runId, started: { executionArn: 'arn:x' } });
   });
 
   it('a duplicate delivery of the same upload finds the name taken and ends as a no-op', async () => {
-    const upload = { bucket: 'b', key: 'experiments/sst2-imdb.json', uploadId: '0055AED6DCD90281E5' };
+    const upload = { bucket: 'b', key: 'experiments/sst2-imdb.json', uploadId: '0055AED6DCD90281E5', versionId: 'v1' };
     const taken = () => {
       throw fail('StepFunctions.ExecutionAlreadyExistsException', 'Execution Already Exists');
     };
@@ -412,7 +412,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   });
 
   it('a file name that is not a valid execution name falls back to the bare digest', async () => {
-    const upload = { bucket: 'b', key: 'experiments/my experiment.json', uploadId: '42' };
+    const upload = { bucket: 'b', key: 'experiments/my experiment.json', uploadId: '42', versionId: 'v1' };
     const digest = md5('experiments/my experiment.json#42');
     const start = (i: Json, attempt: number) => {
       if (attempt === 1) throw fail('StepFunctions.InvalidNameException', `Invalid Execution Name: '${i.Name}'`);
@@ -424,7 +424,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   });
 
   it('the named run (and any {"experimentKey","runId"} input) goes straight to Prepare with that input', async () => {
-    const input = { experimentKey: 'experiments/a.json', uploadId: 'u1', runId: 'a-0123' };
+    const input = { experimentKey: 'experiments/a.json', uploadId: 'u1', experimentVersion: 'v1', runId: 'a-0123' };
     const { calls, error } = await execute(input, succeeding, 'a-0123');
     expect(error).toBeUndefined();
     expect(calls[0]!.input.Payload).toEqual(input);
@@ -604,7 +604,7 @@ describe('state transitions: the estimate from the stage graph equals a real exe
       const runStates = ['Prepare', 'Featurize', 'Train', 'Report'];
 
       // An upload: its own execution starts the named run, which is a second execution (both billed).
-      const intake = await execute({ bucket: 'b', key: 'experiments/a.json', uploadId: 'u1' }, handlers, 'upload-1');
+      const intake = await execute({ bucket: 'b', key: 'experiments/a.json', uploadId: 'u1', versionId: 'v1' }, handlers, 'upload-1');
       const named = await execute(intake.calls[0]!.input.Input, handlers, intake.calls[0]!.input.Name);
       for (const e of [intake, named]) expect(e.error).toBeUndefined();
       expect([topLevel(intake.events), topLevel(named.events)]).toEqual([INTAKE.upload[0], [...INTAKE.upload[1]!, ...runStates]]);
