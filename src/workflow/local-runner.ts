@@ -12,10 +12,12 @@ import type { CostOptions } from '../cost/cost.js';
 import { costOptionsOf, readConfigFile } from '../config/deployment.js';
 import { featurize } from './stages/featurize.js';
 import { markFailed } from './stages/mark-failed.js';
-import { prepare } from './stages/prepare.js';
+import { deriveRunId, prepare } from './stages/prepare.js';
 import { report } from './stages/report.js';
 import { train } from './stages/train.js';
 import { asStage, readManifest } from '../run/manifest.js';
+import { lockRun } from '../run/run-lock.js';
+import { parseExperiment } from '../config/experiment.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 import { classifyError } from '../errors/classify.js';
@@ -91,12 +93,26 @@ async function featurizeShards(ctx: StageContext, o: LocalRunOptions, runId: str
  * Runs the stage graph (src/run/graph.ts) on this machine, in its order, the same stage functions the cloud runs:
  * Prepare, Featurize (every shard), Train (every feature family), Report. A failed stage after Prepare is recorded
  * in the manifest (as MarkFailed does on AWS) and nothing already written is lost: running the same command again
- * resumes.
+ * resumes. The run holds its run id's lock throughout, so a second run of the same id refuses to start.
  */
 export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
-  const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
   const expKey = validateKey(experimentKey(basename(o.experimentPath)));
-  await o.store.put(expKey, await readFile(o.experimentPath));
+  const body = await readFile(o.experimentPath);
+  // The run id Prepare would derive, known before anything is written: the lock is taken first.
+  const text = body.toString('utf8');
+  const runId = o.runId ?? deriveRunId(parseExperiment(text, o.experimentPath), text, undefined, o.quick ?? false, o.full ?? false);
+  const lock = await lockRun(o.store, runId, (message) => o.reporter.log(message));
+  try {
+    await o.store.put(expKey, body);
+    return await runStages(o, expKey, runId);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The stage graph's stages on this machine, for a run whose lock is held. */
+async function runStages(o: LocalRunOptions, expKey: string, lockedRunId: string): Promise<LocalRunResult> {
+  const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
   let plan: PrepareOutput | undefined;
   let finished: LocalRunResult | undefined;
   const runId = () => {
@@ -106,7 +122,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
 
   const local: Record<StageName, LocalStage> = {
     Prepare: async () => {
-      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
+      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, runId: lockedRunId });
       o.reporter.log(`run ${plan.runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
     },
     Featurize: (stage, shardKeys) => featurizeShards(ctx, o, runId(), shardKeys, stage.local.on === 'worker pool' ? stage.local.retries : 0),
