@@ -15,7 +15,7 @@ export const EXPERIMENT_KEY_PATTERN = `${PREFIXES.experiments}*.json`;
 
 /**
  * Upload -> run: an EventBridge rule on the bucket's Object Created events for experiment files starts the
- * state machine with `{bucket, key, uploadId, versionId}`. EventBridge delivers at least once and a rule target cannot
+ * state machine with `{bucket, key, uploadId}`. EventBridge delivers at least once and a rule target cannot
  * name the execution, so the state machine itself turns the upload into a named run (see Workflow).
  */
 export class Trigger extends Construct {
@@ -37,16 +37,16 @@ export class Trigger extends Construct {
       },
     });
 
-    // The sequencer is the same in every delivery of one upload and different for every new upload of the key,
-    // and it is present whether or not the bucket is versioned: it identifies the upload. The version id (the bucket
-    // is versioned) is what the run reads, so a later upload of the same key never changes a run already started.
+    // The object's version id (the bucket is versioned) identifies the upload: the same in every delivery of one
+    // upload, new for every upload of the key. It is also what the run reads, so a later upload of the same key never
+    // changes a run already started. (The event's sequencer would identify it too on AWS, but LocalStack 4.14 sends
+    // one constant sequencer for every upload.)
     this.rule.addTarget(
       new targets.SfnStateMachine(props.stateMachine, {
         input: events.RuleTargetInput.fromObject({
           bucket: events.EventField.fromPath('$.detail.bucket.name'),
           key: events.EventField.fromPath('$.detail.object.key'),
-          uploadId: events.EventField.fromPath('$.detail.object.sequencer'),
-          versionId: events.EventField.fromPath('$.detail.object.version-id'),
+          uploadId: events.EventField.fromPath('$.detail.object.version-id'),
         }),
       }),
     );

@@ -246,7 +246,8 @@ export class Workflow extends Construct {
     deriveRunId.next(nameRun).next(uploadOrConsole);
 
     const fromUpload = new sfn.Pass(this, 'From upload', {
-      parameters: { via: 'upload', 'experimentKey.$': '$.key', 'uploadId.$': '$.uploadId', 'experimentVersion.$': '$.versionId' },
+      // The upload's id is the uploaded object's version id (see Trigger): the version the run reads.
+      parameters: { via: 'upload', 'experimentKey.$': '$.key', 'uploadId.$': '$.uploadId', 'experimentVersion.$': '$.uploadId' },
     }).next(deriveRunId);
     // Console runs are not deduplicated: each start is a new run, identified by its execution name. They name no
     // version (the field is empty and never reaches Prepare): Prepare pins the version it reads.
@@ -265,13 +266,13 @@ export class Workflow extends Construct {
       error: 'InvalidInput',
       cause:
         'Expected {"experiment": "experiments/<name>.json"} (optionally with "runId" to resume), ' +
-        'an S3 upload {"bucket", "key", "uploadId", "versionId"}, or {"experimentKey", "runId"} (optionally with "experimentVersion").',
+        'an S3 upload {"bucket", "key", "uploadId"}, or {"experimentKey", "runId"} (optionally with "experimentVersion").',
     });
 
     const str = (path: string) => sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isString(path));
     const routeInput = new sfn.Choice(this, 'Route input', { comment: 'Accepts every input shape; Prepare always gets a PrepareInput.' })
       .when(sfn.Condition.and(str('$.experimentKey'), str('$.runId')), runInput)
-      .when(sfn.Condition.and(str('$.bucket'), str('$.key'), str('$.uploadId'), str('$.versionId')), fromUpload)
+      .when(sfn.Condition.and(str('$.bucket'), str('$.key'), str('$.uploadId')), fromUpload)
       .when(sfn.Condition.and(str('$.experiment'), str('$.runId')), resumeRun)
       .when(str('$.experiment'), fromConsole)
       .otherwise(invalidInput);

@@ -92,17 +92,16 @@ describe('trigger', () => {
     });
   });
 
-  it('starts the state machine with {bucket, key, uploadId, versionId} taken from the event', () => {
+  it('starts the state machine with {bucket, key, uploadId} taken from the event, the upload id being the version id', () => {
     const [target] = resource('AWS::Events::Rule', 'TriggerExperimentUploaded').Targets as Record<string, unknown>[];
     expect(target!.Arn).toMatch(/^ref:WorkflowStateMachine/);
     expect(target!.InputTransformer).toEqual({
       InputPathsMap: {
         'detail-bucket-name': '$.detail.bucket.name',
         'detail-object-key': '$.detail.object.key',
-        'detail-object-sequencer': '$.detail.object.sequencer',
         'detail-object-version-id': '$.detail.object.version-id',
       },
-      InputTemplate: '{"bucket":<detail-bucket-name>,"key":<detail-object-key>,"uploadId":<detail-object-sequencer>,"versionId":<detail-object-version-id>}',
+      InputTemplate: '{"bucket":<detail-bucket-name>,"key":<detail-object-key>,"uploadId":<detail-object-version-id>}',
     });
   });
 });

@@ -387,21 +387,21 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   });
 
   it('S3 upload input: starts the run as an execution named by the run id, pinned to the uploaded version, and does no stage work itself', async () => {
-    const upload = { bucket: 'data-bucket', key: 'experiments/nested/my.exp.json', uploadId: '0055AED6DCD90281E5', versionId: 'v3.Xyz_1' };
-    const runId = `my-${md5('experiments/nested/my.exp.json#0055AED6DCD90281E5')}`;
+    const upload = { bucket: 'data-bucket', key: 'experiments/nested/my.exp.json', uploadId: 'v3.Xyz_1' };
+    const runId = `my-${md5('experiments/nested/my.exp.json#v3.Xyz_1')}`;
     const { output, calls, error } = await execute(upload, { ...succeeding, 'Start run': () => ({ ExecutionArn: 'arn:x' }) });
     expect(error).toBeUndefined();
     expect(calls).toHaveLength(1);
     expect(calls[0]!.state).toBe('Start run');
     expect(calls[0]!.input).toMatchObject({
       Name: runId,
-      Input: { experimentKey: upload.key, uploadId: upload.uploadId, experimentVersion: 'v3.Xyz_1', runId },
+      Input: { experimentKey: upload.key, uploadId: upload.uploadId, experimentVersion: upload.uploadId, runId },
     });
     expect(output).toMatchObject({ runId, started: { executionArn: 'arn:x' } });
   });
 
   it('a duplicate delivery of the same upload finds the name taken and ends as a no-op', async () => {
-    const upload = { bucket: 'b', key: 'experiments/sst2-imdb.json', uploadId: '0055AED6DCD90281E5', versionId: 'v1' };
+    const upload = { bucket: 'b', key: 'experiments/sst2-imdb.json', uploadId: '0055AED6DCD90281E5' };
     const taken = () => {
       throw fail('StepFunctions.ExecutionAlreadyExistsException', 'Execution Already Exists');
     };
@@ -412,7 +412,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   });
 
   it('a file name that is not a valid execution name falls back to the bare digest', async () => {
-    const upload = { bucket: 'b', key: 'experiments/my experiment.json', uploadId: '42', versionId: 'v1' };
+    const upload = { bucket: 'b', key: 'experiments/my experiment.json', uploadId: '42' };
     const digest = md5('experiments/my experiment.json#42');
     const start = (i: Json, attempt: number) => {
       if (attempt === 1) throw fail('StepFunctions.InvalidNameException', `Invalid Execution Name: '${i.Name}'`);
@@ -604,7 +604,7 @@ describe('state transitions: the estimate from the stage graph equals a real exe
       const runStates = ['Prepare', 'Featurize', 'Train', 'Report'];
 
       // An upload: its own execution starts the named run, which is a second execution (both billed).
-      const intake = await execute({ bucket: 'b', key: 'experiments/a.json', uploadId: 'u1', versionId: 'v1' }, handlers, 'upload-1');
+      const intake = await execute({ bucket: 'b', key: 'experiments/a.json', uploadId: 'u1' }, handlers, 'upload-1');
       const named = await execute(intake.calls[0]!.input.Input, handlers, intake.calls[0]!.input.Name);
       for (const e of [intake, named]) expect(e.error).toBeUndefined();
       expect([topLevel(intake.events), topLevel(named.events)]).toEqual([INTAKE.upload[0], [...INTAKE.upload[1]!, ...runStates]]);
