@@ -10,10 +10,11 @@ import { TransientError } from '../errors/index.js';
  * creates atomically — of two processes (or two calls in one process) creating it at once, exactly one succeeds,
  * and the holder removes it when done. A holder that died inside its critical section (a few milliseconds) leaves
  * its lock behind; such a lock is removed only when its holder is provably gone (its pid no longer runs on this
- * host) or it has been held far longer than any put takes. Removal itself is serialized by a second O_EXCL file
- * (the break lock), and removes the lock only if it still carries the dead holder's nonce: a dead holder's lock
- * can change only through a breaker, so a live holder's lock is never removed. (Left to chance is only a breaker
- * that dies inside its own sub-millisecond break while another one waits out the age limit.)
+ * host) or it has been held far longer than any put takes (30 s). Removal itself is serialized by a second O_EXCL
+ * file (the break lock), and removes the lock only if it still is the file judged abandoned (same inode and nonce):
+ * an abandoned lock can change only through a breaker, so a lock taken since is never removed. (Left to chance are
+ * only a breaker that dies inside its own sub-millisecond break while another one waits out the age limit, and a
+ * live holder stalled for 30 s inside a put.)
  */
 
 /** Written into the lock file: who holds it, so others can tell a dead holder from a busy one. */
@@ -41,20 +42,25 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-async function readHolder(path: string): Promise<Holder | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Holder;
-  } catch {
-    // Gone, or created but not yet written: not (yet) a lock anyone can judge.
-    return undefined;
-  }
+/** A lock file as seen once: which file it is (inode), how old, and its holder (none while its creator is still writing it). */
+interface LockState {
+  ino: number;
+  ageMs: number;
+  holder?: Holder;
 }
 
-async function ageMs(path: string): Promise<number> {
+async function inspect(path: string): Promise<LockState | undefined> {
   try {
-    return Date.now() - (await stat(path)).mtimeMs;
+    const s = await stat(path);
+    let holder: Holder | undefined;
+    try {
+      holder = JSON.parse(await readFile(path, 'utf8')) as Holder;
+    } catch {
+      // Created but not yet written, or gone since the stat.
+    }
+    return { ino: s.ino, ageMs: Date.now() - s.mtimeMs, ...(holder ? { holder } : {}) };
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -68,14 +74,21 @@ async function createExclusive(path: string, holder: Holder): Promise<boolean> {
   }
 }
 
-/** Removes the lock at `path` if it still is the abandoned one with `nonce` (see the module comment). */
-async function breakAbandoned(path: string, breaker: string, nonce: string, me: Holder): Promise<void> {
+/** Whether a lock is abandoned: its holder no longer runs on this host, or it is older than any put takes. */
+function abandoned(lock: LockState, host: string): boolean {
+  return (lock.holder !== undefined && lock.holder.host === host && !processAlive(lock.holder.pid)) || lock.ageMs > STALE_MS;
+}
+
+/** Removes the lock at `path` if it still is the abandoned file `seen` (same inode and nonce; see the module comment). */
+async function breakAbandoned(path: string, breaker: string, seen: LockState, me: Holder): Promise<void> {
   if (!(await createExclusive(breaker, me))) {
-    if ((await ageMs(breaker)) > STALE_MS) await rm(breaker, { force: true });
+    const stuck = await inspect(breaker);
+    if (stuck && stuck.ageMs > STALE_MS) await rm(breaker, { force: true });
     return;
   }
   try {
-    if ((await readHolder(path))?.nonce === nonce) await rm(path, { force: true });
+    const now = await inspect(path);
+    if (now && now.ino === seen.ino && now.holder?.nonce === seen.holder?.nonce) await rm(path, { force: true });
   } finally {
     await rm(breaker, { force: true });
   }
@@ -91,14 +104,10 @@ export async function withWriteLock<T>(file: string, suffix: string, what: strin
   const me: Holder = { pid: process.pid, host: hostname(), nonce: randomBytes(8).toString('hex'), at: new Date().toISOString() };
   const deadline = Date.now() + WAIT_MS;
   for (let wait = 2; !(await createExclusive(lockPath, me)); wait = Math.min(wait * 2, 100)) {
-    const holder = await readHolder(lockPath);
-    const abandoned = holder !== undefined && ((holder.host === me.host && !processAlive(holder.pid)) || (await ageMs(lockPath)) > STALE_MS);
-    if (abandoned) {
-      await breakAbandoned(lockPath, breaker, holder.nonce, me);
-      continue;
-    }
-    if (Date.now() > deadline) {
-      const who = holder ? `process ${holder.pid} on ${holder.host} since ${holder.at}` : 'another writer';
+    const lock = await inspect(lockPath);
+    if (lock && abandoned(lock, me.host)) await breakAbandoned(lockPath, breaker, lock, me);
+    else if (Date.now() > deadline) {
+      const who = lock?.holder ? `process ${lock.holder.pid} on ${lock.holder.host} since ${lock.holder.at}` : 'another writer';
       throw new TransientError(`${what}: the write lock ${lockPath} is still held by ${who} after ${WAIT_MS / 1000} s`);
     }
     await sleep(Math.random() * wait);

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -74,6 +74,18 @@ describe('FsBlobStore (local folder): conditional puts across processes and aban
     const t0 = Date.now();
     await store.put('m.json', 'v2', { ifMatch: etag });
     expect(Date.now() - t0).toBeLessThan(5_000);
+    expect((await store.get('m.json'))?.toString()).toBe('v2');
+    expect(await readdir(store.root)).toEqual(['m.json']);
+  });
+
+  it('a write lock left empty (its creator died before writing it) is broken once it is older than 30 s', async () => {
+    const store = await opened();
+    await store.put('m.json', 'v1');
+    const etag = (await store.head('m.json'))!.etag!;
+    await writeFile(lockOf(store, 'm.json'), '');
+    const minuteAgo = new Date(Date.now() - 60_000);
+    await utimes(lockOf(store, 'm.json'), minuteAgo, minuteAgo);
+    await store.put('m.json', 'v2', { ifMatch: etag });
     expect((await store.get('m.json'))?.toString()).toBe('v2');
     expect(await readdir(store.root)).toEqual(['m.json']);
   });
