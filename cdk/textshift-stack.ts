@@ -49,7 +49,12 @@ export class TextshiftStack extends Stack {
       ...config.functions.prepare,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(prepare.role, bucket, { read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)], write: [all(PREFIXES.runs)] });
+    // It reads the experiment and dataset versions the run pinned (the upload's, or those it first read).
+    grantPrefixes(prepare.role, bucket, {
+      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)],
+      write: [all(PREFIXES.runs)],
+      versions: [all(PREFIXES.experiments), all(PREFIXES.datasets)],
+    });
 
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
     // records each shard's result next to the shard task under runs/<id>/featurized/. It reads its texts from the
@@ -78,7 +83,7 @@ export class TextshiftStack extends Stack {
     // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails).
     grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)], streamed: [anyRun.checkpointsZip] });
 
-    // MarkFailed: records the failed stage in the run's stage records and manifest, and touches nothing else.
+    // MarkFailed: records the failed stage in the run's manifest, and touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
       ...common,
       folder: 'mark-failed',
@@ -88,8 +93,7 @@ export class TextshiftStack extends Stack {
       ...config.functions.markFailed,
       architecture: lambda.Architecture.ARM_64,
     });
-    const runRecords = [anyRun.manifest, all(anyRun.stagesPrefix)];
-    grantPrefixes(markFailed.role, bucket, { read: runRecords, write: runRecords });
+    grantPrefixes(markFailed.role, bucket, { read: [anyRun.manifest], write: [anyRun.manifest] });
 
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
     // options a local run's estimate reads from cdk.json).

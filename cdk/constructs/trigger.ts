@@ -37,14 +37,16 @@ export class Trigger extends Construct {
       },
     });
 
-    // The sequencer is the same in every delivery of one upload and different for every new upload of the key,
-    // and it is present whether or not the bucket is versioned: it identifies the upload.
+    // The object's version id (the bucket is versioned) identifies the upload: the same in every delivery of one
+    // upload, new for every upload of the key. It is also what the run reads, so a later upload of the same key never
+    // changes a run already started. (The event's sequencer would identify it too on AWS, but LocalStack 4.14 sends
+    // one constant sequencer for every upload.)
     this.rule.addTarget(
       new targets.SfnStateMachine(props.stateMachine, {
         input: events.RuleTargetInput.fromObject({
           bucket: events.EventField.fromPath('$.detail.bucket.name'),
           key: events.EventField.fromPath('$.detail.object.key'),
-          uploadId: events.EventField.fromPath('$.detail.object.sequencer'),
+          uploadId: events.EventField.fromPath('$.detail.object.version-id'),
         }),
       }),
     );

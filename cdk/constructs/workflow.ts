@@ -176,6 +176,7 @@ export class Workflow extends Construct {
         'via.$': '$.via',
         'experimentKey.$': '$.experimentKey',
         'uploadId.$': '$.uploadId',
+        'experimentVersion.$': '$.experimentVersion',
         'fileName.$':
           "States.ArrayGetItem(States.StringSplit($.experimentKey, '/'), States.MathAdd(States.ArrayLength(States.StringSplit($.experimentKey, '/')), -1))",
         'digest.$': "States.Hash(States.Format('{}#{}', $.experimentKey, $.uploadId), 'MD5')",
@@ -186,6 +187,7 @@ export class Workflow extends Construct {
         'via.$': '$.via',
         'experimentKey.$': '$.experimentKey',
         'uploadId.$': '$.uploadId',
+        'experimentVersion.$': '$.experimentVersion',
         'digest.$': '$.digest',
         'runId.$': "States.Format('{}-{}', States.ArrayGetItem(States.StringSplit($.fileName, '.'), 0), $.digest)",
       },
@@ -208,6 +210,8 @@ export class Workflow extends Construct {
       input: sfn.TaskInput.fromObject({
         experimentKey: sfn.JsonPath.stringAt('$.experimentKey'),
         uploadId: sfn.JsonPath.stringAt('$.uploadId'),
+        // The version uploaded: the run reads exactly it, whatever is uploaded to the key later.
+        experimentVersion: sfn.JsonPath.stringAt('$.experimentVersion'),
         runId: sfn.JsonPath.stringAt('$.runId'),
       }),
       associateWithParent: false,
@@ -221,6 +225,7 @@ export class Workflow extends Construct {
         'via.$': '$.via',
         'experimentKey.$': '$.experimentKey',
         'uploadId.$': '$.uploadId',
+        'experimentVersion.$': '$.experimentVersion',
         'digest.$': '$.digest',
         'runId.$': '$.digest',
       },
@@ -241,11 +246,13 @@ export class Workflow extends Construct {
     deriveRunId.next(nameRun).next(uploadOrConsole);
 
     const fromUpload = new sfn.Pass(this, 'From upload', {
-      parameters: { via: 'upload', 'experimentKey.$': '$.key', 'uploadId.$': '$.uploadId' },
+      // The upload's id is the uploaded object's version id (see Trigger): the version the run reads.
+      parameters: { via: 'upload', 'experimentKey.$': '$.key', 'uploadId.$': '$.uploadId', 'experimentVersion.$': '$.uploadId' },
     }).next(deriveRunId);
-    // Console runs are not deduplicated: each start is a new run, identified by its execution name.
+    // Console runs are not deduplicated: each start is a new run, identified by its execution name. They name no
+    // version (the field is empty and never reaches Prepare): Prepare pins the version it reads.
     const fromConsole = new sfn.Pass(this, 'From console', {
-      parameters: { via: 'console', 'experimentKey.$': '$.experiment', 'uploadId.$': '$$.Execution.Name' },
+      parameters: { via: 'console', 'experimentKey.$': '$.experiment', 'uploadId.$': '$$.Execution.Name', experimentVersion: '' },
     }).next(deriveRunId);
     const resumeRun = new sfn.Pass(this, 'Resume run', {
       comment: 'Re-runs an existing run id; every stage skips work whose output already exists.',
@@ -259,7 +266,7 @@ export class Workflow extends Construct {
       error: 'InvalidInput',
       cause:
         'Expected {"experiment": "experiments/<name>.json"} (optionally with "runId" to resume), ' +
-        'an S3 upload {"bucket", "key", "uploadId"}, or {"experimentKey", "runId"}.',
+        'an S3 upload {"bucket", "key", "uploadId"}, or {"experimentKey", "runId"} (optionally with "experimentVersion").',
     });
 
     const str = (path: string) => sfn.Condition.and(sfn.Condition.isPresent(path), sfn.Condition.isString(path));

@@ -24,7 +24,14 @@ const runId = z.string().superRefine((value, ctx) => {
 const count = z.number().int().min(0);
 
 const schemas = {
-  prepare: z.strictObject({ experimentKey: key, uploadId: z.string().min(1).optional(), runId: runId.optional(), quick: z.boolean().optional() }),
+  prepare: z.strictObject({
+    experimentKey: key,
+    uploadId: z.string().min(1).optional(),
+    // The upload event's version-id; empty when the bucket keeps no versions (then Prepare pins what it reads).
+    experimentVersion: z.string().max(1024).optional(),
+    runId: runId.optional(),
+    quick: z.boolean().optional(),
+  }),
   featurize: z.strictObject({ runId, shardKey: key }).superRefine((e, ctx) => {
     if (!isShardOf(e.shardKey, e.runId)) {
       ctx.addIssue({ code: 'custom', path: ['shardKey'], message: `"${e.shardKey}" is not a shard of run "${e.runId}" (expected runs/${e.runId}/shards/...)` });

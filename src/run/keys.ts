@@ -31,9 +31,8 @@ export function runKeys(runId: string) {
     manifest: `${root}/manifest.json`,
     /** Prepare's stored plan: a prepared run returns it instead of preparing again. */
     plan: `${root}/prepare.json`,
-    /** One record per stage, folded into the manifest (parallel stages never overwrite each other). */
-    stagesPrefix: `${root}/stages/`,
-    stage: (stage: string) => `${root}/stages/${stage.replace(/[^A-Za-z0-9._-]/g, '_')}.json`,
+    /** Held by a local run while it runs (owner pid, host and start time): a second run of the same id refuses to start. */
+    lock: `${root}/lock.json`,
     split: (dataset: string, split: string) => `${root}/splits/${dataset}/${split}.jsonl.gz`,
     vocabulary: (feature: string) => `${root}/features/${feature}/vocabulary.json`,
     featureIndex: (feature: string) => `${root}/features/${feature}/index.json`,

@@ -1,16 +1,17 @@
-import type { BlobStore } from '../store/blob-store.js';
+import { PreconditionFailedError, type BlobStore } from '../store/blob-store.js';
 import type { Experiment } from '../config/experiment.js';
-import type { LoadedFile } from './records.js';
+import type { InputPin, LoadedFile } from './records.js';
 import type { SkippedRow } from './records.js';
 import { runKeys } from './keys.js';
 import type { StageRecord, StageStatus, StageUsage } from './records.js';
 import { classifyError } from '../errors/classify.js';
-import { MissingInputError } from '../errors/index.js';
+import { InternalError, MissingInputError } from '../errors/index.js';
 
 /** `runs/<id>/manifest.json`: what a run is (resolved config, inputs) and how far it got (stage records). */
 export interface Manifest {
   runId: string;
-  experiment: { key: string; name: string; sha256: string };
+  /** The experiment file the run read: its sha256, and in a versioned bucket its VersionId and ETag (what a resume reads). */
+  experiment: { key: string; name: string; sha256: string; version?: string; etag?: string };
   config: Experiment;
   quick: boolean;
   /** Per-family subsample caps were ignored (`--full`). */
@@ -19,6 +20,11 @@ export interface Manifest {
   updatedAt: string;
   status: 'running' | 'succeeded' | 'failed';
   inputs: Record<string, LoadedFile[]>;
+  /**
+   * Every dataset file the run reads (data-store key -> the version it resolved when Prepare first ran): a retried or
+   * redriven Prepare reads exactly these versions, or fails if a folder's file changed (absent in old manifests).
+   */
+  pinned?: Record<string, InputPin>;
   /** Rows skipped under `onBadRow: "skip"`, per dataset: the count and the first few. */
   skippedRows: Record<string, { count: number; first: SkippedRow[] }>;
   /** Examples per dataset part after splitting and subsampling, per feature family. */
@@ -32,34 +38,64 @@ export interface Manifest {
   versions: Record<string, string>;
 }
 
+/** A run's manifest, or undefined when the run has none (yet). */
+export async function findManifest(store: BlobStore, runId: string): Promise<Manifest | undefined> {
+  const buf = await store.get(runKeys(runId).manifest);
+  return buf && (JSON.parse(buf.toString('utf8')) as Manifest);
+}
+
 /** Reads a run's manifest; throws naming the key when the run does not exist. */
 export async function readManifest(store: BlobStore, runId: string): Promise<Manifest> {
-  const buf = await store.get(runKeys(runId).manifest);
-  if (!buf) throw new MissingInputError(`run "${runId}" not found: ${store.url}/${runKeys(runId).manifest} does not exist`);
-  return JSON.parse(buf.toString('utf8')) as Manifest;
+  const m = await findManifest(store, runId);
+  if (!m) throw new MissingInputError(`run "${runId}" not found: ${store.url}/${runKeys(runId).manifest} does not exist`);
+  return m;
 }
 
-/** Writes the manifest (atomically). */
-export async function writeManifest(store: BlobStore, m: Manifest): Promise<void> {
+/** Creates a run's manifest only if the run has none yet (a conditional create); false when another writer made one first. */
+export async function createManifest(store: BlobStore, m: Manifest): Promise<boolean> {
   m.updatedAt = new Date().toISOString();
-  await store.put(runKeys(m.runId).manifest, JSON.stringify(m, null, 2));
+  try {
+    await store.put(runKeys(m.runId).manifest, JSON.stringify(m, null, 2), { ifNoneMatch: '*' });
+    return true;
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) return false;
+    throw err;
+  }
 }
+
+/** How often an update re-reads and re-applies its change when other writers keep writing first. */
+const UPDATE_ATTEMPTS = 10;
 
 /**
- * Records one stage's status in its own object (parallel stages never overwrite each other), then folds every
- * stage record into manifest.json.
+ * Changes a run's manifest without losing anyone else's change: reads it with its etag, applies `change`, and writes
+ * it only if nobody wrote it in between (a conditional put, If-Match); when someone did, reads it again and re-applies
+ * `change`, up to UPDATE_ATTEMPTS times with jittered backoff. `change` therefore sets only what it means to set, on
+ * the manifest it is given. Every writer of an existing manifest goes through here. Returns the manifest as written.
  */
-export async function recordStage(store: BlobStore, runId: string, stage: string, record: StageRecord): Promise<Manifest> {
-  // Read first: a run that does not exist fails here, before a stray stage record is written for it.
-  const m = await readManifest(store, runId);
-  await store.put(runKeys(runId).stage(stage), JSON.stringify({ stage, ...record }, null, 2));
-  for (const { key } of await store.list(runKeys(runId).stagesPrefix)) {
-    const r = JSON.parse((await store.getOrThrow(key)).toString('utf8')) as StageRecord & { stage: string };
-    const { stage: name, ...rest } = r;
-    m.stages[name] = rest;
+export async function updateManifest(store: BlobStore, runId: string, change: (m: Manifest) => void): Promise<Manifest> {
+  const key = runKeys(runId).manifest;
+  for (let attempt = 1; ; attempt++) {
+    const read = await store.getWithInfo(key);
+    if (!read) throw new MissingInputError(`run "${runId}" not found: ${store.url}/${key} does not exist`);
+    if (read.info.etag === undefined) throw new InternalError(`${store.url}: the store gave no etag for ${key}, so it cannot be updated safely`);
+    const m = JSON.parse(read.body.toString('utf8')) as Manifest;
+    change(m);
+    m.updatedAt = new Date().toISOString();
+    try {
+      await store.put(key, JSON.stringify(m, null, 2), { ifMatch: read.info.etag });
+      return m;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError) || attempt >= UPDATE_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 10 * 2 ** attempt)));
+    }
   }
-  await writeManifest(store, m);
-  return m;
+}
+
+/** Records one stage's status in the manifest (stages finishing at once each keep their own record). */
+export async function recordStage(store: BlobStore, runId: string, stage: string, record: StageRecord): Promise<Manifest> {
+  return updateManifest(store, runId, (m) => {
+    m.stages[stage] = record;
+  });
 }
 
 /** Runs `work` as a named stage: records running, then succeeded (with timing and usage) or failed. */

@@ -125,6 +125,21 @@ export interface LoadedFile {
   bytes: number;
   /** Examples kept (bad rows skipped under `onBadRow: "skip"` are not counted). */
   rows: number;
+  /** The object version read, in a versioned bucket (S3 VersionId). */
+  version?: string;
+  /** The object's ETag (S3) or file identity (a folder) when it was pinned. */
+  etag?: string;
+}
+
+/**
+ * One input object as a run first resolved it, so every later read gets the same bytes: its version where the store
+ * keeps versions (read by VersionId), else its sha256 (checked before reading). Size and etag as seen then.
+ */
+export interface InputPin {
+  bytes: number;
+  etag?: string;
+  version?: string;
+  sha256?: string;
 }
 
 /** A row left out under `onBadRow: "skip"`; the manifest counts these. */

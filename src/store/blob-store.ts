@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { InvalidInputError, MissingInputError } from '../errors/index.js';
+import { InvalidInputError, MissingInputError, TransientError } from '../errors/index.js';
 
 /** Metadata of one stored object. */
 export interface BlobInfo {
@@ -10,6 +10,30 @@ export interface BlobInfo {
    * folder store's tag of inode, size, modification and change times. Caches of copies and hashes key on it.
    */
   etag?: string;
+  /** The object version in a versioned S3 bucket (its VersionId); absent where the store keeps no versions (a folder). */
+  version?: string;
+}
+
+/** Which stored version a read returns: the current one unless `version` (a BlobInfo.version) names an older one. */
+export interface ReadOptions {
+  version?: string;
+}
+
+/**
+ * A condition on a put (S3's conditional writes): `ifMatch` writes only over the object whose etag it names,
+ * `ifNoneMatch: '*'` only where no object exists. A condition that does not hold throws PreconditionFailedError and
+ * writes nothing. Conditional puts are atomic with respect to each other; an unconditional put or a delete of the same
+ * key is not held back by them.
+ */
+export interface PutCondition {
+  ifMatch?: string;
+  ifNoneMatch?: '*';
+}
+
+/** An object's bytes with the metadata of exactly those bytes (read in one request). */
+export interface BlobWithInfo {
+  body: Buffer;
+  info: BlobInfo;
 }
 
 /**
@@ -19,17 +43,22 @@ export interface BlobInfo {
 export interface BlobStore {
   /** Human-readable location, e.g. `file:///abs/dir` or `s3://bucket/prefix`. */
   readonly url: string;
-  /** Whole object, or undefined when the key does not exist. */
-  get(key: string): Promise<Buffer | undefined>;
+  /**
+   * Whole object, or undefined when the key does not exist. Reads of a `version` throw VersionNotFoundError when that
+   * version does not exist, and InvalidInputError on a store that keeps no versions.
+   */
+  get(key: string, options?: ReadOptions): Promise<Buffer | undefined>;
   /** Whole object; throws a NotFoundError naming the key when it does not exist. */
-  getOrThrow(key: string): Promise<Buffer>;
+  getOrThrow(key: string, options?: ReadOptions): Promise<Buffer>;
   /** Streamed read; throws a NotFoundError when the key does not exist. */
-  getStream(key: string): Promise<Readable>;
-  /** Atomically writes the whole body. */
-  put(key: string, body: Buffer | Uint8Array | string): Promise<void>;
+  getStream(key: string, options?: ReadOptions): Promise<Readable>;
+  /** Whole object with its size, etag and version, or undefined when the key does not exist. */
+  getWithInfo(key: string, options?: ReadOptions): Promise<BlobWithInfo | undefined>;
+  /** Atomically writes the whole body; with a condition, only if it holds (else PreconditionFailedError, nothing written). */
+  put(key: string, body: Buffer | Uint8Array | string, condition?: PutCondition): Promise<void>;
   /** Atomically writes a streamed body (large artifacts such as checkpoints.zip). */
   putStream(key: string, body: Readable): Promise<void>;
-  /** Size and ETag of the object, or undefined when it does not exist. */
+  /** Size, etag and version of the current object, or undefined when it does not exist. */
   head(key: string): Promise<BlobInfo | undefined>;
   /** Every object whose key starts with prefix, sorted by key. */
   list(prefix: string): Promise<BlobInfo[]>;
@@ -47,6 +76,38 @@ export class NotFoundError extends MissingInputError {
   ) {
     super(`${store}: no object at key "${key}"`);
   }
+}
+
+/** A read of an object version that does not exist (never written, or expired from a versioned bucket). */
+export class VersionNotFoundError extends MissingInputError {
+  constructor(
+    readonly store: string,
+    readonly key: string,
+    readonly version: string,
+  ) {
+    super(`${store}: no version "${version}" of "${key}" (was it deleted, or expired as a noncurrent version?)`);
+  }
+}
+
+/**
+ * A conditional put whose condition did not hold: another writer changed the object since it was read (`ifMatch`) or
+ * created it first (`ifNoneMatch`). Transient: reading again and re-applying the change can succeed.
+ */
+export class PreconditionFailedError extends TransientError {
+  constructor(
+    readonly store: string,
+    readonly key: string,
+    readonly condition: PutCondition,
+    options?: { cause?: unknown },
+  ) {
+    const expected = condition.ifMatch !== undefined ? `still to be the version with etag ${condition.ifMatch}` : 'not to exist yet';
+    super(`${store}: conditional write of "${key}" refused: the object was expected ${expected}, and it is not`, options);
+  }
+}
+
+/** Whether a put carries a condition (plain puts skip the conditional path). */
+export function isConditional(condition: PutCondition | undefined): condition is PutCondition {
+  return condition !== undefined && (condition.ifMatch !== undefined || condition.ifNoneMatch !== undefined);
 }
 
 const KEY_PART = /^[A-Za-z0-9._=+@-]+$/;

@@ -1,15 +1,33 @@
 import { createReadStream, createWriteStream, type BigIntStats } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
+import {
+  NotFoundError,
+  PreconditionFailedError,
+  isConditional,
+  validateKey,
+  type BlobInfo,
+  type BlobStore,
+  type BlobWithInfo,
+  type PutCondition,
+  type ReadOptions,
+} from './blob-store.js';
+import { withWriteLock } from './fs-write-lock.js';
+import { InvalidInputError } from '../errors/index.js';
 
+/** Files the store keeps for itself (temp bodies, write locks) end in this; they are never objects. */
 const TMP_SUFFIX = '.partial';
 
-/** A folder used as an object store: key `a/b.json` is file `<root>/a/b.json`; writes go to a temp file, then rename. */
+/**
+ * A folder used as an object store: key `a/b.json` is file `<root>/a/b.json`; writes go to a temp file, then rename.
+ * Conditional puts: `ifNoneMatch: '*'` links the temp file to the key's name (link(2) fails when the name exists, and
+ * is atomic); `ifMatch` compares the file's etag and renames over it while holding the key's write lock
+ * (fs-write-lock.ts), which every conditional put of that key takes. The folder keeps no versions.
+ */
 export class FsBlobStore implements BlobStore {
   readonly root: string;
   readonly url: string;
@@ -28,7 +46,8 @@ export class FsBlobStore implements BlobStore {
     return this.pathOf(key);
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
+    this.refuseVersion(key, options);
     try {
       return await readFile(this.pathOf(key));
     } catch (err) {
@@ -37,26 +56,47 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async getOrThrow(key: string): Promise<Buffer> {
-    const body = await this.get(key);
+  async getOrThrow(key: string, options?: ReadOptions): Promise<Buffer> {
+    const body = await this.get(key, options);
     if (body === undefined) throw new NotFoundError(this.url, key);
     return body;
   }
 
-  async getStream(key: string): Promise<Readable> {
+  async getStream(key: string, options?: ReadOptions): Promise<Readable> {
+    this.refuseVersion(key, options);
     if ((await this.head(key)) === undefined) throw new NotFoundError(this.url, key);
     return createReadStream(this.pathOf(key));
   }
 
-  async put(key: string, body: Buffer | Uint8Array | string): Promise<void> {
+  async getWithInfo(key: string, options?: ReadOptions): Promise<BlobWithInfo | undefined> {
+    this.refuseVersion(key, options);
+    let file;
+    try {
+      file = await open(this.pathOf(key), 'r');
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    try {
+      // Stat and read through one descriptor: the etag is that of the bytes read, even if a put replaces the file.
+      const s = await file.stat({ bigint: true });
+      return { body: await file.readFile(), info: { key, size: Number(s.size), etag: fileTag(s) } };
+    } finally {
+      await file.close();
+    }
+  }
+
+  async put(key: string, body: Buffer | Uint8Array | string, condition?: PutCondition): Promise<void> {
     const path = this.pathOf(key);
     const tmp = await this.tempFor(path);
     try {
       await writeFile(tmp, body);
-      await rename(tmp, path);
-    } catch (err) {
+      if (!isConditional(condition)) await rename(tmp, path);
+      else if (condition.ifMatch === undefined) await this.create(key, tmp, path, condition);
+      else await withWriteLock(path, TMP_SUFFIX, `${this.url}: ${key}`, () => this.replaceIfMatch(key, tmp, path, condition));
+    } finally {
+      // After a rename the temp name is gone; after a link it is a second name of the new file.
       await rm(tmp, { force: true });
-      throw err;
     }
   }
 
@@ -93,6 +133,30 @@ export class FsBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  /** `ifNoneMatch: '*'`: the temp file gets the key's name only if no file has it (link(2) is atomic and never replaces). */
+  private async create(key: string, tmp: string, path: string, condition: PutCondition): Promise<void> {
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PreconditionFailedError(this.url, key, condition, { cause: err });
+      throw err;
+    }
+  }
+
+  /** `ifMatch` (under the key's write lock): replaces the file only if it is still the one with that etag. */
+  private async replaceIfMatch(key: string, tmp: string, path: string, condition: PutCondition): Promise<void> {
+    const current = await this.head(key);
+    const holds = current !== undefined && current.etag === condition.ifMatch && condition.ifNoneMatch === undefined;
+    if (!holds) throw new PreconditionFailedError(this.url, key, condition);
+    await rename(tmp, path);
+  }
+
+  private refuseVersion(key: string, options: ReadOptions | undefined): void {
+    if (options?.version !== undefined) {
+      throw new InvalidInputError(`${this.url}: a folder store keeps no object versions, so "${key}" cannot be read at version "${options.version}"`);
+    }
   }
 
   private async walk(dir: string, out: BlobInfo[]): Promise<void> {

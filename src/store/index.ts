@@ -1,4 +1,14 @@
-export { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
+export {
+  NotFoundError,
+  PreconditionFailedError,
+  VersionNotFoundError,
+  validateKey,
+  type BlobInfo,
+  type BlobStore,
+  type BlobWithInfo,
+  type PutCondition,
+  type ReadOptions,
+} from './blob-store.js';
 export { FsBlobStore } from './fs-store.js';
 export { BucketNotFoundError, S3BlobStore, S3_BUCKET_NAME, type S3BlobStoreOptions } from './s3-store.js';
 export { S3_ENV, s3ClientConfig, s3ClientFromEnv } from './s3-client.js';

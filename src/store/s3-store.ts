@@ -10,7 +10,18 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { observable } from './aws-calls.js';
-import { NotFoundError, validateKey, type BlobInfo, type BlobStore } from './blob-store.js';
+import {
+  NotFoundError,
+  PreconditionFailedError,
+  VersionNotFoundError,
+  isConditional,
+  validateKey,
+  type BlobInfo,
+  type BlobStore,
+  type BlobWithInfo,
+  type PutCondition,
+  type ReadOptions,
+} from './blob-store.js';
 import { s3ClientFromEnv } from './s3-client.js';
 import { ConfigError, InternalError } from '../errors/index.js';
 
@@ -76,44 +87,51 @@ export class S3BlobStore implements BlobStore {
     this.url = `s3://${this.bucket}${prefix ? `/${prefix}` : ''}`;
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
-    const objectKey = this.objectKey(key);
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      if (res.Body === undefined) return Buffer.alloc(0);
-      return Buffer.from(await res.Body.transformToByteArray());
-    } catch (err) {
-      if (errorName(err) === 'NoSuchKey') return undefined;
-      throw this.translate(err);
-    }
+  async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
+    return (await this.getWithInfo(key, options))?.body;
   }
 
-  async getOrThrow(key: string): Promise<Buffer> {
-    const body = await this.get(key);
+  async getOrThrow(key: string, options?: ReadOptions): Promise<Buffer> {
+    const body = await this.get(key, options);
     if (body === undefined) throw new NotFoundError(this.url, key);
     return body;
   }
 
-  async getStream(key: string): Promise<Readable> {
-    const objectKey = this.objectKey(key);
+  async getStream(key: string, options?: ReadOptions): Promise<Readable> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      const res = await this.client.send(this.getCommand(key, options));
       if (res.Body === undefined) return Readable.from([]);
       if (!(res.Body instanceof Readable)) throw new InternalError(`${this.url}: S3 returned a non-stream body for "${key}"`);
       return res.Body;
     } catch (err) {
-      if (errorName(err) === 'NoSuchKey') throw new NotFoundError(this.url, key);
-      throw this.translate(err);
+      throw this.readError(err, key, options) ?? new NotFoundError(this.url, key);
     }
   }
 
-  async put(key: string, body: Buffer | Uint8Array | string): Promise<void> {
+  async getWithInfo(key: string, options?: ReadOptions): Promise<BlobWithInfo | undefined> {
+    try {
+      const res = await this.client.send(this.getCommand(key, options));
+      const body = res.Body === undefined ? Buffer.alloc(0) : Buffer.from(await res.Body.transformToByteArray());
+      return { body, info: infoOf(key, res.ContentLength ?? body.length, res.ETag, res.VersionId) };
+    } catch (err) {
+      const failure = this.readError(err, key, options);
+      if (failure) throw failure;
+      return undefined;
+    }
+  }
+
+  async put(key: string, body: Buffer | Uint8Array | string, condition?: PutCondition): Promise<void> {
     const objectKey = this.objectKey(key);
     try {
       // An explicit length: the SDK cannot infer it for an empty string and would warn about a stream of unknown length.
       const ContentLength = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength }));
+      const conditions = isConditional(condition) ? { IfMatch: condition.ifMatch, IfNoneMatch: condition.ifNoneMatch } : {};
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength, ...conditions }));
     } catch (err) {
+      // 412: the condition does not hold. 409 ConditionalRequestConflict: a concurrent conditional write of the key won.
+      // NoSuchKey: If-Match on an object that no longer exists.
+      const refused = ['PreconditionFailed', 'ConditionalRequestConflict', 'NoSuchKey'];
+      if (isConditional(condition) && refused.includes(errorName(err) ?? '')) throw new PreconditionFailedError(this.url, key, condition, { cause: err });
       throw this.translate(err);
     }
   }
@@ -139,7 +157,7 @@ export class S3BlobStore implements BlobStore {
     const objectKey = this.objectKey(key);
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { key, size: res.ContentLength ?? 0, etag: unquoted(res.ETag) };
+      return infoOf(key, res.ContentLength ?? 0, res.ETag, res.VersionId);
     } catch (err) {
       // A HEAD response has no body, so a missing key and a missing bucket both arrive as a bare 404.
       if (errorName(err) !== 'NotFound' && errorName(err) !== 'NoSuchKey') throw this.translate(err);
@@ -160,7 +178,7 @@ export class S3BlobStore implements BlobStore {
         for (const obj of page.Contents ?? []) {
           // Keys ending in '/' are console "folder" markers, not objects a folder store could hold.
           if (obj.Key === undefined || obj.Key.endsWith('/')) continue;
-          out.push({ key: obj.Key.slice(root.length), size: obj.Size ?? 0, etag: unquoted(obj.ETag) });
+          out.push(infoOf(obj.Key.slice(root.length), obj.Size ?? 0, obj.ETag, undefined));
         }
       }
     } catch (err) {
@@ -183,6 +201,20 @@ export class S3BlobStore implements BlobStore {
   objectKey(key: string): string {
     validateKey(key);
     return this.prefix ? `${this.prefix}/${key}` : key;
+  }
+
+  /** GetObject of a key, at a version when one is asked for. */
+  private getCommand(key: string, options: ReadOptions | undefined): GetObjectCommand {
+    const version = options?.version === undefined ? {} : { VersionId: options.version };
+    return new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), ...version });
+  }
+
+  /** The error a failed GET throws; undefined for a missing key read without a version (not an error for `get`). */
+  private readError(err: unknown, key: string, options: ReadOptions | undefined): unknown {
+    const name = errorName(err);
+    if (options?.version !== undefined && (name === 'NoSuchVersion' || name === 'NoSuchKey')) return new VersionNotFoundError(this.url, key, options.version);
+    if (name === 'NoSuchKey') return undefined;
+    return this.translate(err);
   }
 
   private async assertBucketExists(): Promise<void> {
@@ -210,9 +242,9 @@ export function s3StoreFromUrl(url: string, env: NodeJS.ProcessEnv = process.env
   return new S3BlobStore({ bucket: match[1], prefix: match[2] ?? '', client: s3ClientFromEnv(env) });
 }
 
-/** S3 sends an ETag as a quoted string (`"<md5>"`, or `"<md5>-<parts>"` after a multipart upload). */
-function unquoted(etag: string | undefined): string | undefined {
-  return etag?.replace(/^"|"$/g, '');
+/** BlobInfo from an S3 response; a bucket that was never versioned returns no VersionId. */
+function infoOf(key: string, size: number, etag: string | undefined, version: string | undefined): BlobInfo {
+  return { key, size, ...(etag === undefined ? {} : { etag }), ...(version === undefined ? {} : { version }) };
 }
 
 function errorName(err: unknown): string | undefined {

@@ -17,6 +17,7 @@ import { deriveRunId, prepare } from './stages/prepare.js';
 import { report } from './stages/report.js';
 import { train } from './stages/train.js';
 import { asStage, readManifest } from '../run/manifest.js';
+import { lockRun } from '../run/run-lock.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 import { classifyError } from '../errors/classify.js';
@@ -94,17 +95,28 @@ async function featurizeShards(ctx: StageContext, o: LocalRunOptions, runId: str
  * Runs the stage graph (src/run/graph.ts) on this machine, in its order, the same stage functions the cloud runs:
  * Prepare, Featurize (every shard), Train (every feature family), Report. A failed stage after Prepare is recorded
  * in the manifest (as MarkFailed does on AWS) and nothing already written is lost: running the same command again
- * resumes.
+ * resumes. The run holds its run id's lock throughout, so a second run of the same id refuses to start.
  */
 export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
-  const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
   const expKey = validateKey(experimentKey(basename(o.experimentPath)));
-  const text = await readFile(o.experimentPath);
-  // Named before Prepare (as the intake names it on AWS), so a failure in Prepare is recorded in the run's manifest.
-  const exp = parseExperiment(text.toString('utf8'), o.experimentPath);
-  const namedRun = o.runId ?? deriveRunId(exp, text.toString('utf8'), undefined, o.quick ?? false, o.full ?? false);
-  await o.store.put(expKey, text);
-  const deployment = o.deployment ?? planDeploymentOf(await repositoryDeployment());
+  const body = await readFile(o.experimentPath);
+  // The run id Prepare would derive, known before anything is written: the lock is taken first, and a failure in
+  // Prepare is recorded in that run's manifest (as the intake names the run before Prepare on AWS).
+  const text = body.toString('utf8');
+  const runId = o.runId ?? deriveRunId(parseExperiment(text, o.experimentPath), text, undefined, o.quick ?? false, o.full ?? false);
+  const lock = await lockRun(o.store, runId, (message) => o.reporter.log(message));
+  try {
+    await o.store.put(expKey, body);
+    const deployment = o.deployment ?? planDeploymentOf(await repositoryDeployment());
+    return await runStages(o, expKey, runId, deployment);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The stage graph's stages on this machine, for a run whose lock is held. */
+async function runStages(o: LocalRunOptions, expKey: string, namedRun: string, deployment: PlanDeployment): Promise<LocalRunResult> {
+  const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
   let plan: PrepareOutput | undefined;
   let finished: LocalRunResult | undefined;
   const runId = () => {

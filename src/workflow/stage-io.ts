@@ -9,6 +9,11 @@ export interface PrepareInput {
   experimentKey: string;
   /** Identity of the uploaded object version (S3 version id, ETag or sequencer); makes the run id idempotent. */
   uploadId?: string;
+  /**
+   * The S3 VersionId of the uploaded experiment (from the upload event): the run reads exactly that version. Absent
+   * (a console or local run), Prepare reads the current object and pins its version in the manifest.
+   */
+  experimentVersion?: string;
   runId?: string;
   /** Apply the experiment's `quick` caps (a small documented subsample; local smoke runs and tests). */
   quick?: boolean;

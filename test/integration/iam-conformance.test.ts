@@ -55,6 +55,9 @@ const JUSTIFIED_UNUSED: Record<string, string[]> = {
     // The second ARN form of each log group: which form AWS checks FilterLogEvents against is not settled.
     ...['prepare', 'featurize', 'report', 'mark-failed'].map((f) => `logs:FilterLogEvents arn:aws:logs:<region>:<account>:log-group:/aws/lambda/textshift-${f}:*`),
   ],
+  // MarkFailed first HEADs the manifest: for a run that failed before it had one, S3 answers 404 (not 403) only to a
+  // caller that may list the bucket (bucket-access.ts). The runs here always have a manifest.
+  'mark-failed': ['s3:ListBucket <bucket>'],
   // LambdaInvoke grants each function's versions and aliases with it; the definition invokes unqualified ARNs.
   [STATE_MACHINE]: ['prepare', 'mark-failed', 'report', 'featurize'].map((f) => `lambda:InvokeFunction arn:aws:lambda:<region>:<account>:function:textshift-${f}:*`),
 };

@@ -16,10 +16,11 @@ beforeAll(() => {
 });
 afterAll(() => s3.destroy());
 
-/** A store on a fresh bucket with a random name, removed after the test. */
-async function bucketStore(options: { prefix?: string; listPageSize?: number } = {}) {
-  const { bucket, remove } = await createTestBucket(s3);
-  return { store: new S3BlobStore({ bucket, client: s3, ...options }), bucket, cleanup: remove };
+/** A store on a fresh bucket with a random name (versioned when asked), removed after the test. */
+async function bucketStore(options: { prefix?: string; listPageSize?: number; versioned?: boolean } = {}) {
+  const { versioned, ...storeOptions } = options;
+  const { bucket, remove } = await createTestBucket(s3, { versioned: versioned ?? false });
+  return { store: new S3BlobStore({ bucket, client: s3, ...storeOptions }), bucket, cleanup: remove };
 }
 
 function stream(body: Buffer, chunk = 256 * 1024, failAfter?: number): Readable {
@@ -36,10 +37,12 @@ function stream(body: Buffer, chunk = 256 * 1024, failAfter?: number): Readable 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 // Listing pages of 5 keys force the paginator through several ListObjectsV2 calls without writing 1000+ objects.
+// The bucket is versioned, as the stack's data bucket is.
 describeBlobStoreContract(`S3BlobStore against the emulator (${emulator})`, {
-  create: () => bucketStore({ listPageSize: 5 }),
+  create: () => bucketStore({ listPageSize: 5, versioned: true }),
   listPageSize: 5,
   largeBodyBytes: 12 * MiB,
+  versioned: true,
 });
 
 describe(`S3BlobStore against the emulator (${emulator}): S3 specifics`, () => {
@@ -80,6 +83,17 @@ describe(`S3BlobStore against the emulator (${emulator}): S3 specifics`, () => {
     expect(await raw.Body?.transformToString()).toBe('{"status":"done"}');
     await new S3BlobStore({ bucket, client: s3 }).put('elsewhere.json', '{}');
     expect(await store.list('')).toEqual([{ key: 'runs/r1/manifest.json', size: 17, etag: expect.any(String) }]);
+  });
+
+  it('in a bucket without versioning, objects have an etag (the MD5 S3 reports) and no version', async () => {
+    const { store, bucket, cleanup } = await bucketStore();
+    onTestFinished(cleanup);
+    await store.put('experiments/x.json', '{"name":"x"}');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'experiments/x.json' }));
+    const info = { key: 'experiments/x.json', size: 12, etag: head.ETag };
+    expect(await store.head('experiments/x.json')).toEqual(info);
+    expect((await store.getWithInfo('experiments/x.json'))?.info).toEqual(info);
+    expect(head.ETag).toBe(`"${createHash('md5').update('{"name":"x"}').digest('hex')}"`);
   });
 
   it('every operation on a missing bucket throws BucketNotFoundError naming the bucket', async () => {

@@ -57,10 +57,15 @@ afterAll(async () => {
 const tag = `it-${randomBytes(4).toString('hex')}`;
 const mine = (e: Execution) => JSON.stringify(e.input).includes(tag);
 
-/** Uploads a small file. Not a valid experiment on purpose: on a real account the run stops at Prepare. */
-async function upload(key: string): Promise<void> {
-  await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify({ name: tag }), ContentType: 'application/json' }));
+/**
+ * Uploads a small file; returns the version id S3 gave it (the bucket is versioned). Not a valid experiment on purpose:
+ * on a real account the run stops at Prepare.
+ */
+async function upload(key: string, body: unknown = { name: tag }): Promise<string> {
+  const put = await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(body), ContentType: 'application/json' }));
   uploaded.push(key);
+  if (!put.VersionId) throw new Error(`uploading ${key} returned no version id: is the bucket versioned?`);
+  return put.VersionId;
 }
 
 /** Deletes this file's uploads and whatever the runs they started wrote (their run ids start with the tag). */
@@ -88,13 +93,14 @@ async function executions(): Promise<Execution[]> {
 }
 const summary = () => JSON.stringify(seen.map((e) => ({ name: e.name, status: e.status, input: e.input })));
 
-/** Waits for the intake execution of an upload and the run execution it starts; returns both. */
-async function intakeAndRun(key: string): Promise<{ intake: Execution; run: Execution; runId: string }> {
+/** Waits for the intake execution of an upload (of `version`, when given) and the run execution it starts; returns both. */
+async function intakeAndRun(key: string, version?: string): Promise<{ intake: Execution; run: Execution; runId: string }> {
   return waitFor(
-    `the executions started by uploading ${key} to ${target}${DELIVERY_HINT}`,
+    `the executions started by uploading ${key}${version ? ` (version ${version})` : ''} to ${target}${DELIVERY_HINT}`,
     async () => {
       const all = await executions();
-      const intake = all.find((e) => (e.input as { key?: string }).key === key);
+      const input = (e: Execution) => e.input as { key?: string; uploadId?: string };
+      const intake = all.find((e) => input(e).key === key && (version === undefined || input(e).uploadId === version));
       if (!intake || intake.status === 'RUNNING') return undefined;
       const runId = runIdOf(key, (intake.input as { uploadId: string }).uploadId);
       const run = all.find((e) => e.name === runId);
@@ -105,17 +111,16 @@ async function intakeAndRun(key: string): Promise<{ intake: Execution; run: Exec
 }
 
 describe(`S3 upload -> EventBridge -> state machine (${target})`, () => {
-  it('uploading experiments/<name>.json starts exactly one execution with {bucket, key, uploadId}, whose intake starts the run as a second execution named by the run id', async () => {
+  it('uploading experiments/<name>.json starts exactly one execution with {bucket, key, uploadId: its version id}, whose intake starts the run, pinned to that version, as a second execution named by the run id', async () => {
     const key = `experiments/${tag}.json`;
-    await upload(key);
+    const versionId = await upload(key);
     const { intake, run, runId } = await intakeAndRun(key);
 
     // In the emulator the rule also passes the event id (a LocalStack 4.14 quirk the deployer works around).
     const eventId = onRealAws() ? {} : { [EMULATOR_EVENT_ID_FIELD]: expect.any(String) };
-    expect(intake.input).toEqual({ bucket, key, uploadId: expect.stringMatching(/^[0-9A-Fa-f]+$/), ...eventId });
+    expect(intake.input).toEqual({ bucket, key, uploadId: versionId, ...eventId });
     expect(intake.status).toBe('SUCCEEDED');
-    const { uploadId } = intake.input as { uploadId: string };
-    expect(run.input).toEqual({ experimentKey: key, uploadId, runId });
+    expect(run.input).toEqual({ experimentKey: key, uploadId: versionId, experimentVersion: versionId, runId });
 
     // Nothing else arrives later: one delivery, one intake, one run.
     await new Promise((r) => setTimeout(r, QUIET_MS));
@@ -140,6 +145,16 @@ describe(`S3 upload -> EventBridge -> state machine (${target})`, () => {
     const forKey = (await executions()).filter((e) => JSON.stringify(e.input).includes(key));
     expect(forKey.filter((e) => e.name === runId)).toHaveLength(1);
     expect(forKey).toHaveLength(3);
+  });
+
+  it('two quick uploads of one key start two runs, each pinned to the version it uploaded (not the latest)', async () => {
+    const key = `experiments/${tag}-twice.json`;
+    const first = await upload(key, { name: tag, attempt: 1 });
+    const second = await upload(key, { name: tag, attempt: 2 });
+    expect(second).not.toBe(first);
+    const runs = [await intakeAndRun(key, first), await intakeAndRun(key, second)];
+    expect(runs.map((r) => (r.run.input as { experimentVersion: string }).experimentVersion)).toEqual([first, second]);
+    expect(new Set(runs.map((r) => r.runId)).size).toBe(2);
   });
 
   it('uploads outside experiments/*.json (datasets/, runs/, .txt, .json.bak) start no execution', async () => {

@@ -2,7 +2,7 @@ import { EXIT_TEMPFAIL } from '../../errors/exit-code.js';
 import { isRetryableName, PermanentError } from '../../errors/index.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
-import { readManifest, recordStage, writeManifest } from '../../run/manifest.js';
+import { updateManifest } from '../../run/manifest.js';
 import type { MarkFailedInput } from '../stage-io.js';
 
 /** The cause text of a Step Functions error object: its Cause (often JSON with errorMessage) or Error. */
@@ -52,11 +52,12 @@ export async function markFailed(ctx: StageContext, input: MarkFailedInput): Pro
     return { runId: input.runId, stage: input.stage, error, recorded: false };
   }
   const now = new Date().toISOString();
-  await recordStage(ctx.store, input.runId, input.stage, { status: 'failed', endedAt: now, error, errorName, retryable });
-  const manifest = await readManifest(ctx.store, input.runId);
-  manifest.status = 'failed';
-  manifest.failure = { stage: input.stage, error, errorName, retryable };
-  await writeManifest(ctx.store, manifest);
+  // One conditional update: a stage that finishes meanwhile keeps its record, and this failure keeps its own.
+  await updateManifest(ctx.store, input.runId, (m) => {
+    m.stages[input.stage] = { status: 'failed', endedAt: now, error, errorName, retryable };
+    m.status = 'failed';
+    m.failure = { stage: input.stage, error, errorName, retryable };
+  });
   ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}`);
   return { runId: input.runId, stage: input.stage, error, recorded: true };
 }
@@ -79,10 +80,10 @@ export class RunFailedError extends PermanentError {
  */
 export async function markResumed(ctx: StageContext, input: { runId: string; stage: string }): Promise<{ runId: string; stage: string; resumed: true }> {
   if ((await ctx.store.head(runKeys(input.runId).manifest)) !== undefined) {
-    const manifest = await readManifest(ctx.store, input.runId);
-    manifest.status = 'running';
-    delete manifest.failure;
-    await writeManifest(ctx.store, manifest);
+    await updateManifest(ctx.store, input.runId, (m) => {
+      m.status = 'running';
+      delete m.failure;
+    });
   }
   ctx.reporter.log(`run ${input.runId}: retrying ${input.stage} (redrive)`);
   return { runId: input.runId, stage: input.stage, resumed: true };

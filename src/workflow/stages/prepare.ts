@@ -8,7 +8,8 @@ import type { Example } from '../../data/read-table.js';
 import { fitBow, vocabularyToJson } from '../../features/bow.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
-import { asStage, readManifest, writeManifest, type Manifest } from '../../run/manifest.js';
+import { asStage, createManifest, findManifest, readManifest, updateManifest, type Manifest } from '../../run/manifest.js';
+import { InputChangedError, checkPinned, pinDatasets, pinnedRecord, pinnedStore, readExperiment, type ExperimentRead } from '../pinned-inputs.js';
 import type { PrepareInput, PrepareOutput } from '../stage-io.js';
 import { writeSplit } from '../split-files.js';
 import { packageVersions } from '../versions.js';
@@ -44,7 +45,14 @@ export function deriveRunId(exp: Experiment, experimentText: string, uploadId: s
 export async function prepare(ctx: StageContext, input: PrepareInput, options: PrepareOptions): Promise<PrepareOutput> {
   const { store } = ctx;
   const experimentKey = validateKey(input.experimentKey);
-  const text = (await store.getOrThrow(experimentKey)).toString('utf8');
+  // A run that exists already (a retry, redrive or resume) reads the experiment version it pinned.
+  const pinnedRun = input.runId === undefined ? undefined : await findManifest(store, input.runId);
+  const read = await readExperiment(store, experimentKey, {
+    ...(pinnedRun ? { pinned: pinnedRun.experiment } : {}),
+    ...(input.experimentVersion ? { version: input.experimentVersion } : {}),
+    ...(input.runId ? { runId: input.runId } : {}),
+  });
+  const text = read.text;
   const exp = parseExperiment(text, `${store.url}/${experimentKey}`);
   const quick = input.quick ?? false;
   const full = input.full ?? false;
@@ -52,40 +60,27 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   validateKey(`runs/${runId}`);
   const keys = runKeys(runId);
 
-  const existing = await store.get(keys.manifest);
+  const existing = pinnedRun ?? (await findManifest(store, runId));
   if (existing) {
     const done = await store.get(keys.plan);
     if (done) {
+      // Its splits came from the pinned files: a file that changed since cannot be read at its pinned version.
+      await checkPinned(ctx.data, existing.pinned ?? {}, runId);
       ctx.reporter.log(`run ${runId}: already prepared, reusing its splits and plan`);
       return JSON.parse(done.toString('utf8')) as PrepareOutput;
     }
   }
-  const manifest: Manifest = existing
-    ? await readManifest(store, runId)
-    : {
-        runId,
-        experiment: { key: experimentKey, name: exp.name, sha256: createHash('sha256').update(text).digest('hex') },
-        config: exp,
-        quick,
-        full,
-        createdAt: new Date().toISOString(),
-        updatedAt: '',
-        status: 'running',
-        inputs: {},
-        skippedRows: {},
-        splits: {},
-        stages: {},
-        versions: packageVersions(),
-      };
-  await writeManifest(store, manifest);
-
+  const manifest: Manifest = existing ?? (await createRunManifest(store, { runId, experimentKey, exp, read, quick, full }));
   return asStage(store, runId, 'prepare', async () => {
-    await checkBudget(ctx, exp, options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
+    const pins = await pinDatasets(ctx.data, store, manifest, datasetFiles(exp));
+    const data = pinnedStore(ctx.data, pins, runId);
+    // The guard sizes the run from the pinned files, before any split, shard or vocabulary is written.
+    await checkBudget({ ...ctx, data }, exp, options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
     const parts = new Map<string, Example[]>();
     for (const [name, spec] of Object.entries(exp.datasets)) {
       ctx.reporter.log(`loading dataset ${name}`);
-      const loaded = await loadDataset(name, spec, ctx.data, exp.seed);
-      manifest.inputs[name] = loaded.files.map((f: LoadedFile) => ({ ...f }));
+      const loaded = await loadDataset(name, spec, data, exp.seed);
+      manifest.inputs[name] = loaded.files.map((f: LoadedFile) => pinnedRecord(f, pins, ctx.data, runId));
       manifest.skippedRows[name] = { count: loaded.skipped.length, first: loaded.skipped.slice(0, 20) };
       for (const [part, rows] of Object.entries(loaded.parts)) {
         const cap = quick ? exp.quick[name]?.[part] : undefined;
@@ -134,7 +129,11 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     }
 
     const output: PrepareOutput = { runId, shardKeys, features: Object.keys(exp.features) };
-    await writeManifest(store, manifest);
+    await updateManifest(store, runId, (m) => {
+      m.inputs = manifest.inputs;
+      m.skippedRows = manifest.skippedRows;
+      m.splits = manifest.splits;
+    });
     await store.put(keys.plan, JSON.stringify(output));
     return { result: output };
   });
@@ -146,4 +145,47 @@ async function checkBudget(ctx: StageContext, exp: Experiment, deployment: PlanD
   ctx.reporter.log(
     `run ${run.runId}: planned cost ${formatMoney(cost.estimateUsd, 'USD')} within its limit $${cost.limitUsd} (${cost.limitFrom}); ${shards.planned} featurize shards`,
   );
+}
+
+/** The data-store key of every dataset file the experiment reads. */
+function datasetFiles(exp: Experiment): string[] {
+  return Object.values(exp.datasets).flatMap((d) => Object.values(d.files).map((f) => f.path));
+}
+
+/**
+ * Creates the manifest of a new run, pinned to the experiment as read. When another Prepare of the same run created it
+ * first (a duplicate start), that one stands, provided it pinned the same experiment bytes.
+ */
+async function createRunManifest(
+  store: StageContext['store'],
+  o: { runId: string; experimentKey: string; exp: Experiment; read: ExperimentRead; quick: boolean; full: boolean },
+): Promise<Manifest> {
+  const { runId, read } = o;
+  const manifest: Manifest = {
+    runId,
+    experiment: {
+      key: o.experimentKey,
+      name: o.exp.name,
+      sha256: read.sha256,
+      ...(read.version === undefined ? {} : { version: read.version }),
+      ...(read.etag === undefined ? {} : { etag: read.etag }),
+    },
+    config: o.exp,
+    quick: o.quick,
+    full: o.full,
+    createdAt: new Date().toISOString(),
+    updatedAt: '',
+    status: 'running',
+    inputs: {},
+    skippedRows: {},
+    splits: {},
+    stages: {},
+    versions: packageVersions(),
+  };
+  if (await createManifest(store, manifest)) return manifest;
+  const first = await readManifest(store, runId);
+  if (first.experiment.sha256 !== read.sha256) {
+    throw new InputChangedError(`run ${runId} was started meanwhile on other bytes of ${o.experimentKey} (sha256 ${first.experiment.sha256}, not ${read.sha256})`);
+  }
+  return first;
 }

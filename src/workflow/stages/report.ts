@@ -4,7 +4,7 @@ import { runKeys, shardResultKey } from '../../run/keys.js';
 import type { FamilyResult, Results, StageUsage } from '../../run/records.js';
 import { writeCheckpointArchive } from '../checkpoint-archive.js';
 import type { StageContext } from '../context.js';
-import { asStage, readManifest, writeManifest, type Manifest } from '../../run/manifest.js';
+import { asStage, readManifest, updateManifest, type Manifest } from '../../run/manifest.js';
 import type { ReportInput, ReportOutput } from '../stage-io.js';
 // Type only: the featurize stage module loads the encoders (ONNX Runtime), which the Report Lambda does not carry.
 import type { ShardResult } from '../../run/records.js';
@@ -105,13 +105,14 @@ export async function report(ctx: StageContext, input: ReportInput, options: Rep
     ctx.reporter.log(`checkpoint archive: ${archive.key} (${archive.entries} files)`);
     const measured = await measuredUsage(ctx, manifest);
     const usage = await pricedUsage(ctx, measured.usage, options.billedUsage);
-    manifest.encoded = measured.encoded;
-    manifest.status = 'succeeded';
-    // A run that succeeded after a failure (a redrive or a re-run) no longer has one.
-    delete manifest.failure;
-    await writeManifest(store, manifest);
+    const finished = await updateManifest(store, input.runId, (m) => {
+      m.encoded = measured.encoded;
+      m.status = 'succeeded';
+      // A run that succeeded after a failure (a redrive or a re-run) no longer has one.
+      delete m.failure;
+    });
     const costOptions = options.costOptions === undefined ? {} : { costOptions: options.costOptions };
-    const { keys: written } = await writeRunReport(store, input.runId, { results, manifest, usage, ...costOptions });
+    const { keys: written } = await writeRunReport(store, input.runId, { results, manifest: finished, usage, ...costOptions });
     return {
       result: {
         runId: input.runId,

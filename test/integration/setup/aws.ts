@@ -6,8 +6,9 @@ import {
   DeleteBucketCommand,
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
   S3Client,
-  paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
 
@@ -45,19 +46,30 @@ export function randomBucketName(): string {
   return `textshift-it-${randomBytes(6).toString('hex')}`;
 }
 
-/** Creates a bucket with a random name; the returned function empties and removes it. */
-export async function createTestBucket(s3: S3Client): Promise<{ bucket: string; remove(): Promise<void> }> {
+/**
+ * Creates a bucket with a random name, versioned when asked (as the stack's data bucket is); the returned function
+ * empties it (every version) and removes it.
+ */
+export async function createTestBucket(s3: S3Client, options: { versioned?: boolean } = {}): Promise<{ bucket: string; remove(): Promise<void> }> {
   const bucket = randomBucketName();
   // Outside us-east-1 (a real account's region) S3 wants the region named at creation.
   const region = await s3.config.region();
   await s3.send(new CreateBucketCommand({ Bucket: bucket, ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as never } }) }));
+  if (options.versioned) {
+    await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+  }
   return { bucket, remove: () => removeBucket(s3, bucket) };
 }
 
 async function removeBucket(s3: S3Client, bucket: string): Promise<void> {
-  for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket })) {
-    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+  // Every version and delete marker (an unversioned bucket lists each object once, with version "null").
+  let markers: { KeyMarker?: string; VersionIdMarker?: string } = {};
+  for (;;) {
+    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, ...markers }));
+    const keys = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].flatMap((o) => (o.Key ? [{ Key: o.Key, VersionId: o.VersionId }] : []));
     if (keys.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    if (!page.IsTruncated) break;
+    markers = { KeyMarker: page.NextKeyMarker, VersionIdMarker: page.NextVersionIdMarker };
   }
   const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   for (const u of uploads.Uploads ?? []) {

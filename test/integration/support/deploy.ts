@@ -1,14 +1,15 @@
 /**
  * A small test deployer: synthesizes the real CDK app in-process and creates in the emulator the resources of the
- * synthesized template the free emulator can run — the data bucket with EventBridge notifications on, the
+ * synthesized template the free emulator can run — the data bucket with EventBridge notifications and versioning on
+ * (the trigger passes the uploaded object's version id), the
  * EventBridge rule (its event pattern, target and input transformer) and the state machine (its definition as
  * synthesized). Lambda and Batch cannot run in the emulator, so the ARNs the definition names for them are
  * stand-ins (nothing answers there; the workflow tests run those tasks in-process instead).
  *
  * Not deployed, on purpose: IAM roles (the emulator does not enforce IAM, so creating them would test nothing; the
  * rule and the machine get the ARNs the roles would have), the access-log bucket, log groups and the machine's
- * logging/tracing settings (they name log groups the emulator would only store), bucket versioning and lifecycle
- * (the trigger keys runs by the event's sequencer, which does not depend on them), VPC and Batch compute.
+ * logging/tracing settings (they name log groups the emulator would only store), the bucket's lifecycle rules, VPC
+ * and Batch compute.
  */
 import { randomBytes } from 'node:crypto';
 import { PutBucketNotificationConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -109,9 +110,11 @@ export async function deployToEmulator(stack: SynthesizedStack, clients: DeployC
   };
 
   try {
-    // Bucket: a fresh name (the template leaves naming to CloudFormation), EventBridge notifications on.
+    // Bucket: a fresh name (the template leaves naming to CloudFormation), EventBridge notifications on, versioned
+    // as the template says.
     const bucketId = dataBucketId(template);
-    const { bucket, remove: removeBucket } = await createTestBucket(clients.s3);
+    const versioning = template.Resources[bucketId]!.Properties?.VersioningConfiguration as { Status?: string } | undefined;
+    const { bucket, remove: removeBucket } = await createTestBucket(clients.s3, { versioned: versioning?.Status === 'Enabled' });
     cleanups.push(removeBucket);
     await clients.s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: bucket, NotificationConfiguration: { EventBridgeConfiguration: {} } }));
     ctx.resources.set(bucketId, { ref: bucket, attrs: { Arn: `arn:aws:s3:::${bucket}` } });

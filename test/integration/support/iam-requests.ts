@@ -50,7 +50,9 @@ function s3Requests(call: RecordedCall): IamRequest[] {
   const bucketArn = `arn:aws:s3:::${required(call, 'Bucket')}`;
   const objectAction = S3_OBJECT_ACTIONS[call.command];
   if (objectAction) {
-    const requests = [{ action: objectAction, resource: `${bucketArn}/${required(call, 'Key')}`, context: S3_TRANSPORT }];
+    // A read of a given version is authorized as GetObjectVersion (S3 API reference, GetObject and HeadObject).
+    const action = objectAction === 's3:GetObject' && call.params.VersionId !== undefined ? 's3:GetObjectVersion' : objectAction;
+    const requests = [{ action, resource: `${bucketArn}/${required(call, 'Key')}`, context: S3_TRANSPORT }];
     // S3 answers a read of a missing key with 404 only when the caller may list the bucket (else 403 AccessDenied),
     // and the stages' "does this output exist yet?" checks rely on the 404.
     if (objectAction === 's3:GetObject' && call.error !== undefined && MISSING_KEY_ERRORS.has(call.error)) {

@@ -12,18 +12,21 @@ export interface LocalRunBed {
   store: S3BlobStore;
   /** Where tiny.json is in the bucket. */
   experimentKey: string;
-  /** The stack's state machine, ready to execute locally against this bucket (`trainerEnv`: see LocalWorkflowOptions). */
-  workflow(stack: SynthesizedStack, trainerEnv?: Record<string, string>): LocalWorkflow;
+  /**
+   * The stack's state machine, ready to execute locally against this bucket (`trainerEnv`: see LocalWorkflowOptions;
+   * `endpoint`: where handlers and the trainer reach S3, the emulator unless a test puts a proxy in between).
+   */
+  workflow(stack: SynthesizedStack, trainerEnv?: Record<string, string>, endpoint?: string): LocalWorkflow;
   /** Restores the environment the in-process handlers were given and removes the bucket. */
   dispose(): Promise<void>;
 }
 
-/** Creates a bucket with tiny.json and its datasets in the emulator the clients point at. */
+/** Creates a bucket, versioned as the stack's data bucket is, with tiny.json and its datasets in the emulator the clients point at. */
 export async function localRunBed(clients: DeployClients): Promise<LocalRunBed> {
   const config = awsClientConfig();
   if (!config.endpoint) throw new Error('local workflow runs need an emulator endpoint');
   const { Account } = await clients.sts.send(new GetCallerIdentityCommand({}));
-  const { bucket, remove } = await createTestBucket(clients.s3);
+  const { bucket, remove } = await createTestBucket(clients.s3, { versioned: true });
   const workflows: LocalWorkflow[] = [];
   try {
     const experimentKey = await uploadTinyRunInputs(clients.s3, bucket);
@@ -31,13 +34,20 @@ export async function localRunBed(clients: DeployClients): Promise<LocalRunBed> 
       bucket,
       store: new S3BlobStore({ bucket, client: clients.s3 }),
       experimentKey,
-      workflow(stack, trainerEnv) {
+      workflow(stack, trainerEnv, endpoint) {
         const w = new LocalWorkflow(stack, {
           bucket,
           account: Account!,
           region: config.region,
-          // What the function and job roles would provide, pointed at the emulator.
-          awsEnv: { AWS_ENDPOINT_URL: config.endpoint!, AWS_REGION: config.region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+          // What the function and job roles would provide, pointed at the emulator (TEXTSHIFT_AWS_ENDPOINT too: it wins
+          // over AWS_ENDPOINT_URL, and the test process has it).
+          awsEnv: {
+            AWS_ENDPOINT_URL: endpoint ?? config.endpoint!,
+            TEXTSHIFT_AWS_ENDPOINT: endpoint ?? config.endpoint!,
+            AWS_REGION: config.region,
+            AWS_ACCESS_KEY_ID: 'test',
+            AWS_SECRET_ACCESS_KEY: 'test',
+          },
           ...(trainerEnv ? { trainerEnv } : {}),
         });
         workflows.push(w);

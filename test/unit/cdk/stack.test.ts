@@ -92,16 +92,16 @@ describe('trigger', () => {
     });
   });
 
-  it('starts the state machine with {bucket, key, uploadId} taken from the event', () => {
+  it('starts the state machine with {bucket, key, uploadId} taken from the event, the upload id being the version id', () => {
     const [target] = resource('AWS::Events::Rule', 'TriggerExperimentUploaded').Targets as Record<string, unknown>[];
     expect(target!.Arn).toMatch(/^ref:WorkflowStateMachine/);
     expect(target!.InputTransformer).toEqual({
       InputPathsMap: {
         'detail-bucket-name': '$.detail.bucket.name',
         'detail-object-key': '$.detail.object.key',
-        'detail-object-sequencer': '$.detail.object.sequencer',
+        'detail-object-version-id': '$.detail.object.version-id',
       },
-      InputTemplate: '{"bucket":<detail-bucket-name>,"key":<detail-object-key>,"uploadId":<detail-object-sequencer>}',
+      InputTemplate: '{"bucket":<detail-bucket-name>,"key":<detail-object-key>,"uploadId":<detail-object-version-id>}',
     });
   });
 });
@@ -126,20 +126,24 @@ function s3Access(policyIdPrefix: string): Record<string, string[]> {
   }
   return access;
 }
-/** The S3 access of a role that reads `read`, writes `write`, and aborts failed multipart uploads of `streamed`. */
-const rw = (read: string[], write: string[], streamed: string[] = []) => ({
+/**
+ * The S3 access of a role that reads `read`, writes `write`, aborts failed multipart uploads of `streamed` and reads
+ * pinned versions of `versions`.
+ */
+const rw = (read: string[], write: string[], streamed: string[] = [], versions: string[] = []) => ({
   's3:ListBucket': ['(bucket)'],
   's3:GetObject': [...read].sort(),
   's3:PutObject': [...write].sort(),
   ...(streamed.length > 0 ? { 's3:AbortMultipartUpload': [...streamed].sort() } : {}),
+  ...(versions.length > 0 ? { 's3:GetObjectVersion': [...versions].sort() } : {}),
 });
 
 describe('IAM least privilege', () => {
   it.each([
-    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'])],
+    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'], [], ['experiments/*', 'datasets/*'])],
     ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'])],
     ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*'], ['runs/*'], ['runs/*/checkpoints.zip'])],
-    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json', 'runs/*/stages/*'], ['runs/*/manifest.json', 'runs/*/stages/*'])],
+    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json'], ['runs/*/manifest.json'])],
     ['the trainer job', 'TrainingJobRoleDefaultPolicy', rw(['runs/*', 'cache/*'], ['runs/*'])],
   ])('%s reaches only its key prefixes', (_name, policy, expected) => {
     expect(s3Access(policy)).toEqual(expected);

@@ -201,7 +201,7 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(start.Parameters).toMatchObject({
       StateMachineArn: expect.stringMatching(/:stateMachine:textshift-run$/),
       'Name.$': '$.runId',
-      Input: { 'experimentKey.$': '$.experimentKey', 'uploadId.$': '$.uploadId', 'runId.$': '$.runId' },
+      Input: { 'experimentKey.$': '$.experimentKey', 'uploadId.$': '$.uploadId', 'experimentVersion.$': '$.experimentVersion', 'runId.$': '$.runId' },
     });
     expect(start.Catch).toEqual([
       { ErrorEquals: ['StepFunctions.ExecutionAlreadyExistsException'], ResultPath: '$.error', Next: 'Duplicate upload' },
@@ -386,16 +386,16 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(calls.at(-1)!.input.Payload).toEqual({ runId, executionArn: ARN('console-run-7') });
   });
 
-  it('S3 upload input: starts the run as an execution named by the run id and does no stage work itself', async () => {
-    const upload = { bucket: 'data-bucket', key: 'experiments/nested/my.exp.json', uploadId: '0055AED6DCD90281E5' };
-    const runId = `my-${md5('experiments/nested/my.exp.json#0055AED6DCD90281E5')}`;
+  it('S3 upload input: starts the run as an execution named by the run id, pinned to the uploaded version, and does no stage work itself', async () => {
+    const upload = { bucket: 'data-bucket', key: 'experiments/nested/my.exp.json', uploadId: 'v3.Xyz_1' };
+    const runId = `my-${md5('experiments/nested/my.exp.json#v3.Xyz_1')}`;
     const { output, calls, error } = await execute(upload, { ...succeeding, 'Start run': () => ({ ExecutionArn: 'arn:x' }) });
     expect(error).toBeUndefined();
     expect(calls).toHaveLength(1);
     expect(calls[0]!.state).toBe('Start run');
     expect(calls[0]!.input).toMatchObject({
       Name: runId,
-      Input: { experimentKey: upload.key, uploadId: upload.uploadId, runId },
+      Input: { experimentKey: upload.key, uploadId: upload.uploadId, experimentVersion: upload.uploadId, runId },
     });
     expect(output).toMatchObject({ runId, started: { executionArn: 'arn:x' } });
   });
@@ -424,7 +424,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   });
 
   it('the named run (and any {"experimentKey","runId"} input) goes straight to Prepare with that input', async () => {
-    const input = { experimentKey: 'experiments/a.json', uploadId: 'u1', runId: 'a-0123' };
+    const input = { experimentKey: 'experiments/a.json', uploadId: 'u1', experimentVersion: 'v1', runId: 'a-0123' };
     const { calls, error } = await execute(input, succeeding, 'a-0123');
     expect(error).toBeUndefined();
     expect(calls[0]!.input.Payload).toEqual(input);

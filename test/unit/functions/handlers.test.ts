@@ -73,6 +73,12 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
     expect(await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true })).toEqual(plan);
   });
 
+  it('prepare reads the experiment at the upload\'s version: a folder store, which keeps none, refuses naming key and version', async () => {
+    await expect(prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'v1', experimentVersion: 'v1', runId: 'tiny-versioned' })).rejects.toThrow(
+      /a folder store keeps no object versions, so "experiments\/tiny\.json" cannot be read at version "v1"$/,
+    );
+  });
+
   it('featurize: one Map item {runId, shardKey} -> the shard\'s cache key; a second call finds the cache', async () => {
     shards = [];
     for (const shardKey of plan.shardKeys) shards.push(await featurizeHandler({ runId: RUN_ID, shardKey }));
@@ -365,6 +371,9 @@ describe('handlers reject malformed events, naming the field', () => {
   it('unknown fields and wrong types', async () => {
     await rejects(prepareHandler({ experimentKey: 'experiments/tiny.json', quick: 'yes' })).toThrow(
       /^invalid prepare event: quick: Invalid input: expected boolean, received string$/,
+    );
+    await rejects(prepareHandler({ experimentKey: 'experiments/tiny.json', experimentVersion: 3 })).toThrow(
+      /^invalid prepare event: experimentVersion: Invalid input: expected string, received number$/,
     );
     await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json`, extra: 1 })).toThrow(
       /^invalid featurize event: \(event\): Unrecognized key: "extra"$/,

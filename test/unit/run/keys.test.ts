@@ -8,7 +8,7 @@ describe('run keys', () => {
     expect(k.split('imdb', 'test')).toBe('runs/sst2-imdb-abc/splits/imdb/test.jsonl.gz');
     expect(k.best('bow_1')).toBe('runs/sst2-imdb-abc/models/bow_1/best');
     expect(k.report('cost.json')).toBe('runs/sst2-imdb-abc/report/cost.json');
-    expect(k.stage('train:bow')).toBe('runs/sst2-imdb-abc/stages/train_bow.json');
+    expect(k.lock).toBe('runs/sst2-imdb-abc/lock.json');
     expect(featureCacheKey('ab12', 'csr')).toBe('cache/features/ab12.csr');
     expect(Object.values(PREFIXES).every((p) => p.endsWith('/'))).toBe(true);
   });

@@ -11,6 +11,7 @@ import { resolveDataRoot } from '../../../src/data/data-root.js';
 import { STAGES } from '../../../src/run/graph.js';
 import { readManifest } from '../../../src/run/manifest.js';
 import { silentReporter } from '../../../src/run/reporter.js';
+import type { PutCondition } from '../../../src/store/blob-store.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { runLocal } from '../../../src/workflow/local-runner.js';
 import { testDeployment } from '../../support/deployment.js';
@@ -22,9 +23,9 @@ const data = new FsBlobStore(resolveDataRoot().dir);
 
 /** A folder store whose writes of trained models fail, as a full disk would fail them. */
 class ModelWritesFail extends FsBlobStore {
-  override async put(key: string, body: Buffer | Uint8Array | string): Promise<void> {
+  override async put(key: string, body: Buffer | Uint8Array | string, condition?: PutCondition): Promise<void> {
     if (/^runs\/[^/]+\/models\//.test(key)) throw Object.assign(new Error(`ENOSPC: no space left on device, write ${key}`), { name: 'DiskFull' });
-    return super.put(key, body);
+    return super.put(key, body, condition);
   }
 }
 
@@ -41,6 +42,8 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     // tiny.json: one BoW family over six dataset parts, one shard each; all computed on this first run.
     expect(m.encoded).toEqual({ bow: { texts: expect.any(Number), cachedShards: 0, computedShards: 6 } });
     expect(run.results.models.map((x) => x.model)).toEqual(['bow_1', 'bow_2']);
+    // The run's lock is gone with the run.
+    expect(await store.head(`runs/${run.runId}/lock.json`)).toBeUndefined();
   }, 120_000);
 
   it('records a failed Train in the manifest under the graph\'s stage name, keeping what earlier stages wrote', async () => {
@@ -54,6 +57,7 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(m.failure).toEqual({ stage: 'Train', error: expect.stringMatching(/^InternalError: ENOSPC/), errorName: 'InternalError', retryable: false });
     expect(m.stages.featurize?.status).toBe('succeeded');
     expect(m.stages.report).toBeUndefined();
+    expect(await store.head('runs/tiny-failing/lock.json')).toBeUndefined();
   }, 120_000);
 
   /** The tiny experiment with `edit` applied, written as `<name>.json` in the test folder. */

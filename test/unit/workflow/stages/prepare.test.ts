@@ -1,6 +1,7 @@
 // The prepare stage on small files: a bad data file fails with file:line and writes no split; a good one
 // writes sklearn-exact splits, the vocabulary and the shard plan, and re-running returns the same plan; a run over
-// its cost limit is refused before anything of it is written.
+// its cost limit is refused before anything of it is written; a prepared run keeps the inputs it pinned.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { planExperiment, readingProfiler } from '../../../../src/cost/plan.js';
 import { bundledPriceTable } from '../../../../src/cost/prices.js';
 import { BudgetExceededError } from '../../../../src/errors/index.js';
 import { readManifest } from '../../../../src/run/manifest.js';
+import { InputChangedError } from '../../../../src/workflow/pinned-inputs.js';
 import { silentReporter } from '../../../../src/run/reporter.js';
 import { readSplit } from '../../../../src/workflow/split-files.js';
 import { prepare } from '../../../../src/workflow/stages/prepare.js';
@@ -87,8 +89,8 @@ describe('prepare', () => {
     );
     const runs = (await store.list('runs/')).map((o) => o.key);
     const runId = runs[0]!.split('/')[1]!;
-    // Only the run's records: the manifest and the failed stage record.
-    expect(runs.sort()).toEqual([`runs/${runId}/manifest.json`, `runs/${runId}/stages/prepare.json`]);
+    // Only the run's record: the manifest (which holds the failed stage record).
+    expect(runs.sort()).toEqual([`runs/${runId}/manifest.json`]);
     const m = await readManifest(store, runId);
     expect(m.stages.prepare).toMatchObject({ status: 'failed', errorName: 'BudgetExceededError', retryable: false });
     expect(m.stages.prepare!.error).toMatch(/above its limit \$0\.000001/);
@@ -122,5 +124,65 @@ describe('prepare', () => {
       const manifest = await readManifest(ctx.store, written.runId);
       expect(Object.fromEntries(planned.parts.map((p) => [`${p.dataset}/${p.part}`, p.rows])), JSON.stringify(mode)).toEqual(manifest.splits.bow);
     }
+  });
+});
+
+describe('prepare pins its inputs (a folder store: by sha256)', () => {
+  const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+  const tsv = rows.join('\n') + '\n';
+
+  it('records the experiment\'s and each dataset file\'s sha256 and etag, no version (a folder keeps none)', async () => {
+    const { store, data, ctx } = await setup(tsv);
+    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
+    const m = await readManifest(store, plan.runId);
+    expect(m.experiment).toEqual({ key: 'experiments/small.json', name: 'small', sha256: sha256(JSON.stringify(experiment)), etag: (await store.head('experiments/small.json'))!.etag });
+    const etag = (await data.head('a.tsv'))!.etag;
+    expect(m.pinned).toEqual({ 'a.tsv': { bytes: Buffer.byteLength(tsv), etag, sha256: sha256(tsv) } });
+    expect(m.inputs.a).toEqual([{ part: 'full', key: 'a.tsv', sha256: sha256(tsv), bytes: Buffer.byteLength(tsv), rows: 40, etag }]);
+  });
+
+  it('a prepared run whose dataset file was edited since refuses to go on, naming the file and both sha256s', async () => {
+    const { data, ctx } = await setup(tsv);
+    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
+    const edited = rows.slice(0, 12).join('\n') + '\n';
+    await data.put('a.tsv', edited);
+    const err = await prepare(ctx, { experimentKey: 'experiments/small.json', runId: plan.runId }, { deployment }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InputChangedError);
+    expect((err as Error).message).toContain(`a.tsv changed after run ${plan.runId} pinned it (sha256 ${sha256(tsv)} then, ${sha256(edited)} now)`);
+    expect((err as Error).message).toContain('start a new run');
+  });
+
+  it('the same bytes written again (a new file, a new etag) are still the pinned input', async () => {
+    const { data, ctx } = await setup(tsv);
+    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
+    const before = (await data.head('a.tsv'))!.etag;
+    await data.put('a.tsv', tsv);
+    expect((await data.head('a.tsv'))!.etag).not.toBe(before);
+    expect(await prepare(ctx, { experimentKey: 'experiments/small.json', runId: plan.runId }, { deployment })).toEqual(plan);
+  });
+
+  it('resuming a run whose experiment file was edited since is refused, naming the file: the run keeps its config', async () => {
+    const { store, ctx } = await setup(tsv);
+    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
+    const edited = JSON.stringify({ ...experiment, stages: [{ name: 'other', dataset: 'a' }] });
+    await store.put('experiments/small.json', edited);
+    await expect(prepare(ctx, { experimentKey: 'experiments/small.json', runId: plan.runId }, { deployment })).rejects.toThrow(
+      `experiments/small.json changed after run ${plan.runId} started (sha256 ${sha256(JSON.stringify(experiment))} then, ${sha256(edited)} now)`,
+    );
+    expect((await readManifest(store, plan.runId)).config.stages).toEqual([{ name: '1', dataset: 'a', train: 'train', val: 'val' }]);
+  });
+
+  it('a Prepare retried after a dataset edit (it failed after pinning) reads nothing new: it is refused', async () => {
+    // The first attempt stops at a bad row, after pinning; the file is then "fixed" under the same run id.
+    const bad = [...rows.slice(0, 5), 'oops\t7', ...rows.slice(5)].join('\n') + '\n';
+    const { store, data, ctx } = await setup(bad);
+    await expect(prepare(ctx, { experimentKey: 'experiments/small.json', runId: 'small-pinned' }, { deployment })).rejects.toThrow(/a\.tsv:6/);
+    expect((await readManifest(store, 'small-pinned')).pinned?.['a.tsv']?.sha256).toBe(sha256(bad));
+    await data.put('a.tsv', tsv);
+    await expect(prepare(ctx, { experimentKey: 'experiments/small.json', runId: 'small-pinned' }, { deployment })).rejects.toBeInstanceOf(InputChangedError);
+    expect(await store.list('runs/small-pinned/splits/')).toEqual([]);
   });
 });
