@@ -2,18 +2,20 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseExperiment } from '../config/experiment.js';
 import { resolveDataRoot } from '../data/data-root.js';
-import { readTable } from '../data/read-table.js';
+import { scanTable } from '../data/read-table.js';
 import { planExperiment, planText, type ProfileFile } from '../cost/plan.js';
 import { loadPrices } from '../cost/prices.js';
 import { FsBlobStore } from '../store/fs-store.js';
 
-/** Reads each dataset file through the data module (the same parser a run uses) to count rows and text length. */
+/** Streams each dataset file through the data module (the same parser a run uses) to count rows and text length. */
 export function readingProfiler(dataRoot: string): ProfileFile {
   const data = new FsBlobStore(dataRoot);
   return async (_dataset, _part, file, spec) => {
-    const { examples } = await readTable(data, file, { labels: spec.labels, onBadRow: spec.onBadRow });
-    const chars = examples.reduce((a, e) => a + e.text.length, 0);
-    return { rows: examples.length, meanChars: examples.length === 0 ? 0 : chars / examples.length };
+    let chars = 0;
+    const { rows } = await scanTable(data, file, { labels: spec.labels, onBadRow: spec.onBadRow }, (example) => {
+      chars += example.text.length;
+    });
+    return { rows, meanChars: rows === 0 ? 0 : chars / rows };
   };
 }
 

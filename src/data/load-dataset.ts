@@ -10,7 +10,10 @@ import { ConfigError } from '../errors/index.js';
 export interface LoadedDataset {
   parts: Record<string, Example[]>;
   files: LoadedFile[];
+  /** The first skipped rows each file lists. */
   skipped: SkippedRow[];
+  /** Every skipped row. */
+  skippedCount: number;
 }
 
 /**
@@ -23,11 +26,13 @@ export async function loadDataset(name: string, spec: DatasetConfig, dataStore: 
   const parts = new Map<string, Example[]>();
   const files: LoadedFile[] = [];
   const skipped: SkippedRow[] = [];
+  let skippedCount = 0;
   for (const [part, file] of Object.entries(spec.files)) {
     const read = await readTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow });
     parts.set(part, read.examples);
     files.push({ part, key: file.path, sha256: read.sha256, bytes: read.bytes, rows: read.examples.length });
     skipped.push(...read.skipped);
+    skippedCount += read.skippedCount;
   }
   spec.splits.forEach((step, i) => {
     const where = `dataset "${name}" splits[${i}]`;
@@ -49,7 +54,7 @@ export async function loadDataset(name: string, spec: DatasetConfig, dataStore: 
     parts.set(step.train, split.train);
     parts.set(step.test, split.test);
   });
-  return { parts: Object.fromEntries(parts), files, skipped };
+  return { parts: Object.fromEntries(parts), files, skipped, skippedCount };
 }
 
 /** Every class index the labels map to must name a class. */

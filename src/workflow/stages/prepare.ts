@@ -80,7 +80,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
       ctx.reporter.log(`loading dataset ${name}`);
       const loaded = await loadDataset(name, spec, ctx.data, exp.seed);
       manifest.inputs[name] = loaded.files.map((f: LoadedFile) => ({ ...f }));
-      manifest.skippedRows[name] = { count: loaded.skipped.length, first: loaded.skipped.slice(0, 20) };
+      manifest.skippedRows[name] = { count: loaded.skippedCount, first: loaded.skipped.slice(0, 20) };
       for (const [part, rows] of Object.entries(loaded.parts)) {
         const cap = quick ? exp.quick[name]?.[part] : undefined;
         parts.set(`${name}/${part}`, cap !== undefined && cap < rows.length ? subsample(rows, cap, exp.seed) : rows);

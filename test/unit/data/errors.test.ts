@@ -3,14 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { DataError, MissingDatasetError, displayName } from '../../../src/data/errors.js';
 import { readTable, type TableOptions } from '../../../src/data/read-table.js';
 import { loadDataset } from '../../../src/data/load-dataset.js';
-import type { DatasetConfig, FileConfig } from '../../../src/config/experiment.js';
+import { FileSpec, type DatasetConfig, type FileConfig } from '../../../src/config/experiment.js';
 import type { FsBlobStore } from '../../../src/store/fs-store.js';
 import { tempStore } from '../../fixtures/data/temp-store.js';
 
 const strict: TableOptions = { labels: { '0': 0, '1': 1 }, onBadRow: 'error' };
 const skip: TableOptions = { ...strict, onBadRow: 'skip' };
-const tsv = (path: string): FileConfig => ({ path, format: 'tsv', header: false, text: 0, label: 1 });
-const csv = (path: string): FileConfig => ({ path, format: 'csv', header: true, text: 'review', label: 'sentiment' });
+const tsv = (path: string): FileConfig => FileSpec.parse({ path, format: 'tsv', header: false, text: 0, label: 1 });
+const csv = (path: string): FileConfig => FileSpec.parse({ path, format: 'csv', header: true, text: 'review', label: 'sentiment' });
 const sentiment: TableOptions = { labels: { negative: 0, positive: 1 }, onBadRow: 'error' };
 
 /** The DataError a read fails with. */
@@ -154,6 +154,13 @@ describe('onBadRow: skip', () => {
       { file, line: 6, reason: 'the row has 3 fields; expected 2 (as line 1)' },
       { file, line: 7, reason: 'invalid UTF-8 in column 0' },
     ]);
+  });
+
+  it('counts every skipped row but lists only the first 20 (memory stays bounded however many rows are bad)', async () => {
+    const store = await tempStore({ 'many.tsv': `good\t1\n${'bad\t9\n'.repeat(25)}` });
+    const read = await readTable(store, tsv('many.tsv'), skip);
+    expect([read.rows, read.skippedCount, read.skipped.length]).toEqual([1, 25, 20]);
+    expect(read.skipped.at(-1)).toMatchObject({ line: 21 });
   });
 
   it('loadDataset sums skipped rows over files and counts only kept rows', async () => {

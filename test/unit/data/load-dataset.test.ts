@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseExperiment, type DatasetConfig } from '../../../src/config/experiment.js';
+import { FileSpec, parseExperiment, type DatasetConfig } from '../../../src/config/experiment.js';
 import { resolveDataRoot } from '../../../src/data/data-root.js';
 import { MissingDatasetError } from '../../../src/data/errors.js';
 import { loadDataset } from '../../../src/data/load-dataset.js';
@@ -46,8 +46,8 @@ describe('loadDataset split steps', () => {
   const rowsTsv = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => `row ${i + offset}\t${(i + offset) % 2}`).join('\n') + '\n';
   const spec = (splits: DatasetConfig['splits']): DatasetConfig => ({
     files: {
-      all: { path: 'd/all.tsv', format: 'tsv', header: false, text: 0, label: 1 },
-      extra: { path: 'd/extra.tsv', format: 'tsv', header: false, text: 0, label: 1 },
+      all: FileSpec.parse({ path: 'd/all.tsv', format: 'tsv', header: false, text: 0, label: 1 }),
+      extra: FileSpec.parse({ path: 'd/extra.tsv', format: 'tsv', header: false, text: 0, label: 1 }),
     },
     labels: { '0': 0, '1': 1 },
     classNames: ['even', 'odd'],
