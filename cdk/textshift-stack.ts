@@ -49,7 +49,12 @@ export class TextshiftStack extends Stack {
       ...config.functions.prepare,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(prepare.role, bucket, { read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)], write: [all(PREFIXES.runs)] });
+    // Split files are streamed (a multipart upload once a part exceeds 5 MiB, aborted if Prepare fails).
+    grantPrefixes(prepare.role, bucket, {
+      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)],
+      write: [all(PREFIXES.runs)],
+      streamed: [anyRun.split('*', '*')],
+    });
 
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
     // records each shard's result next to the shard task under runs/<id>/featurized/. It reads its texts from the

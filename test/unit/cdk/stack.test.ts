@@ -136,7 +136,7 @@ const rw = (read: string[], write: string[], streamed: string[] = []) => ({
 
 describe('IAM least privilege', () => {
   it.each([
-    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'])],
+    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'], ['runs/*/splits/*/*.jsonl.gz'])],
     ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'])],
     ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*'], ['runs/*'], ['runs/*/checkpoints.zip'])],
     ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json', 'runs/*/stages/*'], ['runs/*/manifest.json', 'runs/*/stages/*'])],

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DataError, MissingDatasetError, displayName } from '../../../src/data/errors.js';
 import { readTable, type TableOptions } from '../../../src/data/read-table.js';
-import { loadDataset } from '../../../src/data/load-dataset.js';
+import { planDataset } from '../../../src/data/load-dataset.js';
 import { FileSpec, type DatasetConfig, type FileConfig } from '../../../src/config/experiment.js';
 import type { FsBlobStore } from '../../../src/store/fs-store.js';
 import { tempStore } from '../../fixtures/data/temp-store.js';
@@ -163,7 +163,7 @@ describe('onBadRow: skip', () => {
     expect(read.skipped.at(-1)).toMatchObject({ line: 21 });
   });
 
-  it('loadDataset sums skipped rows over files and counts only kept rows', async () => {
+  it('planDataset sums skipped rows over files and counts only kept rows', async () => {
     const store = await tempStore({ 'a.tsv': messy, 'b.tsv': 'x\t0\ny\t9\nz\t1\n' });
     const spec: DatasetConfig = {
       files: { a: tsv('a.tsv'), b: tsv('b.tsv') },
@@ -172,13 +172,14 @@ describe('onBadRow: skip', () => {
       splits: [],
       onBadRow: 'skip',
     };
-    const loaded = await loadDataset('messy', spec, store, 42);
-    expect(loaded.files.map((f) => [f.part, f.rows])).toEqual([
+    const plan = await planDataset('messy', spec, store, 42);
+    expect(plan.files.map((f) => [f.part, f.rows])).toEqual([
       ['a', 2],
       ['b', 2],
     ]);
-    expect(loaded.skipped).toHaveLength(5);
-    expect(loaded.skipped.at(-1)).toEqual({ file: `${store.url}/b.tsv`, line: 2, reason: 'unknown label "9" in column 1; expected one of "0", "1"' });
+    expect(plan.skipped.count).toBe(5);
+    expect(plan.skipped.first).toHaveLength(5);
+    expect(plan.skipped.first.at(-1)).toEqual({ file: `${store.url}/b.tsv`, line: 2, reason: 'unknown label "9" in column 1; expected one of "0", "1"' });
   });
 
   it('still fails on file-level problems: every row bad, broken quoting, missing header column', async () => {
