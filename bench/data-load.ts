@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseExperiment } from '../src/config/experiment.js';
 import { FsBlobStore } from '../src/store/fs-store.js';
 import { resolveDataRoot } from '../src/data/data-root.js';
-import { loadDataset } from '../src/data/load-dataset.js';
+import { planDataset } from '../src/data/load-dataset.js';
 
 /** Result of one benchmark run. */
 export interface LoadBench {
@@ -16,8 +16,9 @@ export interface LoadBench {
 }
 
 /**
- * Loads the default experiment's IMDB dataset (50,000 rows of `imdb.csv.gz`: gunzip, sha256, CSV parse, UTF-8 and
- * label checks, two splits) from the resolved data root. Target: under ~3 s.
+ * Reads the default experiment's IMDB dataset once, as Prepare's first pass does (50,000 rows of `imdb.csv.gz`:
+ * gunzip, sha256, CSV parse, UTF-8 and label checks, two splits of the row indices) from the resolved data root.
+ * Target: under ~3 s.
  */
 export async function benchLoadImdb(dataRoot?: string): Promise<LoadBench> {
   const root = resolveDataRoot({ flag: dataRoot, cwd: fileURLToPath(new URL('..', import.meta.url)) });
@@ -27,7 +28,7 @@ export async function benchLoadImdb(dataRoot?: string): Promise<LoadBench> {
   if (spec === undefined) throw new Error(`${experimentPath}: no dataset "imdb"`);
   const start = performance.now();
   const cpu = process.cpuUsage();
-  const loaded = await loadDataset('imdb', spec, new FsBlobStore(root.dir), experiment.seed);
+  const loaded = await planDataset('imdb', spec, new FsBlobStore(root.dir), experiment.seed);
   const used = process.cpuUsage(cpu);
   return {
     name: 'data: load imdb.csv.gz',

@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveDataRoot } from '../src/data/data-root.js';
 import { benchLoadImdb } from './data-load.js';
+import { benchPrepare, scaledDataRoot } from './prepare.js';
 import { benchBow } from './bow.js';
 import { benchEpoch, type EpochEngine } from './mlp-epoch.js';
 import { benchEncoder, readSst2Sentences } from './bert-encoder.js';
@@ -64,16 +65,13 @@ async function child(experiment: string, quick: boolean, families: string[] | un
 }
 
 function runChild(experiment: string, quick: boolean, families?: string[]): Promise<Omit<Row, 'name'>> {
+  return spawnChild(['--child', experiment, ...(quick ? ['--quick'] : []), ...(families ? ['--families', families.join(',')] : [])]);
+}
+
+/** Runs this file in a child process with `argv` and returns the measurements it prints. */
+function spawnChild(argv: string[]): Promise<Omit<Row, 'name'>> {
   return new Promise((resolve, reject) => {
-    const args = [
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      '--child',
-      experiment,
-      ...(quick ? ['--quick'] : []),
-      ...(families ? ['--families', families.join(',')] : []),
-    ];
+    const args = ['--import', 'tsx', fileURLToPath(import.meta.url), ...argv];
     const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -82,11 +80,29 @@ function runChild(experiment: string, quick: boolean, families?: string[]): Prom
   });
 }
 
+/**
+ * Prepare alone (child process) on the default experiment with IMDB's rows repeated `times` times (a generated data
+ * root in a temp folder, removed afterwards): gzipped as the real file, or as one plain CSV.
+ */
+async function prepareRow(times: number, gzip: boolean): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'textshift-bench-prepare-'));
+  try {
+    const data = await scaledDataRoot(resolveDataRoot({ cwd: root }).dir, dir, join(root, 'experiments/sst2-imdb.json'), times, gzip);
+    const measured = await spawnChild(['--prepare-child', data.experimentPath, data.dir]);
+    const size = `${(data.csvBytes / 1e6).toFixed(0)} MB of CSV${gzip ? ', gzipped' : ''}`;
+    return { name: `Prepare, IMDB x${times} (default experiment)`, ...measured, note: `${measured.note}, ${size}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const benches: Record<string, () => Promise<Row[]>> = {
   'bow-full': async () => [{ name: 'BoW experiment, full data (load -> results table)', ...(await runChild('experiments/sst2-imdb.json', false, ['bow'])) }],
   'bow-quick': async () => [{ name: 'BoW experiment, --quick', ...(await runChild('experiments/sst2-imdb.json', true, ['bow'])) }],
   'default-full': async () => [{ name: 'default experiment (bow + use), npm start', ...(await runChild('experiments/sst2-imdb.json', false)) }],
   'default-quick': async () => [{ name: 'default experiment (bow + use), --quick', ...(await runChild('experiments/sst2-imdb.json', true)) }],
+  prepare: async () => [await prepareRow(1, true), await prepareRow(4, true)],
+  'prepare-1gb': async () => [await prepareRow(16, false)],
   'load-imdb': async () => {
     const r = await benchLoadImdb();
     return [{ name: r.name, wall: r.seconds, cpu: r.cpuSeconds, note: `${r.rows} rows` }];
@@ -153,6 +169,15 @@ const benches: Record<string, () => Promise<Row[]>> = {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--prepare-child') {
+    const out = mkdtempSync(join(tmpdir(), 'textshift-bench-'));
+    try {
+      process.stdout.write(JSON.stringify(await benchPrepare(argv[1]!, argv[2]!, out)));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+    return;
+  }
   if (argv[0] === '--child') {
     const at = argv.indexOf('--families');
     return child(argv[1]!, argv.includes('--quick'), at >= 0 ? argv[at + 1]!.split(',') : undefined);

@@ -49,11 +49,13 @@ export class TextshiftStack extends Stack {
       ...config.functions.prepare,
       architecture: lambda.Architecture.ARM_64,
     });
-    // It reads the experiment and dataset versions the run pinned (the upload's, or those it first read).
+    // It reads the experiment and dataset versions the run pinned (the upload's, or those it first read); split files
+    // are streamed (a multipart upload once a part exceeds 5 MiB, aborted if Prepare fails).
     grantPrefixes(prepare.role, bucket, {
       read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)],
       write: [all(PREFIXES.runs)],
       versions: [all(PREFIXES.experiments), all(PREFIXES.datasets)],
+      streamed: [anyRun.split('*', '*')],
     });
 
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it

@@ -20,6 +20,29 @@ export const FileSpec = z.strictObject({
   header: z.boolean().default(false).describe('first line holds column names'),
   text: column.describe('column of the text'),
   label: column.describe('column of the label'),
+  // Limits on what one file may make Prepare read: a gzip bomb, a runaway record or a flood of tiny rows fails naming
+  // the file (and line) instead of exhausting the Lambda's memory or time.
+  maxBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 40)
+    .default(4 * 2 ** 30)
+    .describe('most bytes the file may hold after decompression (default 4 GiB, at most 1 TiB)'),
+  maxRecordBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 28)
+    .default(2 ** 20)
+    .describe('most bytes of one record, from its first byte to its line ending, quoted line breaks included (default 1 MiB, at most 256 MiB)'),
+  maxRows: z
+    .number()
+    .int()
+    .positive()
+    .max(100_000_000)
+    .default(10_000_000)
+    .describe('most data rows the file may hold (default 10 million, at most 100 million); Prepare keeps a few bytes per row'),
 });
 
 /** One sklearn-style train_test_split step: `from` is split into `train` and `test` parts. */

@@ -1,6 +1,6 @@
 import type { DatasetConfig, Experiment, FileConfig } from '../config/experiment.js';
 import type { PlanDeployment } from '../config/deployment.js';
-import { readTable } from '../data/read-table.js';
+import { scanTable } from '../data/read-table.js';
 import { splitSizes } from '../data/split.js';
 import type { StageUsage } from '../run/records.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -76,9 +76,12 @@ export type ProfileFile = (dataset: string, part: string, file: FileConfig, spec
 /** Reads each dataset file from `data` through the data module (the parser a run uses) to count rows and text length. */
 export function readingProfiler(data: BlobStore): ProfileFile {
   return async (_dataset, _part, file, spec) => {
-    const { examples } = await readTable(data, file, { labels: spec.labels, onBadRow: spec.onBadRow });
-    const chars = examples.reduce((a, e) => a + e.text.length, 0);
-    return { rows: examples.length, meanChars: examples.length === 0 ? 0 : chars / examples.length };
+    // Streamed row by row (the parser a run uses), so sizing a large file holds none of its text.
+    let chars = 0;
+    const { rows } = await scanTable(data, file, { labels: spec.labels, onBadRow: spec.onBadRow }, (example) => {
+      chars += example.text.length;
+    });
+    return { rows, meanChars: rows === 0 ? 0 : chars / rows };
   };
 }
 

@@ -1,33 +1,48 @@
 import type { BlobStore } from '../store/blob-store.js';
 import type { DatasetConfig } from '../config/experiment.js';
-import type { SkippedRow } from '../run/records.js';
-import { readTable, type Example } from './read-table.js';
-import { trainTestSplit } from './split.js';
-import type { LoadedFile } from '../run/records.js';
-import { ConfigError } from '../errors/index.js';
+import type { LoadedFile, SkippedRow } from '../run/records.js';
+import { scanTable, SKIPPED_LISTED, type Example } from './read-table.js';
+import { splitPositions } from './split.js';
+import { DataError, displayName, fileUrl } from './errors.js';
+import { ConfigError, InternalError } from '../errors/index.js';
 
-/** A dataset's parts after every split step. */
-export interface LoadedDataset {
-  parts: Record<string, Example[]>;
+/** A part of a dataset: rows of one file part, in the order the splits put them (scikit-learn's). */
+export interface PartRows {
+  /** The file part (a key of the dataset's `files`) the rows come from. */
+  file: string;
+  /** Each row's index among the file's kept rows (0-based, file order). */
+  rows: Uint32Array;
+}
+
+/** A dataset as planned from one read of its files: what each file holds (labels only) and its parts as row indices. */
+export interface DatasetPlan {
   files: LoadedFile[];
-  skipped: SkippedRow[];
+  skipped: { count: number; first: SkippedRow[] };
+  /** Per file part: the class index of each kept row, in file order. */
+  labels: Record<string, Int32Array>;
+  /** Every part after the split steps. */
+  parts: Record<string, PartRows>;
 }
 
 /**
- * Reads every file part of a dataset from the data store, then applies its split steps in order with `seed`
- * (each as scikit-learn's train_test_split). A step's `from` part is consumed unless a step output reuses its name.
- * Writes nothing.
+ * Reads every file part of a dataset from the data store, keeping only each row's label, then applies its split steps
+ * in order with `seed` (each as scikit-learn's train_test_split) to row indices. A step's `from` part is consumed
+ * unless a step output reuses its name. Memory grows with the row count, never with the text. Writes nothing.
  */
-export async function loadDataset(name: string, spec: DatasetConfig, dataStore: BlobStore, seed: number): Promise<LoadedDataset> {
+export async function planDataset(name: string, spec: DatasetConfig, dataStore: BlobStore, seed: number): Promise<DatasetPlan> {
   checkLabels(name, spec);
-  const parts = new Map<string, Example[]>();
+  const labels: Record<string, Int32Array> = {};
+  const parts = new Map<string, PartRows>();
   const files: LoadedFile[] = [];
-  const skipped: SkippedRow[] = [];
+  const skipped: DatasetPlan['skipped'] = { count: 0, first: [] };
   for (const [part, file] of Object.entries(spec.files)) {
-    const read = await readTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow });
-    parts.set(part, read.examples);
-    files.push({ part, key: file.path, sha256: read.sha256, bytes: read.bytes, rows: read.examples.length });
-    skipped.push(...read.skipped);
+    const classes = new GrowableInt32();
+    const scan = await scanTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow }, (example) => classes.push(example.label));
+    labels[part] = classes.toArray();
+    parts.set(part, { file: part, rows: Uint32Array.from({ length: scan.rows }, (_, i) => i) });
+    files.push({ part, key: file.path, sha256: scan.sha256, bytes: scan.bytes, rows: scan.rows });
+    skipped.count += scan.skippedCount;
+    skipped.first.push(...scan.skipped.slice(0, SKIPPED_LISTED - skipped.first.length));
   }
   spec.splits.forEach((step, i) => {
     const where = `dataset "${name}" splits[${i}]`;
@@ -42,14 +57,86 @@ export async function loadDataset(name: string, spec: DatasetConfig, dataStore: 
     }
     let split;
     try {
-      split = trainTestSplit(from, step.testSize, seed);
+      split = splitPositions(from.rows.length, step.testSize, seed);
     } catch (err) {
       throw new ConfigError(`${where}: ${(err as Error).message}`, { cause: err });
     }
-    parts.set(step.train, split.train);
-    parts.set(step.test, split.test);
+    parts.set(step.train, { file: from.file, rows: split.train.map((i) => from.rows[i]!) });
+    parts.set(step.test, { file: from.file, rows: split.test.map((i) => from.rows[i]!) });
   });
-  return { parts: Object.fromEntries(parts), files, skipped };
+  return { files, skipped, labels, parts: Object.fromEntries(parts) };
+}
+
+/** The class index of each row of a part, in the part's order. */
+export function partLabels(plan: DatasetPlan, part: PartRows): Int32Array {
+  const labels = plan.labels[part.file]!;
+  return Int32Array.from(part.rows, (r) => labels[r]!);
+}
+
+/**
+ * For each row of a part (in the part's order), its line in a file that lists the part's rows in file order, as
+ * streamParts hands them over: 0-based.
+ */
+export function fileOrderLines(part: PartRows): Uint32Array {
+  const at = new Int32Array(part.rows.reduce((max, r) => Math.max(max, r + 1), 0)).fill(-1);
+  part.rows.forEach((r, i) => (at[r] = i));
+  const lines = new Uint32Array(part.rows.length);
+  let line = 0;
+  for (const i of at) if (i >= 0) lines[i] = line++;
+  return lines;
+}
+
+/** Receives each row of a part, with the part's name, in the order of the part's file. */
+export type PartVisitor = (part: string, example: Example) => void | Promise<void>;
+
+/**
+ * Reads each file of a planned dataset again and hands every row of `parts` (a plan's parts, possibly capped) to
+ * `visit`, in file order, without holding the file. A row belongs to at most one part: split steps partition their
+ * `from` part. Fails when a file no longer holds what `planDataset` read (checked row by row, and by sha256 before
+ * returning), so a caller that commits its output only after this returns never mixes two versions of a file.
+ */
+export async function streamParts(spec: DatasetConfig, dataStore: BlobStore, plan: DatasetPlan, parts: Record<string, PartRows>, visit: PartVisitor): Promise<void> {
+  for (const read of plan.files) {
+    const names = Object.keys(parts).filter((p) => parts[p]!.file === read.part);
+    if (names.length === 0) continue;
+    const file = spec.files[read.part]!;
+    const owner = new Int32Array(read.rows).fill(-1);
+    for (const [n, name] of names.entries()) {
+      for (const r of parts[name]!.rows) {
+        if (owner[r] !== -1) throw new InternalError(`row ${r} of file part "${read.part}" is in both part "${names[owner[r]!]}" and part "${name}"`);
+        owner[r] = n;
+      }
+    }
+    const labels = plan.labels[read.part]!;
+    const changed = (what: string) =>
+      new DataError(fileUrl(dataStore, file.path), displayName(dataStore, file.path), undefined, `changed while being read: ${what}; run again to read the new file`);
+    let row = 0;
+    const scan = await scanTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow }, async (example) => {
+      if (row >= read.rows || example.label !== labels[row]) throw changed(`row ${row + 1} differs from the first read`);
+      const n = owner[row++]!;
+      if (n >= 0) await visit(names[n]!, example);
+    });
+    if (scan.sha256 !== read.sha256 || scan.rows !== read.rows) throw changed(`sha256 ${read.sha256} on the first read, ${scan.sha256} on the second`);
+  }
+}
+
+/** An Int32Array that grows as values are pushed (a row's label costs 4 bytes, not a boxed array slot). */
+class GrowableInt32 {
+  private data = new Int32Array(1024);
+  private length = 0;
+
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const grown = new Int32Array(2 * this.length);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.length++] = value;
+  }
+
+  toArray(): Int32Array {
+    return this.data.slice(0, this.length);
+  }
 }
 
 /** Every class index the labels map to must name a class. */

@@ -23,15 +23,30 @@ export interface TableOptions {
   onBadRow: 'error' | 'skip';
 }
 
-/** What reading one table file produced. */
-export interface TableRead {
-  examples: Example[];
+/** What scanning one table file found, besides the rows it handed over. */
+export interface TableScan {
+  /** Rows kept (every row handed to the visitor). */
+  rows: number;
+  /** Rows left out under `onBadRow: "skip"`. */
+  skippedCount: number;
+  /** The first SKIPPED_LISTED of them. */
   skipped: SkippedRow[];
   /** sha256 (hex) of the file's bytes as stored (compressed, for .gz). */
   sha256: string;
   /** Size of the file as stored. */
   bytes: number;
 }
+
+/** What reading one table file produced. */
+export interface TableRead extends TableScan {
+  examples: Example[];
+}
+
+/** Receives each kept row of a table, in file order, with the physical line it starts on; awaited before the next. */
+export type RowVisitor = (example: Example, line: number) => void | Promise<void>;
+
+/** How many skipped rows a scan lists (the manifest keeps these); the rest are only counted. */
+export const SKIPPED_LISTED = 20;
 
 /** Builds the DataError for a problem at a line (undefined: the whole file) and column. */
 type Fail = (line: number | undefined, problem: string, field?: ColumnRef) => DataError;
@@ -49,17 +64,29 @@ interface Problem {
 }
 
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
+/** Every line ending pandas accepts, in any mix: CRLF first so that it is one ending, not two. */
+const RECORD_DELIMITERS = [Buffer.from('\r\n'), Buffer.from('\n'), Buffer.from('\r')];
 /** Larger than zlib's 16 KiB default: fewer, bigger chunks cut the parser's per-chunk work (~10% CPU on IMDB). */
 const GUNZIP_CHUNK = 256 * 1024;
 
-/**
- * Streams a TSV/CSV table (gzip when the key ends in `.gz`) from the store and returns its examples.
- * CSV follows RFC 4180 quoting; TSV has no quoting (a `"` is plain text). Text and label columns are a header name
- * or a 0-based index. Bad input raises a DataError naming file, line and column; with `onBadRow: "skip"` bad rows
- * are returned in `skipped` instead, but a file-level problem (missing header column, broken quoting, broken gzip,
- * no data rows) always fails.
- */
+/** Reads a whole table into memory (see scanTable): for small files and tools; Prepare streams with scanTable. */
 export async function readTable(store: BlobStore, spec: FileConfig, options: TableOptions): Promise<TableRead> {
+  const examples: Example[] = [];
+  const scan = await scanTable(store, spec, options, (example) => {
+    examples.push(example);
+  });
+  return { ...scan, examples };
+}
+
+/**
+ * Streams a TSV/CSV table (gzip when the key ends in `.gz`) from the store and hands each kept row to `visit`,
+ * holding no more than one record in memory. CSV follows RFC 4180 quoting; TSV has no quoting (a `"` is plain
+ * text); lines may end in LF, CRLF or CR, mixed. Text and label columns are a header name or a 0-based index.
+ * Bad input raises a DataError naming file, line and column; with `onBadRow: "skip"` bad rows are counted instead,
+ * but a file-level problem (missing or duplicate header column, broken quoting, broken gzip, no data rows, a file
+ * over `maxBytes` after decompression or `maxRows` rows, or a record over `maxRecordBytes`) always fails.
+ */
+export async function scanTable(store: BlobStore, spec: FileConfig, options: TableOptions, visit: RowVisitor): Promise<TableScan> {
   const key = spec.path;
   const file = fileUrl(store, key);
   const display = displayName(store, key);
@@ -98,6 +125,8 @@ export async function readTable(store: BlobStore, spec: FileConfig, options: Tab
     bom: false,
     delimiter: spec.format === 'tsv' ? '\t' : ',',
     quote: spec.format === 'tsv' ? null : '"',
+    // Not auto-detected: csv-parse would keep the first line's ending and leave a stray CR in the fields after it.
+    record_delimiter: RECORD_DELIMITERS,
     // Field counts are checked below, with messages naming the file, line and column.
     relax_column_count: true,
     on_record: (fields, info) => {
@@ -108,13 +137,29 @@ export async function readTable(store: BlobStore, spec: FileConfig, options: Tab
   };
   // parse()'s overloads only take string-record options; the record types above are the checked ones.
   const parser = parse(csvOptions as unknown as CsvOptions);
-  const collect = new RowCollector(spec, options, fail, file);
+  const collect = new RowCollector(spec, options, fail, file, visit);
+  const gzip = key.endsWith('.gz');
+  // Counts the bytes the parser gets (after gunzip) and stops the read once they pass the cap, before a
+  // decompression bomb can fill memory or run out the clock.
+  let parsed = 0;
+  async function* capBytes(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of chunks) {
+      parsed += chunk.length;
+      if (parsed > spec.maxBytes) {
+        const what = gzip ? 'decompresses to more than' : 'is larger than';
+        throw fail(undefined, `the file ${what} maxBytes (${spec.maxBytes} bytes); raise "maxBytes" in its file spec if it is meant to be this large`);
+      }
+      yield chunk;
+    }
+  }
+
+  const toParser = (chunks: AsyncIterable<Buffer>) => limitRecords(spec, fail)(stripUtf8Bom(capBytes(chunks)));
 
   try {
-    if (key.endsWith('.gz')) {
-      await pipeline(source, hashBytes, createGunzip({ chunkSize: GUNZIP_CHUNK }), stripUtf8Bom, parser, (rows: AsyncIterable<Row>) => collect.consume(rows));
+    if (gzip) {
+      await pipeline(source, hashBytes, createGunzip({ chunkSize: GUNZIP_CHUNK }), toParser, parser, (rows: AsyncIterable<Row>) => collect.consume(rows));
     } else {
-      await pipeline(source, hashBytes, stripUtf8Bom, parser, (rows: AsyncIterable<Row>) => collect.consume(rows));
+      await pipeline(source, hashBytes, toParser, parser, (rows: AsyncIterable<Row>) => collect.consume(rows));
     }
   } catch (err) {
     if (err instanceof CsvError) throw syntaxError(err, lastLine + 1, fail);
@@ -122,21 +167,23 @@ export async function readTable(store: BlobStore, spec: FileConfig, options: Tab
     throw err;
   }
 
-  if (collect.examples.length === 0) {
+  if (collect.rows === 0) {
+    const first = collect.skipped[0];
     const what =
-      collect.skipped.length > 0
-        ? `all ${collect.skipped.length} data rows are bad and were skipped (first: line ${collect.skipped[0]!.line}: ${collect.skipped[0]!.reason})`
+      first !== undefined
+        ? `all ${collect.skippedCount} data rows are bad and were skipped (first: line ${first.line}: ${first.reason})`
         : collect.sawHeader
           ? 'the file has a header but no data rows'
           : 'the file is empty';
     throw fail(undefined, `no data rows: ${what}`);
   }
-  return { examples: collect.examples, skipped: collect.skipped, sha256: hash.digest('hex'), bytes };
+  return { rows: collect.rows, skippedCount: collect.skippedCount, skipped: collect.skipped, sha256: hash.digest('hex'), bytes };
 }
 
-/** Turns parsed rows into examples, validating each against the file spec. */
+/** Turns parsed rows into examples, validating each against the file spec, and hands them on. */
 class RowCollector {
-  readonly examples: Example[] = [];
+  rows = 0;
+  skippedCount = 0;
   readonly skipped: SkippedRow[] = [];
   sawHeader = false;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
@@ -152,6 +199,7 @@ class RowCollector {
     private readonly options: TableOptions,
     private readonly fail: Fail,
     private readonly file: string,
+    private readonly visit: RowVisitor,
   ) {
     this.labels = new Map(Object.entries(options.labels));
     if (typeof spec.text === 'number') this.textIndex = spec.text;
@@ -171,9 +219,18 @@ class RowCollector {
         this.widthSource = `as line ${row.line}`;
       }
       const result = this.toExample(row);
-      if ('label' in result) this.examples.push(result);
-      else if (this.options.onBadRow === 'error') throw this.fail(row.line, result.problem, result.field);
-      else this.skipped.push({ file: this.file, line: row.line, reason: result.problem });
+      if ('label' in result) {
+        if (this.rows === this.spec.maxRows) {
+          throw this.fail(row.line, `more than maxRows (${this.spec.maxRows}) data rows; raise "maxRows" in its file spec if the file is meant to be this long`);
+        }
+        this.rows++;
+        await this.visit(result, row.line);
+      } else if (this.options.onBadRow === 'error') {
+        throw this.fail(row.line, result.problem, result.field);
+      } else {
+        this.skippedCount++;
+        if (this.skipped.length < SKIPPED_LISTED) this.skipped.push({ file: this.file, line: row.line, reason: result.problem });
+      }
     }
   }
 
@@ -185,6 +242,14 @@ class RowCollector {
       } catch {
         throw this.fail(row.line, `invalid UTF-8 in header column ${i}`, i);
       }
+    });
+    const seen = new Map<string, number>();
+    names.forEach((name, i) => {
+      const first = seen.get(name);
+      if (first !== undefined) {
+        throw this.fail(row.line, `header names columns ${first} and ${i} both ${JSON.stringify(name)}; column names must be unique`, name);
+      }
+      seen.set(name, i);
     });
     this.width = names.length;
     this.widthSource = 'as the header';
@@ -235,6 +300,77 @@ class RowCollector {
       return undefined;
     }
   }
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const QUOTE = 0x22;
+
+/**
+ * Fails a record longer than `maxRecordBytes` before the parser buffers it. A record runs from its first byte to a
+ * line ending outside quotes (CSV quotes toggle, which is exact for RFC 4180 quoting; TSV has none), so the cap holds
+ * whatever the record is made of. csv-parse's own max_record_size counts only the current field when fields are
+ * bytes, so a line of a million delimiters would pass it. Only line breaks and quotes are visited (found with
+ * indexOf): a loop over every byte cost more than a second on IMDB.
+ */
+function limitRecords(spec: FileConfig, fail: Fail): (chunks: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  const quoting = spec.format === 'csv';
+  const max = spec.maxRecordBytes;
+  return async function* (chunks) {
+    let length = 0;
+    let line = 1;
+    let recordLine = 1;
+    let inQuotes = false;
+    let afterCr = false;
+    const check = () => {
+      if (length > max) {
+        throw fail(
+          recordLine,
+          `the record starting on this line is longer than maxRecordBytes (${max} bytes); raise "maxRecordBytes" in its file spec if its rows are meant to be this long`,
+        );
+      }
+    };
+    for await (const chunk of chunks) {
+      const end = chunk.length;
+      const next = (byte: number, from: number) => {
+        const at = chunk.indexOf(byte, from);
+        return at < 0 ? end : at;
+      };
+      let lf = next(LF, 0);
+      let cr = next(CR, 0);
+      let quote = quoting ? next(QUOTE, 0) : end;
+      for (let i = 0; ; ) {
+        const at = Math.min(lf, cr, quote);
+        if (at > i) {
+          length += at - i;
+          afterCr = false;
+        }
+        check();
+        if (at === end) break;
+        if (at === quote) {
+          inQuotes = !inQuotes;
+          afterCr = false;
+          length++;
+          quote = next(QUOTE, at + 1);
+        } else {
+          // CRLF is one line ending; a lone CR or LF is one too.
+          if (at === cr || !afterCr) line++;
+          afterCr = at === cr;
+          if (inQuotes) {
+            length++;
+          } else {
+            length = 0;
+            recordLine = line;
+          }
+          if (at === lf) lf = next(LF, at + 1);
+          else cr = next(CR, at + 1);
+        }
+        check();
+        i = at + 1;
+      }
+      yield chunk;
+    }
+  };
 }
 
 /** Drops a leading UTF-8 byte order mark. */

@@ -52,10 +52,18 @@ export function splitSizes(n: number, testSize: number): { nTrain: number; nTest
  * in the same order. With p = RandomState(seed).permutation(n): test = items[p[:n_test]], train = items[p[n_test:]].
  */
 export function trainTestSplit<T>(items: readonly T[], testSize: number, seed: number): { train: T[]; test: T[] } {
-  const { nTest } = splitSizes(items.length, testSize);
-  const p = numpyPermutation(items.length, seed);
-  const pick = (from: number, to: number): T[] => Array.from(p.subarray(from, to), (i) => items[i]!);
-  return { train: pick(nTest, items.length), test: pick(0, nTest) };
+  const { train, test } = splitPositions(items.length, testSize, seed);
+  return { train: Array.from(train, (i) => items[i]!), test: Array.from(test, (i) => items[i]!) };
+}
+
+/**
+ * The positions trainTestSplit puts in each part, as two views of one permutation p of 0..n-1 (4 bytes a position):
+ * test = p[:n_test], train = p[n_test:].
+ */
+export function splitPositions(n: number, testSize: number, seed: number): { train: Uint32Array; test: Uint32Array } {
+  const { nTest } = splitSizes(n, testSize);
+  const p = numpyPermutation(n, seed);
+  return { train: p.subarray(nTest), test: p.subarray(0, nTest) };
 }
 
 /**
@@ -63,9 +71,9 @@ export function trainTestSplit<T>(items: readonly T[], testSize: number, seed: n
  * of RandomState(seed).permutation(n), in their original order (numpy: `np.sort(RandomState(seed).permutation(n)[:cap])`).
  * Otherwise returns all items. Not stratified.
  */
-export function subsample<T>(items: readonly T[], cap: number, seed: number): T[] {
+export function subsample<T>(items: ArrayLike<T>, cap: number, seed: number): T[] {
   if (!Number.isInteger(cap) || cap < 0) throw new InvalidInputError(`subsample cap must be a non-negative integer, got ${cap}`);
-  if (items.length <= cap) return items.slice();
+  if (items.length <= cap) return Array.from(items);
   const chosen = numpyPermutation(items.length, seed).subarray(0, cap).sort();
   return Array.from(chosen, (i) => items[i]!);
 }

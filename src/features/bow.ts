@@ -164,26 +164,49 @@ function codePointRank(unit: number): number {
   return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
-/** Total count of every term over all documents (sklearn's `X.sum(axis=0)` before `max_features`). */
-export function countTerms(texts: Iterable<string>): Map<string, number> {
-  const table = new TermTable();
-  let counts = new Float64Array(1024);
-  for (const text of texts) {
+/**
+ * Counts terms one document at a time, so a corpus can be streamed through it: memory grows with the number of
+ * distinct terms, not with the text. Counts are sums, so the order documents arrive in does not change them.
+ */
+export class TermCounter {
+  private readonly table = new TermTable();
+  private counts = new Float64Array(1024);
+
+  /** Adds every token of one document. */
+  add(text: string): void {
     const lower = text.toLowerCase();
     scanTokens(lower, (start, end, hash) => {
-      let id = table.find(lower, start, end, hash);
+      let id = this.table.find(lower, start, end, hash);
       if (id < 0) {
-        id = table.add(lower.slice(start, end), hash);
-        if (id === counts.length) {
+        id = this.table.add(lower.slice(start, end), hash);
+        if (id === this.counts.length) {
           const grown = new Float64Array(2 * id);
-          grown.set(counts);
-          counts = grown;
+          grown.set(this.counts);
+          this.counts = grown;
         }
       }
-      counts[id]!++;
+      this.counts[id]!++;
     });
   }
-  return new Map(table.terms.map((term, id) => [term, counts[id]!]));
+
+  /** Total count of every term added so far, terms in order of first appearance. */
+  totals(): Map<string, number> {
+    return new Map(this.table.terms.map((term, id) => [term, this.counts[id]!]));
+  }
+
+  /** The vocabulary of the documents added so far (see fitBow). */
+  fit(maxFeatures: number): BowVocabulary {
+    const terms = selectTerms(this.totals(), maxFeatures);
+    if (terms.length === 0) throw new InvalidDataError('fitBow: empty vocabulary; the documents contain no token of 2+ letters, digits or "_"');
+    return vocabularyFromTerms(terms);
+  }
+}
+
+/** Total count of every term over all documents (sklearn's `X.sum(axis=0)` before `max_features`). */
+export function countTerms(texts: Iterable<string>): Map<string, number> {
+  const counter = new TermCounter();
+  for (const text of texts) counter.add(text);
+  return counter.totals();
 }
 
 /** The at most maxFeatures most frequent terms (ties by code point, see the module comment), in column order. */
@@ -216,9 +239,9 @@ export function vocabularyFromTerms(terms: readonly string[], source = 'vocabula
 
 /** Fits the vocabulary: the maxFeatures terms with the largest corpus counts, columns in code-point order. */
 export function fitBow(texts: Iterable<string>, maxFeatures: number): BowVocabulary {
-  const terms = selectTerms(countTerms(texts), maxFeatures);
-  if (terms.length === 0) throw new InvalidDataError('fitBow: empty vocabulary; the documents contain no token of 2+ letters, digits or "_"');
-  return vocabularyFromTerms(terms);
+  const counter = new TermCounter();
+  for (const text of texts) counter.add(text);
+  return counter.fit(maxFeatures);
 }
 
 // Lookup tables of vocabularies already used by transformBow (vocabularies are immutable).

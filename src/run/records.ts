@@ -93,7 +93,7 @@ export interface ShardTask {
   dataset: string;
   part: string;
   splitKey: string;
-  /** Row indices into the split, ascending. */
+  /** Lines (0-based) of the split file, in the order the family sees its rows (the split's, scikit-learn's). */
   rows: number[];
 }
 

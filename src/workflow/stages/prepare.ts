@@ -1,20 +1,15 @@
 import { createHash } from 'node:crypto';
 import { familyCap, neededParts, parseExperiment, type Experiment } from '../../config/experiment.js';
 import { validateKey } from '../../store/blob-store.js';
-import { loadDataset } from '../../data/load-dataset.js';
-import type { LoadedFile } from '../../run/records.js';
 import { subsample } from '../../data/split.js';
-import type { Example } from '../../data/read-table.js';
-import { fitBow, vocabularyToJson } from '../../features/bow.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
 import { asStage, createManifest, findManifest, readManifest, updateManifest, type Manifest } from '../../run/manifest.js';
 import { InputChangedError, checkPinned, pinDatasets, pinnedRecord, pinnedStore, readExperiment, type ExperimentRead } from '../pinned-inputs.js';
 import type { PrepareInput, PrepareOutput } from '../stage-io.js';
-import { writeSplit } from '../split-files.js';
+import { prepareData } from '../prepare-data.js';
 import { packageVersions } from '../versions.js';
 import type { FeatureIndex, ShardTask } from '../../run/records.js';
-import { ConfigError } from '../../errors/index.js';
 import type { PlanDeployment } from '../../config/deployment.js';
 import { guardRun } from '../../cost/guard.js';
 import { formatMoney } from '../../cost/cost.js';
@@ -76,47 +71,25 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     const data = pinnedStore(ctx.data, pins, runId);
     // The guard sizes the run from the pinned files, before any split, shard or vocabulary is written.
     await checkBudget({ ...ctx, data }, exp, options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
-    const parts = new Map<string, Example[]>();
-    for (const [name, spec] of Object.entries(exp.datasets)) {
-      ctx.reporter.log(`loading dataset ${name}`);
-      const loaded = await loadDataset(name, spec, data, exp.seed);
-      manifest.inputs[name] = loaded.files.map((f: LoadedFile) => pinnedRecord(f, pins, ctx.data, runId));
-      manifest.skippedRows[name] = { count: loaded.skipped.length, first: loaded.skipped.slice(0, 20) };
-      for (const [part, rows] of Object.entries(loaded.parts)) {
-        const cap = quick ? exp.quick[name]?.[part] : undefined;
-        parts.set(`${name}/${part}`, cap !== undefined && cap < rows.length ? subsample(rows, cap, exp.seed) : rows);
-      }
-    }
-    for (const [dataset, part] of neededParts(exp)) {
-      if (!parts.has(`${dataset}/${part}`)) {
-        const have = [...parts.keys()].filter((k) => k.startsWith(`${dataset}/`)).map((k) => k.split('/')[1]);
-        throw new ConfigError(`experiment ${experimentKey}: dataset "${dataset}" has no part "${part}" (it has ${have.join(', ')}); check its files/splits, stages and evaluation.split`);
-      }
-    }
-    manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.length]));
-    for (const [k, rows] of parts) {
-      const [dataset, part] = k.split('/') as [string, string];
-      await writeSplit(store, keys.split(dataset, part), rows);
-    }
+    const { inputs, skipped, parts } = await prepareData({ ...ctx, data }, exp, keys, experimentKey, quick);
+    manifest.inputs = Object.fromEntries(Object.entries(inputs).map(([name, files]) => [name, files.map((f) => pinnedRecord(f, pins, ctx.data, runId))]));
+    manifest.skippedRows = skipped;
+    manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.labels.length]));
 
     const shardKeys: string[] = [];
     for (const [feature, spec] of Object.entries(exp.features)) {
-      if (spec.kind === 'bow') {
-        const fit = parts.get(`${spec.fitOn.dataset}/${spec.fitOn.split}`);
-        if (!fit) throw new ConfigError(`experiment ${experimentKey}: features.${feature}.fitOn names ${spec.fitOn.dataset}/${spec.fitOn.split}, which does not exist`);
-        await store.put(keys.vocabulary(feature), vocabularyToJson(fitBow(fit.map((e) => e.text), spec.maxFeatures)));
-      }
       const index: FeatureIndex = { feature, kind: spec.kind, parts: {} };
       const counts: Record<string, number> = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
         const cap = familyCap(exp, feature, dataset, part, { quick, full });
-        const ids = Array.from({ length: all.length }, (_, i) => i);
+        const ids = Array.from({ length: all.labels.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
-        const entry = { rows: rows.length, labels: rows.map((i) => all[i]!.label), shards: [] as string[] };
+        const entry = { rows: rows.length, labels: rows.map((i) => all.labels[i]!), shards: [] as string[] };
         for (let s = 0, i = 0; s < rows.length; s += spec.shardSize, i++) {
           const key = keys.shard(feature, dataset, part, i);
-          const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: rows.slice(s, s + spec.shardSize) };
+          const lines = rows.slice(s, s + spec.shardSize).map((i) => all.lines[i]!);
+          const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: lines };
           await store.put(key, JSON.stringify(task));
           entry.shards.push(key);
           shardKeys.push(key);

@@ -140,7 +140,7 @@ const rw = (read: string[], write: string[], streamed: string[] = [], versions: 
 
 describe('IAM least privilege', () => {
   it.each([
-    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'], [], ['experiments/*', 'datasets/*'])],
+    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'], ['runs/*/splits/*/*.jsonl.gz'], ['experiments/*', 'datasets/*'])],
     ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'])],
     ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*'], ['runs/*'], ['runs/*/checkpoints.zip'])],
     ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json'], ['runs/*/manifest.json'])],

@@ -2,15 +2,15 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DataError, MissingDatasetError, displayName } from '../../../src/data/errors.js';
 import { readTable, type TableOptions } from '../../../src/data/read-table.js';
-import { loadDataset } from '../../../src/data/load-dataset.js';
-import type { DatasetConfig, FileConfig } from '../../../src/config/experiment.js';
+import { planDataset } from '../../../src/data/load-dataset.js';
+import { FileSpec, type DatasetConfig, type FileConfig } from '../../../src/config/experiment.js';
 import type { FsBlobStore } from '../../../src/store/fs-store.js';
 import { tempStore } from '../../fixtures/data/temp-store.js';
 
 const strict: TableOptions = { labels: { '0': 0, '1': 1 }, onBadRow: 'error' };
 const skip: TableOptions = { ...strict, onBadRow: 'skip' };
-const tsv = (path: string): FileConfig => ({ path, format: 'tsv', header: false, text: 0, label: 1 });
-const csv = (path: string): FileConfig => ({ path, format: 'csv', header: true, text: 'review', label: 'sentiment' });
+const tsv = (path: string): FileConfig => FileSpec.parse({ path, format: 'tsv', header: false, text: 0, label: 1 });
+const csv = (path: string): FileConfig => FileSpec.parse({ path, format: 'csv', header: true, text: 'review', label: 'sentiment' });
 const sentiment: TableOptions = { labels: { negative: 0, positive: 1 }, onBadRow: 'error' };
 
 /** The DataError a read fails with. */
@@ -156,7 +156,14 @@ describe('onBadRow: skip', () => {
     ]);
   });
 
-  it('loadDataset sums skipped rows over files and counts only kept rows', async () => {
+  it('counts every skipped row but lists only the first 20 (memory stays bounded however many rows are bad)', async () => {
+    const store = await tempStore({ 'many.tsv': `good\t1\n${'bad\t9\n'.repeat(25)}` });
+    const read = await readTable(store, tsv('many.tsv'), skip);
+    expect([read.rows, read.skippedCount, read.skipped.length]).toEqual([1, 25, 20]);
+    expect(read.skipped.at(-1)).toMatchObject({ line: 21 });
+  });
+
+  it('planDataset sums skipped rows over files and counts only kept rows', async () => {
     const store = await tempStore({ 'a.tsv': messy, 'b.tsv': 'x\t0\ny\t9\nz\t1\n' });
     const spec: DatasetConfig = {
       files: { a: tsv('a.tsv'), b: tsv('b.tsv') },
@@ -165,13 +172,14 @@ describe('onBadRow: skip', () => {
       splits: [],
       onBadRow: 'skip',
     };
-    const loaded = await loadDataset('messy', spec, store, 42);
-    expect(loaded.files.map((f) => [f.part, f.rows])).toEqual([
+    const plan = await planDataset('messy', spec, store, 42);
+    expect(plan.files.map((f) => [f.part, f.rows])).toEqual([
       ['a', 2],
       ['b', 2],
     ]);
-    expect(loaded.skipped).toHaveLength(5);
-    expect(loaded.skipped.at(-1)).toEqual({ file: `${store.url}/b.tsv`, line: 2, reason: 'unknown label "9" in column 1; expected one of "0", "1"' });
+    expect(plan.skipped.count).toBe(5);
+    expect(plan.skipped.first).toHaveLength(5);
+    expect(plan.skipped.first.at(-1)).toEqual({ file: `${store.url}/b.tsv`, line: 2, reason: 'unknown label "9" in column 1; expected one of "0", "1"' });
   });
 
   it('still fails on file-level problems: every row bad, broken quoting, missing header column', async () => {

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseExperiment, type DatasetConfig } from '../../../src/config/experiment.js';
+import { FileSpec, parseExperiment, type DatasetConfig } from '../../../src/config/experiment.js';
 import { resolveDataRoot } from '../../../src/data/data-root.js';
-import { MissingDatasetError } from '../../../src/data/errors.js';
-import { loadDataset } from '../../../src/data/load-dataset.js';
-import type { Example } from '../../../src/data/read-table.js';
+import { DataError, MissingDatasetError, displayName } from '../../../src/data/errors.js';
+import { fileOrderLines, partLabels, planDataset, streamParts, type DatasetPlan } from '../../../src/data/load-dataset.js';
+import { readTable, type Example } from '../../../src/data/read-table.js';
 import { trainTestSplit } from '../../../src/data/split.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { tempStore } from '../../fixtures/data/temp-store.js';
@@ -30,6 +30,8 @@ const reference = JSON.parse(readFileSync(new URL('../../fixtures/data/real-spli
   Record<'train' | 'val' | 'test', PartSummary>
 >;
 
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
 /** The same summary real_splits.py computes. */
 function summarize(rows: Example[]): PartSummary {
   return {
@@ -42,12 +44,12 @@ function summarize(rows: Example[]): PartSummary {
   };
 }
 
-describe('loadDataset split steps', () => {
+describe('planDataset split steps', () => {
   const rowsTsv = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => `row ${i + offset}\t${(i + offset) % 2}`).join('\n') + '\n';
   const spec = (splits: DatasetConfig['splits']): DatasetConfig => ({
     files: {
-      all: { path: 'd/all.tsv', format: 'tsv', header: false, text: 0, label: 1 },
-      extra: { path: 'd/extra.tsv', format: 'tsv', header: false, text: 0, label: 1 },
+      all: FileSpec.parse({ path: 'd/all.tsv', format: 'tsv', header: false, text: 0, label: 1 }),
+      extra: FileSpec.parse({ path: 'd/extra.tsv', format: 'tsv', header: false, text: 0, label: 1 }),
     },
     labels: { '0': 0, '1': 1 },
     classNames: ['even', 'odd'],
@@ -55,9 +57,9 @@ describe('loadDataset split steps', () => {
     onBadRow: 'error',
   });
 
-  it('applies steps in order; a consumed part disappears; file parts not split stay', async () => {
+  it('applies steps in order to row indices; a consumed part disappears; file parts not split stay', async () => {
     const store = await tempStore({ 'd/all.tsv': rowsTsv(50), 'd/extra.tsv': rowsTsv(3, 100) });
-    const loaded = await loadDataset(
+    const plan = await planDataset(
       'toy',
       spec([
         { from: 'all', testSize: 0.2, train: 'rest', test: 'test' },
@@ -66,36 +68,75 @@ describe('loadDataset split steps', () => {
       store,
       7,
     );
-    expect(Object.keys(loaded.parts).sort()).toEqual(['extra', 'test', 'train', 'val']);
-    const all = Array.from({ length: 50 }, (_, i) => ({ text: `row ${i}`, label: i % 2 }));
-    const first = trainTestSplit(all, 0.2, 7);
+    expect(Object.keys(plan.parts).sort()).toEqual(['extra', 'test', 'train', 'val']);
+    const first = trainTestSplit(range(50), 0.2, 7);
     const second = trainTestSplit(first.train, 0.25, 7);
-    expect(loaded.parts.test).toEqual(first.test);
-    expect(loaded.parts.train).toEqual(second.train);
-    expect(loaded.parts.val).toEqual(second.test);
-    expect([loaded.parts.train!.length, loaded.parts.val!.length, loaded.parts.test!.length]).toEqual([30, 10, 10]);
-    expect(loaded.parts.extra).toHaveLength(3);
-    expect(loaded.files).toEqual([
+    expect(plan.parts.test).toEqual({ file: 'all', rows: Uint32Array.from(first.test) });
+    expect(plan.parts.train).toEqual({ file: 'all', rows: Uint32Array.from(second.train) });
+    expect(plan.parts.val).toEqual({ file: 'all', rows: Uint32Array.from(second.test) });
+    expect([plan.parts.train!.rows.length, plan.parts.val!.rows.length, plan.parts.test!.rows.length]).toEqual([30, 10, 10]);
+    expect(plan.parts.extra).toEqual({ file: 'extra', rows: Uint32Array.of(0, 1, 2) });
+    expect(partLabels(plan, plan.parts.train!)).toEqual(Int32Array.from(second.train, (r) => r % 2));
+    expect(partLabels(plan, plan.parts.extra!)).toEqual(Int32Array.of(0, 1, 0));
+    expect(plan.files).toEqual([
       { part: 'all', key: 'd/all.tsv', sha256: createHash('sha256').update(rowsTsv(50)).digest('hex'), bytes: Buffer.byteLength(rowsTsv(50)), rows: 50 },
       { part: 'extra', key: 'd/extra.tsv', sha256: createHash('sha256').update(rowsTsv(3, 100)).digest('hex'), bytes: Buffer.byteLength(rowsTsv(3, 100)), rows: 3 },
     ]);
   });
 
+  it('streamParts hands each part its rows in file order; fileOrderLines finds each split-order row there', async () => {
+    const store = await tempStore({ 'd/all.tsv': rowsTsv(50), 'd/extra.tsv': rowsTsv(3, 100) });
+    const toy = spec([{ from: 'all', testSize: 0.2, train: 'train', test: 'test' }]);
+    const plan = await planDataset('toy', toy, store, 7);
+    const streamed: Record<string, string[]> = {};
+    await streamParts(toy, store, plan, plan.parts, (part, example) => {
+      (streamed[part] ??= []).push(example.text);
+    });
+    for (const [name, part] of Object.entries(plan.parts)) {
+      const offset = name === 'extra' ? 100 : 0;
+      const rows = Array.from(part.rows);
+      expect(streamed[name]).toEqual([...rows].sort((a, b) => a - b).map((r) => `row ${r + offset}`));
+      const lines = Array.from(fileOrderLines(part));
+      expect(lines.map((line) => streamed[name]![line])).toEqual(rows.map((r) => `row ${r + offset}`));
+    }
+    // Only the parts asked for are handed over.
+    const onlyTest: string[] = [];
+    await streamParts(toy, store, plan, { test: plan.parts.test! }, (part) => {
+      onlyTest.push(part);
+    });
+    expect(onlyTest).toEqual(Array(10).fill('test'));
+  });
+
+  it('streamParts fails naming the file when it changed since planDataset read it', async () => {
+    const store = await tempStore({ 'd/all.tsv': rowsTsv(10), 'd/extra.tsv': rowsTsv(2) });
+    const toy = spec([]);
+    const plan = await planDataset('toy', toy, store, 1);
+    await store.put('d/all.tsv', rowsTsv(10).replace('row 9\t1', 'row 9!\t1'));
+    const changed = await streamParts(toy, store, plan, plan.parts, () => {}).catch((e: unknown) => e);
+    expect(changed).toBeInstanceOf(DataError);
+    expect((changed as Error).message).toBe(
+      `${displayName(store, 'd/all.tsv')}: changed while being read: sha256 ${plan.files[0]!.sha256} on the first read, ` +
+        `${createHash('sha256').update(rowsTsv(10).replace('row 9\t1', 'row 9!\t1')).digest('hex')} on the second; run again to read the new file`,
+    );
+    await store.put('d/all.tsv', rowsTsv(10).replace('row 3\t1', 'row 3\t0'));
+    await expect(streamParts(toy, store, plan, plan.parts, () => {})).rejects.toThrow(/all\.tsv: changed while being read: row 4 differs from the first read/);
+  });
+
   it('a step may reuse the consumed part name as an output', async () => {
     const store = await tempStore({ 'd/all.tsv': rowsTsv(10), 'd/extra.tsv': rowsTsv(2) });
-    const loaded = await loadDataset('toy', spec([{ from: 'all', testSize: 0.3, train: 'all', test: 'held' }]), store, 1);
-    expect([loaded.parts.all!.length, loaded.parts.held!.length]).toEqual([7, 3]);
+    const plan = await planDataset('toy', spec([{ from: 'all', testSize: 0.3, train: 'all', test: 'held' }]), store, 1);
+    expect([plan.parts.all!.rows.length, plan.parts.held!.rows.length]).toEqual([7, 3]);
   });
 
   it('rejects bad steps with the dataset, step and the parts that exist', async () => {
     const store = await tempStore({ 'd/all.tsv': rowsTsv(10), 'd/extra.tsv': rowsTsv(2) });
-    await expect(loadDataset('toy', spec([{ from: 'nope', testSize: 0.2, train: 'a', test: 'b' }]), store, 1)).rejects.toThrow(
+    await expect(planDataset('toy', spec([{ from: 'nope', testSize: 0.2, train: 'a', test: 'b' }]), store, 1)).rejects.toThrow(
       'dataset "toy" splits[0]: "from" is "nope", which is no part at this step; expected one of "all", "extra"',
     );
-    await expect(loadDataset('toy', spec([{ from: 'all', testSize: 0.2, train: 'a', test: 'extra' }]), store, 1)).rejects.toThrow(
+    await expect(planDataset('toy', spec([{ from: 'all', testSize: 0.2, train: 'a', test: 'extra' }]), store, 1)).rejects.toThrow(
       'dataset "toy" splits[0]: output "extra" would replace the existing part "extra"; choose another name',
     );
-    await expect(loadDataset('toy', spec([{ from: 'extra', testSize: 0.6, train: 'a', test: 'b' }]), store, 1)).rejects.toThrow(
+    await expect(planDataset('toy', spec([{ from: 'extra', testSize: 0.6, train: 'a', test: 'b' }]), store, 1)).rejects.toThrow(
       'dataset "toy" splits[0]: with 2 rows and testSize 0.6 the train part would be empty',
     );
   });
@@ -103,7 +144,7 @@ describe('loadDataset split steps', () => {
   it('rejects a label mapped to a class index classNames does not have', async () => {
     const store = await tempStore({ 'd/all.tsv': rowsTsv(4), 'd/extra.tsv': rowsTsv(2) });
     const bad = { ...spec([]), labels: { '0': 0, '1': 2 } };
-    await expect(loadDataset('toy', bad, store, 1)).rejects.toThrow('dataset "toy": label "1" maps to class 2, but classNames has 2 entries (indexes 0-1)');
+    await expect(planDataset('toy', bad, store, 1)).rejects.toThrow('dataset "toy": label "1" maps to class 2, but classNames has 2 entries (indexes 0-1)');
   });
 });
 
@@ -111,26 +152,37 @@ describe('the default experiment on the shared data', () => {
   // Resolved per test so a missing data folder fails these tests with its message, not the whole file.
   const sharedStore = () => new FsBlobStore(dataRoot());
 
+  /** Each part's examples in split order, from the plan's row indices into the files read whole. */
+  async function partsOf(name: 'sst2' | 'imdb'): Promise<{ plan: DatasetPlan; parts: Record<string, Example[]> }> {
+    const spec = experiment.datasets[name]!;
+    const store = sharedStore();
+    const plan = await planDataset(name, spec, store, experiment.seed);
+    const files: Record<string, Example[]> = {};
+    for (const [part, file] of Object.entries(spec.files)) files[part] = (await readTable(store, file, { labels: spec.labels, onBadRow: spec.onBadRow })).examples;
+    const parts = Object.fromEntries(Object.entries(plan.parts).map(([part, { file, rows }]) => [part, Array.from(rows, (r) => files[file]![r]!)]));
+    return { plan, parts };
+  }
+
   it('SST-2: 5536/1384/1821 rows, the same rows and order as Python csv + sklearn', async () => {
-    const loaded = await loadDataset('sst2', experiment.datasets.sst2!, sharedStore(), experiment.seed);
-    expect(Object.keys(loaded.parts).sort()).toEqual(['test', 'train', 'val']);
-    for (const part of ['train', 'val', 'test'] as const) expect(summarize(loaded.parts[part]!)).toEqual(reference.sst2[part]);
+    const { plan, parts } = await partsOf('sst2');
+    expect(Object.keys(parts).sort()).toEqual(['test', 'train', 'val']);
+    for (const part of ['train', 'val', 'test'] as const) expect(summarize(parts[part]!)).toEqual(reference.sst2[part]);
     expect(reference.sst2.train.labelCounts).toEqual([2639, 2897]);
     expect(reference.sst2.test.labelCounts).toEqual([912, 909]);
-    expect(loaded.files).toEqual([
+    expect(plan.files).toEqual([
       { part: 'full', key: 'sst2/train.tsv', sha256: '4bdc38ba1cf151a802f72b0ba750d22404ad7103b6597b8c39b875a9f28f0b9c', bytes: 720260, rows: 6920 },
       { part: 'test', key: 'sst2/test.tsv', sha256: 'c204bc7652500e47fab2711fbebdf87f7491ec6aad8a2b806346f7d53f4634e0', bytes: 188750, rows: 1821 },
     ]);
-    expect(loaded.skipped).toEqual([]);
+    expect(plan.skipped).toEqual({ count: 0, first: [] });
   });
 
   it('IMDB: 50,000 rows -> 32000/8000/10000, the same rows and order as Python csv + sklearn', async () => {
-    const loaded = await loadDataset('imdb', experiment.datasets.imdb!, sharedStore(), experiment.seed);
-    expect(loaded.files).toEqual([
+    const { plan, parts } = await partsOf('imdb');
+    expect(plan.files).toEqual([
       { part: 'all', key: 'imdb.csv.gz', sha256: '92c9d866084ccc3cf229258821a6b28c8f5df09fee75049043c304bb008fa7e1', bytes: 26462367, rows: 50000 },
     ]);
-    expect(Object.keys(loaded.parts).sort()).toEqual(['test', 'train', 'val']);
-    for (const part of ['train', 'val', 'test'] as const) expect(summarize(loaded.parts[part]!)).toEqual(reference.imdb[part]);
+    expect(Object.keys(parts).sort()).toEqual(['test', 'train', 'val']);
+    for (const part of ['train', 'val', 'test'] as const) expect(summarize(parts[part]!)).toEqual(reference.imdb[part]);
     expect([reference.imdb.train.n, reference.imdb.val.n, reference.imdb.test.n]).toEqual([32000, 8000, 10000]);
   });
 });

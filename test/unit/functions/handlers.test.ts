@@ -286,7 +286,7 @@ describe('errors leave the handlers classified: the name the state machine\'s Re
     const err = await withEnv({ [PLAN_DEPLOYMENT_ENV]: tight }, () => failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-over-budget', quick: true })));
     expect(err?.name).toBe('BudgetExceededError');
     expect(err?.message).toMatch(/experiments\/tiny\.json: the run's estimated cost \$\d+\.\d{4} is above its limit \$0\.0001 \(maxRunCostUsd in cdk\.json\)\. To run it, set "budgetUsd"/);
-    expect((await store.list('runs/tiny-over-budget/')).map((o) => o.key).sort()).toEqual(['runs/tiny-over-budget/manifest.json', 'runs/tiny-over-budget/stages/prepare.json']);
+    expect((await store.list('runs/tiny-over-budget/')).map((o) => o.key).sort()).toEqual(['runs/tiny-over-budget/manifest.json']);
     // As the state machine's Catch hands the failure to MarkFailed: Error = the error's name, Cause = Lambda's error JSON.
     const cause = JSON.stringify({ errorType: err!.name, errorMessage: err!.message });
     await expect(markFailedHandler({ runId: 'tiny-over-budget', stage: 'Prepare', error: { Error: err!.name, Cause: cause }, failedAtRedrive: 0, redriveCount: 0 })).rejects.toThrow(

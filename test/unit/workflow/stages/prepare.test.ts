@@ -1,9 +1,11 @@
 // The prepare stage on small files: a bad data file fails with file:line and writes no split; a good one
 // writes sklearn-exact splits, the vocabulary and the shard plan, and re-running returns the same plan; a run over
-// its cost limit is refused before anything of it is written; a prepared run keeps the inputs it pinned.
+// its cost limit is refused before anything of it is written; a prepared run keeps the inputs it pinned. Prepare
+// streams: split files list rows in source order and the shard plan carries the split order.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { tempStore } from '../../../fixtures/data/temp-store.js';
 import { parseExperiment } from '../../../../src/config/experiment.js';
@@ -16,6 +18,12 @@ import { silentReporter } from '../../../../src/run/reporter.js';
 import { readSplit } from '../../../../src/workflow/split-files.js';
 import { prepare } from '../../../../src/workflow/stages/prepare.js';
 import { testDeployment } from '../../../support/deployment.js';
+import { FileSpec } from '../../../../src/config/experiment.js';
+import { DataError, displayName } from '../../../../src/data/errors.js';
+import { readTable, type Example } from '../../../../src/data/read-table.js';
+import { subsample, trainTestSplit } from '../../../../src/data/split.js';
+import { fitBow, vocabularyToJson } from '../../../../src/features/bow.js';
+import type { FeatureIndex, ShardTask } from '../../../../src/run/records.js';
 
 const experiment = {
   name: 'small',
@@ -184,5 +192,71 @@ describe('prepare pins its inputs (a folder store: by sha256)', () => {
     await data.put('a.tsv', tsv);
     await expect(prepare(ctx, { experimentKey: 'experiments/small.json', runId: 'small-pinned' }, { deployment })).rejects.toBeInstanceOf(InputChangedError);
     expect(await store.list('runs/small-pinned/splits/')).toEqual([]);
+  });
+});
+
+describe('prepare streams', () => {
+  it('split files list rows in source order; the shard plan gives every family the scikit-learn order (also under --quick)', async () => {
+    const tsv = rows.join('\n') + '\n';
+    const { store, data, ctx } = await setup(tsv);
+    const source = (await readTable(data, FileSpec.parse(experiment.datasets.a.files.full), { labels: { '0': 0, '1': 1 }, onBadRow: 'error' })).examples;
+    const outer = trainTestSplit(source, 0.25, 42);
+    const inner = trainTestSplit(outer.train, 0.25, 42);
+    const expected = { train: inner.train, val: inner.test, test: outer.test };
+    const byFamily = async (runId: string, part: string): Promise<Example[]> => {
+      const index = JSON.parse((await store.getOrThrow(`runs/${runId}/features/bow/index.json`)).toString()) as FeatureIndex;
+      const split = await readSplit(store, `runs/${runId}/splits/a/${part}.jsonl.gz`);
+      const out: Example[] = [];
+      for (const key of index.parts[`a/${part}`]!.shards) {
+        const task = JSON.parse((await store.getOrThrow(key)).toString()) as ShardTask;
+        out.push(...task.rows.map((line) => split[line]!));
+      }
+      expect(out.map((e) => e.label)).toEqual(index.parts[`a/${part}`]!.labels);
+      return out;
+    };
+
+    const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
+    for (const part of ['train', 'val', 'test'] as const) {
+      const split = await readSplit(store, `runs/${plan.runId}/splits/a/${part}.jsonl.gz`);
+      expect(split).toEqual(source.filter((e) => expected[part].includes(e)));
+      expect(await byFamily(plan.runId, part)).toEqual(expected[part]);
+    }
+    const vocab = (await store.getOrThrow(`runs/${plan.runId}/features/bow/vocabulary.json`)).toString();
+    expect(vocab).toBe(vocabularyToJson(fitBow(expected.train.map((e) => e.text), 5)));
+
+    await store.put('experiments/quick.json', JSON.stringify({ ...experiment, name: 'quick', quick: { a: { train: 4 } } }));
+    const quick = await prepare(ctx, { experimentKey: 'experiments/quick.json', quick: true }, { deployment });
+    expect(await byFamily(quick.runId, 'train')).toEqual(subsample(expected.train, 4, 42));
+    expect(await readSplit(store, `runs/${quick.runId}/splits/a/train.jsonl.gz`)).toHaveLength(4);
+  });
+
+  it('a gzip bomb fails Prepare naming the file in the recorded cause; nothing of the run is split', async () => {
+    const member = gzipSync(Buffer.alloc(10 * 2 ** 20, 'a'), { level: 9 });
+    const store = await tempStore({ 'experiments/bomb.json': JSON.stringify({ ...experiment, name: 'bomb', datasets: { a: { ...experiment.datasets.a, files: { full: { path: 'a.tsv.gz', format: 'tsv', text: 0, label: 1 } } } } }) });
+    const data = await tempStore({ 'a.tsv.gz': Buffer.concat([gzipSync(rows.slice(0, 3).join('\n') + '\n'), ...Array.from({ length: 300 }, () => member)]) });
+    const err = await prepare({ store, data, reporter: silentReporter }, { experimentKey: 'experiments/bomb.json' }, { deployment }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataError);
+    const message = `${displayName(data, 'a.tsv.gz')}:4: the record starting on this line is longer than maxRecordBytes (1048576 bytes)`;
+    expect((err as Error).message).toContain(message);
+    const runId = (await store.list('runs/'))[0]!.key.split('/')[1]!;
+    expect((await readManifest(store, runId)).stages.prepare).toMatchObject({ status: 'failed', errorName: 'DataError', error: expect.stringContaining(message) });
+    expect((await store.list(`runs/${runId}/splits/`)).map((o) => o.key)).toEqual([]);
+  });
+
+  it('a data file that changes between the two reads fails naming it, and no split file is stored', async () => {
+    const { store, data } = await setup(rows.join('\n') + '\n');
+    let reads = 0;
+    const changing = Object.assign(Object.create(data) as typeof data, {
+      async getStream(key: string) {
+        if (++reads === 2) await data.put(key, rows.slice(0, 15).join('\n') + '\n');
+        return data.getStream(key);
+      },
+    });
+    const err = await prepare({ store, data: changing, reporter: silentReporter }, { experimentKey: 'experiments/small.json' }, { deployment }).catch((e: unknown) => e);
+    // The run pinned the file's sha256 before reading it: the changed bytes are caught as a changed pinned input.
+    expect(err).toBeInstanceOf(InputChangedError);
+    expect((err as Error).message).toMatch(/a\.tsv/);
+    const runId = (await store.list('runs/'))[0]!.key.split('/')[1]!;
+    expect((await store.list(`runs/${runId}/`)).map((o) => o.key).filter((k) => !k.endsWith('manifest.json') && !k.includes('/stages/'))).toEqual([]);
   });
 });

@@ -1,0 +1,99 @@
+import { neededParts, type DatasetConfig, type Experiment } from '../config/experiment.js';
+import { fileOrderLines, partLabels, planDataset, streamParts, type DatasetPlan, type PartRows } from '../data/load-dataset.js';
+import { subsample } from '../data/split.js';
+import { TermCounter, vocabularyToJson } from '../features/bow.js';
+import type { runKeys } from '../run/keys.js';
+import type { LoadedFile, SkippedRow } from '../run/records.js';
+import { ConfigError } from '../errors/index.js';
+import type { StageContext } from './context.js';
+import { openSplitWriter, type SplitWriter } from './split-files.js';
+
+/** One stored part of a dataset, in the order the splits put its rows (scikit-learn's). */
+export interface PreparedPart {
+  /** Class index of each row. */
+  labels: Int32Array;
+  /** Each row's 0-based line in the part's split file, which lists the rows in source-file order. */
+  lines: Uint32Array;
+}
+
+/** What Prepare's data step read and wrote. */
+export interface PreparedData {
+  /** Per dataset: its files as read. */
+  inputs: Record<string, LoadedFile[]>;
+  skipped: Record<string, { count: number; first: SkippedRow[] }>;
+  /** `<dataset>/<part>` -> the part. */
+  parts: Map<string, PreparedPart>;
+}
+
+/**
+ * Prepare's data step. Reads each dataset twice and never holds its texts: first for the row count and labels, from
+ * which the splits (sklearn-exact) and `--quick` caps choose each part's rows by index; then again, streaming every
+ * row into its part's split file (`keys.split`) and the term counts of each BoW family fitted on that part; the
+ * vocabularies are stored after the splits. Fails before writing anything when the experiment names a part that
+ * does not exist.
+ */
+export async function prepareData(ctx: StageContext, exp: Experiment, keys: ReturnType<typeof runKeys>, experimentKey: string, quick: boolean): Promise<PreparedData> {
+  const plans = new Map<string, { plan: DatasetPlan; parts: Record<string, PartRows> }>();
+  const result: PreparedData = { inputs: {}, skipped: {}, parts: new Map() };
+  for (const [name, spec] of Object.entries(exp.datasets)) {
+    ctx.reporter.log(`reading dataset ${name}`);
+    const plan = await planDataset(name, spec, ctx.data, exp.seed);
+    const parts: Record<string, PartRows> = {};
+    for (const [part, rows] of Object.entries(plan.parts)) {
+      const cap = quick ? exp.quick[name]?.[part] : undefined;
+      parts[part] = cap !== undefined && cap < rows.rows.length ? { file: rows.file, rows: Uint32Array.from(subsample(rows.rows, cap, exp.seed)) } : rows;
+      result.parts.set(`${name}/${part}`, { labels: partLabels(plan, parts[part]), lines: fileOrderLines(parts[part]) });
+    }
+    plans.set(name, { plan, parts });
+    result.inputs[name] = plan.files;
+    result.skipped[name] = plan.skipped;
+  }
+  for (const [dataset, part] of neededParts(exp)) {
+    if (!result.parts.has(`${dataset}/${part}`)) {
+      const have = [...result.parts.keys()].filter((k) => k.startsWith(`${dataset}/`)).map((k) => k.split('/')[1]);
+      throw new ConfigError(`experiment ${experimentKey}: dataset "${dataset}" has no part "${part}" (it has ${have.join(', ')}); check its files/splits, stages and evaluation.split`);
+    }
+  }
+  // One counter per fitted part, shared by the BoW families fitted on it.
+  const counters = new Map<string, TermCounter>();
+  for (const [feature, spec] of Object.entries(exp.features)) {
+    if (spec.kind !== 'bow') continue;
+    const part = `${spec.fitOn.dataset}/${spec.fitOn.split}`;
+    if (!result.parts.has(part)) throw new ConfigError(`experiment ${experimentKey}: features.${feature}.fitOn names ${part}, which does not exist`);
+    if (!counters.has(part)) counters.set(part, new TermCounter());
+  }
+
+  for (const [name, { plan, parts }] of plans) {
+    ctx.reporter.log(`writing the splits of dataset ${name}`);
+    await writeParts(ctx, name, exp.datasets[name]!, plan, parts, keys, counters);
+  }
+  for (const [feature, spec] of Object.entries(exp.features)) {
+    if (spec.kind !== 'bow') continue;
+    const counter = counters.get(`${spec.fitOn.dataset}/${spec.fitOn.split}`)!;
+    await ctx.store.put(keys.vocabulary(feature), vocabularyToJson(counter.fit(spec.maxFeatures)));
+  }
+  return result;
+}
+
+/** Streams one dataset's rows into its parts' split files (and term counters); on failure no split file of it is stored. */
+async function writeParts(
+  ctx: StageContext,
+  dataset: string,
+  spec: DatasetConfig,
+  plan: DatasetPlan,
+  parts: Record<string, PartRows>,
+  keys: ReturnType<typeof runKeys>,
+  counters: ReadonlyMap<string, TermCounter>,
+): Promise<void> {
+  const writers = new Map<string, SplitWriter>(Object.keys(parts).map((part) => [part, openSplitWriter(ctx.store, keys.split(dataset, part))]));
+  try {
+    await streamParts(spec, ctx.data, plan, parts, (part, example) => {
+      counters.get(`${dataset}/${part}`)?.add(example.text);
+      return writers.get(part)!.write(example);
+    });
+  } catch (err) {
+    await Promise.all([...writers.values()].map((w) => w.abort(err as Error)));
+    throw err;
+  }
+  await Promise.all([...writers.values()].map((w) => w.finish()));
+}
