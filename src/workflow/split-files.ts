@@ -56,7 +56,7 @@ export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   };
 }
 
-/** Reads a part written by writeSplit; errors name the key and line. */
+/** Reads a whole part written by openSplitWriter (in source-file order); errors name the key and line. */
 export async function readSplit(store: BlobStore, key: string): Promise<Example[]> {
   const text = gunzipSync(await store.getOrThrow(key)).toString('utf8');
   const out: Example[] = [];
