@@ -23,6 +23,9 @@ export interface SplitWriter {
  */
 export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   const gzip = createGzip({ level: 6 });
+  // Errors reach the caller through `stored` (putStream's pipeline sees them, also on a stream destroyed before
+  // it attached); this listener only keeps such an early error from being reported as uncaught.
+  gzip.on('error', () => {});
   const stored = store.putStream(key, gzip);
   // A store that fails stops reading: writers waiting for 'drain' then wake on this rejection instead of hanging.
   // The no-op handler keeps the rejection from being reported as unhandled before someone awaits it.
