@@ -30,8 +30,7 @@ export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   // A store that fails stops reading: writers waiting for 'drain' then wake on this rejection instead of hanging.
   // The no-op handler keeps the rejection from being reported as unhandled before someone awaits it.
   stored.catch(() => {});
-  // Rows are handed to zlib in batches: one compression job per row (a row is ~1 KB) costs a thread-pool round
-  // trip each and made Prepare twice as slow.
+  // Rows go to zlib in batches: each write is a compression job with a thread-pool round trip, too much per row.
   let batch: string[] = [];
   let batched = 0;
   const flush = async () => {
