@@ -42,7 +42,7 @@ export const FileSpec = z.strictObject({
     .positive()
     .max(100_000_000)
     .default(10_000_000)
-    .describe('most data rows the file may hold (default 10 million, at most 100 million); Prepare keeps a few bytes per row'),
+    .describe('most data rows the file may hold (default 10 million, at most 100 million); Prepare keeps a few dozen bytes per row'),
 });
 
 /** One sklearn-style train_test_split step: `from` is split into `train` and `test` parts. */

@@ -37,11 +37,6 @@ export interface TableScan {
   bytes: number;
 }
 
-/** What reading one table file produced. */
-export interface TableRead extends TableScan {
-  examples: Example[];
-}
-
 /** Receives each kept row of a table, in file order, with the physical line it starts on; awaited before the next. */
 export type RowVisitor = (example: Example, line: number) => void | Promise<void>;
 
@@ -68,15 +63,6 @@ const UTF8_BOM = [0xef, 0xbb, 0xbf];
 const RECORD_DELIMITERS = [Buffer.from('\r\n'), Buffer.from('\n'), Buffer.from('\r')];
 /** Larger than zlib's 16 KiB default: fewer, bigger chunks cut the parser's per-chunk work (~10% CPU on IMDB). */
 const GUNZIP_CHUNK = 256 * 1024;
-
-/** Reads a whole table into memory (see scanTable): for small files and tools; Prepare streams with scanTable. */
-export async function readTable(store: BlobStore, spec: FileConfig, options: TableOptions): Promise<TableRead> {
-  const examples: Example[] = [];
-  const scan = await scanTable(store, spec, options, (example) => {
-    examples.push(example);
-  });
-  return { ...scan, examples };
-}
 
 /**
  * Streams a TSV/CSV table (gzip when the key ends in `.gz`) from the store and hands each kept row to `visit`,

@@ -48,17 +48,9 @@ export function splitSizes(n: number, testSize: number): { nTrain: number; nTest
 }
 
 /**
- * Equals scikit-learn `train_test_split(items, test_size=testSize, random_state=seed)` (no stratify): the same rows
- * in the same order. With p = RandomState(seed).permutation(n): test = items[p[:n_test]], train = items[p[n_test:]].
- */
-export function trainTestSplit<T>(items: readonly T[], testSize: number, seed: number): { train: T[]; test: T[] } {
-  const { train, test } = splitPositions(items.length, testSize, seed);
-  return { train: Array.from(train, (i) => items[i]!), test: Array.from(test, (i) => items[i]!) };
-}
-
-/**
- * The positions trainTestSplit puts in each part, as two views of one permutation p of 0..n-1 (4 bytes a position):
- * test = p[:n_test], train = p[n_test:].
+ * scikit-learn `train_test_split(items, test_size=testSize, random_state=seed)` (no stratify) as positions: the part
+ * `train` is items[train[0]], items[train[1]], ... in that order, and `test` likewise. With p =
+ * RandomState(seed).permutation(n): test = p[:n_test], train = p[n_test:] (two views of p, 4 bytes a position).
  */
 export function splitPositions(n: number, testSize: number, seed: number): { train: Uint32Array; test: Uint32Array } {
   const { nTest } = splitSizes(n, testSize);

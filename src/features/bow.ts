@@ -196,9 +196,7 @@ export class TermCounter {
 
   /** The vocabulary of the documents added so far (see fitBow). */
   fit(maxFeatures: number): BowVocabulary {
-    const terms = selectTerms(this.totals(), maxFeatures);
-    if (terms.length === 0) throw new InvalidDataError('fitBow: empty vocabulary; the documents contain no token of 2+ letters, digits or "_"');
-    return vocabularyFromTerms(terms);
+    return vocabularyFromCounts(this.totals(), maxFeatures);
   }
 }
 
@@ -239,9 +237,13 @@ export function vocabularyFromTerms(terms: readonly string[], source = 'vocabula
 
 /** Fits the vocabulary: the maxFeatures terms with the largest corpus counts, columns in code-point order. */
 export function fitBow(texts: Iterable<string>, maxFeatures: number): BowVocabulary {
-  const counter = new TermCounter();
-  for (const text of texts) counter.add(text);
-  return counter.fit(maxFeatures);
+  return vocabularyFromCounts(countTerms(texts), maxFeatures);
+}
+
+function vocabularyFromCounts(counts: ReadonlyMap<string, number>, maxFeatures: number): BowVocabulary {
+  const terms = selectTerms(counts, maxFeatures);
+  if (terms.length === 0) throw new InvalidDataError('fitBow: empty vocabulary; the documents contain no token of 2+ letters, digits or "_"');
+  return vocabularyFromTerms(terms);
 }
 
 // Lookup tables of vocabularies already used by transformBow (vocabularies are immutable).

@@ -23,12 +23,14 @@ export interface SplitWriter {
  */
 export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   const gzip = createGzip({ level: 6 });
+  // Errors reach the caller through `stored` (putStream's pipeline sees them, also on a stream destroyed before
+  // it attached); this listener only keeps such an early error from being reported as uncaught.
+  gzip.on('error', () => {});
   const stored = store.putStream(key, gzip);
   // A store that fails stops reading: writers waiting for 'drain' then wake on this rejection instead of hanging.
   // The no-op handler keeps the rejection from being reported as unhandled before someone awaits it.
   stored.catch(() => {});
-  // Rows are handed to zlib in batches: one compression job per row (a row is ~1 KB) costs a thread-pool round
-  // trip each and made Prepare twice as slow.
+  // Rows go to zlib in batches: each write is a compression job with a thread-pool round trip, too much per row.
   let batch: string[] = [];
   let batched = 0;
   const flush = async () => {
@@ -56,7 +58,7 @@ export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   };
 }
 
-/** Reads a part written by writeSplit; errors name the key and line. */
+/** Reads a whole part written by openSplitWriter (in source-file order); errors name the key and line. */
 export async function readSplit(store: BlobStore, key: string): Promise<Example[]> {
   const text = gunzipSync(await store.getOrThrow(key)).toString('utf8');
   const out: Example[] = [];

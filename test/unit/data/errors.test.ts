@@ -1,7 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DataError, MissingDatasetError, displayName } from '../../../src/data/errors.js';
-import { readTable, type TableOptions } from '../../../src/data/read-table.js';
+import type { TableOptions } from '../../../src/data/read-table.js';
+import { readTable } from '../../fixtures/data/read-table.js';
 import { planDataset } from '../../../src/data/load-dataset.js';
 import { FileSpec, type DatasetConfig, type FileConfig } from '../../../src/config/experiment.js';
 import type { FsBlobStore } from '../../../src/store/fs-store.js';

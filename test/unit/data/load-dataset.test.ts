@@ -8,8 +8,9 @@ import { FileSpec, parseExperiment, type DatasetConfig } from '../../../src/conf
 import { resolveDataRoot } from '../../../src/data/data-root.js';
 import { DataError, MissingDatasetError, displayName } from '../../../src/data/errors.js';
 import { fileOrderLines, partLabels, planDataset, streamParts, type DatasetPlan } from '../../../src/data/load-dataset.js';
-import { readTable, type Example } from '../../../src/data/read-table.js';
-import { trainTestSplit } from '../../../src/data/split.js';
+import type { Example } from '../../../src/data/read-table.js';
+import { splitPositions } from '../../../src/data/split.js';
+import { readTable } from '../../fixtures/data/read-table.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { tempStore } from '../../fixtures/data/temp-store.js';
 import { dataRoot } from '../../support/data.js';
@@ -29,8 +30,6 @@ const reference = JSON.parse(readFileSync(new URL('../../fixtures/data/real-spli
   'sst2' | 'imdb',
   Record<'train' | 'val' | 'test', PartSummary>
 >;
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** The same summary real_splits.py computes. */
 function summarize(rows: Example[]): PartSummary {
@@ -69,11 +68,12 @@ describe('planDataset split steps', () => {
       7,
     );
     expect(Object.keys(plan.parts).sort()).toEqual(['extra', 'test', 'train', 'val']);
-    const first = trainTestSplit(range(50), 0.2, 7);
-    const second = trainTestSplit(first.train, 0.25, 7);
-    expect(plan.parts.test).toEqual({ file: 'all', rows: Uint32Array.from(first.test) });
-    expect(plan.parts.train).toEqual({ file: 'all', rows: Uint32Array.from(second.train) });
-    expect(plan.parts.val).toEqual({ file: 'all', rows: Uint32Array.from(second.test) });
+    const first = splitPositions(50, 0.2, 7);
+    const inner = splitPositions(first.train.length, 0.25, 7);
+    const second = { train: inner.train.map((i) => first.train[i]!), test: inner.test.map((i) => first.train[i]!) };
+    expect(plan.parts.test).toEqual({ file: 'all', rows: first.test.slice() });
+    expect(plan.parts.train).toEqual({ file: 'all', rows: second.train });
+    expect(plan.parts.val).toEqual({ file: 'all', rows: second.test });
     expect([plan.parts.train!.rows.length, plan.parts.val!.rows.length, plan.parts.test!.rows.length]).toEqual([30, 10, 10]);
     expect(plan.parts.extra).toEqual({ file: 'extra', rows: Uint32Array.of(0, 1, 2) });
     expect(partLabels(plan, plan.parts.train!)).toEqual(Int32Array.from(second.train, (r) => r % 2));

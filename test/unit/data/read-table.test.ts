@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { DataError, displayName } from '../../../src/data/errors.js';
-import { readTable } from '../../../src/data/read-table.js';
+import { readTable } from '../../fixtures/data/read-table.js';
 import { FileSpec, type FileConfig } from '../../../src/config/experiment.js';
 import { tempStore } from '../../fixtures/data/temp-store.js';
 

@@ -20,8 +20,9 @@ import { prepare } from '../../../../src/workflow/stages/prepare.js';
 import { testDeployment } from '../../../support/deployment.js';
 import { FileSpec } from '../../../../src/config/experiment.js';
 import { DataError, displayName } from '../../../../src/data/errors.js';
-import { readTable, type Example } from '../../../../src/data/read-table.js';
-import { subsample, trainTestSplit } from '../../../../src/data/split.js';
+import type { Example } from '../../../../src/data/read-table.js';
+import { splitPositions, subsample } from '../../../../src/data/split.js';
+import { readTable } from '../../../fixtures/data/read-table.js';
 import { fitBow, vocabularyToJson } from '../../../../src/features/bow.js';
 import type { FeatureIndex, ShardTask } from '../../../../src/run/records.js';
 
@@ -200,8 +201,12 @@ describe('prepare streams', () => {
     const tsv = rows.join('\n') + '\n';
     const { store, data, ctx } = await setup(tsv);
     const source = (await readTable(data, FileSpec.parse(experiment.datasets.a.files.full), { labels: { '0': 0, '1': 1 }, onBadRow: 'error' })).examples;
-    const outer = trainTestSplit(source, 0.25, 42);
-    const inner = trainTestSplit(outer.train, 0.25, 42);
+    const split = <T>(items: T[]) => {
+      const { train, test } = splitPositions(items.length, 0.25, 42);
+      return { train: Array.from(train, (i) => items[i]!), test: Array.from(test, (i) => items[i]!) };
+    };
+    const outer = split(source);
+    const inner = split(outer.train);
     const expected = { train: inner.train, val: inner.test, test: outer.test };
     const byFamily = async (runId: string, part: string): Promise<Example[]> => {
       const index = JSON.parse((await store.getOrThrow(`runs/${runId}/features/bow/index.json`)).toString()) as FeatureIndex;
