@@ -8,8 +8,7 @@ import type { Results } from '../run/records.js';
 import type { StageContext } from './context.js';
 import type { Reporter } from '../run/reporter.js';
 import type { PrepareOutput, ReportOutput } from './stage-io.js';
-import type { CostOptions } from '../cost/cost.js';
-import { costOptionsOf, planDeploymentOf, readConfigFile, type DeployConfig, type PlanDeployment } from '../config/deployment.js';
+import { planDeploymentOf, readConfigFile, type DeployConfig, type PlanDeployment } from '../config/deployment.js';
 import { parseExperiment } from '../config/experiment.js';
 import { featurize } from './stages/featurize.js';
 import { markFailed } from './stages/mark-failed.js';
@@ -134,7 +133,7 @@ async function runStages(o: LocalRunOptions, expKey: string, namedRun: string, d
       for (const feature of features) await train(ctx, { runId: runId(), feature });
     },
     Report: async () => {
-      const out = await report(ctx, { runId: runId() }, { costOptions: await deploymentCostOptions() });
+      const out = await report(ctx, { runId: runId() }, { costOptions: deployment.pricing });
       const results = JSON.parse((await o.store.getOrThrow(out.resultsKey)).toString('utf8')) as Results;
       finished = { runId: runId(), results, report: out };
     },
@@ -163,12 +162,4 @@ export async function repositoryDeployment(overrides: Record<string, string> = {
   const config = await readConfigFile(file, overrides);
   if (!config) throw new MissingInputError(`${file.pathname} not found: local runs and textshift plan read the deployment settings (prices, cost limits) from it`);
   return config;
-}
-
-/**
- * The pricing choices of the default deployment, so a local run's estimate prices the instance type, market and
- * Lambda memory sizes `cdk deploy` would create, as the deployed Report function does.
- */
-export async function deploymentCostOptions(): Promise<Partial<CostOptions>> {
-  return costOptionsOf(await repositoryDeployment());
 }

@@ -6,7 +6,7 @@ import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcr
 import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { planDeploymentOf } from '../../../src/config/deployment.js';
-import { deploymentCostOptions, repositoryDeployment } from '../../../src/workflow/local-runner.js';
+import { repositoryDeployment } from '../../../src/workflow/local-runner.js';
 import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../../support/cdk-template.js';
 
 let gpu: Synthesized;
@@ -119,7 +119,7 @@ describe('cost report inputs', () => {
   });
 
   it('are the options a local run estimates with (both from cdk.json through src/config/deployment.ts)', async () => {
-    expect(costOptions(gpu)).toEqual(await deploymentCostOptions());
+    expect(costOptions(gpu)).toEqual(planDeploymentOf(await repositoryDeployment()).pricing);
   });
 
   it("tell Prepare's cost guard what a local run and textshift plan assume: the same prices, concurrency and cost limits", async () => {

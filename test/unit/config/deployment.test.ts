@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { costOptionsOf, planDeploymentOf, readConfig, readConfigFile } from '../../../src/config/deployment.js';
 import { ConfigError } from '../../../src/errors/index.js';
-import { deploymentCostOptions } from '../../../src/workflow/local-runner.js';
+import { repositoryDeployment } from '../../../src/workflow/local-runner.js';
 import { CDK_CONTEXT } from '../../support/cdk-template.js';
 
 const read = (overrides: Record<string, unknown> = {}) => readConfig((key) => ({ ...CDK_CONTEXT, ...overrides })[key]);
@@ -106,7 +106,7 @@ describe('cost options of a deployment', () => {
   });
 
   it('a local run estimates with the options of the repository\'s cdk.json, read by the same code as the stack', async () => {
-    expect(await deploymentCostOptions()).toEqual(costOptionsOf(read()));
+    expect(planDeploymentOf(await repositoryDeployment()).pricing).toEqual(costOptionsOf(read()));
   });
 
   it('readConfigFile: undefined without the file; a ConfigError for a file that is not JSON or not a valid deployment', async () => {
