@@ -1,9 +1,10 @@
 // `npm run bench [-- --only a,b]`: speed and memory of textshift's hot paths on the real data, as a table.
+// `npm run bench -- --peers [--only textshift,torch-bag-sparse,...]`: textshift against the peers (bench/peers/).
 // Experiment runs execute in a child process each (fresh output folder, nothing cached) so peak RSS is theirs.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveDataRoot } from '../src/data/data-root.js';
 import { benchLoadImdb } from './data-load.js';
@@ -14,9 +15,8 @@ import { benchEncoder, readSst2Sentences } from './bert-encoder.js';
 import { benchUse, readImdbReviews } from './use-encoder.js';
 import { ensureTestModel } from '../scripts/onnx/test-model.js';
 import { alignColumns } from '../src/format/text.js';
-import { FsBlobStore } from '../src/store/fs-store.js';
-import { runLocal } from '../src/workflow/local-runner.js';
-import { lineReporter } from '../src/run/reporter.js';
+import { runBenchExperiment } from './run-experiment.js';
+import { parsePeersArgs, runPeers } from './peers/peers.js';
 
 interface Row {
   name: string;
@@ -30,38 +30,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Child mode: run one experiment in-process (optionally only some feature families) and print its measurements as JSON. */
 async function child(experiment: string, quick: boolean, families: string[] | undefined): Promise<void> {
-  const out = mkdtempSync(join(tmpdir(), 'textshift-bench-'));
-  try {
-    const t0 = performance.now();
-    const cpu = process.cpuUsage();
-    const data = resolveDataRoot({ cwd: root });
-    let experimentPath = join(root, experiment);
-    if (families) {
-      const exp = JSON.parse(readFileSync(experimentPath, 'utf8')) as { features: Record<string, unknown> };
-      exp.features = Object.fromEntries(Object.entries(exp.features).filter(([name]) => families.includes(name)));
-      experimentPath = join(out, basename(experiment));
-      writeFileSync(experimentPath, JSON.stringify(exp));
-    }
-    const run = await runLocal({
-      store: new FsBlobStore(join(out, 'store')),
-      data: new FsBlobStore(data.dir),
-      experimentPath,
-      quick,
-      reporter: lineReporter(() => {}),
-    });
-    const used = process.cpuUsage(cpu);
-    const acc = run.results.evaluations.map((e) => `${e.model}/${e.dataset} ${e.accuracy.toFixed(4)}`).join(', ');
-    process.stdout.write(
-      JSON.stringify({
-        wall: (performance.now() - t0) / 1000,
-        cpu: (used.user + used.system) / 1e6,
-        rssMb: process.resourceUsage().maxRSS / 1024,
-        note: acc,
-      }),
-    );
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
+  const { run, wall, cpu } = await runBenchExperiment({ root, experiment, quick, ...(families ? { families } : {}) });
+  const acc = run.results.evaluations.map((e) => `${e.model}/${e.dataset} ${e.accuracy.toFixed(4)}`).join(', ');
+  process.stdout.write(JSON.stringify({ wall, cpu, rssMb: process.resourceUsage().maxRSS / 1024, note: acc }));
 }
 
 function runChild(experiment: string, quick: boolean, families?: string[]): Promise<Omit<Row, 'name'>> {
@@ -169,6 +140,10 @@ const benches: Record<string, () => Promise<Row[]>> = {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--peers')) {
+    process.stdout.write(await runPeers(root, parsePeersArgs(argv), (line) => process.stderr.write(`${line}\n`)));
+    return;
+  }
   if (argv[0] === '--prepare-child') {
     const out = mkdtempSync(join(tmpdir(), 'textshift-bench-'));
     try {
