@@ -43,7 +43,6 @@ export const TRAINER_BUILD_CONTEXT = [
   '*',
   '!package.json',
   '!package-lock.json',
-  '!.npmrc',
   '!src',
   '!containers/trainer',
 ];

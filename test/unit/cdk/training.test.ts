@@ -97,7 +97,7 @@ describe('GPU trainer (default)', () => {
     expect(images[0]!.source).toMatchObject({ dockerFile: 'containers/trainer/Dockerfile', platform: 'linux/amd64' });
     // Synth only stages the context (no Docker here); check what docker build would receive.
     const context = path.join(gpu.outdir, images[0]!.source.directory);
-    expect(readdirSync(context).sort()).toEqual(['.npmrc', 'containers', 'package-lock.json', 'package.json', 'src']);
+    expect(readdirSync(context).sort()).toEqual(['containers', 'package-lock.json', 'package.json', 'src']);
     expect(readdirSync(path.join(context, 'containers'))).toEqual(['trainer']);
     expect(readdirSync(path.join(context, 'containers/trainer')).sort()).toEqual(['Dockerfile', 'package.json', 'src']);
   });
