@@ -202,7 +202,8 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
         target.seconds.push(result.seconds);
         target.peakRssMb.push(m.peakRssMb);
         target.texts = result.texts;
-        target.note = `${(result.tokens / result.texts).toFixed(0)} tokens/text`;
+        // Same texts every round: the first round's note stands, and the embedding comparison is appended to it.
+        target.note ??= `${(result.tokens / result.texts).toFixed(0)} tokens/text`;
       }
     }
     if (!compare) return;
