@@ -32,8 +32,6 @@ export interface PeersOptions {
   sst2Texts: number;
   imdbTexts: number;
   maxLength: number;
-  /** textshift encoder sessions running batches concurrently; the threads are split among them. */
-  encoderSessions: number;
 }
 
 /** Parses the arguments after `--peers`. */
@@ -51,7 +49,6 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
       'sst2-texts': { type: 'string', default: '2000' },
       'imdb-texts': { type: 'string', default: '300' },
       'max-length': { type: 'string', default: '256' },
-      'encoder-sessions': { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -73,7 +70,6 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     sst2Texts: int('sst2-texts', values['sst2-texts']),
     imdbTexts: int('imdb-texts', values['imdb-texts']),
     maxLength: int('max-length', values['max-length']),
-    encoderSessions: int('encoder-sessions', values['encoder-sessions']),
   };
 }
 
@@ -129,7 +125,6 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
   };
   const tsx = (args: string[]): [string, string[]] => [process.execPath, ['--import', 'tsx', join(root, 'bench', 'peers', 'textshift-child.ts'), ...args]];
 
-  const sessionThreads = Math.max(1, Math.floor(o.threads / o.encoderSessions));
   const bowSystems: { id: PeerSystem; label: string; command: (out: string) => [string, string[]]; env?: Record<string, string> }[] = [
     { id: 'textshift', label: 'textshift (BoW family)', command: () => tsx(['bow', String(o.threads), data]) },
     { id: 'seed', label: 'seed_bow.py (the seed)', command: (out) => [python, [join(peersDir, 'seed_bow.py'), data, out]] },
@@ -142,7 +137,6 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
     },
   ];
 
-  const textshiftEncoderLabel = `textshift (onnxruntime-node, ${o.encoderSessions} session${o.encoderSessions > 1 ? 's' : ''} × ${sessionThreads} thread${sessionThreads > 1 ? 's' : ''})`;
   const encoderModel = o.only.includes('encoder') ? (o.model ? resolve(root, o.model) : findStoreModel(join(root, 'out'))) : undefined;
   if (o.only.includes('encoder') && !encoderModel) footnotes.push(HOW_TO_GET_A_MODEL);
   const textsDir = mkdtempSync(join(tmpdir(), 'textshift-peers-texts-'));
@@ -187,11 +181,7 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
         label: 'HF transformers (PyTorch)',
         command: [python, [join(root, 'bench', 'peers', 'hf_encoder.py'), textsPath, outs.peer, model, String(o.threads), String(o.maxLength)]] as [string, string[]],
       },
-      {
-        key: 'textshift',
-        label: textshiftEncoderLabel,
-        command: tsx(['encoder', textsPath, outs.textshift, model, String(sessionThreads), String(o.maxLength), String(o.encoderSessions)]),
-      },
+      { key: 'textshift', label: 'textshift (onnxruntime-node)', command: tsx(['encoder', textsPath, outs.textshift, model, String(o.threads), String(o.maxLength)]) },
     ] as const;
     for (const s of systems) {
       const m = await measure(`encoder ${s.key}`, s.command[0], [...s.command[1]]);
@@ -210,7 +200,7 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
     for (const corpus of ['sst2', 'imdb']) {
       const [a, b] = await Promise.all([readNpyFile(join(outs.peer, `${corpus}.npy`)), readNpyFile(join(outs.textshift, `${corpus}.npy`))]);
       const group = corpus === 'sst2' ? `encoder, ${o.sst2Texts} SST-2 sentences` : `encoder, ${o.imdbTexts} IMDB reviews`;
-      const target = rows.get(`${group}/${textshiftEncoderLabel}`)!;
+      const target = rows.get(`${group}/textshift (onnxruntime-node)`)!;
       target.note = `${target.note}; embeddings max |diff| vs peer ${maxAbsDiff(a.data, b.data).toExponential(1)}`;
     }
   }

@@ -3,8 +3,7 @@
  * the way the peers' are. It ends with the peers' final JSON line (`{"results": …, "timings": …}`).
  *
  *   bow <threads> [dataRoot]                                  the default experiment's BoW family, full data
- *   encoder <texts.json> <outDir> <modelDir> <threads> <maxLength> <sessions>
- *                                                             embed each corpus of texts.json, mean pooling
+ *   encoder <texts.json> <outDir> <modelDir> <threads> <maxLength>  embed each corpus of texts.json, mean pooling
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,11 +34,11 @@ async function bow(threads: number, dataRoot: string | undefined): Promise<void>
 }
 
 /** Embeds every corpus of `textsPath` (`{"sst2": [...], "imdb": [...]}`) after one warm-up batch, writing `<out>/<corpus>.npy`. */
-async function encoder(textsPath: string, out: string, modelDir: string, threads: number, maxLength: number, sessions: number): Promise<void> {
+async function encoder(textsPath: string, out: string, modelDir: string, threads: number, maxLength: number): Promise<void> {
   const corpora = JSON.parse(readFileSync(textsPath, 'utf8')) as Record<string, string[]>;
   mkdirSync(out, { recursive: true });
   const t0 = performance.now();
-  const enc = await BertEncoder.load(modelDir, { threads, sessions });
+  const enc = await BertEncoder.load(modelDir, { threads });
   const timings: Record<string, number> = { load_s: (performance.now() - t0) / 1000 };
   const results: Record<string, { texts: number; seconds: number; tokens: number }> = {};
   try {
@@ -59,5 +58,5 @@ async function encoder(textsPath: string, out: string, modelDir: string, threads
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'bow') await bow(Number(args[0]), args[1]);
-else if (mode === 'encoder') await encoder(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), Number(args[5]));
+else if (mode === 'encoder') await encoder(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]));
 else throw new Error(`textshift-child: unknown mode ${mode}; expected bow or encoder`);

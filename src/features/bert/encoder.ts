@@ -25,15 +25,8 @@ export const DEFAULT_MAX_BATCH_TOKENS = 8192;
 
 /** How to open a model folder. */
 export interface BertEncoderOptions {
-  /** ONNX Runtime intra-op threads per session. */
+  /** ONNX Runtime intra-op threads. */
   threads?: number;
-  /**
-   * Sessions that encode batches concurrently (default 1), each with `threads` intra-op threads. On 2 heavily shared
-   * cores (MiniLM-L6, max length 256), 2 sessions × 1 thread encoded 16-34% more SST-2 sentences and 4-8% more IMDB
-   * reviews per CPU-second than 1 session × 2 threads (no per-operator hand-off between threads on small matrices),
-   * for a second copy of the weights. Not the default until a quiet machine confirms it in wall time (bench --peers).
-   */
-  sessions?: number;
   /**
    * Let idle ONNX Runtime threads spin-wait for work. Off by default: measured on 2 cores, it gave no wall-time
    * gain when idle and cost ~1.5× CPU per text when the cores were shared (tokenization, pooling, other workers).
@@ -75,55 +68,43 @@ export class BertEncoder {
     readonly hiddenSize: number,
     readonly maxPositions: number,
     readonly tokenizer: BertTokenizer,
-    private readonly sessions: readonly Ort.InferenceSession[],
+    private readonly session: Ort.InferenceSession,
     private readonly ort: typeof Ort,
   ) {}
 
   /** Opens `<modelDir>/onnx/model.onnx` with its config.json and tokenizer. */
   static async load(modelDir: string, options: BertEncoderOptions = {}): Promise<BertEncoder> {
     const threads = options.threads ?? DEFAULT_THREADS;
-    const count = options.sessions ?? 1;
-    for (const [name, value] of [
-      ['threads', threads],
-      ['sessions', count],
-    ] as const) {
-      if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${value}`);
-    }
+    if (!Number.isInteger(threads) || threads < 1) throw new InvalidInputError(`threads must be a positive integer, got ${threads}`);
     const { hiddenSize, maxPositions } = await readModelConfig(modelDir);
     const tokenizer = await loadBertTokenizer(modelDir);
     const modelPath = join(modelDir, 'onnx', 'model.onnx');
     const ort = await loadOrt();
-    const sessions: Ort.InferenceSession[] = [];
+    let session: Ort.InferenceSession;
     try {
-      for (let i = 0; i < count; i++) {
-        sessions.push(
-          await ort.InferenceSession.create(modelPath, {
-            intraOpNumThreads: threads,
-            interOpNumThreads: 1,
-            executionMode: 'sequential',
-            graphOptimizationLevel: 'all',
-            extra: { session: { intra_op: { allow_spinning: options.spinWait ? '1' : '0' } } },
-          }),
-        );
-      }
+      session = await ort.InferenceSession.create(modelPath, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: options.spinWait ? '1' : '0' } } },
+      });
     } catch (err) {
-      await Promise.all(sessions.map((s) => s.release()));
       throw new InvalidDataError(`${modelPath}: cannot load the ONNX model (${(err as Error).message})`);
     }
-    const session = sessions[0]!;
     for (const name of ['input_ids', 'attention_mask']) {
       if (!session.inputNames.includes(name)) {
-        await Promise.all(sessions.map((s) => s.release()));
+        await session.release();
         throw new InvalidDataError(`${modelPath}: expected an input named ${name}, found ${session.inputNames.join(', ')}`);
       }
     }
     if (!session.outputNames.includes('last_hidden_state')) {
-      await Promise.all(sessions.map((s) => s.release()));
+      await session.release();
       throw new InvalidDataError(
         `${modelPath}: expected an output named last_hidden_state (optimum feature-extraction export), found ${session.outputNames.join(', ')}`,
       );
     }
-    return new BertEncoder(modelDir, hiddenSize, maxPositions, tokenizer, sessions, ort);
+    return new BertEncoder(modelDir, hiddenSize, maxPositions, tokenizer, session, ort);
   }
 
   /** 512, or the model's position limit if smaller. */
@@ -148,40 +129,44 @@ export class BertEncoder {
       if (!Number.isInteger(value) || value < 1) throw new InvalidInputError(`${name} must be a positive integer, got ${value}`);
     }
     const sequences = this.tokenize(texts, options.maxLength ?? this.defaultMaxLength);
-    const lengths = sequences.map((s) => s.length);
-    const batches = planBatches(lengths, { batchSize, maxBatchTokens, bucketing: options.bucketing ?? true });
+    const order = sequences.map((_, i) => i);
+    // Stable sort by length: batches of near-equal length pad little; rows go back to input order when pooled.
+    if (options.bucketing ?? true) order.sort((a, b) => sequences[a]!.length - sequences[b]!.length);
     const dim = this.hiddenSize;
     const embeddings = new Float32Array(texts.length * dim);
     let tokens = 0;
     let paddedTokens = 0;
-    let done = 0;
-    let next = 0;
-    // Each session takes the next batch when it finishes one; pooling writes rows by index, so order does not matter.
-    const worker = async (session: Ort.InferenceSession): Promise<void> => {
-      while (next < batches.length) {
-        const rows = batches[next++]!;
-        const batch = padBatch(
-          rows.map((i) => sequences[i]!),
-          this.tokenizer.padId,
-        );
-        const hidden = await this.run(session, batch);
-        poolHiddenStates(hidden, batch, dim, options.pooling, embeddings, rows);
-        tokens += batch.lengths.reduce((a, b) => a + b, 0);
-        paddedTokens += batch.batchSize * batch.seqLength;
-        done += rows.length;
-        options.onProgress?.(done, texts.length);
+    let start = 0;
+    while (start < order.length) {
+      let end = start + 1;
+      let longest = sequences[order[start]!]!.length;
+      while (end < order.length && end - start < batchSize) {
+        const next = Math.max(longest, sequences[order[end]!]!.length);
+        if ((end - start + 1) * next > maxBatchTokens) break;
+        longest = next;
+        end++;
       }
-    };
-    await Promise.all(this.sessions.map(worker));
+      const rows = order.slice(start, end);
+      const batch = padBatch(
+        rows.map((i) => sequences[i]!),
+        this.tokenizer.padId,
+      );
+      const hidden = await this.run(batch);
+      poolHiddenStates(hidden, batch, dim, options.pooling, embeddings, rows);
+      tokens += batch.lengths.reduce((a, b) => a + b, 0);
+      paddedTokens += batch.batchSize * batch.seqLength;
+      start = end;
+      options.onProgress?.(start, order.length);
+    }
     return { embeddings, rows: texts.length, dim, tokens, paddedTokens };
   }
 
-  /** Frees the ONNX Runtime sessions. */
+  /** Frees the ONNX Runtime session. */
   async close(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.release()));
+    await this.session.release();
   }
 
-  private async run(session: Ort.InferenceSession, batch: BertBatch): Promise<Float32Array> {
+  private async run(batch: BertBatch): Promise<Float32Array> {
     const shape = [batch.batchSize, batch.seqLength];
     const { Tensor } = this.ort;
     const feeds: Record<string, Ort.Tensor> = {
@@ -189,10 +174,10 @@ export class BertEncoder {
       attention_mask: new Tensor('int64', batch.attentionMask, shape),
     };
     // DistilBERT-style exports have no token_type_ids input.
-    if (session.inputNames.includes('token_type_ids')) {
+    if (this.session.inputNames.includes('token_type_ids')) {
       feeds['token_type_ids'] = new Tensor('int64', batch.tokenTypeIds, shape);
     }
-    const output = (await session.run(feeds, ['last_hidden_state']))['last_hidden_state'];
+    const output = (await this.session.run(feeds, ['last_hidden_state']))['last_hidden_state'];
     const expected = [batch.batchSize, batch.seqLength, this.hiddenSize];
     if (!output || output.type !== 'float32' || output.dims.join() !== expected.join()) {
       throw new InvalidDataError(
@@ -209,37 +194,6 @@ export class BertEncoder {
       );
     }
   }
-}
-
-/** How planBatches groups texts. */
-export interface BatchPlan {
-  batchSize: number;
-  maxBatchTokens: number;
-  bucketing: boolean;
-}
-
-/**
- * Splits text indices into ONNX runs: at most `batchSize` texts and `maxBatchTokens` padded positions each (a longer
- * text runs alone). With bucketing, indices are stably sorted by token length first, so a batch pads little.
- */
-export function planBatches(lengths: readonly number[], plan: BatchPlan): number[][] {
-  const order = lengths.map((_, i) => i);
-  if (plan.bucketing) order.sort((a, b) => lengths[a]! - lengths[b]!);
-  const batches: number[][] = [];
-  let start = 0;
-  while (start < order.length) {
-    let end = start + 1;
-    let longest = lengths[order[start]!]!;
-    while (end < order.length && end - start < plan.batchSize) {
-      const next = Math.max(longest, lengths[order[end]!]!);
-      if ((end - start + 1) * next > plan.maxBatchTokens) break;
-      longest = next;
-      end++;
-    }
-    batches.push(order.slice(start, end));
-    start = end;
-  }
-  return batches;
 }
 
 /** hidden_size and max_position_embeddings from a model folder's config.json. */
