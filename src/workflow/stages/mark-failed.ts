@@ -1,8 +1,10 @@
 import { EXIT_TEMPFAIL } from '../../errors/exit-code.js';
 import { isRetryableName, PermanentError } from '../../errors/index.js';
+import { timeLimitOf, type TimeLimitFailure } from '../../errors/time-limits.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
 import { readManifest, recordStage, writeManifest } from '../../run/manifest.js';
+import { writeFailureReport } from '../../report/index.js';
 import type { MarkFailedInput } from '../stage-io.js';
 
 /** The cause text of a Step Functions error object: its Cause (often JSON with errorMessage) or Error. */
@@ -19,12 +21,15 @@ export function failureText(error: MarkFailedInput['error']): string {
 }
 
 /**
- * The class of a Step Functions error object: its error name, and whether the failure was retryable (a redrive may
+ * The class of a Step Functions error object: its error name, whether the failure was retryable (a redrive may
  * get past it unchanged): a TransientError or a transient AWS service error, or a Batch job that ended on a
- * transient exit (EX_TEMPFAIL, a reclaimed Spot host) after its retries.
+ * transient exit (EX_TEMPFAIL, a reclaimed Spot host) after its retries; and, when it was a time limit (a Lambda or
+ * task timeout, a job's time limit, the job queue cancelling a job that waited RUNNABLE too long), which one and why.
  */
-export function failureClass(error: MarkFailedInput['error']): { errorName: string; retryable: boolean } {
+export function failureClass(error: MarkFailedInput['error']): { errorName: string; retryable: boolean; timeLimit?: TimeLimitFailure } {
   const errorName = error.Error || 'Error';
+  const timeLimit = timeLimitOf(error);
+  if (timeLimit) return { errorName, retryable: timeLimit.retryable, timeLimit };
   return { errorName, retryable: isRetryableName(errorName) || batchJobRetryable(error.Cause) };
 }
 
@@ -46,7 +51,7 @@ function batchJobRetryable(cause: string | undefined): boolean {
  */
 export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string; recorded: boolean }> {
   const error = failureText(input.error);
-  const { errorName, retryable } = failureClass(input.error);
+  const { errorName, retryable, timeLimit } = failureClass(input.error);
   if ((await ctx.store.head(runKeys(input.runId).manifest)) === undefined) {
     ctx.reporter.log(`run ${input.runId} failed in ${input.stage} before it had a manifest: ${error}`);
     return { runId: input.runId, stage: input.stage, error, recorded: false };
@@ -55,9 +60,11 @@ export async function markFailed(ctx: StageContext, input: MarkFailedInput): Pro
   await recordStage(ctx.store, input.runId, input.stage, { status: 'failed', endedAt: now, error, errorName, retryable });
   const manifest = await readManifest(ctx.store, input.runId);
   manifest.status = 'failed';
-  manifest.failure = { stage: input.stage, error, errorName, retryable };
+  manifest.failure = { stage: input.stage, error, errorName, retryable, ...(timeLimit ? { timeLimit: { limit: timeLimit.limit, reason: timeLimit.reason } } : {}) };
   await writeManifest(ctx.store, manifest);
-  ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}`);
+  // A failed run has no results; its report page says why it failed, so `report.html` is never missing or stale.
+  await writeFailureReport(ctx.store, manifest);
+  ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}${timeLimit ? ` (${timeLimit.reason})` : ''}`);
   return { runId: input.runId, stage: input.stage, error, recorded: true };
 }
 
