@@ -8,7 +8,7 @@ import { StageFunction } from './constructs/stage-function.js';
 import { Storage } from './constructs/storage.js';
 import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
-import { Workflow } from './constructs/workflow.js';
+import { Workflow, type WorkflowProps } from './constructs/workflow.js';
 import { acknowledge } from './nag.js';
 import { costOptionsOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
 import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
@@ -20,6 +20,8 @@ const all = (prefix: string) => `${prefix}*`;
 
 export interface TextshiftStackProps extends StackProps {
   config: DeployConfig;
+  /** A test variant of the state machine (WorkflowProps.noOpItems); never set by the app. */
+  workflowVariant?: Pick<WorkflowProps, 'noOpItems'>;
 }
 
 /**
@@ -50,6 +52,8 @@ export class TextshiftStack extends Stack {
       architecture: lambda.Architecture.ARM_64,
     });
     grantPrefixes(prepare.role, bucket, { read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)], write: [all(PREFIXES.runs)] });
+    // Shards without an experiment-set size are sized to take at most a third of the featurize function's timeout.
+    prepare.fn.addEnvironment(DEPLOYMENT_ENV.featurizeTimeout, String(config.featurizeTimeoutSeconds));
 
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
     // records each shard's result next to the shard task under runs/<id>/featurized/. It reads its texts from the
@@ -78,7 +82,8 @@ export class TextshiftStack extends Stack {
     // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails).
     grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)], streamed: [anyRun.checkpointsZip] });
 
-    // MarkFailed: records the failed stage in the run's stage records and manifest, and touches nothing else.
+    // MarkFailed: records the failed stage in the run's stage records and manifest, and writes the failed run's
+    // report page (why it failed); it touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
       ...common,
       folder: 'mark-failed',
@@ -89,7 +94,7 @@ export class TextshiftStack extends Stack {
       architecture: lambda.Architecture.ARM_64,
     });
     const runRecords = [anyRun.manifest, all(anyRun.stagesPrefix)];
-    grantPrefixes(markFailed.role, bucket, { read: runRecords, write: runRecords });
+    grantPrefixes(markFailed.role, bucket, { read: runRecords, write: [...runRecords, anyRun.report('report.html')] });
 
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
     // options a local run's estimate reads from cdk.json).
@@ -107,6 +112,7 @@ export class TextshiftStack extends Stack {
       vcpus: config.trainerVcpus,
       memoryMiB: config.trainerMemoryMiB,
       timeoutMinutes: config.trainerTimeoutMinutes,
+      runnableTimeoutMinutes: config.trainerRunnableTimeoutMinutes,
       vpcId: config.vpcId,
       image: config.trainerImage,
     });
@@ -115,9 +121,13 @@ export class TextshiftStack extends Stack {
     const workflow = new Workflow(this, 'Workflow', {
       ...common,
       prefix: config.prefix,
+      bucket,
       functions: { prepare: prepare.fn, featurize: featurize.stage.fn, report: report.fn, markFailed: markFailed.fn },
       training: { jobQueue: training.jobQueue, jobDefinition: training.jobDefinition },
       featurizeConcurrency: config.featurizeConcurrency,
+      trainConcurrency: config.trainConcurrency,
+      timeLimits: config,
+      ...props.workflowVariant,
     });
 
     // Billed usage for the cost report: Report reads its own execution's history, the Batch jobs the run ran and

@@ -19,6 +19,11 @@ export const DEPLOYMENT_ENV = {
   costOptions: 'TEXTSHIFT_COST_OPTIONS',
   /** JSON of stage name -> Lambda function name, set on the Report function: whose REPORT lines it prices. */
   stageFunctions: 'TEXTSHIFT_STAGE_FUNCTIONS',
+  /**
+   * The featurize function's timeout in seconds, set on the Prepare function: an experiment without a `shardSize`
+   * gets shards that take at most a third of it (src/features/throughput.ts).
+   */
+  featurizeTimeout: 'TEXTSHIFT_FEATURIZE_TIMEOUT_SECONDS',
   /** `1` on a GPU job definition: the trainer fails fast when TensorFlow.js is not on a GPU; `0` or unset: it may use the CPU. */
   requireGpu: 'TEXTSHIFT_REQUIRE_GPU',
   /**
@@ -45,6 +50,7 @@ export interface DeploymentEnv {
   stores?: StoreLocations;
   costOptions?: DeploymentCostOptions;
   stageFunctions?: Record<FunctionName, string>;
+  featurizeTimeoutSeconds?: number;
   requireGpu: boolean;
   tfBinding?: string;
   runId?: string;
@@ -76,6 +82,7 @@ const Env = z.object({
   [E.dataUrl]: optional(z.string()),
   [E.costOptions]: optional(json(DeploymentCostOptions)),
   [E.stageFunctions]: optional(json(z.record(z.enum(FUNCTION_NAMES), z.string().min(1)))),
+  [E.featurizeTimeout]: optional(z.coerce.number().int().min(1).max(900)),
   [E.requireGpu]: optional(z.enum(['0', '1'])),
   [E.tfBinding]: optional(z.string()),
   [E.runId]: optional(z.string()),
@@ -103,6 +110,7 @@ export function readDeploymentEnv(env: NodeJS.ProcessEnv = process.env): Deploym
   if (store !== undefined) out.stores = { store, data: v[E.dataUrl] ?? defaultDataLocation(store) };
   if (v[E.costOptions]) out.costOptions = v[E.costOptions];
   if (v[E.stageFunctions]) out.stageFunctions = v[E.stageFunctions];
+  if (v[E.featurizeTimeout] !== undefined) out.featurizeTimeoutSeconds = v[E.featurizeTimeout];
   if (v[E.tfBinding] !== undefined) out.tfBinding = v[E.tfBinding];
   if (v[E.runId] !== undefined) out.runId = v[E.runId];
   if (v[E.feature] !== undefined) out.feature = v[E.feature];

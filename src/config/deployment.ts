@@ -26,11 +26,24 @@ const retentionDays = z.coerce
 export const FUNCTION_NAMES = ['prepare', 'featurize', 'report', 'markFailed'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
+/**
+ * Time and concurrency limits of a run on AWS (AWS documentation gives the bounds the emulator cannot check):
+ * `trainerRunnableTimeoutMinutes` is how long a training job may wait RUNNABLE (no instance capacity, no quota)
+ * before the job queue cancels it; Batch accepts 600 to 86,400 seconds (JobStateTimeLimitAction maxTimeSeconds).
+ * `trainConcurrency` bounds the training jobs of a run at once (the Train Map's MaxConcurrency; an Inline Map runs
+ * at most 40 iterations at once).
+ */
+const TIME_LIMITS = {
+  trainerRunnableTimeoutMinutes: z.coerce.number().int().min(10).max(1440),
+  trainConcurrency: positiveInt.max(40),
+};
+
 const Context = z.strictObject({
   stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'expected a CloudFormation stack name'),
   prefix: z.string().regex(/^[a-z][a-z0-9-]{1,30}$/, 'expected 2-31 lower-case letters, digits or "-"'),
   cacheExpiryDays: positiveInt,
-  featurizeConcurrency: positiveInt.max(40),
+  // A Distributed Map runs up to 10,000 child executions at once; 1,000 is Lambda's default concurrency per account.
+  featurizeConcurrency: positiveInt.max(1000),
   prepareMemoryMb: memoryMb,
   prepareTimeoutSeconds: timeoutSeconds,
   featurizeMemoryMb: memoryMb,
@@ -53,6 +66,7 @@ const Context = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$/, 'expected "<ecr repository name>:<tag>"')
     .optional(),
+  ...TIME_LIMITS,
 });
 
 export type DeployConfig = z.infer<typeof Context> & {

@@ -41,11 +41,13 @@ export const DatasetSpec = z.strictObject({
   onBadRow: z.enum(['error', 'skip']).default('error').describe('skip counts bad rows in the manifest instead of failing'),
 });
 
+const SHARD_SIZE_DOC = 'texts per featurize shard; unset: as many as the encoder featurizes in a third of the featurize timeout';
+
 export const BowFeature = z.strictObject({
   kind: z.literal('bow'),
   maxFeatures: z.number().int().positive().default(10000),
   fitOn: z.strictObject({ dataset: name, split: name }).describe('the split the vocabulary is fitted on'),
-  shardSize: z.number().int().positive().default(10000),
+  shardSize: z.number().int().positive().optional().describe(SHARD_SIZE_DOC),
 });
 
 export const BertFeature = z.strictObject({
@@ -54,13 +56,13 @@ export const BertFeature = z.strictObject({
   pooling: z.enum(['mean', 'max', 'cls', 'sep']).default('mean'),
   maxLength: z.number().int().min(2).max(512).default(512),
   batchSize: z.number().int().positive().default(32),
-  shardSize: z.number().int().positive().default(2000),
+  shardSize: z.number().int().positive().optional().describe(SHARD_SIZE_DOC),
 });
 
 export const UseFeature = z.strictObject({
   kind: z.literal('use'),
   batchSize: z.number().int().positive().default(64),
-  shardSize: z.number().int().positive().default(2000),
+  shardSize: z.number().int().positive().optional().describe(SHARD_SIZE_DOC),
 });
 
 export const FeatureSpec = z.discriminatedUnion('kind', [BowFeature, BertFeature, UseFeature]);

@@ -8,6 +8,7 @@ import { formatDuration } from '../format/text.js';
 import type { PriceTable } from './prices.js';
 import { alignColumns } from '../format/text.js';
 import { ConfigError } from '../errors/index.js';
+import { DEFAULT_FEATURIZE_TIMEOUT_SECONDS, shardRows } from '../features/throughput.js';
 
 /**
  * The throughput model of `textshift plan`. Every number is an assumption stated here, not a measurement of the
@@ -67,6 +68,8 @@ export interface DeploymentAssumptions {
   reportMemoryMb: number;
   /** Map state max concurrency of Featurize. */
   featurizeConcurrency: number;
+  /** The featurize function's timeout: families without `shardSize` get shards of a third of it. */
+  featurizeTimeoutSeconds: number;
 }
 
 export const DEFAULT_DEPLOYMENT: DeploymentAssumptions = {
@@ -74,6 +77,7 @@ export const DEFAULT_DEPLOYMENT: DeploymentAssumptions = {
   featurizeMemoryMb: 10240,
   reportMemoryMb: 3008,
   featurizeConcurrency: 10,
+  featurizeTimeoutSeconds: DEFAULT_FEATURIZE_TIMEOUT_SECONDS,
 };
 
 /** Size of one source file of a dataset. */
@@ -170,7 +174,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       if (size === undefined) throw new ConfigError(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
       const cap = exp.subsample[feature]?.[dataset]?.[part];
       const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
-      const shards = Math.ceil(rows / spec.shardSize);
+      const shards = Math.ceil(rows / shardRows(spec, dep.featurizeTimeoutSeconds));
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
       const work = spec.kind === 'bow' ? rows * size.meanChars : rows * tokens;
       parts.push({

@@ -21,6 +21,8 @@ import { runPool } from './pool.js';
 import { classifyError } from '../errors/classify.js';
 import { InternalError } from '../errors/index.js';
 import { STAGES, type Stage, type StageName } from '../run/graph.js';
+import { readShardPlan } from '../run/shard-plan.js';
+import type { DeployConfig } from '../config/deployment.js';
 
 export interface LocalRunOptions {
   store: BlobStore;
@@ -45,6 +47,13 @@ export interface LocalRunResult {
 
 /** A stage of the graph on this machine, given the stage and the items of its fan-out (none for a run-once stage). */
 type LocalStage = (stage: Stage, items: string[]) => Promise<void>;
+
+/** The items of a stage's fan-out: a list in Prepare's output, or (a distributed fan-out) the plan object it names. */
+async function fanOutItems(store: BlobStore, stage: Stage, plan: PrepareOutput | undefined): Promise<string[]> {
+  const { fanOut } = stage;
+  if (fanOut.each === 'run' || !plan) return [];
+  return fanOut.mode === 'inline' ? plan[fanOut.items] : readShardPlan(store, plan.runId, plan[fanOut.items]);
+}
 
 /**
  * Featurize on this machine, recorded as the run's featurize stage. BoW shards take milliseconds: this thread.
@@ -95,6 +104,7 @@ async function featurizeShards(ctx: StageContext, o: LocalRunOptions, runId: str
  */
 export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const ctx: StageContext = { store: o.store, data: o.data, reporter: o.reporter, memo: new Map() };
+  const deployment = await deploymentConfig();
   const expKey = validateKey(experimentKey(basename(o.experimentPath)));
   await o.store.put(expKey, await readFile(o.experimentPath));
   let plan: PrepareOutput | undefined;
@@ -106,15 +116,17 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
 
   const local: Record<StageName, LocalStage> = {
     Prepare: async () => {
-      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) });
-      o.reporter.log(`run ${plan.runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
+      // Shards as the deployment would plan them, so a local run and an AWS run of one experiment share cache entries.
+      const options = { featurizeTimeoutSeconds: deployment?.featurizeTimeoutSeconds };
+      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, ...(o.runId ? { runId: o.runId } : {}) }, options);
+      o.reporter.log(`run ${plan.runId}: ${plan.shardPlan.count} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
     },
     Featurize: (stage, shardKeys) => featurizeShards(ctx, o, runId(), shardKeys, stage.local.on === 'worker pool' ? stage.local.retries : 0),
     Train: async (_, features) => {
       for (const feature of features) await train(ctx, { runId: runId(), feature });
     },
     Report: async () => {
-      const out = await report(ctx, { runId: runId() }, { costOptions: await deploymentCostOptions() });
+      const out = await report(ctx, { runId: runId() }, { costOptions: deployment ? costOptionsOf(deployment) : {} });
       const results = JSON.parse((await o.store.getOrThrow(out.resultsKey)).toString('utf8')) as Results;
       finished = { runId: runId(), results, report: out };
     },
@@ -122,7 +134,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
 
   for (const stage of STAGES) {
     try {
-      await local[stage.name](stage, stage.fanOut.each === 'run' ? [] : (plan?.[stage.fanOut.items] ?? []));
+      await local[stage.name](stage, await fanOutItems(o.store, stage, plan));
     } catch (err) {
       // Before Prepare has named the run there is no manifest to record the failure in.
       if (plan) await markFailed(ctx, { runId: plan.runId, stage: stage.name, error: { Error: classifyError(err).name, Cause: (err as Error).message } });
@@ -134,11 +146,16 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
 }
 
 /**
- * The pricing choices of the default deployment (the repository's cdk.json, validated as `cdk synth` validates it),
- * so a local run's estimate prices the instance type, market and Lambda memory sizes `cdk deploy` would create, as
- * the deployed Report function does. Empty when the file is not there.
+ * The default deployment (the repository's cdk.json, validated as `cdk synth` validates it), so a local run plans
+ * shards for the featurize timeout and prices the instance type, market and Lambda memory sizes `cdk deploy` would
+ * create, as the deployed stages do. Undefined when the file is not there.
  */
+async function deploymentConfig(): Promise<DeployConfig | undefined> {
+  return readConfigFile(new URL('../../cdk.json', import.meta.url));
+}
+
+/** The pricing choices of the default deployment (empty when there is no cdk.json). */
 export async function deploymentCostOptions(): Promise<Partial<CostOptions>> {
-  const config = await readConfigFile(new URL('../../cdk.json', import.meta.url));
+  const config = await deploymentConfig();
   return config ? costOptionsOf(config) : {};
 }

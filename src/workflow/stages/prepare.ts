@@ -14,6 +14,8 @@ import { writeSplit } from '../split-files.js';
 import { packageVersions } from '../versions.js';
 import type { FeatureIndex, ShardTask } from '../../run/records.js';
 import { ConfigError } from '../../errors/index.js';
+import { writeShardPlan } from '../../run/shard-plan.js';
+import { DEFAULT_FEATURIZE_TIMEOUT_SECONDS, shardRows } from '../../features/throughput.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -31,12 +33,18 @@ function minCap(a: number | undefined, b: number | undefined): number | undefine
   return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
+/** How Prepare plans shards on this deployment. */
+export interface PrepareOptions {
+  /** The featurize function's timeout: a family without `shardSize` gets shards of a third of it (default 900 s). */
+  featurizeTimeoutSeconds?: number;
+}
+
 /**
  * Prepare: validates the experiment and its data, splits (seeded, sklearn-exact), stores every part, fits BoW
  * vocabularies on their configured split, and plans featurize shards. Idempotent: a prepared run returns its
  * stored plan.
  */
-export async function prepare(ctx: StageContext, input: PrepareInput): Promise<PrepareOutput> {
+export async function prepare(ctx: StageContext, input: PrepareInput, options: PrepareOptions = {}): Promise<PrepareOutput> {
   const { store } = ctx;
   const experimentKey = validateKey(input.experimentKey);
   const text = (await store.getOrThrow(experimentKey)).toString('utf8');
@@ -50,9 +58,11 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
   const existing = await store.get(keys.manifest);
   if (existing) {
     const done = await store.get(keys.plan);
-    if (done) {
+    const stored = done ? (JSON.parse(done.toString('utf8')) as Partial<PrepareOutput>) : undefined;
+    // A plan from before shard plans were stored in S3 (it listed the keys inline) is planned again.
+    if (stored?.shardPlan) {
       ctx.reporter.log(`run ${runId}: already prepared, reusing its splits and plan`);
-      return JSON.parse(done.toString('utf8')) as PrepareOutput;
+      return stored as PrepareOutput;
     }
   }
   const manifest: Manifest = existing
@@ -106,6 +116,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
         await store.put(keys.vocabulary(feature), vocabularyToJson(fitBow(fit.map((e) => e.text), spec.maxFeatures)));
       }
       const index: FeatureIndex = { feature, kind: spec.kind, parts: {} };
+      const rowsPerShard = shardRows(spec, options.featurizeTimeoutSeconds ?? DEFAULT_FEATURIZE_TIMEOUT_SECONDS);
       const counts: Record<string, number> = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
@@ -113,9 +124,9 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
         const ids = Array.from({ length: all.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all[i]!.label), shards: [] as string[] };
-        for (let s = 0, i = 0; s < rows.length; s += spec.shardSize, i++) {
+        for (let s = 0, i = 0; s < rows.length; s += rowsPerShard, i++) {
           const key = keys.shard(feature, dataset, part, i);
-          const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: rows.slice(s, s + spec.shardSize) };
+          const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: rows.slice(s, s + rowsPerShard) };
           await store.put(key, JSON.stringify(task));
           entry.shards.push(key);
           shardKeys.push(key);
@@ -127,7 +138,9 @@ export async function prepare(ctx: StageContext, input: PrepareInput): Promise<P
       await store.put(keys.featureIndex(feature), JSON.stringify(index));
     }
 
-    const output: PrepareOutput = { runId, shardKeys, features: Object.keys(exp.features) };
+    // The shard keys go to S3, not into the state: the payload and the execution history stay the same size however
+    // many shards there are.
+    const output: PrepareOutput = { runId, shardPlan: await writeShardPlan(store, runId, shardKeys), features: Object.keys(exp.features) };
     await writeManifest(store, manifest);
     await store.put(keys.plan, JSON.stringify(output));
     return { result: output };

@@ -8,6 +8,7 @@ import { readManifest } from '../../../../src/run/manifest.js';
 import { silentReporter } from '../../../../src/run/reporter.js';
 import { readSplit } from '../../../../src/workflow/split-files.js';
 import { prepare } from '../../../../src/workflow/stages/prepare.js';
+import { readShardPlan } from '../../../../src/run/shard-plan.js';
 
 const experiment = {
   name: 'small',
@@ -60,7 +61,10 @@ describe('prepare', () => {
     const vocab = JSON.parse((await store.getOrThrow(`runs/${plan.runId}/features/bow/vocabulary.json`)).toString()) as { terms: string[] };
     expect(vocab.terms).toHaveLength(5);
     // Shards of 4 rows: train 9 -> 3, val 3 -> 1, test 4 -> 1.
-    expect(plan.shardKeys).toHaveLength(5);
+    expect(plan.shardPlan).toEqual({ key: `runs/${plan.runId}/shards.json`, count: 5, batches: 5, resultsPrefix: `runs/${plan.runId}/featurize-map` });
+    expect(await readShardPlan(store, plan.runId, plan.shardPlan)).toEqual(
+      ['train/00000', 'train/00001', 'train/00002', 'val/00000', 'test/00000'].map((s) => `runs/${plan.runId}/shards/bow/a/${s}.json`),
+    );
     const again = await prepare(ctx, { experimentKey: 'experiments/small.json' });
     expect(again).toEqual(plan);
     const m = await readManifest(store, plan.runId);
