@@ -84,16 +84,20 @@ export const EXPERIMENT_LIMITS = {
 } as const;
 const L = EXPERIMENT_LIMITS;
 
-/** Rows per featurize shard (one Lambda invocation, one cache object), within the bounds every family shares. */
-const shardSize = (fallback: number) =>
+/**
+ * Rows per featurize shard (one Lambda invocation, one cache object), within the bounds every family shares; unset,
+ * the planner sizes shards from the encoder's measured throughput (src/features/throughput.ts).
+ */
+const shardSize = () =>
   z
     .number()
     .int()
     .min(L.shardSize.min)
     .max(L.shardSize.max)
-    .default(fallback)
+    .optional()
     .describe(
-      `rows per featurize shard (one Lambda invocation each), ${L.shardSize.min}-${L.shardSize.max}: below ${L.shardSize.min} rows a shard ` +
+      `rows per featurize shard (one Lambda invocation each), ${L.shardSize.min}-${L.shardSize.max}; unset: as many as the ` +
+        `encoder featurizes in a third of the featurize function's timeout. Below ${L.shardSize.min} rows a shard ` +
         `spends more on its invocation and object requests than on its texts; ${L.shardSize.max} rows keep one shard's ` +
         'vectors in memory and in one object (100,000 × 768 float32 = 307 MB)',
     );
@@ -125,7 +129,7 @@ export const BowFeature = z.strictObject({
         '410 M parameters, which train within a 16 GB GPU',
     ),
   fitOn: z.strictObject({ dataset: name, split: name }).describe('the split the vocabulary is fitted on'),
-  shardSize: shardSize(10000),
+  shardSize: shardSize(),
 });
 
 export const BertFeature = z.strictObject({
@@ -140,13 +144,13 @@ export const BertFeature = z.strictObject({
     .default(512)
     .describe(`tokens per text, 2-${L.maxLength}: BERT-family position embeddings end at 512, and [CLS] and [SEP] need 2`),
   batchSize: encoderBatchSize(32),
-  shardSize: shardSize(2000),
+  shardSize: shardSize(),
 });
 
 export const UseFeature = z.strictObject({
   kind: z.literal('use'),
   batchSize: encoderBatchSize(64),
-  shardSize: shardSize(2000),
+  shardSize: shardSize(),
 });
 
 export const FeatureSpec = z.discriminatedUnion('kind', [BowFeature, BertFeature, UseFeature]);

@@ -11,6 +11,7 @@ import { formatDuration } from '../format/text.js';
 import type { PriceTable } from './prices.js';
 import { alignColumns } from '../format/text.js';
 import { ConfigError } from '../errors/index.js';
+import { shardRows } from '../features/throughput.js';
 
 /**
  * The throughput model of `textshift plan`. Every number is an assumption stated here, not a measurement of the
@@ -176,7 +177,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       if (size === undefined) throw new ConfigError(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
       const cap = familyCap(exp, feature, dataset, part, { quick, full });
       const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
-      const shards = Math.ceil(rows / spec.shardSize);
+      const shards = Math.ceil(rows / shardRows(spec, dep.featurizeTimeoutSeconds));
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
       const work = spec.kind === 'bow' ? rows * size.meanChars : rows * tokens;
       parts.push({

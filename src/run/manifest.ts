@@ -33,8 +33,11 @@ export interface Manifest {
   stages: Record<string, StageRecord>;
   /** Feature family -> texts actually encoded by this run (cache misses), and cache hits. */
   encoded?: Record<string, { texts: number; cachedShards: number; computedShards: number }>;
-  /** Why the run failed: the stage, the cause in words, its error name and whether it was retryable (the last two absent in old manifests). */
-  failure?: { stage: string; error: string; errorName?: string; retryable?: boolean };
+  /**
+   * Why the run failed: the stage, the cause in words, its error name and whether it was retryable (the last two
+   * absent in old manifests), and when it was a time limit, which one and why (src/errors/time-limits.ts).
+   */
+  failure?: { stage: string; error: string; errorName?: string; retryable?: boolean; timeLimit?: { limit: string; reason: string } };
   versions: Record<string, string>;
 }
 

@@ -22,6 +22,7 @@ import { runPool } from './pool.js';
 import { classifyError } from '../errors/classify.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 import { STAGES, type Stage, type StageName } from '../run/graph.js';
+import { readShardPlan } from '../run/shard-plan.js';
 
 export interface LocalRunOptions {
   store: BlobStore;
@@ -48,6 +49,13 @@ export interface LocalRunResult {
 
 /** A stage of the graph on this machine, given the stage and the items of its fan-out (none for a run-once stage). */
 type LocalStage = (stage: Stage, items: string[]) => Promise<void>;
+
+/** The items of a stage's fan-out: a list in Prepare's output, or (a distributed fan-out) the plan object it names. */
+async function fanOutItems(store: BlobStore, stage: Stage, plan: PrepareOutput | undefined): Promise<string[]> {
+  const { fanOut } = stage;
+  if (fanOut.each === 'run' || !plan) return [];
+  return fanOut.mode === 'inline' ? plan[fanOut.items] : readShardPlan(store, plan.runId, plan[fanOut.items]);
+}
 
 /**
  * Featurize on this machine, recorded as the run's featurize stage. BoW shards take milliseconds: this thread.
@@ -126,7 +134,7 @@ async function runStages(o: LocalRunOptions, expKey: string, namedRun: string, d
   const local: Record<StageName, LocalStage> = {
     Prepare: async () => {
       plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, runId: namedRun }, { deployment });
-      o.reporter.log(`run ${plan.runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
+      o.reporter.log(`run ${plan.runId}: ${plan.shardPlan.count} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
     },
     Featurize: (stage, shardKeys) => featurizeShards(ctx, o, runId(), shardKeys, stage.local.on === 'worker pool' ? stage.local.retries : 0),
     Train: async (_, features) => {
@@ -141,7 +149,7 @@ async function runStages(o: LocalRunOptions, expKey: string, namedRun: string, d
 
   for (const stage of STAGES) {
     try {
-      await local[stage.name](stage, stage.fanOut.each === 'run' ? [] : (plan?.[stage.fanOut.items] ?? []));
+      await local[stage.name](stage, await fanOutItems(o.store, stage, plan));
     } catch (err) {
       // A run that failed in Prepare before writing its manifest has nowhere to record it; markFailed says so.
       await markFailed(ctx, { runId: plan?.runId ?? namedRun, stage: stage.name, error: { Error: classifyError(err).name, Cause: (err as Error).message } });

@@ -49,7 +49,7 @@ describe.skipIf(SKIP)(`failures in the synthesized state machine (aws-local-step
     return out;
   }
   const readJson = async <T>(key: string) => JSON.parse((await bed.store.getOrThrow(key)).toString('utf8')) as T;
-  const topStates = (e: LocalExecution) => e.entered.filter((s) => s.index === undefined).map((s) => s.state);
+  const topStates = (e: LocalExecution) => e.entered.filter((s) => s.index === undefined && s.child === undefined).map((s) => s.state);
   const featurizeResults = (e: LocalExecution) => e.lambdaCalls.filter((c) => c.fn === 'featurize' && c.result).map((c) => c.result as { cached: boolean });
 
   describe('a trainer failure, then a re-run of the same run id', () => {

@@ -76,8 +76,9 @@ describe('textshift plan (throughput model, hand-computed)', () => {
     expect(plan.usage.storedBytes).toBe(3_682_344);
     // transitions, counted from the stage graph for a run started by an upload (cdk-workflow.test.ts executes the
     // synthesized definition and finds the same): the upload's own execution enters 7 states, the named run 2 intake
-    // states + Prepare + Featurize Map + 3 shard tasks + Train Map + 1 job + Report = 10; 7 + 10 = 17
-    expect(plan.usage.stateTransitions).toBe(17);
+    // states + Prepare + Featurize Map + 3 shard tasks + Train Map + 1 job + Report = 10, and the Featurize Map's 3
+    // child executions (one per batch of one shard) 2 each: starting it and its batch Map = 6; 7 + 10 + 6 = 23
+    expect(plan.usage.stateTransitions).toBe(23);
     expect(plan.cost.label).toBe('estimate before running, from the plan throughput model');
     expect(planText(plan)).toContain('Plan for tiny on AWS: about 5m 52s end to end');
   });

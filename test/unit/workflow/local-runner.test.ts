@@ -87,9 +87,10 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(m.status).toBe('failed');
     expect(m.failure).toMatchObject({ stage: 'Prepare', errorName: 'BudgetExceededError', retryable: false });
     expect(m.stages.prepare).toMatchObject({ status: 'failed', errorName: 'BudgetExceededError', retryable: false });
-    // No split, shard, vocabulary, feature or model: only the run's records.
+    // No split, shard, vocabulary, feature or model: only the run's record and the page saying why it failed.
     const keys = (await store.list('runs/tiny-over-budget/')).map((o) => o.key);
-    expect(keys.filter((k) => !/\/(manifest\.json|stages\/[A-Za-z]+\.json)$/.test(k))).toEqual([]);
+    expect(keys.sort()).toEqual(['runs/tiny-over-budget/manifest.json', 'runs/tiny-over-budget/report/report.html']);
+    expect((await store.getOrThrow('runs/tiny-over-budget/report/report.html')).toString()).toMatch(/BudgetExceededError/);
     expect(await store.list('cache/')).toEqual([]);
   }, 120_000);
 });
