@@ -2,21 +2,14 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { estimateStateTransitions } from '../../../src/cost/transitions.js';
 import { type HistoryEvent, stateTransitions } from '../../../src/cost/billing.js';
-import { DISTRIBUTED_MAP_ERRORS, INTAKE, inBatches, MARK_FAILED, RETRY, STAGES, TASK_TIMEOUT_MARGIN_SECONDS, taskTimeoutSeconds } from '../../../src/run/graph.js';
+import { DISTRIBUTED_MAP_ERRORS, INTAKE, MARK_FAILED, RETRY, STAGES, TASK_TIMEOUT_MARGIN_SECONDS, taskTimeoutSeconds } from '../../../src/run/graph.js';
 import { readConfig } from '../../../src/config/deployment.js';
 import { LAMBDA_TRANSIENT_ERRORS, RETRYABLE_ERROR_NAMES } from '../../../src/errors/index.js';
 import { type AslDefinition, type AslState, CDK_CONTEXT, SYNTH_TIMEOUT, type Synthesized, resourcesOf, stateMachineDefinition, synth } from '../../support/cdk-template.js';
-import { type AslStates, runDistributedMap, standInDistributedMaps } from '../../support/distributed-map.js';
+import {
+  ARN, type Event, type Executed, type Handlers, type Json, RUN_STAGES, allStates, execute, fail, failure, markFailedStandIn, planOf, redrive, stoppedIn, succeeding, useDefinition,
+} from '../../support/asl-harness.js';
 
-// aws-local-stepfunctions targets Node >= 22; Node 20 lacks Promise.withResolvers, which it uses.
-const P = Promise as unknown as { withResolvers?: () => unknown };
-P.withResolvers ??= () => {
-  let resolve!: (v: unknown) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise((a, b) => ((resolve = a), (reject = b)));
-  return { promise, resolve, reject };
-};
-const { StateMachine } = await import('aws-local-stepfunctions');
 
 // Non-default concurrencies prove the context values reach the Maps (cdk.json's defaults are checked in cdk-config).
 const CONCURRENCY = 7;
@@ -25,9 +18,12 @@ let asl: AslDefinition;
 let machineProps: Record<string, unknown>;
 let template: Synthesized['template'];
 
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
 beforeAll(() => {
   ({ template } = synth({ featurizeConcurrency: CONCURRENCY, trainConcurrency: TRAIN_CONCURRENCY }));
   asl = stateMachineDefinition(template);
+  useDefinition(asl);
   machineProps = resourcesOf(template, 'AWS::StepFunctions::StateMachine')[0]![1];
 }, SYNTH_TIMEOUT);
 
@@ -40,10 +36,7 @@ const inner = (mapName: string): [string, AslState] => {
   const processor = state(mapName).ItemProcessor!;
   return [processor.StartAt, processor.States[processor.StartAt]!];
 };
-const runStages = ['Prepare', 'Featurize', 'Train', 'Report'];
-/** Every state with its name, top level and inside Map item processors. */
-const allStates = (states: Record<string, AslState> = asl.States): [string, AslState][] =>
-  Object.entries(states).flatMap(([name, st]) => [[name, st] as [string, AslState], ...allStates(st.ItemProcessor?.States ?? {})]);
+const runStages = RUN_STAGES;
 const stateAnywhere = (name: string): AslState => {
   const found = allStates().find(([n]) => n === name);
   if (!found) throw new Error(`no state "${name}" in the definition or its Maps`);
@@ -269,180 +262,6 @@ describe('state machine definition (synthesized ASL)', () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------------------------
-// The synthesized definition executed by an ASL interpreter. Task states are replaced by stand-ins that record
-// their input and answer like the service would; this tests the routing, naming and error paths of the
-// definition itself. The real handlers run against it in the integration tests. The interpreter does not execute a
-// Distributed Map: the harness's stand-in (test/support/distributed-map.ts) runs it, reading the shard plan from
-// the plans the Prepare stand-in "wrote" (PLANS) and running each shard as a child execution of its own.
-
-type Json = ReturnType<typeof JSON.parse>;
-type Handlers = Record<string, (input: Json, attempt: number) => Json>;
-interface Call {
-  state: string;
-  input: Json;
-}
-type Event = { type: string; index?: number; state?: { name: string; type: string; input: Json } };
-interface Executed {
-  output: Json;
-  calls: Call[];
-  error: Error | undefined;
-  events: Event[];
-  executionName: string;
-  /** The child executions its Distributed Maps ran, in the order they were started, each with its map's state name. */
-  children: (Executed & { mapState: string; processor: AslStates })[];
-}
-
-const ARN = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:textshift-run:${name}`;
-
-/** Shard plans the Prepare stand-ins "wrote to S3", by key: what the Distributed Map stand-in reads. */
-const PLANS = new Map<string, string[][]>();
-/** A Prepare stand-in's shard plan: stored in PLANS, and only its key and count returned, as Prepare does. */
-const planOf = (runId: string, shardKeys: string[]) => {
-  const key = `runs/${runId}/shards.json`;
-  const batches = inBatches(shardKeys);
-  PLANS.set(key, batches);
-  return { key, count: shardKeys.length, batches: batches.length, resultsPrefix: `runs/${runId}/featurize-map` };
-};
-
-interface ExecuteOptions {
-  definition?: AslStates;
-  redriveCount?: number;
-  /** Shared by an execution and its children: calls in the order made, and attempts per handler. */
-  calls?: Call[];
-  attempts?: Map<string, number>;
-}
-
-/** Runs `definition` (default: the synthesized one) with task stand-ins; records task calls and the event log. */
-async function execute(input: Json, handlers: Handlers, executionName = 'exec-1', o: ExecuteOptions = {}): Promise<Executed> {
-  const { definition = asl, redriveCount = 0, calls = [], attempts = new Map<string, number>() } = o;
-  const wrapped: Record<string, (i: Json) => Promise<Json>> = Object.fromEntries(
-    Object.entries(handlers).map(([name, fn]) => [
-      name,
-      async (i: Json) => {
-        calls.push({ state: name, input: i });
-        const n = (attempts.get(name) ?? 0) + 1;
-        attempts.set(name, n);
-        return fn(i, n);
-      },
-    ]),
-  );
-  const children: Executed['children'] = [];
-  const { definition: runnable, maps } = standInDistributedMaps(definition);
-  for (const [mapState, mapDefinition] of maps) {
-    wrapped[mapState] = (i: Json) =>
-      runDistributedMap(mapState, mapDefinition, i, {
-        readItems: async (_bucket, key) => {
-          const items = PLANS.get(key);
-          if (!items) throw new Error(`NoSuchKey: ${key}`);
-          return items;
-        },
-        runChild: async (_map, processor, childInput, index) => {
-          const child = await execute(childInput, handlers, `${executionName}/${mapState}:${index}`, { definition: processor, calls, attempts });
-          children.push({ ...child, mapState, processor });
-          return child.error ? { error: failure(child.error) } : {};
-        },
-      });
-  }
-  // A redrive or a child starts inside the definition, which leaves states unreachable; the whole was validated already.
-  const validationOptions = definition === asl ? { checkArn: false } : { noValidate: true };
-  const machine = new StateMachine(runnable as never, { validationOptions });
-  const retryIntervalOverrides = Object.fromEntries(allStates().filter(([, st]) => st.Type === 'Task').map(([n]) => [n, 0]));
-  const run = machine.run(input, {
-    overrides: { taskResourceLocalHandlers: wrapped, retryIntervalOverrides },
-    context: { Execution: { Id: ARN(executionName), Name: executionName, RedriveCount: redriveCount } } as never,
-  });
-  const events: Event[] = [];
-  const logged = (async () => {
-    for await (const e of run.eventLogs) events.push(e as Event);
-  })();
-  let output: Json;
-  let error: Error | undefined;
-  try {
-    output = await run.result;
-  } catch (err) {
-    error = err as Error;
-  }
-  await logged;
-  return { output, calls, error, events, executionName, children };
-}
-
-/** The state each execution (index undefined) or Map iteration (its index) was in when it stopped, if it had not finished. */
-function stoppedIn(events: Event[], where: (e: Event) => boolean): Map<number | undefined, { name: string; input: Json }> {
-  const last = new Map<number | undefined, Event>();
-  for (const e of events) if ((e.type === 'StateEntered' || e.type === 'StateExited') && where(e)) last.set(e.index, e);
-  const open = new Map<number | undefined, { name: string; input: Json }>();
-  for (const [index, e] of last) if (e.type === 'StateEntered') open.set(index, e.state!);
-  return open;
-}
-
-/**
- * Redrives a failed execution as Step Functions documents RedriveExecution: it continues from the state the
- * execution failed in, with that state's input; of an inline Map only the failed or aborted iterations run
- * again, each from the state it stopped in; of a Distributed Map the Map Run is redriven, which redrives only its
- * failed child executions (each from the state it stopped in, its own redrive count going up); states that
- * succeeded are not re-run; $$.Execution.RedriveCount goes up by one. Returns the calls of the redrive only.
- */
-async function redrive(failed: Executed, handlers: Handlers, definition: AslStates = asl, calls: Call[] = []): Promise<Executed> {
-  const redriveCount = 1;
-  const stopped = stoppedIn(failed.events, (e) => e.index === undefined).get(undefined);
-  if (!stopped) throw new Error('the execution did not fail in a state: nothing to redrive');
-  let continueAt: string | undefined = stopped.name;
-  const input = stopped.input;
-  const map = definition.States[stopped.name] as AslState;
-  if (map.Type === 'Map') {
-    const processor = map.ItemProcessor!;
-    if (processor.ProcessorConfig?.Mode === 'DISTRIBUTED') {
-      // The Map Run is redriven: each failed child execution is redriven in turn (itself, as an execution).
-      for (const child of failed.children.filter((c) => c.mapState === stopped.name && c.error)) {
-        const again = await redrive(child, handlers, child.processor, calls);
-        if (again.error) return { ...again, calls };
-      }
-    } else {
-      const iterations = stoppedIn(failed.events, (e) => e.index !== undefined && e.state!.name in processor.States);
-      for (const it of iterations.values()) {
-        const again = await execute(it.input, handlers, failed.executionName, { definition: { StartAt: it.name, States: processor.States }, redriveCount, calls });
-        if (again.error) return { ...again, calls };
-      }
-    }
-    // The Map's own output is its input (ResultPath null), so the execution goes on from its Next with that.
-    expect(map.ResultPath).toBeNull();
-    continueAt = map.Next;
-  }
-  if (continueAt === undefined) return { output: input, calls, error: undefined, events: [], executionName: failed.executionName, children: [] };
-  const rest = await execute(input, handlers, failed.executionName, { definition: { ...definition, StartAt: continueAt }, redriveCount, calls });
-  return { ...rest, calls };
-}
-
-const markFailedStandIn = (i: Json) => {
-  const p = i.Payload;
-  if (p.redriveCount > p.failedAtRedrive) return { Payload: { runId: p.runId, stage: p.stage, resumed: true } };
-  throw fail('RunFailed', `${p.stage} failed: ${p.error.Error} (run ${p.runId}; fix the cause, then redrive the execution to resume)`);
-};
-
-/** Stand-ins answering like Lambda (`{Payload}`) and Batch (`{JobId, Status}`) for a two-shard, two-family run. */
-const succeeding: Handlers = {
-  Prepare: (i: Json) => ({ Payload: { runId: i.Payload.runId, shardPlan: planOf(i.Payload.runId, ['s/0.json', 's/1.json']), features: ['bow', 'bert'] } }),
-  'Featurize shard': (i: Json) => ({ Payload: { shardKey: i.Payload.shardKey, cacheKey: 'cache/features/x.csr', cached: false } }),
-  'Train feature family': () => ({ JobId: 'job-1', Status: 'SUCCEEDED' }),
-  Report: (i: Json) => ({
-    Payload: {
-      runId: i.Payload.runId,
-      resultsKey: `runs/${i.Payload.runId}/report/results.json`,
-      reportKey: `runs/${i.Payload.runId}/report/report.html`,
-      costKey: `runs/${i.Payload.runId}/report/cost.json`,
-      archiveKey: `runs/${i.Payload.runId}/checkpoints.zip`,
-    },
-  }),
-  ...Object.fromEntries(runStages.map((stage) => [`MarkFailed ${stage}`, markFailedStandIn])),
-};
-const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-/** The Error and Cause the execution failed with (the interpreter wraps them in an ExecutionError). */
-const failure = (error: Error | undefined) => {
-  const cause = error?.cause as Error | undefined;
-  return { Error: cause?.name, Cause: cause?.message };
-};
-const fail = (name: string, message: string) => Object.assign(new Error(message), { name });
 
 describe('executing the definition with aws-local-stepfunctions (task stand-ins, no AWS)', () => {
   it('console input {"experiment"}: derives run id <stem>-md5(key#execution name) and runs every stage in order', async () => {
