@@ -4,7 +4,9 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BERT_BASE_UNCASED_VOCAB_SIZE, writeBertBaseUncasedVocabTxt } from '../../src/features/bert/vocab.js';
-import { buildBertOnnx, type BertArchitecture } from './bert-onnx.js';
+import { bertWeightShapes, type BertArchitecture, type BertWeights } from '../../src/models/bert-config.js';
+import { buildBertOnnx } from '../../src/models/bert-onnx.js';
+import { MT19937 } from '../../src/random/mt19937.js';
 
 /** Size of a generated test encoder. */
 export interface TestModelSize {
@@ -50,7 +52,7 @@ export async function writeTestModel(out: string, size: TestModelSize, seed = TE
     await mkdir(join(tmp, 'onnx'), { recursive: true });
     await writeBertBaseUncasedVocabTxt(join(tmp, 'vocab.txt'));
     await writeFile(join(tmp, 'config.json'), `${JSON.stringify(bertConfig(arch, seed), null, 2)}\n`);
-    await writeFile(join(tmp, 'onnx', 'model.onnx'), buildBertOnnx(arch, seed));
+    await writeFile(join(tmp, 'onnx', 'model.onnx'), buildBertOnnx(arch, randomBertWeights(arch, seed), 'textshift make-test-model'));
     await rm(target, { recursive: true, force: true });
     await mkdir(dirname(target), { recursive: true });
     await rename(tmp, target);
@@ -65,6 +67,24 @@ export async function ensureTestModel(preset: TestModelPreset, cacheDir = TEST_M
   const dir = join(cacheDir, `${preset}-bert-seed${TEST_MODEL_SEED}`);
   if (!existsSync(join(dir, 'onnx', 'model.onnx'))) await writeTestModel(dir, TEST_MODEL_PRESETS[preset]);
   return dir;
+}
+
+/**
+ * Seeded random encoder weights in checkpoint layout, as BERT initialises them: N(0, 0.02²) (initializer_range), with
+ * LayerNorm scales jittered around 1 so that layers are not all alike.
+ */
+export function randomBertWeights(arch: BertArchitecture, seed: number): BertWeights {
+  const rng = MT19937.fromSeed(seed);
+  // Standard normal by Box-Muller on the seeded generator.
+  const normal = (): number => Math.sqrt(-2 * Math.log(1 - rng.nextDouble())) * Math.cos(2 * Math.PI * rng.nextDouble());
+  const weights = new Map<string, Float32Array>();
+  for (const [name, shape] of bertWeightShapes(arch)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    const scale = name.endsWith('LayerNorm.weight');
+    for (let i = 0; i < data.length; i++) data[i] = scale ? 1 + 0.1 * normal() : 0.02 * normal();
+    weights.set(name, data);
+  }
+  return weights;
 }
 
 /** A Hugging Face BertConfig for the architecture; the extra field records that the weights are random. */
