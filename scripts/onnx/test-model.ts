@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { BERT_BASE_UNCASED_VOCAB_SIZE, writeBertBaseUncasedVocabTxt } from '../../src/features/bert/vocab.js';
 import { bertWeightShapes, type BertArchitecture, type BertWeights } from '../../src/models/bert-config.js';
 import { buildBertOnnx } from '../../src/models/bert-onnx.js';
+import type { Tensor } from '../../src/model/engine.js';
+import { encodeSafetensors } from '../../src/model/safetensors.js';
 import { MT19937 } from '../../src/random/mt19937.js';
 
 /** Size of a generated test encoder. */
@@ -36,16 +38,7 @@ export const TEST_MODEL_CACHE = resolve('.cache/models');
  * The folder is assembled beside `out` and renamed into place, so a crash never leaves a half-written model.
  */
 export async function writeTestModel(out: string, size: TestModelSize, seed = TEST_MODEL_SEED): Promise<void> {
-  const arch: BertArchitecture = {
-    vocabSize: BERT_BASE_UNCASED_VOCAB_SIZE,
-    hiddenSize: size.hidden,
-    numLayers: size.layers,
-    numHeads: size.heads,
-    intermediateSize: size.intermediate,
-    maxPositions: 512,
-    typeVocabSize: 2,
-    layerNormEps: 1e-12,
-  };
+  const arch = testArchitecture(size);
   const target = resolve(out);
   const tmp = `${target}.partial-${randomBytes(4).toString('hex')}`;
   try {
@@ -60,6 +53,51 @@ export async function writeTestModel(out: string, size: TestModelSize, seed = TE
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** How a test checkpoint departs from a plain BertModel one. */
+export interface TestCheckpointOptions {
+  /** config.json fields to change or add. */
+  config?: Record<string, unknown>;
+  /** Prefix of the encoder's tensor names ("bert." as BertFor* heads save them). */
+  prefix?: string;
+  /** Tensors stored beside the encoder's (a head, a pooler). */
+  extra?: Record<string, Tensor>;
+  /** Changes the encoder weights before they are saved. */
+  edit?: (weights: Map<string, Float32Array>) => void;
+}
+
+/**
+ * Writes a Hugging Face checkpoint folder with random weights (config.json, model.safetensors, the real
+ * bert-base-uncased vocab.txt), the input of `textshift models import`; returns the encoder weights it saved.
+ */
+export async function writeTestCheckpoint(dir: string, size: TestModelSize, seed = TEST_MODEL_SEED, options: TestCheckpointOptions = {}): Promise<BertWeights> {
+  const arch = testArchitecture(size);
+  const weights = new Map(randomBertWeights(arch, seed));
+  options.edit?.(weights);
+  const tensors = new Map<string, Tensor>();
+  const shapes = bertWeightShapes(arch);
+  for (const [name, data] of weights) tensors.set(`${options.prefix ?? ''}${name}`, { shape: shapes.get(name)!, data });
+  for (const [name, tensor] of Object.entries(options.extra ?? {})) tensors.set(name, tensor);
+  await mkdir(dir, { recursive: true });
+  await writeBertBaseUncasedVocabTxt(join(dir, 'vocab.txt'));
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify({ ...bertConfig(arch, seed), ...options.config }, null, 2)}\n`);
+  await writeFile(join(dir, 'model.safetensors'), encodeSafetensors(tensors));
+  return weights;
+}
+
+/** The architecture of a test size, with the real vocabulary's size and BERT's positions, types and epsilon. */
+function testArchitecture(size: TestModelSize): BertArchitecture {
+  return {
+    vocabSize: BERT_BASE_UNCASED_VOCAB_SIZE,
+    hiddenSize: size.hidden,
+    numLayers: size.layers,
+    numHeads: size.heads,
+    intermediateSize: size.intermediate,
+    maxPositions: 512,
+    typeVocabSize: 2,
+    layerNormEps: 1e-12,
+  };
 }
 
 /** Returns the folder of a preset model under .cache/models/, generating it first if it is not there. */

