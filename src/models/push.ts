@@ -16,7 +16,7 @@ import { MODEL_RECORD_FILE } from './model-record.js';
 /** Uploads `<out>/models/<name>/` to `store`; returns the keys written, in order. */
 export async function pushModel(out: string, name: string, store: BlobStore, reporter: Reporter): Promise<string[]> {
   const prefix = modelPrefix(name);
-  const dir = join(out, prefix);
+  const dir = join(out, ...prefix.split('/').filter(Boolean));
   if (!(await exists(join(dir, MODEL_RECORD_FILE)))) {
     throw new MissingInputError(`${dir}: no installed model (textshift-model.json missing); see textshift models list --out ${out}`);
   }
