@@ -9,7 +9,7 @@ import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ModelName } from '../config/experiment.js';
-import { ConfigError, InvalidDataError, InvalidInputError, MissingInputError } from '../errors/index.js';
+import { InvalidDataError, InvalidInputError, MissingInputError } from '../errors/index.js';
 import { modelPrefix } from '../run/keys.js';
 import { readBertConfig } from './bert-config.js';
 import { buildBertOnnx } from './bert-onnx.js';
@@ -53,7 +53,7 @@ export async function importModel(opts: ImportOptions): Promise<ImportResult> {
   const folder = resolve(opts.folder);
   const target = resolve(opts.out, modelPrefix(opts.name));
   if (!opts.replace && (await exists(target))) {
-    throw new ConfigError(`${target} already exists: choose another --name, or pass --force to replace it`);
+    throw new InvalidInputError(`${target} already exists: choose another --name, or pass --force to replace it`);
   }
   const { arch, architecture } = await readBertConfig(join(folder, 'config.json'));
   if (!(await exists(join(folder, 'tokenizer.json'))) && !(await exists(join(folder, 'vocab.txt')))) {
