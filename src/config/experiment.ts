@@ -10,6 +10,18 @@ const relPath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'expected a path relative to the data root, without ".."');
 
+/**
+ * A BERT-family model's name, and the one statement of where models live: the folder `models/<name>/` of the run
+ * store, which `textshift models import|fetch` writes. Segments as in Hugging Face repository names.
+ */
+export const ModelName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/, 'expected letters, digits, ".", "_" or "-" (segments separated by "/", each starting with a letter or digit)')
+  .refine((n) => !n.split('/').some((s) => /^\.+$/.test(s)), 'expected no "." or ".." segments')
+  .describe(
+    'model name: the ONNX model folder models/<name>/ in the run store (out/models/<name>/ locally, s3://<bucket>/models/<name>/ on AWS), written by `textshift models import` or `textshift models fetch`',
+  );
+
 /** Which column holds the text / the label: a header name (CSV with header) or a 0-based index. */
 const column = z.union([z.string().min(1), z.number().int().nonnegative()]);
 
@@ -134,7 +146,7 @@ export const BowFeature = z.strictObject({
 
 export const BertFeature = z.strictObject({
   kind: z.literal('bert'),
-  model: relPath.describe('model folder (HF/optimum layout) under the store prefix models/ or the data root'),
+  model: ModelName,
   pooling: z.enum(['mean', 'max', 'cls', 'sep']).default('mean'),
   maxLength: z
     .number()

@@ -76,7 +76,9 @@ const bertHashes = new Map<string, { listing: string; hash: Promise<string> }>()
 async function bertModelHash(store: BlobStore, prefix: string): Promise<string> {
   const files = (await store.list(prefix)).filter((o) => FILES_THAT_DEFINE_OUTPUTS.test(o.key.slice(prefix.length)));
   if (!files.some((f) => f.key.endsWith('onnx/model.onnx'))) {
-    throw new MissingInputError(`${store.url}/${prefix}onnx/model.onnx not found: put the model folder (HF optimum layout) under ${prefix}`);
+    throw new MissingInputError(
+      `${store.url}/${prefix}onnx/model.onnx not found: install the model there with textshift models fetch or textshift models import (then models push for a bucket)`,
+    );
   }
   const slot = `${store.url}|${prefix}`;
   const listing = JSON.stringify(files);
