@@ -6,23 +6,32 @@ import { encodeCsr } from '../matrix/csr.js';
 import { encodeNpy } from '../matrix/npy.js';
 import { denseEncoderFactory } from './encoders.js';
 import { runKeys } from '../run/keys.js';
+import type { Pooling } from './bert/pooling.js';
 
 /** Turns texts into a feature cache entry (`.csr` for sparse counts, `.npy` for dense embeddings). */
 export interface Featurizer {
   /** Identity of the encoder and its settings; part of every cache key. */
   identity: string;
   ext: 'csr' | 'npy';
+  /** Names of the column blocks each row holds (every pooling of a BERT-family pass); absent: one embedding per row. */
+  blocks?: readonly Pooling[];
   encode(texts: string[]): Promise<Buffer>;
   /** Releases encoder resources (sessions, tensors). */
   close(): Promise<void>;
 }
 
 /** Cache identity of a family's encoder, without loading it (a cache hit then does no encoder work). */
-export async function featurizerIdentity(feature: string, spec: FeatureConfig, store: BlobStore, runId: string): Promise<{ identity: string; ext: 'csr' | 'npy' }> {
+export async function featurizerIdentity(
+  feature: string,
+  spec: FeatureConfig,
+  store: BlobStore,
+  runId: string,
+): Promise<Pick<Featurizer, 'identity' | 'ext' | 'blocks'>> {
   if (spec.kind === 'bow') {
     return { identity: bowIdentity((await store.getOrThrow(runKeys(runId).vocabulary(feature))).toString('utf8')), ext: 'csr' };
   }
-  return { identity: await (await denseEncoderFactory(spec.kind)).identity(spec, store), ext: 'npy' };
+  const factory = await denseEncoderFactory(spec.kind);
+  return { identity: await factory.identity(spec, store), ext: 'npy', ...(factory.blocks ? { blocks: factory.blocks } : {}) };
 }
 
 /** The featurizer of one family of a run (the BoW vocabulary is the one prepare fitted for this run). */
@@ -43,6 +52,7 @@ export async function createFeaturizer(feature: string, spec: FeatureConfig, sto
   return {
     identity,
     ext: 'npy',
+    ...(factory.blocks ? { blocks: factory.blocks } : {}),
     encode: async (texts) => encodeNpy({ rows: texts.length, cols: enc.dim, data: await enc.embed(texts) }),
     close: () => enc.close(),
   };
