@@ -77,6 +77,8 @@ export const EXPERIMENT_LIMITS = {
   featureFamilies: 10,
   stages: 10,
   shardSize: { min: 10, max: 100_000 },
+  /** A BERT-family row holds all four poolings of its text: a quarter of the rows keeps a shard's object as small. */
+  bertShardSize: { min: 10, max: 25_000 },
   trainingBatchSize: 8192,
   encoderBatchSize: 256,
   maxLength: 512,
@@ -84,18 +86,21 @@ export const EXPERIMENT_LIMITS = {
 } as const;
 const L = EXPERIMENT_LIMITS;
 
-/** Rows per featurize shard (one Lambda invocation, one cache object), within the bounds every family shares. */
-const shardSize = (fallback: number) =>
+/**
+ * Rows per featurize shard (one Lambda invocation, one cache object). `bounds` and `row` say how large a row of the
+ * shard's object is: at most 307 MB of vectors in one object and one invocation's memory.
+ */
+const shardSize = (fallback: number, bounds: { min: number; max: number } = L.shardSize, row = '768 float32') =>
   z
     .number()
     .int()
-    .min(L.shardSize.min)
-    .max(L.shardSize.max)
+    .min(bounds.min)
+    .max(bounds.max)
     .default(fallback)
     .describe(
-      `rows per featurize shard (one Lambda invocation each), ${L.shardSize.min}-${L.shardSize.max}: below ${L.shardSize.min} rows a shard ` +
-        `spends more on its invocation and object requests than on its texts; ${L.shardSize.max} rows keep one shard's ` +
-        'vectors in memory and in one object (100,000 × 768 float32 = 307 MB)',
+      `rows per featurize shard (one Lambda invocation each), ${bounds.min}-${bounds.max}: below ${bounds.min} rows a shard ` +
+        `spends more on its invocation and object requests than on its texts; ${bounds.max} rows keep one shard's ` +
+        `vectors in memory and in one object (${bounds.max.toLocaleString('en-US')} × ${row} = 307 MB)`,
     );
 
 /** Texts per encoder batch (USE, BERT). */
@@ -181,7 +186,7 @@ export const BertFeature = z.strictObject({
     .default(512)
     .describe(`tokens per text, 2-${L.maxLength}: BERT-family position embeddings end at 512, and [CLS] and [SEP] need 2`),
   batchSize: encoderBatchSize(32),
-  shardSize: shardSize(2000),
+  shardSize: shardSize(2000, L.bertShardSize, `${POOLING_MODES.length} poolings × 768 float32`),
 });
 
 export const UseFeature = z.strictObject({
