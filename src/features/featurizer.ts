@@ -13,11 +13,15 @@ export interface Featurizer {
   /** Identity of the encoder and its settings; part of every cache key. */
   identity: string;
   ext: 'csr' | 'npy';
-  /** Names of the column blocks each row holds (every pooling of a BERT-family pass); absent: one embedding per row. */
-  blocks?: readonly Pooling[];
   encode(texts: string[]): Promise<Buffer>;
   /** Releases encoder resources (sessions, tensors). */
   close(): Promise<void>;
+}
+
+/** What a cache entry of a family's encoder is: its key's identity and extension, and the layout of its rows. */
+export interface FeaturizerIdentity extends Pick<Featurizer, 'identity' | 'ext'> {
+  /** Names of the column blocks each row holds (every pooling of a BERT-family pass); absent: one embedding per row. */
+  blocks?: readonly Pooling[];
 }
 
 /** Cache identity of a family's encoder, without loading it (a cache hit then does no encoder work). */
@@ -26,7 +30,7 @@ export async function featurizerIdentity(
   spec: FeatureConfig,
   store: BlobStore,
   runId: string,
-): Promise<Pick<Featurizer, 'identity' | 'ext' | 'blocks'>> {
+): Promise<FeaturizerIdentity> {
   if (spec.kind === 'bow') {
     return { identity: bowIdentity((await store.getOrThrow(runKeys(runId).vocabulary(feature))).toString('utf8')), ext: 'csr' };
   }
@@ -52,7 +56,6 @@ export async function createFeaturizer(feature: string, spec: FeatureConfig, sto
   return {
     identity,
     ext: 'npy',
-    ...(factory.blocks ? { blocks: factory.blocks } : {}),
     encode: async (texts) => encodeNpy({ rows: texts.length, cols: enc.dim, data: await enc.embed(texts) }),
     close: () => enc.close(),
   };
