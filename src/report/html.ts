@@ -114,7 +114,7 @@ function resultsSection(results: Results): string {
       const cls = a !== undefined && a === best[j] ? ' class="best"' : '';
       return `<td${cls} data-testid="acc-${slug(m)}-${slug(d)}"${a === undefined ? '' : ` data-value="${a}"`}>${formatAccuracy(a)}</td>`;
     });
-    return `<tr data-model="${esc(m)}"><th scope="row">${esc(m)}</th>${cells.join('')}</tr>`;
+    return `<tr data-model="${esc(m)}"><th scope="row">${esc(table.labels[i]!)}</th>${cells.join('')}</tr>`;
   });
   const modelRows = results.models.map(
     (m) =>
@@ -124,7 +124,7 @@ function resultsSection(results: Results): string {
   );
   return `<section id="results">
 <h2>Results</h2>
-<p class="note">Accuracy on the ${esc(table.split)} split of every model on every dataset; the best per dataset is bold. Model <code>&lt;feature&gt;_&lt;stage&gt;</code>.</p>
+<p class="note">Accuracy on the ${esc(table.split)} split of every model on every dataset; the best per dataset is bold. Model <code>&lt;feature&gt;_&lt;stage&gt;</code>; a BERT-family model names its pooling, e.g. <code>bert_1 (mean)</code> for <code>bert_mean_1</code>, each stage's poolings side by side.</p>
 <table data-testid="results-table" class="results">
 <thead><tr><th scope="col">model</th>${table.datasets.map((d) => `<th scope="col" class="num">${esc(d)}</th>`).join('')}</tr></thead>
 <tbody>

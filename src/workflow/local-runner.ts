@@ -19,6 +19,7 @@ import { asStage, readManifest } from '../run/manifest.js';
 import { lockRun } from '../run/run-lock.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
+import { ensureModels } from './ensure-models.js';
 import { classifyError } from '../errors/classify.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 import { STAGES, type Stage, type StageName } from '../run/graph.js';
@@ -110,9 +111,12 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   // The run id Prepare would derive, known before anything is written: the lock is taken first, and a failure in
   // Prepare is recorded in that run's manifest (as the intake names the run before Prepare on AWS).
   const text = body.toString('utf8');
-  const runId = o.runId ?? deriveRunId(parseExperiment(text, o.experimentPath), text, undefined, o.quick ?? false, o.full ?? false);
+  const exp = parseExperiment(text, o.experimentPath);
+  const runId = o.runId ?? deriveRunId(exp, text, undefined, o.quick ?? false, o.full ?? false);
   const lock = await lockRun(o.store, runId, (message) => o.reporter.log(message));
   try {
+    // Before Prepare reads the data: a run whose model is missing stops in seconds, not after minutes.
+    await ensureModels(o.store, exp, o.reporter);
     await o.store.put(expKey, body);
     const deployment = o.deployment ?? planDeploymentOf(await repositoryDeployment());
     return await runStages(o, expKey, runId, deployment);

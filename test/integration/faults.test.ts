@@ -115,7 +115,7 @@ describe.skipIf(SKIP)(`failures in the synthesized state machine (aws-local-step
       const manifest = await readJson<Manifest>(`runs/${runId}/manifest.json`);
       expect(manifest.status).toBe('succeeded');
       expect(manifest.failure).toBeUndefined();
-      expect(manifest.encoded).toEqual({ bow: { texts: 0, cachedShards: 6, computedShards: 0 } });
+      expect(manifest.encoded).toEqual({ bow: { families: ['bow'], encoder: expect.stringMatching(/^bow:/), texts: 0, cachedShards: 6, computedShards: 0 } });
       const results = await readJson<Results>(`runs/${runId}/report/results.json`);
       expect(results.models.map((m) => m.model)).toEqual(['bow_1', 'bow_2']);
       // Prepare's outputs were not rewritten.

@@ -41,8 +41,8 @@ describe('models push', () => {
     const remote = await BertEncoder.load(await materializeFolder(store, 'models/org/tiny/'), { threads: 1 });
     try {
       const texts = ['a pushed model', 'gives the same vectors'];
-      const [a, b] = await Promise.all([local.encode(texts, { pooling: 'mean' }), remote.encode(texts, { pooling: 'mean' })]);
-      expect(Array.from(b.embeddings)).toEqual(Array.from(a.embeddings));
+      const [a, b] = await Promise.all([local.encode(texts, { poolings: ['mean'] }), remote.encode(texts, { poolings: ['mean'] })]);
+      expect(Array.from(b.embeddings.mean)).toEqual(Array.from(a.embeddings.mean));
     } finally {
       await Promise.all([local.close(), remote.close()]);
     }

@@ -132,7 +132,9 @@ describe.skipIf(SKIP)(`the synthesized state machine in aws-local-stepfunctions:
     expect(manifest.status).toBe('succeeded');
     expect(manifest.quick).toBe(true);
     for (const s of ['prepare', 'train:bow', 'report']) expect(manifest.stages[s]?.status, s).toBe('succeeded');
-    expect(manifest.encoded).toEqual({ bow: { texts: 800 + 200 + 300 + 1200 + 300 + 300, cachedShards: 0, computedShards: 6 } });
+    expect(manifest.encoded).toEqual({
+      bow: { families: ['bow'], encoder: expect.stringMatching(/^bow:/), texts: 800 + 200 + 300 + 1200 + 300 + 300, cachedShards: 0, computedShards: 6 },
+    });
   });
 
   it('writes runs/<id>/checkpoints.zip with every checkpoint (epochs 2, 4, 6) and the best model of bow_1 and bow_2', async () => {

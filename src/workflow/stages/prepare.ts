@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { familyCap, neededParts, parseExperiment, type Experiment } from '../../config/experiment.js';
+import { encoderPasses } from '../../config/encoder-passes.js';
 import { validateKey } from '../../store/blob-store.js';
 import { subsample } from '../../data/split.js';
 import { runKeys } from '../../run/keys.js';
@@ -37,7 +38,7 @@ export function deriveRunId(exp: Experiment, experimentText: string, uploadId: s
 /**
  * Prepare: validates the experiment and its data, refuses a run over its shard or cost limits (the cost guard),
  * splits (seeded, sklearn-exact), stores every part, fits BoW vocabularies on their configured split, and plans
- * featurize shards. Idempotent: a prepared run returns its stored plan.
+ * featurize shards, one plan per encoder pass. Idempotent: a prepared run returns its stored plan.
  */
 export async function prepare(ctx: StageContext, input: PrepareInput, options: PrepareOptions): Promise<PrepareOutput> {
   const { store } = ctx;
@@ -80,30 +81,34 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     manifest.skippedRows = skipped;
     manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.labels.length]));
 
+    // One shard plan per encoder pass: families that differ only in pooling read the same shards.
     const shardKeys: string[] = [];
-    for (const [feature, spec] of Object.entries(exp.features)) {
-      const index: FeatureIndex = { feature, kind: spec.kind, parts: {} };
-      const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds);
-      const counts: Record<string, number> = {};
+    for (const pass of encoderPasses(exp, { quick, full })) {
+      const { name, spec } = pass;
+      const planned: FeatureIndex['parts'] = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
-        const cap = familyCap(exp, feature, dataset, part, { quick, full });
+        const cap = familyCap(exp, name, dataset, part, { quick, full });
         const ids = Array.from({ length: all.labels.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all.labels[i]!), shards: [] as string[] };
+        const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds);
         for (let s = 0, i = 0; s < rows.length; s += rowsPerShard, i++) {
-          const key = keys.shard(feature, dataset, part, i);
+          const key = keys.shard(name, dataset, part, i);
           const lines = rows.slice(s, s + rowsPerShard).map((i) => all.lines[i]!);
-          const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: lines };
+          const task: ShardTask = { feature: name, dataset, part, splitKey: keys.split(dataset, part), rows: lines };
           await store.put(key, JSON.stringify(task));
           entry.shards.push(key);
           shardKeys.push(key);
         }
-        index.parts[`${dataset}/${part}`] = entry;
-        counts[`${dataset}/${part}`] = rows.length;
+        planned[`${dataset}/${part}`] = entry;
       }
-      manifest.splits[feature] = counts;
-      await store.put(keys.featureIndex(feature), JSON.stringify(index));
+      for (const feature of pass.families) {
+        const own = exp.features[feature]!;
+        const index: FeatureIndex = { feature, kind: own.kind, ...(own.kind === 'bert' ? { pooling: own.pooling } : {}), parts: planned };
+        manifest.splits[feature] = Object.fromEntries(Object.entries(planned).map(([part, entry]) => [part, entry.rows]));
+        await store.put(keys.featureIndex(feature), JSON.stringify(index));
+      }
     }
 
     // The shard keys go to S3, not into the state: the payload and the execution history stay the same size however

@@ -96,6 +96,27 @@ describe('textshift plan (throughput model, hand-computed)', () => {
     expect(plan.parts[0]!.lambdaSeconds).toBeCloseTo(54.4, 10);
   });
 
+  it('prices one encoder pass for BERT-family families that differ only in pooling, four trainings', async () => {
+    const bert = { kind: 'bert', model: 'bert-base-uncased', maxLength: 64, shardSize: 300 };
+    const one = await planExperiment(experiment({ bert }), profile, bundledPriceTable(), options);
+    const four = await planExperiment(experiment({ bert: { ...bert, pooling: ['mean', 'max', 'cls', 'sep'] } }), profile, bundledPriceTable(), options);
+    const stage = (plan: typeof one, name: string) => plan.stages.find((s) => s.stage === name)!;
+    // The same shards and Lambda seconds as one family: every pooling comes from the same pass.
+    expect(four.parts.map((p) => [p.feature, p.families, p.part, p.shards])).toEqual([
+      ['bert_mean', ['bert_mean', 'bert_max', 'bert_cls', 'bert_sep'], 'train', 3],
+      ['bert_mean', ['bert_mean', 'bert_max', 'bert_cls', 'bert_sep'], 'val', 1],
+      ['bert_mean', ['bert_mean', 'bert_max', 'bert_cls', 'bert_sep'], 'test', 2],
+    ]);
+    expect(stage(four, 'featurize').computeSeconds).toBe(stage(one, 'featurize').computeSeconds);
+    expect(four.usage.stages.featurize![0]!.invocations).toBe(6);
+    // ... but a training job per family.
+    expect(four.stages.filter((s) => s.stage.startsWith('train:')).map((s) => s.stage)).toEqual(['train:bert_mean', 'train:bert_max', 'train:bert_cls', 'train:bert_sep']);
+    expect(planText(four)).toContain('bert_mean+bert_max+bert_cls+bert_sep');
+    // Families that differ in truncation are separate passes.
+    const apart = await planExperiment(experiment({ a: bert, b: { ...bert, maxLength: 32 } }), profile, bundledPriceTable(), options);
+    expect(apart.parts.map((p) => p.feature)).toEqual(['a', 'a', 'a', 'b', 'b', 'b']);
+  });
+
   it('names a split step whose source part does not exist', async () => {
     const exp = experiment({ use: { kind: 'use' } });
     exp.datasets.a!.splits = [{ from: 'nope', testSize: 0.2, train: 'train', test: 'val' }];

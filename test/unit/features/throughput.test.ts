@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FeatureSpec } from '../../../src/config/experiment.js';
+import { FeatureSpec, type FeatureConfig } from '../../../src/config/experiment.js';
 import { ENCODER_THROUGHPUT, MAX_PLANNED_SHARD_ROWS, shardRows } from '../../../src/features/throughput.js';
 
-const spec = (raw: Record<string, unknown>) => FeatureSpec.parse(raw);
+const spec = (raw: Record<string, unknown>) => FeatureSpec.parse(raw) as FeatureConfig;
 
 describe('shard size when the experiment sets none: a third of the featurize timeout at the encoder\'s measured speed', () => {
   it('USE-lite: 13 IMDB reviews/s x 300 s = 3,900 texts for the 900 s timeout, 13 x 10 s = 130 for a 30 s one', () => {

@@ -29,7 +29,7 @@ async function scratch(label: string): Promise<{ ckpt: string; out: string }> {
 async function embed(modelDir: string): Promise<Float32Array> {
   const encoder = await BertEncoder.load(modelDir, { threads: 1 });
   try {
-    return (await encoder.encode(TEXTS, { pooling: 'mean' })).embeddings;
+    return (await encoder.encode(TEXTS, { poolings: ['mean'] })).embeddings.mean;
   } finally {
     await encoder.close();
   }

@@ -40,7 +40,7 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(started).toEqual(['prepare', 'featurize', 'train:bow', 'report']);
     expect(STAGES.map((s) => s.name.toLowerCase())).toEqual(['prepare', 'featurize', 'train', 'report']);
     // tiny.json: one BoW family over six dataset parts, one shard each; all computed on this first run.
-    expect(m.encoded).toEqual({ bow: { texts: expect.any(Number), cachedShards: 0, computedShards: 6 } });
+    expect(m.encoded).toEqual({ bow: { families: ['bow'], encoder: expect.stringMatching(/^bow:/), texts: expect.any(Number), cachedShards: 0, computedShards: 6 } });
     expect(run.results.models.map((x) => x.model)).toEqual(['bow_1', 'bow_2']);
     // The run's lock is gone with the run.
     expect(await store.head(`runs/${run.runId}/lock.json`)).toBeUndefined();
