@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import type { Experiment } from '../config/experiment.js';
 import { fetchModel } from '../models/fetch.js';
 import { modelPrefix } from '../run/keys.js';
@@ -39,7 +40,8 @@ export async function ensureModel(store: BlobStore, name: string, families: read
   }
   reporter.log(`model ${name} is not in ${store.url}: fetching ${known.source} (${known.about}) for ${users}`);
   try {
-    await fetchModel({ source: known.source, name, out: store.localPath(''), reporter });
+    // The store's folder: the parent of its models/ folder, where `models fetch --out` installs.
+    await fetchModel({ source: known.source, name, out: dirname(store.localPath('models')), reporter });
   } catch (err) {
     throw new MissingInputError(
       `could not fetch the model "${name}" that ${users} need from ${known.source}: ${(err as Error).message}. ` +
