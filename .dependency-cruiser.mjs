@@ -9,7 +9,7 @@ const tiers = [
   ['store', 'config'], // BlobStore; experiment schema and deployment contract
   ['matrix', 'run'], // CSR/npy/Features; object keys, run records, stage graph, Reporter
   ['data', 'features', 'model'], // reading datasets; BoW and encoders; the MLP engines
-  ['evaluate', 'train'], // metrics; training loop, checkpoints, TensorBoard logs
+  ['evaluate', 'train', 'models'], // metrics; training loop, checkpoints, TensorBoard logs; importing and fetching pre-trained encoders
   ['cost', 'report'], // prices, cost model, planner, billing; rendering the report
   ['workflow'], // stages, the local runner
   ['cli'], // the command line (an edge inside src/)

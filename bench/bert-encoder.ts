@@ -64,12 +64,12 @@ export async function benchEncoder(options: EncoderBenchOptions): Promise<Encode
     for (const [threads, spinWait] of sessions) {
       const encoder = await BertEncoder.load(model.dir, { threads, spinWait });
       try {
-        await encoder.encode(options.texts.slice(0, Math.max(...options.batchSizes)), { pooling });
+        await encoder.encode(options.texts.slice(0, Math.max(...options.batchSizes)), { poolings: [pooling] });
         for (const batchSize of options.batchSizes) {
           for (const bucketing of options.bucketing) {
             const cpuBefore = process.cpuUsage();
             const started = performance.now();
-            const result = await encoder.encode(options.texts, { pooling, batchSize, bucketing });
+            const result = await encoder.encode(options.texts, { poolings: [pooling], batchSize, bucketing });
             const seconds = (performance.now() - started) / 1000;
             const cpu = process.cpuUsage(cpuBefore);
             const row: EncoderBenchRow = {

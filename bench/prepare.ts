@@ -72,6 +72,6 @@ export async function benchPrepare(experimentPath: string, dataRoot: string, out
     wall: (performance.now() - t0) / 1000,
     cpu: (used.user + used.system) / 1e6,
     rssMb: process.resourceUsage().maxRSS / 1024,
-    note: `${rows} IMDB rows, ${plan.shardKeys.length} shards`,
+    note: `${rows} IMDB rows, ${plan.shardPlan.count} shards`,
   };
 }

@@ -8,7 +8,7 @@ import { StageFunction } from './constructs/stage-function.js';
 import { Storage } from './constructs/storage.js';
 import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
-import { Workflow } from './constructs/workflow.js';
+import { Workflow, type WorkflowProps } from './constructs/workflow.js';
 import { acknowledge } from './nag.js';
 import { costOptionsOf, planDeploymentOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
 import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
@@ -20,6 +20,8 @@ const all = (prefix: string) => `${prefix}*`;
 
 export interface TextshiftStackProps extends StackProps {
   config: DeployConfig;
+  /** A test variant of the state machine (WorkflowProps.noOpItems); never set by the app. */
+  workflowVariant?: Pick<WorkflowProps, 'noOpItems'>;
 }
 
 /**
@@ -85,7 +87,8 @@ export class TextshiftStack extends Stack {
     // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails).
     grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)], streamed: [anyRun.checkpointsZip] });
 
-    // MarkFailed: records the failed stage in the run's manifest, and touches nothing else.
+    // MarkFailed: records the failed stage in the run's manifest and writes the failed run's report page (why it
+    // failed); it touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
       ...common,
       folder: 'mark-failed',
@@ -95,7 +98,7 @@ export class TextshiftStack extends Stack {
       ...config.functions.markFailed,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(markFailed.role, bucket, { read: [anyRun.manifest], write: [anyRun.manifest] });
+    grantPrefixes(markFailed.role, bucket, { read: [anyRun.manifest], write: [anyRun.manifest, anyRun.report('report.html')] });
 
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
     // options a local run's estimate reads from cdk.json).
@@ -115,6 +118,7 @@ export class TextshiftStack extends Stack {
       vcpus: config.trainerVcpus,
       memoryMiB: config.trainerMemoryMiB,
       timeoutMinutes: config.trainerTimeoutMinutes,
+      runnableTimeoutMinutes: config.trainerRunnableTimeoutMinutes,
       vpcId: config.vpcId,
       image: config.trainerImage,
       baseImageDigests: { node: config.trainerNodeImageDigest, cuda: config.trainerCudaImageDigest },
@@ -124,9 +128,13 @@ export class TextshiftStack extends Stack {
     const workflow = new Workflow(this, 'Workflow', {
       ...common,
       prefix: config.prefix,
+      bucket,
       functions: { prepare: prepare.fn, featurize: featurize.stage.fn, report: report.fn, markFailed: markFailed.fn },
       training: { jobQueue: training.jobQueue, jobDefinition: training.jobDefinition },
       featurizeConcurrency: config.featurizeConcurrency,
+      trainConcurrency: config.trainConcurrency,
+      timeLimits: config,
+      ...props.workflowVariant,
     });
 
     // Billed usage for the cost report: Report reads its own execution's history, the Batch jobs the run ran and

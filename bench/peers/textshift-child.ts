@@ -44,11 +44,11 @@ async function encoder(textsPath: string, out: string, modelDir: string, threads
   try {
     for (const [name, texts] of Object.entries(corpora)) {
       // Warm-up (first-run allocations), as the peer does, so both time steady-state encoding.
-      await enc.encode(texts.slice(0, 32), { pooling: 'mean', maxLength });
+      await enc.encode(texts.slice(0, 32), { poolings: ['mean'], maxLength });
       const started = performance.now();
-      const r = await enc.encode(texts, { pooling: 'mean', maxLength });
+      const r = await enc.encode(texts, { poolings: ['mean'], maxLength });
       results[name] = { texts: r.rows, seconds: (performance.now() - started) / 1000, tokens: r.tokens };
-      await writeNpyFile(join(out, `${name}.npy`), { data: r.embeddings, rows: r.rows, cols: r.dim });
+      await writeNpyFile(join(out, `${name}.npy`), { data: r.embeddings.mean, rows: r.rows, cols: r.dim });
     }
   } finally {
     await enc.close();

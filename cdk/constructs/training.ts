@@ -14,6 +14,11 @@ import { PROJECT_ROOT } from './stage-function.js';
 import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
 import { PREFIXES } from '#src/run/keys.js';
 import { EXIT_TEMPFAIL } from '#src/errors/exit-code.js';
+import { STAGES } from '#src/run/graph.js';
+import { QUEUE_TIME_LIMIT_REASONS } from '#src/errors/time-limits.js';
+
+/** The training stage's task as the stage graph declares it (its job's attempts). */
+const TRAIN_TASK = STAGES.flatMap((s) => (s.aws.on === 'batch' ? [s.aws] : []))[0]!;
 
 export interface TrainingProps {
   prefix: string;
@@ -26,6 +31,8 @@ export interface TrainingProps {
   vcpus: number;
   memoryMiB: number;
   timeoutMinutes: number;
+  /** How long a job may wait RUNNABLE before the queue cancels it (the job timeout counts RUNNING time only). */
+  runnableTimeoutMinutes: number;
   /** An existing VPC (its private subnets with egress are used); otherwise a new one is created. */
   vpcId?: string;
   /** A pre-built image `<ecr repository>:<tag>` instead of building containers/trainer at deploy. */
@@ -115,10 +122,18 @@ export class Training extends Construct {
         'job code runs with the separate, bucket-scoped job role.',
     );
 
-    // The queue the state machine submits to.
+    // The queue the state machine submits to. A job that cannot start (no instance capacity, a vCPU quota or
+    // maxvCpus below what it asks for, no instance type that fits it) would wait RUNNABLE forever: after the
+    // configured time the queue cancels it, for each blocking reason Batch reports, and the run fails with that reason.
     this.jobQueue = new batch.JobQueue(this, 'JobQueue', {
       jobQueueName: `${props.prefix}-trainer-${props.compute}`,
       computeEnvironments: [{ computeEnvironment, order: 1 }],
+      jobStateTimeLimitActions: Object.keys(QUEUE_TIME_LIMIT_REASONS).map((reason) => ({
+        action: batch.JobStateTimeLimitActionsAction.CANCEL,
+        maxTime: Duration.minutes(props.runnableTimeoutMinutes),
+        reason: reason as batch.JobStateTimeLimitActionsReason,
+        state: batch.JobStateTimeLimitActionsState.RUNNABLE,
+      })),
     });
 
     // What the training code may do: read its run and the feature cache (features are computed before training,
@@ -181,7 +196,7 @@ export class Training extends Construct {
       // A transient failure (the trainer exits EX_TEMPFAIL: throttling, a 5xx, a dropped connection) or a reclaimed
       // Spot instance retries the job (training resumes from its last checkpoint); other failures end it at once,
       // and the state machine's Catch records them.
-      retryAttempts: 3,
+      retryAttempts: TRAIN_TASK.attempts,
       retryStrategies: [
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: String(EXIT_TEMPFAIL) })),
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),

@@ -1,21 +1,72 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { acknowledge, nagRef } from '../nag.js';
 import { Construct } from 'constructs';
-import { type FanOut, type LambdaFunction, MARK_FAILED, type OnAws, RETRY, type RetryClass, STAGES, type StageName, failureStates } from '#src/run/graph.js';
+import {
+  DISTRIBUTED_MAP_ERRORS, type FanOut, type LambdaFunction, MARK_FAILED, type OnAws, RETRY, type RetryClass, START_RUN_TIMEOUT_SECONDS, STAGES,
+  type StageName, type TimeLimitSettings, failureStates, mapFailureStates, taskTimeoutSeconds,
+} from '#src/run/graph.js';
+import { runKeys } from '#src/run/keys.js';
 
 export interface WorkflowProps {
   prefix: string;
+  /** The data bucket: Distributed Maps read their items from it and write their results to it. */
+  bucket: s3.IBucket;
   /** The Lambda function of each name the stage graph uses. */
   functions: Record<LambdaFunction, lambda.IFunction>;
   training: { jobQueue: batch.IJobQueue; jobDefinition: batch.IJobDefinition };
   featurizeConcurrency: number;
+  trainConcurrency: number;
+  /** The deployment's time limits, from which every task's TimeoutSeconds is derived (src/run/graph.ts). */
+  timeLimits: TimeLimitSettings;
   logRetentionDays: number;
+  /**
+   * A test variant of the definition, never deployed (the stack never sets it): a Distributed Map's child execution
+   * handles its batch of items with a Pass state (a no-op item handler) instead of running the task for each item, so
+   * an emulator that cannot run Lambda, and runs a few hundred states a second, drives 100,000 items through the
+   * definition in minutes (test/integration/distributed-map.test.ts). Everything else is built as for a deployment.
+   */
+  noOpItems?: boolean;
+}
+
+/**
+ * A Batch `.sync` task with a state TimeoutSeconds. BatchSubmitJob turns `taskTimeout` into the job's attempt
+ * duration (Batch's Timeout parameter, which would override the job definition's), not the state's TimeoutSeconds,
+ * so the state field is added to the rendered state here.
+ */
+class BatchJobTask extends tasks.BatchSubmitJob {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: tasks.BatchSubmitJobProps,
+    private readonly timeoutSeconds: number,
+  ) {
+    super(scope, id, props);
+  }
+
+  override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
+    return { ...super.toStateJson(queryLanguage), TimeoutSeconds: this.timeoutSeconds };
+  }
+}
+
+/** An S3 JSON ItemReader without CDK's grant (GetObject on the whole bucket); the workflow grants the plan keys only. */
+class PlanItemReader extends sfn.S3JsonItemReader {
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [];
+  }
+}
+
+/** A ResultWriter without CDK's grant (writes anywhere in the bucket); the workflow grants the results prefix only. */
+class RunResultWriter extends sfn.ResultWriterV2 {
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [];
+  }
 }
 
 /** A retry class of the stage graph as a Step Functions retrier (full jitter). */
@@ -44,9 +95,11 @@ interface StageIo {
  *   intake: normalise the input shape, derive the run id, and (for uploads) start the run as an execution
  *           named by the run id, so a duplicate delivery of the same upload cannot start a second run
  *   run:    the stages of the stage graph (src/run/graph.ts), in its order: a stage that runs once is its task, a
- *           stage that fans out is a Map over Prepare's list with the task in each iteration; each task retries
- *           its graph retry class:
- *           Prepare -> Featurize (Map over shard keys) -> Train (Map over feature families, Batch .sync) -> Report
+ *           stage that fans out is a Map with the task in each iteration (an Inline Map over a list in Prepare's
+ *           output, or a Distributed Map reading its items from the S3 object Prepare names, one child execution per
+ *           item, results written to S3); each task retries its graph retry class and has its graph TimeoutSeconds:
+ *           Prepare -> Featurize (Distributed Map over the shard plan) -> Train (Map over feature families, Batch
+ *           .sync) -> Report
  *   fail:   every task catches into "<stage> failed" -> "MarkFailed <stage>", which records stage and cause in
  *           the manifest and fails the execution (RunFailed) right there, next to the failed task
  *
@@ -74,9 +127,16 @@ export class Workflow extends Construct {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
 
-    /** A Lambda task of the graph: its function, and retries of its retry class only (no blanket service retry). */
+    /** The TimeoutSeconds of a task of the graph. */
+    const timeout = (aws: OnAws) => sfn.Timeout.duration(Duration.seconds(taskTimeoutSeconds(aws, props.timeLimits)));
+    /**
+     * A Lambda task of the graph: its function, retries of its retry class only (no blanket service retry), and a
+     * TimeoutSeconds a little above the function's timeout.
+     */
     const invoke = (name: string, aws: Extract<OnAws, { on: 'lambda' }>, o: Omit<tasks.LambdaInvokeProps, 'lambdaFunction'>) =>
-      new tasks.LambdaInvoke(this, name, { ...o, lambdaFunction: props.functions[aws.fn], retryOnServiceExceptions: false }).addRetry(retrier(aws.retry));
+      new tasks.LambdaInvoke(this, name, { ...o, lambdaFunction: props.functions[aws.fn], retryOnServiceExceptions: false, taskTimeout: timeout(aws) }).addRetry(
+        retrier(aws.retry),
+      );
 
     // ---------------------------------------------------------------- failure path
     /**
@@ -84,8 +144,12 @@ export class Workflow extends Construct {
      * redrive count, then "MarkFailed <stage>", which records the failure and fails the execution; when a redrive
      * re-enters it, it returns and `task` runs again with the input it had.
      */
-    const onFailure = (task: sfn.TaskStateBase, stage: StageName) => {
-      const [failedName, markFailedName] = failureStates(stage);
+    const onFailure = (
+      task: sfn.TaskStateBase | sfn.DistributedMap,
+      stage: StageName,
+      [failedName, markFailedName]: readonly [string, string] = failureStates(stage),
+      errors: readonly string[] = [sfn.Errors.ALL],
+    ) => {
       const markFailed = invoke(markFailedName, MARK_FAILED.aws, {
         comment: `Records the ${stage} failure in the run manifest and fails the execution here; on a redrive, retries ${stage}.`,
         payload: sfn.TaskInput.fromObject({
@@ -102,18 +166,20 @@ export class Workflow extends Construct {
         parameters: { stage, 'redriveCount.$': '$$.Execution.RedriveCount' },
         resultPath: '$.failure',
       }).next(markFailed);
-      task.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      task.addCatch(failed, { errors: [...errors], resultPath: '$.error' });
     };
 
     // ---------------------------------------------------------------- run stages, from the stage graph
     const io: Record<StageName, StageIo> = {
       Prepare: {
         payload: sfn.TaskInput.fromJsonPathAt('$.prepareInput'),
-        resultSelector: { 'runId.$': '$.Payload.runId', 'shardKeys.$': '$.Payload.shardKeys', 'features.$': '$.Payload.features' },
+        resultSelector: { 'runId.$': '$.Payload.runId', 'shardPlan.$': '$.Payload.shardPlan', 'features.$': '$.Payload.features' },
       },
       Featurize: {
         resultSelector: { 'cached.$': '$.Payload.cached' },
-        mapComment: 'Fans out over the planned shards; results stay in S3, so the Map output is discarded.',
+        mapComment:
+          'One child execution per batch of shards of the plan Prepare wrote to S3; results are written to S3 under the ' +
+          'run, so neither the state nor this execution\'s history grows with the shards.',
       },
       Train: {
         resultSelector: { 'jobId.$': '$.JobId', 'status.$': '$.Status' },
@@ -132,7 +198,49 @@ export class Workflow extends Construct {
       },
     };
     const itemField = (fanOut: FanOut) => (fanOut.each === 'run' ? {} : { [fanOut.item]: sfn.JsonPath.stringAt(`$.${fanOut.item}`) });
-    const settings = { featurizeConcurrency: props.featurizeConcurrency };
+    const settings = { featurizeConcurrency: props.featurizeConcurrency, trainConcurrency: props.trainConcurrency };
+    /** What each item's iteration is given: the run id and the item. */
+    const itemSelector = (fanOut: Exclude<FanOut, { each: 'run' }>) => ({
+      runId: sfn.JsonPath.stringAt('$.runId'),
+      [fanOut.item]: sfn.JsonPath.stringAt('$$.Map.Item.Value'),
+    });
+
+    /**
+     * A distributed fan-out: a Distributed Map reading the batches of items from the JSON array object Prepare names
+     * (ItemReader), one child execution per batch, which runs the task for each item of its batch in turn (an Inline
+     * Map, one at a time, so MaxConcurrency bounds the tasks at once), and writing every child execution's input and
+     * output under the run (ResultWriter): only keys travel in the state. Child executions are STANDARD (a redrive
+     * re-runs only the failed ones, and in them only the failed items; EXPRESS children could not be redriven with
+     * the run). No failure is tolerated (ToleratedFailure unset: the ASL default, 0): an item that failed recorded its
+     * failure in its child execution, and the Map Run fails.
+     */
+    const distributedMap = (stage: (typeof STAGES)[number], fanOut: Extract<FanOut, { mode: 'distributed' }>, task: sfn.IChainable) => {
+      const plan = `$.${fanOut.items}`;
+      const batch = props.noOpItems
+        ? new sfn.Pass(this, fanOut.batchState, { comment: 'Test variant: a no-op handler of the batch (WorkflowProps.noOpItems).' })
+        : new sfn.Map(this, fanOut.batchState, {
+            comment: `Runs ${fanOut.task} for each ${fanOut.item} of this child execution's batch, one at a time.`,
+            itemsPath: `$.${fanOut.batchItems}`,
+            itemSelector: itemSelector(fanOut),
+            maxConcurrency: 1,
+            resultPath: sfn.JsonPath.DISCARD,
+          }).itemProcessor(task);
+      const map = new sfn.DistributedMap(this, stage.name, {
+        comment: io[stage.name].mapComment,
+        // Child executions are named and the redrive grant is scoped by it.
+        label: stage.name,
+        itemReader: new PlanItemReader({ bucket: props.bucket, key: sfn.JsonPath.stringAt(`${plan}.key`) }),
+        itemSelector: { runId: sfn.JsonPath.stringAt('$.runId'), [fanOut.batchItems]: sfn.JsonPath.listAt('$$.Map.Item.Value') },
+        maxConcurrency: settings[fanOut.maxConcurrency],
+        mapExecutionType: sfn.StateMachineType.STANDARD,
+        resultWriterV2: new RunResultWriter({ bucket: props.bucket, prefix: sfn.JsonPath.stringAt(`${plan}.resultsPrefix`) }),
+        resultPath: sfn.JsonPath.DISCARD,
+      });
+      map.itemProcessor(batch);
+      // The Map Run itself can fail before or after its children ran (its items or results out of reach): recorded too.
+      onFailure(map, stage.name, mapFailureStates(stage.name), DISTRIBUTED_MAP_ERRORS);
+      return map;
+    };
 
     let run: sfn.Chain | undefined;
     for (const stage of STAGES) {
@@ -141,30 +249,40 @@ export class Workflow extends Construct {
       // Named fields, not '$': after a redrive the state also holds the error the task recovered from.
       const payload = io[stage.name].payload ?? sfn.TaskInput.fromObject({ runId: sfn.JsonPath.stringAt('$.runId'), ...itemField(fanOut) });
       const taskName = fanOut.each === 'run' ? stage.name : fanOut.task;
-      const task =
-        aws.on === 'lambda'
-          ? invoke(taskName, aws, { comment: stage.does, payload, resultSelector })
-          : new tasks.BatchSubmitJob(this, taskName, {
-              comment: stage.does,
-              // The job reads its keys from the parameters (the payload); its name says which run item it is.
-              jobName: sfn.JsonPath.format(`${props.prefix}-${stage.name.toLowerCase()}-{}`, sfn.JsonPath.stringAt(fanOut.each === 'run' ? '$.runId' : `$.${fanOut.item}`)),
-              jobQueueArn: props.training.jobQueue.jobQueueArn,
-              jobDefinitionArn: props.training.jobDefinition.jobDefinitionArn,
-              payload,
-              resultSelector,
-            }).addRetry(retrier(aws.retry));
+      let task: sfn.TaskStateBase;
+      if (aws.on === 'lambda') {
+        task = invoke(taskName, aws, { comment: stage.does, payload, resultSelector });
+      } else {
+        // Waiting RUNNABLE and running are bounded by the job queue and the job definition; TimeoutSeconds is the backstop.
+        task = new BatchJobTask(
+          this,
+          taskName,
+          {
+            comment: stage.does,
+            // The job reads its keys from the parameters (the payload); its name says which run item it is.
+            jobName: sfn.JsonPath.format(`${props.prefix}-${stage.name.toLowerCase()}-{}`, sfn.JsonPath.stringAt(fanOut.each === 'run' ? '$.runId' : `$.${fanOut.item}`)),
+            jobQueueArn: props.training.jobQueue.jobQueueArn,
+            jobDefinitionArn: props.training.jobDefinition.jobDefinitionArn,
+            payload,
+            resultSelector,
+          },
+          taskTimeoutSeconds(aws, props.timeLimits),
+        ).addRetry(retrier(aws.retry));
+      }
       // Inside a Map the failure path is part of the iteration, so a redrive re-runs only the items that failed.
       onFailure(task, stage.name);
       const state =
         fanOut.each === 'run'
           ? task
-          : new sfn.Map(this, stage.name, {
-              comment: mapComment,
-              itemsPath: `$.${fanOut.items}`,
-              itemSelector: { runId: sfn.JsonPath.stringAt('$.runId'), [fanOut.item]: sfn.JsonPath.stringAt('$$.Map.Item.Value') },
-              maxConcurrency: fanOut.maxConcurrency === undefined ? undefined : settings[fanOut.maxConcurrency],
-              resultPath: sfn.JsonPath.DISCARD,
-            }).itemProcessor(task);
+          : fanOut.mode === 'distributed'
+            ? distributedMap(stage, fanOut, task)
+            : new sfn.Map(this, stage.name, {
+                comment: mapComment,
+                itemsPath: `$.${fanOut.items}`,
+                itemSelector: itemSelector(fanOut),
+                maxConcurrency: settings[fanOut.maxConcurrency],
+                resultPath: sfn.JsonPath.DISCARD,
+              }).itemProcessor(task);
       run = run ? run.next(state) : sfn.Chain.start(state);
     }
     if (!run) throw new Error('the stage graph has no stages');
@@ -216,6 +334,7 @@ export class Workflow extends Construct {
       }),
       associateWithParent: false,
       integrationPattern: sfn.IntegrationPattern.REQUEST_RESPONSE,
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(START_RUN_TIMEOUT_SECONDS)),
       resultSelector: { 'executionArn.$': '$.ExecutionArn' },
       resultPath: '$.started',
     });
@@ -291,6 +410,36 @@ export class Workflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
+
+    // The Distributed Map reads the run's shard plan and writes its results under the run, nowhere else (CDK's own
+    // item reader and result writer grants would cover the whole bucket). The ResultWriter actions are the ones the
+    // Step Functions developer guide lists for it ("IAM policies for using Distributed Map states").
+    const anyRun = runKeys('*');
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [props.bucket.arnForObjects(anyRun.shardPlan)] }));
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        resources: [props.bucket.arnForObjects(`${anyRun.shardMapResultsPrefix}/*`)],
+      }),
+    );
+    for (const pattern of [anyRun.shardPlan, `${anyRun.shardMapResultsPrefix}/*`]) {
+      acknowledge(
+        this.stateMachine,
+        `AwsSolutions-IAM5[Resource::${nagRef(this, props.bucket.bucketArn)}/${pattern}]`,
+        'The Featurize Distributed Map reads each run\'s shard plan and writes its results under that run; run ids are known only at run time.',
+      );
+    }
+
+    // CDK grants the Distributed Map what it needs to run its children (StartExecution on this machine; Describe and
+    // StopExecution on its executions; RedriveExecution on the children of the labelled map), by execution wildcard.
+    const machineName = JSON.stringify(Stack.of(this).resolve(Arn.split(this.stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName));
+    for (const executions of [`${machineName}:*`, `${machineName}/Featurize:*`]) {
+      acknowledge(
+        this.stateMachine,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${executions}]`,
+        'The Distributed Map starts, follows, stops and redrives child executions of this state machine only; their names are made at run time.',
+      );
+    }
 
     // A Batch .sync task also follows its job and terminates it when the execution is stopped or times out
     // (Step Functions developer guide, "IAM policies for AWS Batch"); BatchSubmitJob grants only SubmitJob.

@@ -5,13 +5,12 @@
 // Everything lives in .cache/tfjs-node/ (gitignored); a second run checks the stamp, loads the binding and exits.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { isDeepStrictEqual, promisify } from 'node:util';
-import yauzl from 'yauzl';
+import { isDeepStrictEqual } from 'node:util';
+import { extractEntry, openZip, zipEntries } from '../../src/models/zip.js';
 import { TFJS_NODE_CACHE, TFJS_NODE_MANIFEST_DIR, TFJS_NODE_PACKAGE, TFJS_NODE_STAMP, TFJS_NODE_VERSION, loadTfjsNode, readBuildStamp } from './binding.js';
 
 /**
@@ -69,17 +68,16 @@ function commit(partial: string, target: string): void {
 
 /** Copies the wheel members we need out of the archive into `dir`. */
 async function extract(wheel: string, dir: string): Promise<void> {
-  const zip = await promisify<string, yauzl.Options, yauzl.ZipFile>(yauzl.open)(wheel, { lazyEntries: true });
+  const zip = await openZip(wheel);
   const found = new Set<string>();
   try {
-    for await (const entry of entries(zip)) {
+    for await (const entry of zipEntries(zip)) {
       const name = entry.fileName;
       const library = LIBRARIES.find((l) => name === `tensorflow/${l}`);
       const header = HEADER_PREFIXES.some((p) => name.startsWith(p)) && !name.endsWith('/');
       if (!library && !header) continue;
       const out = library ? join(dir, 'lib', library) : join(dir, 'include', name.slice('tensorflow/include/'.length));
-      mkdirSync(dirname(out), { recursive: true });
-      await pipeline(await promisify(zip.openReadStream.bind(zip))(entry), createWriteStream(out));
+      await extractEntry(zip, entry, out);
       if (library) found.add(library);
     }
   } finally {
@@ -87,22 +85,6 @@ async function extract(wheel: string, dir: string): Promise<void> {
   }
   const missing = LIBRARIES.filter((l) => !found.has(l));
   if (missing.length) throw new BuildError(`${wheel} has no tensorflow/${missing.join(', tensorflow/')}: not the wheel this build expects`);
-}
-
-/** The entries of a lazily read zip, one at a time. */
-async function* entries(zip: yauzl.ZipFile): AsyncGenerator<yauzl.Entry> {
-  for (;;) {
-    const next = new Promise<yauzl.Entry | undefined>((resolve, reject) => {
-      zip.once('entry', resolve);
-      zip.once('end', () => resolve(undefined));
-      zip.once('error', reject);
-    });
-    zip.readEntry();
-    const entry = await next;
-    zip.removeAllListeners('entry').removeAllListeners('end').removeAllListeners('error');
-    if (!entry) return;
-    yield entry;
-  }
 }
 
 /** libtensorflow from the pinned wheel: downloaded by pip (sha256 checked), unpacked, linker names added. */

@@ -36,7 +36,7 @@ export function registerEmbedCommand(program: Command): void {
         try {
           let lastReport = 0;
           const result = await encoder.encode(texts, {
-            pooling: opts.pooling,
+            poolings: [opts.pooling],
             batchSize: opts.batchSize,
             ...(opts.maxLength === undefined ? {} : { maxLength: opts.maxLength }),
             onProgress: (done, total) => {
@@ -46,7 +46,7 @@ export function registerEmbedCommand(program: Command): void {
               }
             },
           });
-          await writeNpyFile(opts.out, { data: result.embeddings, rows: result.rows, cols: result.dim });
+          await writeNpyFile(opts.out, { data: result.embeddings[opts.pooling], rows: result.rows, cols: result.dim });
           const seconds = (performance.now() - started) / 1000;
           if (process.stderr.isTTY) process.stderr.write('\n');
           console.log(

@@ -40,11 +40,24 @@ const costGuardContext = {
 export const FUNCTION_NAMES = ['prepare', 'featurize', 'report', 'markFailed'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
+/**
+ * Time and concurrency limits of a run on AWS (AWS documentation gives the bounds the emulator cannot check):
+ * `trainerRunnableTimeoutMinutes` is how long a training job may wait RUNNABLE (no instance capacity, no quota)
+ * before the job queue cancels it; Batch accepts 600 to 86,400 seconds (JobStateTimeLimitAction maxTimeSeconds).
+ * `trainConcurrency` bounds the training jobs of a run at once (the Train Map's MaxConcurrency; an Inline Map runs
+ * at most 40 iterations at once).
+ */
+const TIME_LIMITS = {
+  trainerRunnableTimeoutMinutes: z.coerce.number().int().min(10).max(1440),
+  trainConcurrency: positiveInt.max(40),
+};
+
 const Context = z.strictObject({
   stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'expected a CloudFormation stack name'),
   prefix: z.string().regex(/^[a-z][a-z0-9-]{1,30}$/, 'expected 2-31 lower-case letters, digits or "-"'),
   cacheExpiryDays: positiveInt,
-  featurizeConcurrency: positiveInt.max(40),
+  // A Distributed Map runs up to 10,000 child executions at once; 1,000 is Lambda's default concurrency per account.
+  featurizeConcurrency: positiveInt.max(1000),
   prepareMemoryMb: memoryMb,
   prepareTimeoutSeconds: timeoutSeconds,
   featurizeMemoryMb: memoryMb,
@@ -71,6 +84,7 @@ const Context = z.strictObject({
   trainerNodeImageDigest: imageDigest.optional(),
   trainerCudaImageDigest: imageDigest.optional(),
   ...costGuardContext,
+  ...TIME_LIMITS,
 }).superRefine((c, ctx) => {
   if (c.maxRunCostUsd > c.maxRunCostCeilingUsd) {
     ctx.addIssue({ code: 'custom', path: ['maxRunCostUsd'], message: `expected at most maxRunCostCeilingUsd (${c.maxRunCostCeilingUsd}), got ${c.maxRunCostUsd}` });
@@ -169,6 +183,8 @@ export type RunBudget = z.infer<typeof RunBudget>;
 export const PlanDeployment = z.strictObject({
   pricing: DeploymentCostOptions,
   featurizeConcurrency: z.number().int().positive(),
+  /** The featurize function's timeout: a family without `shardSize` gets shards that take at most a third of it. */
+  featurizeTimeoutSeconds: z.number().int().min(1).max(900),
   budget: RunBudget,
 });
 export type PlanDeployment = z.infer<typeof PlanDeployment>;
@@ -178,6 +194,7 @@ export function planDeploymentOf(config: DeployConfig): PlanDeployment {
   return {
     pricing: costOptionsOf(config),
     featurizeConcurrency: config.featurizeConcurrency,
+    featurizeTimeoutSeconds: config.featurizeTimeoutSeconds,
     budget: { maxRunCostUsd: config.maxRunCostUsd, maxRunCostCeilingUsd: config.maxRunCostCeilingUsd },
   };
 }

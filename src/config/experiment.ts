@@ -10,6 +10,18 @@ const relPath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'expected a path relative to the data root, without ".."');
 
+/**
+ * A BERT-family model's name, and the one statement of where models live: the folder `models/<name>/` of the run
+ * store, which `textshift models import|fetch` writes. Segments as in Hugging Face repository names.
+ */
+export const ModelName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/, 'expected letters, digits, ".", "_" or "-" (segments separated by "/", each starting with a letter or digit)')
+  .refine((n) => !n.split('/').some((s) => /^\.+$/.test(s)), 'expected no "." or ".." segments')
+  .describe(
+    'model name: the ONNX model folder models/<name>/ in the run store (out/models/<name>/ locally, s3://<bucket>/models/<name>/ on AWS), written by `textshift models import` or `textshift models fetch`',
+  );
+
 /** Which column holds the text / the label: a header name (CSV with header) or a 0-based index. */
 const column = z.union([z.string().min(1), z.number().int().nonnegative()]);
 
@@ -77,6 +89,8 @@ export const EXPERIMENT_LIMITS = {
   featureFamilies: 10,
   stages: 10,
   shardSize: { min: 10, max: 100_000 },
+  /** A BERT-family row holds all four poolings of its text: a quarter of the rows keeps a shard's object as small. */
+  bertShardSize: { min: 10, max: 25_000 },
   trainingBatchSize: 8192,
   encoderBatchSize: 256,
   maxLength: 512,
@@ -84,18 +98,23 @@ export const EXPERIMENT_LIMITS = {
 } as const;
 const L = EXPERIMENT_LIMITS;
 
-/** Rows per featurize shard (one Lambda invocation, one cache object), within the bounds every family shares. */
-const shardSize = (fallback: number) =>
+/**
+ * Rows per featurize shard (one Lambda invocation, one cache object), within `bounds`; unset, the planner sizes shards
+ * from the encoder's measured throughput (src/features/throughput.ts). `row` says how large a row of the shard's object
+ * is: at most 307 MB of vectors in one object and one invocation's memory.
+ */
+const shardSize = (bounds: { min: number; max: number } = L.shardSize, row = '768 float32') =>
   z
     .number()
     .int()
-    .min(L.shardSize.min)
-    .max(L.shardSize.max)
-    .default(fallback)
+    .min(bounds.min)
+    .max(bounds.max)
+    .optional()
     .describe(
-      `rows per featurize shard (one Lambda invocation each), ${L.shardSize.min}-${L.shardSize.max}: below ${L.shardSize.min} rows a shard ` +
-        `spends more on its invocation and object requests than on its texts; ${L.shardSize.max} rows keep one shard's ` +
-        'vectors in memory and in one object (100,000 × 768 float32 = 307 MB)',
+      `rows per featurize shard (one Lambda invocation each), ${bounds.min}-${bounds.max}; unset: as many as the ` +
+        `encoder featurizes in a third of the featurize function's timeout. Below ${bounds.min} rows a shard ` +
+        `spends more on its invocation and object requests than on its texts; ${bounds.max} rows keep one shard's ` +
+        `vectors in memory and in one object (${bounds.max.toLocaleString('en-US')} × ${row} = 307 MB)`,
     );
 
 /** Texts per encoder batch (USE, BERT). */
@@ -125,13 +144,54 @@ export const BowFeature = z.strictObject({
         '410 M parameters, which train within a 16 GB GPU',
     ),
   fitOn: z.strictObject({ dataset: name, split: name }).describe('the split the vocabulary is fitted on'),
-  shardSize: shardSize(10000),
+  shardSize: shardSize(),
 });
+
+/** Sentence poolings of a BERT-family encoder, in the order a shared encoder pass stores them. */
+export const POOLING_MODES = ['mean', 'max', 'cls', 'sep'] as const;
+
+/** One pooling mode. */
+export type PoolingMode = (typeof POOLING_MODES)[number];
+
+const poolingMode = z.enum(POOLING_MODES);
+
+/**
+ * One pooling, or a list that expands the family into one family per pooling (`<name>_<pooling>`). The message names
+ * what was wrong, because a union's own message ("Invalid input") does not.
+ */
+const pooling = z
+  .union(
+    [
+      poolingMode,
+      z
+        .array(poolingMode)
+        .min(1)
+        .refine((list) => new Set(list).size === list.length, { error: (issue) => poolingProblem(issue.input) })
+        // The JSON Schema keyword of the same rule, for editors that validate with the published schema.
+        .meta({ uniqueItems: true }),
+    ],
+    { error: (issue) => poolingProblem(issue.input) },
+  )
+  .default('mean')
+  .describe(
+    `sentence pooling over the real tokens: one of ${POOLING_MODES.join(', ')}, or a list of them, which makes one family per ` +
+      'pooling named <family>_<pooling> (e.g. bert_mean), all fed by one encoder pass over each text',
+  );
+
+/** Why a `pooling` value is not one pooling or a list of distinct poolings. */
+function poolingProblem(input: unknown): string {
+  const expected = `expected one of ${POOLING_MODES.join(', ')}`;
+  if (!Array.isArray(input)) return `${expected}, or a list of them (got ${JSON.stringify(input)})`;
+  const bad = input.findIndex((p) => !(POOLING_MODES as readonly unknown[]).includes(p));
+  if (bad >= 0) return `item ${bad}: ${expected} (got ${JSON.stringify(input[bad])})`;
+  const repeated = input.findIndex((p, i) => input.indexOf(p) !== i);
+  return `item ${repeated}: "${String(input[repeated])}" is already listed; each pooling may appear once`;
+}
 
 export const BertFeature = z.strictObject({
   kind: z.literal('bert'),
-  model: relPath.describe('model folder (HF/optimum layout) under the store prefix models/ or the data root'),
-  pooling: z.enum(['mean', 'max', 'cls', 'sep']).default('mean'),
+  model: ModelName,
+  pooling,
   maxLength: z
     .number()
     .int()
@@ -140,13 +200,13 @@ export const BertFeature = z.strictObject({
     .default(512)
     .describe(`tokens per text, 2-${L.maxLength}: BERT-family position embeddings end at 512, and [CLS] and [SEP] need 2`),
   batchSize: encoderBatchSize(32),
-  shardSize: shardSize(2000),
+  shardSize: shardSize(L.bertShardSize, `${POOLING_MODES.length} poolings × 768 float32`),
 });
 
 export const UseFeature = z.strictObject({
   kind: z.literal('use'),
   batchSize: encoderBatchSize(64),
-  shardSize: shardSize(2000),
+  shardSize: shardSize(),
 });
 
 export const FeatureSpec = z.discriminatedUnion('kind', [BowFeature, BertFeature, UseFeature]);
@@ -213,7 +273,7 @@ export const EvaluationSpec = z.strictObject({
 /** Caps per dataset part, applied after splitting (seeded, stratification-free). */
 export const SubsampleSpec = z.record(name, z.record(name, z.number().int().positive()));
 
-export const ExperimentSpec = z
+const ExperimentObject = z
   .strictObject({
     $schema: z.string().optional(),
     name,
@@ -223,8 +283,9 @@ export const ExperimentSpec = z
     features: z
       .record(name, FeatureSpec)
       .superRefine((features, ctx) => {
-        const n = Object.keys(features).length;
-        if (n > L.featureFamilies) ctx.addIssue({ code: 'custom', message: `Too big: expected at most ${L.featureFamilies} feature families (got ${n})` });
+        const n = Object.values(features).reduce((sum, f) => sum + familyCount(f), 0);
+        const lists = n > Object.keys(features).length ? ', each pooling of a pooling list counted as a family' : '';
+        if (n > L.featureFamilies) ctx.addIssue({ code: 'custom', message: `Too big: expected at most ${L.featureFamilies} feature families (got ${n}${lists})` });
       })
       .meta({
         description:
@@ -252,13 +313,19 @@ export const ExperimentSpec = z
     subsample: z
       .record(name, SubsampleSpec)
       .default({})
-      .describe('per feature family: caps on dataset parts (e.g. the local contextual family on IMDB)'),
+      .describe(
+        'per feature family: caps on dataset parts (e.g. the local contextual family on IMDB); a cap on a family with a ' +
+          'pooling list caps each of its families',
+      ),
     quick: SubsampleSpec.default({}).describe('caps applied to every family under --quick'),
     quickSubsample: z
       .record(name, SubsampleSpec)
       .default({})
       .describe('per feature family: extra caps under --quick (keeps a slow encoder family within the quick budget)'),
-  })
+  });
+
+/** An experiment file's schema: validation, then each pooling list expanded into one family per pooling. */
+export const ExperimentSpec = ExperimentObject
   .superRefine((exp, ctx) => {
     const datasets = Object.keys(exp.datasets);
     const stageNames = new Set<string>();
@@ -281,13 +348,78 @@ export const ExperimentSpec = z
       if (f.kind === 'bow' && !datasets.includes(f.fitOn.dataset)) {
         ctx.addIssue({ code: 'custom', path: ['features', fname, 'fitOn', 'dataset'], message: `unknown dataset "${f.fitOn.dataset}"` });
       }
+      if (f.kind === 'bert' && Array.isArray(f.pooling)) {
+        for (const p of f.pooling) {
+          if (`${fname}_${p}` in exp.features) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['features', fname, 'pooling'],
+              message: `"${p}" makes a family named "${fname}_${p}", which features.${fname}_${p} already defines; rename one of them`,
+            });
+          }
+        }
+      }
     }
-  });
+    // A cap keyed by a family name that does not exist would silently cap nothing.
+    const families = [...Object.keys(exp.features), ...Object.entries(exp.features).flatMap(([f, spec]) => expandedNames(f, spec))];
+    for (const field of ['subsample', 'quickSubsample'] as const) {
+      for (const fname of Object.keys(exp[field])) {
+        if (!families.includes(fname)) {
+          const known = families.length > 10 ? `${families.slice(0, 10).join(', ')}, …` : families.join(', ');
+          ctx.addIssue({ code: 'custom', path: [field, fname], message: `no feature family "${fname}"; expected one of ${known}` });
+        }
+      }
+    }
+  })
+  .transform(expandPoolingLists);
 
-export type Experiment = z.infer<typeof ExperimentSpec>;
+/** An experiment as validated, before pooling lists are expanded. */
+type ParsedExperiment = z.output<typeof ExperimentObject>;
+type ParsedFeature = z.output<typeof FeatureSpec>;
+
+/** A feature family as a run uses it: a BERT-family family has exactly one pooling. */
+export type FeatureConfig = Exclude<ParsedFeature, { kind: 'bert' }> | (Omit<Extract<ParsedFeature, { kind: 'bert' }>, 'pooling'> & { pooling: PoolingMode });
+
+/** A validated experiment: every family has one pooling (a list became one family per pooling). */
+export type Experiment = Omit<ParsedExperiment, 'features'> & { features: Record<string, FeatureConfig> };
+
+/** How many families a family of the file becomes: one per pooling of a pooling list, else one. */
+function familyCount(f: ParsedFeature): number {
+  return f.kind === 'bert' && Array.isArray(f.pooling) ? f.pooling.length : 1;
+}
+
+/** Names of the families a pooling list expands into (none for any other family). */
+function expandedNames(fname: string, f: ParsedFeature): string[] {
+  return f.kind === 'bert' && Array.isArray(f.pooling) ? f.pooling.map((p) => `${fname}_${p}`) : [];
+}
+
+/**
+ * Replaces each BERT-family family with a pooling list by one family per pooling, `<name>_<pooling>`, in the list's
+ * order and at the family's place. Its `subsample` and `quickSubsample` caps apply to each of them, unless a cap names
+ * the expanded family itself. Families that differ only in pooling then share one encoder pass (src/config/passes.ts).
+ */
+function expandPoolingLists(exp: ParsedExperiment): Experiment {
+  const features: Record<string, FeatureConfig> = {};
+  const subsample = { ...exp.subsample };
+  const quickSubsample = { ...exp.quickSubsample };
+  for (const [fname, f] of Object.entries(exp.features)) {
+    if (f.kind !== 'bert' || !Array.isArray(f.pooling)) {
+      features[fname] = f as FeatureConfig;
+      continue;
+    }
+    for (const p of f.pooling) {
+      const family = `${fname}_${p}`;
+      features[family] = { ...f, pooling: p };
+      for (const caps of [subsample, quickSubsample]) if (caps[fname] !== undefined) caps[family] ??= caps[fname];
+    }
+    delete subsample[fname];
+    delete quickSubsample[fname];
+  }
+  return { ...exp, features, subsample, quickSubsample };
+}
+
 export type DatasetConfig = z.infer<typeof DatasetSpec>;
 export type FileConfig = z.infer<typeof FileSpec>;
-export type FeatureConfig = z.infer<typeof FeatureSpec>;
 export type ModelConfig = z.infer<typeof ModelSpec>;
 export type TrainingConfig = z.infer<typeof TrainingSpec>;
 export type StageConfig = z.infer<typeof StageSpec>;

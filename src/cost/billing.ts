@@ -9,6 +9,7 @@
 import type { StageUsage } from '../run/records.js';
 import type { RunUsage } from './cost.js';
 import { MissingInputError } from '../errors/index.js';
+import { childExecutionTransitions } from './transitions.js';
 
 /** The fields of a Step Functions `HistoryEvent` (GetExecutionHistory) that billing reads. */
 export interface HistoryEvent {
@@ -278,8 +279,18 @@ export function billedUsage(records: BillingRecords, o: Omit<BilledUsageOptions,
   }
   if (o.current) lambda.set(o.current.stage, [...(lambda.get(o.current.stage) ?? []), { seconds: o.current.seconds, memoryMb: o.current.memoryMb }]);
 
+  // A Distributed Map (Featurize) runs its tasks in child executions, whose histories are not in this one: their
+  // Lambda time is the measured time at the configured memory, their transitions the count for that many shards.
+  const distributed = records.history.some((e) => e.type === 'MapRunStarted');
+  const featurizeMeasured = o.measured.stages.featurize ?? [];
+  const shards = featurizeMeasured.reduce((n, e) => n + e.invocations, 0);
+
   const stages: Record<string, StageUsage[]> = {};
   for (const [stage, invocations] of lambda) stages[stage] = lambdaEntries(invocations);
+  if (distributed && !stages.featurize && shards > 0) {
+    const seconds = featurizeMeasured.reduce((t, e) => t + e.seconds, 0);
+    stages.featurize = [{ seconds, memoryMb: o.memoryMb.featurize ?? 0, kind: 'lambda', invocations: shards, requests: { ...NO_REQUESTS }, bytesWritten: 0 }];
+  }
   if (batch.length > 0) stages.train = batch;
   // S3 requests as measured, attached to the stage that made them (a compute-free entry where AWS billed none).
   for (const [stage, entries] of Object.entries(o.measured.stages)) {
@@ -308,14 +319,17 @@ export function billedUsage(records: BillingRecords, o: Omit<BilledUsageOptions,
     `Batch: job attempt run times from DescribeJobs` +
       (missingJobs.length > 0 ? `, except ${missingJobs.join(', ')} (unknown to Batch): their task duration in the history, queueing included` : '') +
       '.',
-    'Step Functions: transitions counted in this execution\'s history (an upload\'s short intake execution is not included).',
+    'Step Functions: transitions counted in this execution\'s history (an upload\'s short intake execution is not included)' +
+      (distributed ? `, plus ${childExecutionTransitions(shards)} for the Featurize Distributed Map's child executions of ${shards} shards (their histories are their own)` : '') +
+      '.',
     'S3: requests and stored bytes as measured by the stages.',
   ];
+  if (distributed) notes.push(`Lambda: the ${shards} featurize invocations ran in the Distributed Map's child executions: priced from the time the stages measured, at the configured memory.`);
   if (unknownFunctions.size > 0) notes.push(`Not priced: Lambda tasks of functions outside this deployment (${[...unknownFunctions].join(', ')}).`);
   return {
     basis: 'billed',
     stages,
-    stateTransitions: stateTransitions(records.history),
+    stateTransitions: stateTransitions(records.history) + (distributed ? childExecutionTransitions(shards) : 0),
     storedBytes: o.measured.storedBytes,
     notes,
   };

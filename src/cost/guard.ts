@@ -5,6 +5,7 @@
  * maxRunCostCeilingUsd.
  */
 import { EXPERIMENT_LIMITS, type Experiment } from '../config/experiment.js';
+import { passLabel } from '../config/encoder-passes.js';
 import type { PlanDeployment, RunBudget } from '../config/deployment.js';
 import { BudgetExceededError, ConfigError, type PermanentError } from '../errors/index.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -15,6 +16,7 @@ import { bundledPriceTable } from './prices.js';
 /** What the guard found for one run's plan. */
 export interface RunCheck {
   /** Featurize shards the run plans, and the most one run may plan. */
+  /** `byFamily`: per encoder pass, its families joined by "+" (src/config/encoder-passes.ts). */
   shards: { planned: number; max: number; byFamily: Record<string, number> };
   /** The plan's cost estimate (USD), the run's limit and where the limit comes from. */
   cost: { estimateUsd: number; limitUsd: number; limitFrom: 'maxRunCostUsd' | 'budgetUsd'; ceilingUsd: number };
@@ -25,7 +27,8 @@ export interface RunCheck {
 /** Checks a run's plan against the shard limit and its cost limit; `source` names the experiment file in messages. */
 export function checkRun(plan: Plan, exp: Experiment, budget: RunBudget, source: string): RunCheck {
   const byFamily: Record<string, number> = {};
-  for (const p of plan.parts) byFamily[p.feature] = (byFamily[p.feature] ?? 0) + p.shards;
+  // Keyed by encoder pass: families that differ only in pooling share one pass's shards.
+  for (const p of plan.parts) byFamily[passLabel(p)] = (byFamily[passLabel(p)] ?? 0) + p.shards;
   const planned = Object.values(byFamily).reduce((a, n) => a + n, 0);
   const max = EXPERIMENT_LIMITS.shardsPerRun;
   const ceilingUsd = budget.maxRunCostCeilingUsd;

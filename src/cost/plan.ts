@@ -4,13 +4,15 @@ import { scanTable } from '../data/read-table.js';
 import { splitSizes } from '../data/split.js';
 import type { StageUsage } from '../run/records.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { familyCap, neededParts } from '../config/experiment.js';
+import { familyCap, neededParts, POOLING_MODES } from '../config/experiment.js';
+import { encoderPasses, passLabel } from '../config/encoder-passes.js';
 import { estimateStateTransitions } from './transitions.js';
 import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type CostOptions, type CostReport, type RunUsage } from './cost.js';
 import { formatDuration } from '../format/text.js';
 import type { PriceTable } from './prices.js';
 import { alignColumns } from '../format/text.js';
 import { ConfigError } from '../errors/index.js';
+import { shardRows } from '../features/throughput.js';
 
 /**
  * The throughput model of `textshift plan`. Every number is an assumption stated here, not a measurement of the
@@ -97,9 +99,12 @@ export interface PlanOptions {
   cost?: Partial<CostOptions>;
 }
 
-/** One dataset part one feature family featurizes. */
+/** One dataset part one encoder pass featurizes (src/config/encoder-passes.ts). */
 export interface PlannedPart {
+  /** The pass: its first family. */
   feature: string;
+  /** Every family the pass feeds: BERT-family families that differ only in pooling share one pass, priced once. */
+  families: string[];
   dataset: string;
   part: string;
   rows: number;
@@ -169,18 +174,18 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
 
   const vcpus = Math.min(6, memoryMb.featurize / LAMBDA_MB_PER_VCPU);
   const parts: PlannedPart[] = [];
-  for (const [feature, spec] of Object.entries(exp.features)) {
+  for (const { name: feature, families, spec } of encoderPasses(exp, { quick, full })) {
     const speed = spec.kind === 'bow' ? model.featurizePerVcpu.bow : model.featurizePerVcpu[spec.kind] * (1 + (Math.max(1, vcpus) - 1) * model.multicoreEfficiency);
     for (const [dataset, part] of neededParts(exp)) {
       const size = partSize.get(`${dataset}/${part}`);
       if (size === undefined) throw new ConfigError(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
       const cap = familyCap(exp, feature, dataset, part, { quick, full });
       const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
-      const shards = Math.ceil(rows / spec.shardSize);
+      const shards = Math.ceil(rows / shardRows(spec, dep.featurizeTimeoutSeconds));
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
       const work = spec.kind === 'bow' ? rows * size.meanChars : rows * tokens;
       parts.push({
-        feature, dataset, part, rows, meanChars: size.meanChars, shards,
+        feature, families, dataset, part, rows, meanChars: size.meanChars, shards,
         lambdaSeconds: work / speed + shards * model.featurizeInvocationSeconds[spec.kind],
       });
     }
@@ -209,7 +214,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     const inputSize = spec.kind === 'bow' ? spec.maxFeatures : spec.kind === 'use' ? 512 : 768;
     const sizes = [inputSize, ...exp.model.hidden, 2];
     const params = sizes.slice(1).reduce((a, out, i) => a + sizes[i]! * out + out, 0);
-    const rowsOf = (dataset: string, part: string) => parts.find((p) => p.feature === feature && p.dataset === dataset && p.part === part)?.rows ?? 0;
+    const rowsOf = (dataset: string, part: string) => parts.find((p) => p.families.includes(feature) && p.dataset === dataset && p.part === part)?.rows ?? 0;
     const forward = (n: number) => Math.ceil(n / model.evalBatchSize) * model.gpuStepSeconds + (2 * params * n) / model.gpuFlops;
     let seconds = model.jobSetupSeconds;
     for (const s of exp.stages) {
@@ -223,12 +228,14 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       checkpointBytes += checkpoints * 3 * 4 * params;
       puts += checkpoints * 3 + 4;
     }
+    // A pass's cache entries are stored once (counted with its first family); a BERT-family row holds every pooling.
     for (const p of parts.filter((x) => x.feature === feature)) {
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, p.meanChars / model.charsPerToken);
       // CSR: int32 index + float32 count per distinct term; dense: float32 per dimension.
-      featureBytes += spec.kind === 'bow' ? p.rows * Math.min(spec.maxFeatures, tokens * model.distinctTermsPerToken) * 8 : p.rows * inputSize * 4;
+      const blocks = spec.kind === 'bert' ? POOLING_MODES.length : 1;
+      featureBytes += spec.kind === 'bow' ? p.rows * Math.min(spec.maxFeatures, tokens * model.distinctTermsPerToken) * 8 : p.rows * inputSize * 4 * blocks;
     }
-    const featureShards = parts.filter((x) => x.feature === feature).reduce((a, p) => a + p.shards, 0);
+    const featureShards = parts.filter((x) => x.families.includes(feature)).reduce((a, p) => a + p.shards, 0);
     trainPuts += puts;
     trainUsage.push({ kind: 'batch', seconds, memoryMb: 0, invocations: 1, requests: { put: puts, get: featureShards + 4, list: 2 }, bytesWritten: 0 });
     trainWall = Math.max(trainWall, seconds + costOptions.batchStartupSeconds);
@@ -272,7 +279,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
 export function planText(plan: Plan): string {
   const parts = alignColumns(
     [['feature', 'dataset/part', 'rows', 'mean chars', 'shards', 'Lambda s'],
-      ...plan.parts.map((p) => [p.feature, `${p.dataset}/${p.part}`, String(p.rows), p.meanChars.toFixed(0), String(p.shards), p.lambdaSeconds.toFixed(1)])],
+      ...plan.parts.map((p) => [passLabel(p), `${p.dataset}/${p.part}`, String(p.rows), p.meanChars.toFixed(0), String(p.shards), p.lambdaSeconds.toFixed(1)])],
     ['left', 'left'],
   );
   const stages = alignColumns(

@@ -13,8 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, createGzip } from 'node:zlib';
 import { convertAclImdb } from './imdb-convert.js';
-import { isTransient } from '../errors/classify.js';
-import { InternalError, InvalidInputError, MissingInputError, type TextshiftError, TransientError } from '../errors/index.js';
+import { httpStatusError, networkError } from '../errors/classify.js';
+import { InvalidInputError, MissingInputError } from '../errors/index.js';
 
 /** Fetched contents, named by their uncompressed file (the IMDB ones are stored gzipped). */
 export type FetchedFile = 'sst2/train.tsv' | 'sst2/dev.tsv' | 'sst2/test.tsv' | 'imdb.csv' | 'imdb_index.csv';
@@ -198,11 +198,11 @@ async function openSource(url: string): Promise<{ stream: Readable; size?: numbe
     res = await fetch(parsed);
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message;
-    throw downloadError(`GET ${url} failed: ${cause ?? (err as Error).message}`, err);
+    throw networkError(`GET ${url} failed: ${cause ?? (err as Error).message}`, err);
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel();
-    throw httpError(`GET ${url} failed: HTTP ${res.status} ${res.statusText}`, res.status);
+    throw httpStatusError(`GET ${url} failed: HTTP ${res.status} ${res.statusText}`, res.status);
   }
   const length = Number(res.headers.get('content-length'));
   return {
@@ -211,24 +211,13 @@ async function openSource(url: string): Promise<{ stream: Readable; size?: numbe
   };
 }
 
-/** A download that failed in the network stack: transient when a retry can get past it (a reset, a timeout, DNS). */
-function downloadError(message: string, cause: unknown): TextshiftError {
-  return isTransient(cause) ? new TransientError(message, { cause }) : new InternalError(message, { cause });
-}
-
-/** A download the server refused: gone (404, 410), busy or broken for now (429, 5xx), or refused for good. */
-function httpError(message: string, status: number): TextshiftError {
-  if (status === 404 || status === 410) return new MissingInputError(message);
-  return status === 429 || status >= 500 ? new TransientError(message) : new InternalError(message);
-}
-
 async function downloadToBuffer(url: string): Promise<Buffer> {
   const { stream } = await openSource(url);
   const chunks: Buffer[] = [];
   try {
     for await (const chunk of stream) chunks.push(chunk as Buffer);
   } catch (err) {
-    throw downloadError(`GET ${url} failed while reading: ${(err as Error).message}`, err);
+    throw networkError(`GET ${url} failed while reading: ${(err as Error).message}`, err);
   }
   return Buffer.concat(chunks);
 }

@@ -4,7 +4,7 @@
  * retry classifiers decide what a service error is; Node's socket errors and timeouts are added here.
  */
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
-import { InternalError, isRetryableName, TextshiftError, TransientError } from './index.js';
+import { InternalError, isRetryableName, MissingInputError, TextshiftError, TransientError } from './index.js';
 
 /** undici's (fetch's) socket failures and timeouts: `UND_ERR_SOCKET`, `UND_ERR_CLOSED`, `UND_ERR_*_TIMEOUT`. */
 const UNDICI_TRANSIENT = /^UND_ERR_(SOCKET|CLOSED|[A-Z_]*TIMEOUT)$/;
@@ -43,4 +43,15 @@ export function classifyError(err: unknown): TextshiftError {
   if (err instanceof TextshiftError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return isTransient(err) ? new TransientError(message, { cause: err }) : new InternalError(message, { cause: err });
+}
+
+/** A request that failed in the network stack: transient when a retry can get past it (a reset, a timeout, DNS). */
+export function networkError(message: string, cause: unknown): TextshiftError {
+  return isTransient(cause) ? new TransientError(message, { cause }) : new InternalError(message, { cause });
+}
+
+/** A request the server refused: gone (404, 410), busy or broken for now (429, 5xx), or refused for good. */
+export function httpStatusError(message: string, status: number): TextshiftError {
+  if (status === 404 || status === 410) return new MissingInputError(message);
+  return status === 429 || status >= 500 ? new TransientError(message) : new InternalError(message);
 }

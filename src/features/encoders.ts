@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import type { FeatureConfig } from '../config/experiment.js';
 import { modelPrefix as modelKeyPrefix } from '../run/keys.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { joinColumnBlocks } from '../matrix/features.js';
+import { POOLINGS, type Pooling } from './bert/pooling.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 
 /**
@@ -76,7 +78,9 @@ const bertHashes = new Map<string, { listing: string; hash: Promise<string> }>()
 async function bertModelHash(store: BlobStore, prefix: string): Promise<string> {
   const files = (await store.list(prefix)).filter((o) => FILES_THAT_DEFINE_OUTPUTS.test(o.key.slice(prefix.length)));
   if (!files.some((f) => f.key.endsWith('onnx/model.onnx'))) {
-    throw new MissingInputError(`${store.url}/${prefix}onnx/model.onnx not found: put the model folder (HF optimum layout) under ${prefix}`);
+    throw new MissingInputError(
+      `${store.url}/${prefix}onnx/model.onnx not found: install the model there with textshift models fetch or textshift models import (then models push for a bucket)`,
+    );
   }
   const slot = `${store.url}|${prefix}`;
   const listing = JSON.stringify(files);
@@ -95,19 +99,27 @@ async function bertModelHash(store: BlobStore, prefix: string): Promise<string> 
   return hash;
 }
 
+/**
+ * A BERT-family encoder computes every pooling from one pass over each text: a row holds the text's mean, max, cls and
+ * sep vectors side by side (POOLINGS order), so families that differ only in pooling share one cache entry per text.
+ */
 const bertFactory: DenseEncoderFactory = {
-  /** Hash of the files that determine the vectors, plus pooling and truncation. */
+  blocks: POOLINGS,
+  /** Hash of the files that determine the vectors, plus truncation; not the pooling, as every pooling is computed. */
   async identity(spec, store) {
     if (spec.kind !== 'bert') throw new InternalError(`bert encoder given a ${spec.kind} feature`);
-    return `bert:${await bertModelHash(store, modelPrefix(spec))}:${spec.pooling}:${spec.maxLength}`;
+    return `bert-poolings:${await bertModelHash(store, modelPrefix(spec))}:${spec.maxLength}`;
   },
   async create(spec, store): Promise<DenseEncoder> {
     if (spec.kind !== 'bert') throw new InternalError(`bert encoder given a ${spec.kind} feature`);
     const { BertEncoder } = await import('./bert/encoder.js');
     const encoder = await BertEncoder.load(await materializeFolder(store, modelPrefix(spec)));
     return {
-      dim: encoder.hiddenSize,
-      embed: async (texts) => (await encoder.encode(texts, { pooling: spec.pooling, maxLength: spec.maxLength, batchSize: spec.batchSize })).embeddings,
+      dim: encoder.hiddenSize * POOLINGS.length,
+      embed: async (texts) => {
+        const { embeddings } = await encoder.encode(texts, { poolings: POOLINGS, maxLength: spec.maxLength, batchSize: spec.batchSize });
+        return joinColumnBlocks(POOLINGS.map((p) => embeddings[p]), texts.length);
+      },
       close: () => encoder.close(),
     };
   },
@@ -135,6 +147,11 @@ export interface DenseEncoder {
 
 /** How a dense feature kind names its configuration cheaply (for cache keys) and builds its encoder (encoders.ts). */
 export interface DenseEncoderFactory {
+  /**
+   * When a row holds several embeddings of the text side by side: their names, in column order, each `dim / length`
+   * wide (a BERT-family row holds every pooling). A family then trains on the block its spec names.
+   */
+  blocks?: readonly Pooling[];
   identity(spec: FeatureConfig, store: BlobStore): Promise<string>;
   create(spec: FeatureConfig, store: BlobStore): Promise<DenseEncoder>;
 }

@@ -6,6 +6,7 @@ import { encodeCsr } from '../matrix/csr.js';
 import { encodeNpy } from '../matrix/npy.js';
 import { denseEncoderFactory } from './encoders.js';
 import { runKeys } from '../run/keys.js';
+import type { Pooling } from './bert/pooling.js';
 
 /** Turns texts into a feature cache entry (`.csr` for sparse counts, `.npy` for dense embeddings). */
 export interface Featurizer {
@@ -17,12 +18,24 @@ export interface Featurizer {
   close(): Promise<void>;
 }
 
+/** What a cache entry of a family's encoder is: its key's identity and extension, and the layout of its rows. */
+export interface FeaturizerIdentity extends Pick<Featurizer, 'identity' | 'ext'> {
+  /** Names of the column blocks each row holds (every pooling of a BERT-family pass); absent: one embedding per row. */
+  blocks?: readonly Pooling[];
+}
+
 /** Cache identity of a family's encoder, without loading it (a cache hit then does no encoder work). */
-export async function featurizerIdentity(feature: string, spec: FeatureConfig, store: BlobStore, runId: string): Promise<{ identity: string; ext: 'csr' | 'npy' }> {
+export async function featurizerIdentity(
+  feature: string,
+  spec: FeatureConfig,
+  store: BlobStore,
+  runId: string,
+): Promise<FeaturizerIdentity> {
   if (spec.kind === 'bow') {
     return { identity: bowIdentity((await store.getOrThrow(runKeys(runId).vocabulary(feature))).toString('utf8')), ext: 'csr' };
   }
-  return { identity: await (await denseEncoderFactory(spec.kind)).identity(spec, store), ext: 'npy' };
+  const factory = await denseEncoderFactory(spec.kind);
+  return { identity: await factory.identity(spec, store), ext: 'npy', ...(factory.blocks ? { blocks: factory.blocks } : {}) };
 }
 
 /** The featurizer of one family of a run (the BoW vocabulary is the one prepare fitted for this run). */

@@ -46,3 +46,24 @@ export function decodeFeatures(ext: 'csr' | 'npy', buf: Buffer, source: string):
   const m = decodeNpy(buf, source);
   return { kind: 'dense', m: { rows: m.rows, cols: m.cols, data: m.data } };
 }
+
+/** Rows of `blocks[0] | blocks[1] | …`: each block a row-major [rows × width] matrix of the same shape. */
+export function joinColumnBlocks(blocks: readonly Float32Array[], rows: number): Float32Array {
+  const width = rows === 0 ? 0 : (blocks[0]?.length ?? 0) / rows;
+  const cols = width * blocks.length;
+  const out = new Float32Array(rows * cols);
+  blocks.forEach((block, b) => {
+    if (block.length !== rows * width) throw new RangeError(`joinColumnBlocks: block ${b} has ${block.length} values, expected ${rows} × ${width}`);
+    for (let r = 0; r < rows; r++) out.set(block.subarray(r * width, (r + 1) * width), r * cols + b * width);
+  });
+  return out;
+}
+
+/** Column block `index` of `count` equal-width blocks of m, as a matrix of its own (one pooling of a shared pass). */
+export function columnBlock(m: DenseMatrix, index: number, count: number): DenseMatrix {
+  if (m.cols % count !== 0 || index < 0 || index >= count) throw new RangeError(`columnBlock: block ${index} of ${count} in ${m.cols} columns`);
+  const width = m.cols / count;
+  const data = new Float32Array(m.rows * width);
+  for (let r = 0; r < m.rows; r++) data.set(m.data.subarray(r * m.cols + index * width, r * m.cols + (index + 1) * width), r * width);
+  return { rows: m.rows, cols: width, data };
+}

@@ -32,8 +32,15 @@ export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record
   return out;
 }
 
-/** Decodes a safetensors file of float32 tensors, validating header, shapes and offsets; `source` names it in errors. */
-export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+/**
+ * Decodes a safetensors file of float32 tensors, validating header, shapes and offsets; `source` names it in errors.
+ * With `select`, only the tensors it accepts are decoded and checked; the others (of any dtype) are listed in `skipped`.
+ */
+export function decodeSafetensors(
+  buf: Buffer,
+  source: string,
+  select: (name: string) => boolean = () => true,
+): { tensors: Map<string, Tensor>; metadata: Record<string, string>; skipped: string[] } {
   const fail = (why: string): never => {
     throw new InvalidDataError(`${source}: not a valid safetensors checkpoint: ${why}`);
   };
@@ -50,9 +57,14 @@ export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<s
   const dataLen = buf.length - dataStart;
   const tensors = new Map<string, Tensor>();
   let metadata: Record<string, string> = {};
+  const skipped: string[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
       metadata = (entry ?? {}) as Record<string, string>;
+      continue;
+    }
+    if (!select(name)) {
+      skipped.push(name);
       continue;
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -69,5 +81,5 @@ export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<s
     Buffer.from(data.buffer).set(buf.subarray(dataStart + begin, dataStart + end));
     tensors.set(name, { shape: shape as number[], data });
   }
-  return { tensors, metadata };
+  return { tensors, metadata, skipped };
 }

@@ -5,7 +5,7 @@ import { escapeXml as esc } from './escape.js';
 import { slug } from '../format/text.js';
 import { lineChartSvg } from './line-chart.js';
 import { formatDuration } from '../format/text.js';
-import { runSeconds, type RunManifestView } from './manifest-view.js';
+import { runSeconds, type RunFailure, type RunManifestView } from './manifest-view.js';
 import { SERIES_COLORS } from './palette.js';
 import { formatAccuracy, resultsTable } from './results-table.js';
 
@@ -42,6 +42,7 @@ export function renderReportHtml(inputs: HtmlReportInputs): string {
 <nav><a href="#results">Results</a><a href="#curves">Learning curves</a><a href="#confusion">Confusion matrices</a><a href="#cost">Cost</a><a href="#metadata">Run metadata</a></nav>
 </header>
 <main>
+${manifest.failure ? failureSection(manifest.failure) : ''}
 ${resultsSection(results)}
 ${curvesSection(results)}
 ${confusionSection(results)}
@@ -53,6 +54,57 @@ ${metadataSection(manifest)}
 `;
 }
 
+/**
+ * `report.html` of a failed run (MarkFailed writes it): why and where the run failed, and the run metadata; there
+ * are no results. A later successful redrive or re-run replaces it with the full report.
+ */
+export function renderFailureHtml(inputs: { manifest: RunManifestView; generatedAt: string }): string {
+  const { manifest } = inputs;
+  const title = `textshift report: ${manifest.runId}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<header>
+<h1>${esc(manifest.experiment)} <span class="run-id" data-testid="run-id">${esc(manifest.runId)}</span></h1>
+<p class="meta"><span class="status status-${slug(manifest.status)}" data-testid="run-status">${esc(manifest.status)}</span>
+ duration ${esc(formatDuration(runSeconds(manifest)))} · started ${esc(formatTime(manifest.startedAt))} · report generated ${esc(formatTime(inputs.generatedAt))}</p>
+<nav><a href="#failure">Failure</a><a href="#metadata">Run metadata</a></nav>
+</header>
+<main>
+${manifest.failure ? failureSection(manifest.failure) : ''}
+${metadataSection(manifest)}
+</main>
+</body>
+</html>
+`;
+}
+
+/** Where and why the run failed, with the time limit it hit (if it was one) and whether a redrive alone may help. */
+function failureSection(f: RunFailure): string {
+  const rows: [string, string, string][] = [
+    ['stage', 'failure-stage', f.stage],
+    ['cause', 'failure-error', f.error],
+    ...(f.errorName === undefined ? [] : [['error class', 'failure-class', f.errorName] as [string, string, string]]),
+    ...(f.timeLimit === undefined ? [] : [['time limit', 'failure-time-limit', `${f.timeLimit.limit}: ${f.timeLimit.reason}`] as [string, string, string]]),
+    ...(f.retryable === undefined
+      ? []
+      : [['retryable', 'failure-retryable', f.retryable ? 'yes: a redrive alone may get past it' : 'no: fix the cause, then redrive'] as [string, string, string]]),
+  ];
+  return `<section id="failure">
+<h2>Failure</h2>
+<table data-testid="failure-table"><tbody>
+${rows.map(([label, id, value]) => `<tr><th scope="row">${esc(label)}</th><td data-testid="${id}">${esc(value)}</td></tr>`).join('\n')}
+</tbody></table>
+</section>`;
+}
+
 function resultsSection(results: Results): string {
   const table = resultsTable(results);
   const best = table.datasets.map((_, j) => Math.max(...table.accuracy.map((row) => row[j] ?? -Infinity)));
@@ -62,7 +114,7 @@ function resultsSection(results: Results): string {
       const cls = a !== undefined && a === best[j] ? ' class="best"' : '';
       return `<td${cls} data-testid="acc-${slug(m)}-${slug(d)}"${a === undefined ? '' : ` data-value="${a}"`}>${formatAccuracy(a)}</td>`;
     });
-    return `<tr data-model="${esc(m)}"><th scope="row">${esc(m)}</th>${cells.join('')}</tr>`;
+    return `<tr data-model="${esc(m)}"><th scope="row">${esc(table.labels[i]!)}</th>${cells.join('')}</tr>`;
   });
   const modelRows = results.models.map(
     (m) =>
@@ -72,7 +124,7 @@ function resultsSection(results: Results): string {
   );
   return `<section id="results">
 <h2>Results</h2>
-<p class="note">Accuracy on the ${esc(table.split)} split of every model on every dataset; the best per dataset is bold. Model <code>&lt;feature&gt;_&lt;stage&gt;</code>.</p>
+<p class="note">Accuracy on the ${esc(table.split)} split of every model on every dataset; the best per dataset is bold. Model <code>&lt;feature&gt;_&lt;stage&gt;</code>; a BERT-family model names its pooling, e.g. <code>bert_1 (mean)</code> for <code>bert_mean_1</code>, each stage's poolings side by side.</p>
 <table data-testid="results-table" class="results">
 <thead><tr><th scope="col">model</th>${table.datasets.map((d) => `<th scope="col" class="num">${esc(d)}</th>`).join('')}</tr></thead>
 <tbody>

@@ -1,9 +1,10 @@
 import type { BlobStore } from '../store/blob-store.js';
 import { runKeys } from '../run/keys.js';
 import type { Results } from '../run/records.js';
+import type { Manifest } from '../run/manifest.js';
 import { confusionFileName, confusionSvg } from './confusion-svg.js';
 import { computeCost, costMarkdown, type CostOptions, type CostReport, type RunUsage } from '../cost/cost.js';
-import { renderReportHtml } from './html.js';
+import { renderFailureHtml, renderReportHtml } from './html.js';
 import { toManifestView, type RunManifestView } from './manifest-view.js';
 import { bundledPriceTable, type PriceTable } from '../cost/prices.js';
 import { resultsCsv, resultsMarkdown, resultsTable } from './results-table.js';
@@ -86,6 +87,13 @@ export async function writeRunReport(
   await store.put(keys.html, renderReportHtml({ results: inputs.results, manifest, generatedAt, ...(cost ? { cost } : {}) }));
   await store.put(keys.resultsJson, `${JSON.stringify(inputs.results, null, 2)}\n`);
   return cost === undefined ? { keys } : { keys, cost };
+}
+
+/** Writes `report/report.html` of a failed run from its manifest document: the failure and the run metadata. */
+export async function writeFailureReport(store: BlobStore, manifest: Manifest, generatedAt = new Date().toISOString()): Promise<string> {
+  const key = runKeys(manifest.runId).report('report.html');
+  await store.put(key, renderFailureHtml({ manifest: toManifestView(manifest, runKeys(manifest.runId).manifest), generatedAt }));
+  return key;
 }
 
 /**

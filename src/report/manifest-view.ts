@@ -16,6 +16,17 @@ export interface RunManifestView {
   /** Versions of the software that produced the run (textshift, node, tfjs backend, ...). */
   versions: Record<string, string>;
   stages: Record<string, StageRecord>;
+  /** Why the run failed, when it did: stage, cause, error class, and the time limit it hit if it was one. */
+  failure?: RunFailure;
+}
+
+/** A failed run's recorded failure (src/run/manifest.ts `failure`). */
+export interface RunFailure {
+  stage: string;
+  error: string;
+  errorName?: string;
+  retryable?: boolean;
+  timeLimit?: { limit: string; reason: string };
 }
 
 /** One input file of a run. */
@@ -52,6 +63,15 @@ const RawManifest = z.looseObject({
   inputs: z.union([z.array(Input), z.record(z.string(), z.union([z.string(), Input, z.array(Input)]))]).optional(),
   versions: z.record(z.string(), z.string()).optional(),
   stages: z.record(z.string(), z.looseObject({ status: z.string() })).optional(),
+  failure: z
+    .looseObject({
+      stage: z.string(),
+      error: z.string(),
+      errorName: z.string().optional(),
+      retryable: z.boolean().optional(),
+      timeLimit: z.looseObject({ limit: z.string(), reason: z.string() }).optional(),
+    })
+    .optional(),
 });
 
 /**
@@ -88,7 +108,15 @@ export function toManifestView(raw: unknown, source: string): RunManifestView {
     inputs,
     versions: m.versions ?? {},
     stages: (m.stages ?? {}) as Record<string, StageRecord>,
+    ...(m.failure ? { failure: m.failure } : {}),
   };
+}
+
+/** A failure in one line: `Train: <cause> [<limit> time limit: <reason>; retryable]` (the cause names its error). */
+export function failureLine(f: RunFailure): string {
+  const notes = [f.timeLimit ? `${f.timeLimit.limit} time limit: ${f.timeLimit.reason}` : undefined, f.retryable === undefined ? undefined : f.retryable ? 'retryable' : 'not retryable'];
+  const detail = notes.filter((n) => n !== undefined).join('; ');
+  return `${f.stage}: ${f.error}${detail ? ` [${detail}]` : ''}`;
 }
 
 /** Wall seconds of the run: end minus start, else the sum of stage seconds, else undefined. */

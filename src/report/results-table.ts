@@ -1,11 +1,13 @@
 import { stringify } from 'csv-stringify/sync';
-import type { Evaluation, Results } from '../run/records.js';
+import type { Evaluation, ModelSummary, Results } from '../run/records.js';
 import { alignColumns } from '../format/text.js';
 import { InvalidDataError } from '../errors/index.js';
 
 /** The results table: one row per model (`<feature>_<stage>`), one column per evaluated dataset. */
 export interface ResultsTable {
   models: string[];
+  /** What each row shows: the model, or for a BERT-family model `<family>_<stage> (<pooling>)` (the pooling study). */
+  labels: string[];
   datasets: string[];
   /** accuracy[modelIndex][datasetIndex], undefined when that pair was not evaluated. */
   accuracy: (number | undefined)[][];
@@ -13,13 +15,17 @@ export interface ResultsTable {
   split: string;
 }
 
-/** Builds the table of test accuracies from a results document; models keep the training order. */
+/**
+ * Builds the table of test accuracies from a results document. Models keep the training order, except that the
+ * families of a pooling study (`bert_mean`, `bert_max`, …: one family with a pooling list) are shown stage by stage,
+ * every pooling of stage 1, then of stage 2, as the seed compared its poolings.
+ */
 export function resultsTable(results: Results): ResultsTable {
   const splits = new Set(results.evaluations.map((e) => e.split));
   if (splits.size > 1) {
     throw new InvalidDataError(`results of run ${results.runId}: evaluations mix splits ${[...splits].join(', ')}; expected one split`);
   }
-  const models = uniqueInOrder([...results.models.map((m) => m.model), ...results.evaluations.map((e) => e.model)]);
+  const models = poolingStudyOrder(results.models, uniqueInOrder([...results.models.map((m) => m.model), ...results.evaluations.map((e) => e.model)]));
   const datasets = uniqueInOrder([...results.datasets, ...results.evaluations.map((e) => e.dataset)]);
   const byPair = new Map<string, Evaluation>();
   for (const e of results.evaluations) {
@@ -29,6 +35,7 @@ export function resultsTable(results: Results): ResultsTable {
   }
   return {
     models,
+    labels: rowLabels(results.models, models),
     datasets,
     accuracy: models.map((m) => datasets.map((d) => byPair.get(`${m}\u0000${d}`)?.accuracy)),
     split: [...splits][0] ?? 'test',
@@ -46,7 +53,7 @@ export function resultsMarkdown(table: ResultsTable): string {
   const lines = [
     `| ${header.join(' | ')} |`,
     `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
-    ...table.models.map((m, i) => `| ${[m, ...(table.accuracy[i] ?? []).map(formatAccuracy)].join(' | ')} |`),
+    ...table.labels.map((m, i) => `| ${[m, ...(table.accuracy[i] ?? []).map(formatAccuracy)].join(' | ')} |`),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -55,7 +62,7 @@ export function resultsMarkdown(table: ResultsTable): string {
 export function resultsCsv(table: ResultsTable): string {
   return stringify([
     ['model', ...table.datasets],
-    ...table.models.map((m, i) => [m, ...(table.accuracy[i] ?? []).map((a) => (a === undefined ? '' : a.toFixed(4)))]),
+    ...table.labels.map((m, i) => [m, ...(table.accuracy[i] ?? []).map((a) => (a === undefined ? '' : a.toFixed(4)))]),
   ]);
 }
 
@@ -63,10 +70,48 @@ export function resultsCsv(table: ResultsTable): string {
 export function resultsText(table: ResultsTable): string {
   return alignColumns([
     ['model', ...table.datasets],
-    ...table.models.map((m, i) => [m, ...(table.accuracy[i] ?? []).map(formatAccuracy)]),
+    ...table.labels.map((m, i) => [m, ...(table.accuracy[i] ?? []).map(formatAccuracy)]),
   ]);
 }
 
 function uniqueInOrder(values: string[]): string[] {
   return [...new Set(values)];
+}
+
+/** The study a model belongs to: for a BERT-family family `<study>_<pooling>` (a pooling list's family), `<study>`. */
+function studyOf(m: ModelSummary): string {
+  return m.pooling !== undefined && m.feature.endsWith(`_${m.pooling}`) ? m.feature.slice(0, -m.pooling.length - 1) : m.feature;
+}
+
+/** Orders models by study (first appearance), then stage (first appearance within the study), then training order. */
+function poolingStudyOrder(summaries: readonly ModelSummary[], models: string[]): string[] {
+  const byModel = new Map(summaries.map((m) => [m.model, m]));
+  const studies: string[] = [];
+  const stages = new Map<string, string[]>();
+  const rank = (model: string): [number, number] => {
+    const m = byModel.get(model);
+    const study = m ? studyOf(m) : model;
+    if (!studies.includes(study)) studies.push(study);
+    const order = stages.get(study) ?? [];
+    stages.set(study, order);
+    const stage = m?.stage ?? '';
+    if (!order.includes(stage)) order.push(stage);
+    return [studies.indexOf(study), order.indexOf(stage)];
+  };
+  const ranks = new Map(models.map((model) => [model, rank(model)]));
+  return [...models].sort((a, b) => {
+    const [sa, ta] = ranks.get(a)!;
+    const [sb, tb] = ranks.get(b)!;
+    return sa - sb || ta - tb;
+  });
+}
+
+/** Row labels: the model, or `<study>_<stage> (<pooling>)` for a BERT-family model; a label two rows would share stays the model. */
+function rowLabels(summaries: readonly ModelSummary[], models: string[]): string[] {
+  const byModel = new Map(summaries.map((m) => [m.model, m]));
+  const wanted = models.map((model) => {
+    const m = byModel.get(model);
+    return m?.pooling === undefined ? model : `${studyOf(m)}_${m.stage} (${m.pooling})`;
+  });
+  return wanted.map((label, i) => (wanted.indexOf(label) === wanted.lastIndexOf(label) ? label : models[i]!));
 }

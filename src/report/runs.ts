@@ -3,7 +3,7 @@ import { runKeys } from '../run/keys.js';
 import type { Results } from '../run/records.js';
 import { formatMoney, type CostReport } from '../cost/cost.js';
 import { formatDuration } from '../format/text.js';
-import { runSeconds, toManifestView } from './manifest-view.js';
+import { failureLine, runSeconds, toManifestView } from './manifest-view.js';
 import { alignColumns } from '../format/text.js';
 import { formatAccuracy, resultsTable } from './results-table.js';
 import { InvalidDataError, MissingInputError } from '../errors/index.js';
@@ -18,6 +18,8 @@ export interface RunSummary {
   /** Best test accuracy per evaluated dataset and the model that reached it. */
   headline: { dataset: string; model: string; accuracy: number }[];
   cost?: { total: number; currency: string; label: string };
+  /** Why the run failed, in one line (stage, cause, the time limit it hit if it was one), when it did. */
+  failure?: string;
   /** Why part of the run could not be read (a broken manifest or report), if so. */
   problem?: string;
 }
@@ -38,6 +40,7 @@ export async function summarizeRun(store: BlobStore, runId: string): Promise<Run
   try {
     const m = toManifestView(await readJson<unknown>(store, keys.manifest), keys.manifest);
     summary = { ...summary, experiment: m.experiment, status: m.status, startedAt: m.startedAt, seconds: runSeconds(m) };
+    if (m.failure && m.status === 'failed') summary.failure = failureLine(m.failure);
     const results = await readJson<Results>(store, keys.report('results.json'));
     if (results !== undefined) summary.headline = headline(results);
     const cost = await readJson<CostReport>(store, keys.report('cost.json'));
@@ -71,10 +74,10 @@ export function runsText(runs: RunSummary[]): string {
     formatDuration(r.seconds),
     r.headline.map((h) => `${h.dataset} ${h.accuracy.toFixed(4)} (${h.model})`).join(', ') || '–',
     r.cost === undefined ? '–' : `${formatMoney(r.cost.total, r.cost.currency)}${r.cost.label.startsWith('estimate') ? ' est.' : ''}`,
-    r.problem ?? '',
+    [r.failure, r.problem].filter(Boolean).join('; '),
   ]);
   return alignColumns(
-    [['run', 'experiment', 'status', 'duration', 'best test accuracy', 'cost', 'problem'], ...rows],
+    [['run', 'experiment', 'status', 'duration', 'best test accuracy', 'cost', 'failure or problem'], ...rows],
     ['left', 'left', 'left', 'right', 'left', 'right', 'left'],
   );
 }

@@ -37,6 +37,10 @@ export function runKeys(runId: string) {
     vocabulary: (feature: string) => `${root}/features/${feature}/vocabulary.json`,
     featureIndex: (feature: string) => `${root}/features/${feature}/index.json`,
     shardsPrefix: `${root}/shards/`,
+    /** The shard plan: a JSON array of every featurize shard key, which the Featurize Distributed Map reads (ItemReader). */
+    shardPlan: `${root}/shards.json`,
+    /** Where the Featurize Distributed Map writes its child executions' inputs and outputs (ResultWriter). */
+    shardMapResultsPrefix: `${root}/featurize-map`,
     shard: (feature: string, dataset: string, part: string, index: number) =>
       `${root}/shards/${feature}/${dataset}/${part}/${String(index).padStart(5, '0')}.json`,
     modelsPrefix: `${root}/models/`,

@@ -31,11 +31,28 @@ export interface Manifest {
   splits: Record<string, Record<string, number>>;
   /** Stage name (e.g. `prepare`, `featurize`, `train:bow`, `report`) -> status, timings and usage. */
   stages: Record<string, StageRecord>;
-  /** Feature family -> texts actually encoded by this run (cache misses), and cache hits. */
-  encoded?: Record<string, { texts: number; cachedShards: number; computedShards: number }>;
-  /** Why the run failed: the stage, the cause in words, its error name and whether it was retryable (the last two absent in old manifests). */
-  failure?: { stage: string; error: string; errorName?: string; retryable?: boolean };
+  /**
+   * Encoder pass (named by its shards' first family; src/config/encoder-passes.ts) -> the families it fed, its encoder
+   * identity, the texts this run encoded (cache misses) and its shards found in the cache. Families that differ only in
+   * pooling share one pass, so each text counts once.
+   */
+  encoded?: Record<string, EncoderPassRecord>;
+  /**
+   * Why the run failed: the stage, the cause in words, its error name and whether it was retryable (the last two
+   * absent in old manifests), and when it was a time limit, which one and why (src/errors/time-limits.ts).
+   */
+  failure?: { stage: string; error: string; errorName?: string; retryable?: boolean; timeLimit?: { limit: string; reason: string } };
   versions: Record<string, string>;
+}
+
+/** What one encoder pass of a run did. */
+export interface EncoderPassRecord {
+  families: string[];
+  /** The encoder identity of its cache entries (absent when no shard recorded one). */
+  encoder?: string;
+  texts: number;
+  cachedShards: number;
+  computedShards: number;
 }
 
 /** A run's manifest, or undefined when the run has none (yet). */

@@ -28,6 +28,8 @@ export interface ModelSummary {
   stage: string;
   dataset: string;
   from?: string;
+  /** The sentence pooling of a BERT-family family's features (the report's pooling study groups by it). */
+  pooling?: string;
   inputSize: number;
   parameters: number;
   engine: string;
@@ -87,8 +89,9 @@ export interface StageRecord {
   usage?: StageUsage;
 }
 
-/** A featurize task: which rows of which stored split one shard covers. */
+/** A featurize task: which rows of which stored split one shard covers, for one encoder pass. */
 export interface ShardTask {
+  /** The first family of the shard's encoder pass (src/config/encoder-passes.ts): its spec configures the encoder. */
   feature: string;
   dataset: string;
   part: string;
@@ -101,6 +104,8 @@ export interface ShardTask {
 export interface FeatureIndex {
   feature: string;
   kind: string;
+  /** The family's pooling, for a BERT-family family: the column block it takes from its shards' cache entries. */
+  pooling?: string;
   parts: Record<string, { rows: number; labels: number[]; shards: string[] }>;
 }
 
@@ -108,6 +113,10 @@ export interface FeatureIndex {
 export interface ShardResult {
   shardKey: string;
   cacheKey: string;
+  /** The encoder identity the cache entry is keyed by (absent in old records). */
+  encoder?: string;
+  /** Names of the column blocks of each row, e.g. every pooling of a BERT-family pass; absent: one embedding per row. */
+  blocks?: string[];
   /** True when the cache already held the features (no encoder work done). */
   cached: boolean;
   rows: number;

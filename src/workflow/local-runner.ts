@@ -19,9 +19,11 @@ import { asStage, readManifest } from '../run/manifest.js';
 import { lockRun } from '../run/run-lock.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
+import { ensureModels } from './ensure-models.js';
 import { classifyError } from '../errors/classify.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 import { STAGES, type Stage, type StageName } from '../run/graph.js';
+import { readShardPlan } from '../run/shard-plan.js';
 
 export interface LocalRunOptions {
   store: BlobStore;
@@ -48,6 +50,13 @@ export interface LocalRunResult {
 
 /** A stage of the graph on this machine, given the stage and the items of its fan-out (none for a run-once stage). */
 type LocalStage = (stage: Stage, items: string[]) => Promise<void>;
+
+/** The items of a stage's fan-out: a list in Prepare's output, or (a distributed fan-out) the plan object it names. */
+async function fanOutItems(store: BlobStore, stage: Stage, plan: PrepareOutput | undefined): Promise<string[]> {
+  const { fanOut } = stage;
+  if (fanOut.each === 'run' || !plan) return [];
+  return fanOut.mode === 'inline' ? plan[fanOut.items] : readShardPlan(store, plan.runId, plan[fanOut.items]);
+}
 
 /**
  * Featurize on this machine, recorded as the run's featurize stage. BoW shards take milliseconds: this thread.
@@ -102,9 +111,12 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   // The run id Prepare would derive, known before anything is written: the lock is taken first, and a failure in
   // Prepare is recorded in that run's manifest (as the intake names the run before Prepare on AWS).
   const text = body.toString('utf8');
-  const runId = o.runId ?? deriveRunId(parseExperiment(text, o.experimentPath), text, undefined, o.quick ?? false, o.full ?? false);
+  const exp = parseExperiment(text, o.experimentPath);
+  const runId = o.runId ?? deriveRunId(exp, text, undefined, o.quick ?? false, o.full ?? false);
   const lock = await lockRun(o.store, runId, (message) => o.reporter.log(message));
   try {
+    // Before Prepare reads the data: a run whose model is missing stops in seconds, not after minutes.
+    await ensureModels(o.store, exp, o.reporter);
     await o.store.put(expKey, body);
     const deployment = o.deployment ?? planDeploymentOf(await repositoryDeployment());
     return await runStages(o, expKey, runId, deployment);
@@ -126,7 +138,7 @@ async function runStages(o: LocalRunOptions, expKey: string, namedRun: string, d
   const local: Record<StageName, LocalStage> = {
     Prepare: async () => {
       plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, runId: namedRun }, { deployment });
-      o.reporter.log(`run ${plan.runId}: ${plan.shardKeys.length} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
+      o.reporter.log(`run ${plan.runId}: ${plan.shardPlan.count} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
     },
     Featurize: (stage, shardKeys) => featurizeShards(ctx, o, runId(), shardKeys, stage.local.on === 'worker pool' ? stage.local.retries : 0),
     Train: async (_, features) => {
@@ -141,7 +153,7 @@ async function runStages(o: LocalRunOptions, expKey: string, namedRun: string, d
 
   for (const stage of STAGES) {
     try {
-      await local[stage.name](stage, stage.fanOut.each === 'run' ? [] : (plan?.[stage.fanOut.items] ?? []));
+      await local[stage.name](stage, await fanOutItems(o.store, stage, plan));
     } catch (err) {
       // A run that failed in Prepare before writing its manifest has nowhere to record it; markFailed says so.
       await markFailed(ctx, { runId: plan?.runId ?? namedRun, stage: stage.name, error: { Error: classifyError(err).name, Cause: (err as Error).message } });

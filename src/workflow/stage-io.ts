@@ -3,6 +3,7 @@
  * the Step Functions definition all pass exactly these shapes; only object keys travel (Step Functions' 256 KB
  * state limit), never data.
  */
+import type { ItemPlan } from '../run/graph.js';
 
 /** Where a run starts: the experiment file's key, and optionally the run id (else derived from the upload). */
 export interface PrepareInput {
@@ -23,8 +24,11 @@ export interface PrepareInput {
 
 export interface PrepareOutput {
   runId: string;
-  /** One key per featurize task: `runs/<runId>/shards/<feature>/<dataset>/<split>/<index>.json`. */
-  shardKeys: string[];
+  /**
+   * Where the featurize tasks are: a JSON array object of shard keys (`runs/<runId>/shards/<feature>/<dataset>/<split>/<index>.json`),
+   * their count, and where the Featurize Distributed Map writes its results. The keys themselves stay in S3.
+   */
+  shardPlan: ItemPlan;
   /** Feature families to train, one Batch job each. */
   features: string[];
 }

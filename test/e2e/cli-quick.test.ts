@@ -1,4 +1,4 @@
-// `textshift run experiments/sst2-imdb.json --quick` end to end through the real CLI on the real data (BoW and
+// `textshift run experiments/sst2-imdb-use.json --quick` end to end through the real CLI on the real data (BoW and
 // USE-lite families, featurize on the worker pool): the printed table, the DESIGN.md object layout, checkpoints.zip contents, the manifest, and that a second run of
 // the same command reuses everything instead of training again.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -13,12 +13,12 @@ import { zipEntries } from '../support/zip.js';
 const out = mkdtempSync(join(tmpdir(), 'textshift-quick-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-describe('textshift run --quick (default experiment, real data)', () => {
+describe('textshift run --quick (the seed lab with USE-lite, real data)', () => {
   let runDir = '';
   let stdout = '';
 
   it('runs to completion and prints the four-row results table', async () => {
-    const r = await runCli(['run', 'experiments/sst2-imdb.json', '--quick', '--out', out]);
+    const r = await runCli(['run', 'experiments/sst2-imdb-use.json', '--quick', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     stdout = r.stdout;
     expect(stdout).toMatch(/model\s+sst2\s+imdb/);
@@ -29,7 +29,7 @@ describe('textshift run --quick (default experiment, real data)', () => {
     expect(stdout).toMatch(/estimate: what this run would cost on AWS/);
     const runs = readdirSync(join(out, 'runs'));
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatch(/^sst2-imdb-quick-[0-9a-f]{12}$/);
+    expect(runs[0]).toMatch(/^sst2-imdb-use-quick-[0-9a-f]{12}$/);
     runDir = join(out, 'runs', runs[0]!);
   });
 
@@ -83,7 +83,7 @@ describe('textshift run --quick (default experiment, real data)', () => {
   });
 
   it('a second run of the same command reuses the finished run', async () => {
-    const r = await runCli(['run', 'experiments/sst2-imdb.json', '--quick', '--out', out]);
+    const r = await runCli(['run', 'experiments/sst2-imdb-use.json', '--quick', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/already prepared/);
     expect(r.stderr).toMatch(/bow_1: already trained/);

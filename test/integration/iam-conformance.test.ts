@@ -10,8 +10,9 @@
 //   - Report's billing requests (GetExecutionHistory, DescribeJobs, FilterLogEvents) through its real SDK clients,
 //     answered by a loopback endpoint from the recorded responses in test/fixtures/billing.
 // Derived from the template (support/iam-policies.ts): what the state machine's tasks need (lambda:InvokeFunction,
-// Batch .sync, states:StartExecution), its logging and tracing, Lambda's and ECS's log writes, the trainer image
-// pull and the upload trigger's StartExecution.
+// Batch .sync, states:StartExecution), what its Distributed Map needs (its child executions, the run's shard plan,
+// its result files), its logging and tracing, Lambda's and ECS's log writes, the trainer image pull and the upload
+// trigger's StartExecution.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -181,7 +182,7 @@ describe.skipIf(SKIP)('IAM conformance: every AWS call of a run, recorded or der
 
   it('allows every call AWS services make with the stack\'s roles for a run (derived from the template)', async () => {
     const denied: string[] = [];
-    for (const [stage, requests] of derivedRequests(stack, deployment)) {
+    for (const [stage, requests] of derivedRequests(stack, deployment, { bucket: bed.bucket, runId })) {
       for (const request of requests) {
         const decision = await decide(deployment, deployment.roles.get(stage)!, request);
         if (decision !== 'Allowed') denied.push(`${stage}: ${request.action} on ${request.resource} (${decision})`);
@@ -210,7 +211,7 @@ describe.skipIf(SKIP)('IAM conformance: every AWS call of a run, recorded or der
     for (const { stage, request } of uniqueRequests(recorder.calls.filter((c) => c.stage !== BILLING), deployment)) {
       recorded.set(stage, [...(recorded.get(stage) ?? []), request]);
     }
-    const derived = derivedRequests(stack, deployment);
+    const derived = derivedRequests(stack, deployment, { bucket: bed.bucket, runId });
     const billing = uniqueRequests(recorder.calls.filter((c) => c.stage === BILLING), recordedDeployment).map((r) => r.request);
 
     const unusedByStage: Record<string, string[]> = {};

@@ -70,7 +70,7 @@ describe.skipIf(SKIP)(`a run keeps the experiment and data versions it started w
   it('the reference: Prepare of the upload on the untouched bucket (the stage function, in this process)', async () => {
     const data = new S3BlobStore({ bucket: bed.bucket, prefix: 'datasets', client: clients.s3 });
     const plan = await prepare({ store: bed.store, data, reporter: silentReporter }, { experimentKey: bed.experimentKey, experimentVersion, runId: reference, quick: true }, { deployment: await testDeployment() });
-    expect(plan.shardKeys).toHaveLength(6);
+    expect(plan.shardPlan.count).toBe(6);
   });
 
   it('a second upload before Prepare, a Prepare failing halfway, a dataset replaced before its retry: the run reads the first upload and the original data', async () => {

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { S3BlobStore } from '../../src/store/s3-store.js';
 import type { Results } from '../../src/run/records.js';
 import type { Manifest } from '../../src/run/manifest.js';
+import { readShardPlan } from '../../src/run/shard-plan.js';
+import type { PrepareOutput } from '../../src/workflow/stage-io.js';
 import { SYNTH_TIMEOUT } from '../support/cdk-template.js';
 import { onRealAws } from './setup/aws.js';
 import { targetClients } from './support/clients.js';
@@ -23,7 +25,7 @@ if (SKIP) console.log('[integration] workflow.test.ts skipped on real AWS: it ru
 function stateSequence(e: LocalExecution) {
   const inner: Record<string, number> = {};
   for (const s of e.entered) if (s.index !== undefined) inner[s.state] = (inner[s.state] ?? 0) + 1;
-  return { top: e.entered.filter((s) => s.index === undefined).map((s) => s.state), inner };
+  return { top: e.entered.filter((s) => s.index === undefined && s.child === undefined).map((s) => s.state), inner };
 }
 
 describe.skipIf(SKIP)(`the synthesized state machine in aws-local-stepfunctions: Lambda handlers in-process, Batch trainer as a local process, S3 in ${target}`, () => {
@@ -67,10 +69,12 @@ describe.skipIf(SKIP)(`the synthesized state machine in aws-local-stepfunctions:
     });
   });
 
-  it('passed only keys between states: Prepare planned the shards that Featurize was invoked with', () => {
+  it('passed only keys between states: Prepare planned the shards (in S3) that Featurize was invoked with', async () => {
     const prepare = execution.lambdaCalls.find((c) => c.fn === 'prepare')!;
     expect(prepare.event).toEqual({ experimentKey: 'experiments/tiny.json', runId, quick: true });
-    const planned = (prepare.result as { shardKeys: string[] }).shardKeys;
+    const { shardPlan } = prepare.result as PrepareOutput;
+    expect(shardPlan).toEqual({ key: `runs/${runId}/shards.json`, count: 6, batches: 6, resultsPrefix: `runs/${runId}/featurize-map` });
+    const planned = await readShardPlan(store, runId, shardPlan);
     const featurized = execution.lambdaCalls.filter((c) => c.fn === 'featurize').map((c) => (c.event as { shardKey: string }).shardKey);
     expect(featurized.sort()).toEqual([...planned].sort());
     for (const c of execution.lambdaCalls.filter((c) => c.fn === 'featurize')) expect(c.result).toMatchObject({ cached: false });
@@ -128,7 +132,9 @@ describe.skipIf(SKIP)(`the synthesized state machine in aws-local-stepfunctions:
     expect(manifest.status).toBe('succeeded');
     expect(manifest.quick).toBe(true);
     for (const s of ['prepare', 'train:bow', 'report']) expect(manifest.stages[s]?.status, s).toBe('succeeded');
-    expect(manifest.encoded).toEqual({ bow: { texts: 800 + 200 + 300 + 1200 + 300 + 300, cachedShards: 0, computedShards: 6 } });
+    expect(manifest.encoded).toEqual({
+      bow: { families: ['bow'], encoder: expect.stringMatching(/^bow:/), texts: 800 + 200 + 300 + 1200 + 300 + 300, cachedShards: 0, computedShards: 6 },
+    });
   });
 
   it('writes runs/<id>/checkpoints.zip with every checkpoint (epochs 2, 4, 6) and the best model of bow_1 and bow_2', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { addTextshiftStack } from '../../cdk/textshift-app.js';
-import type { TextshiftStack } from '../../cdk/textshift-stack.js';
+import type { TextshiftStack, TextshiftStackProps } from '../../cdk/textshift-stack.js';
 
 /** The defaults users deploy with: cdk.json's context. */
 export const CDK_CONTEXT: Record<string, unknown> = JSON.parse(
@@ -26,13 +26,16 @@ export interface Synthesized {
 /**
  * Synthesizes the app exactly as `cdk synth` does (cdk-nag and CloudFormation schema validation included; a
  * finding throws) with cdk.json's context plus `overrides`. Lambda bundling is skipped unless `bundle` is set,
- * which runs the local esbuild for every function.
+ * which runs the local esbuild for every function; `workflowVariant` builds a test variant of the state machine.
  */
-export function synth(overrides: Record<string, unknown> = {}, options: { bundle?: boolean } = {}): Synthesized {
+export function synth(
+  overrides: Record<string, unknown> = {},
+  options: { bundle?: boolean; workflowVariant?: TextshiftStackProps['workflowVariant'] } = {},
+): Synthesized {
   const outdir = mkdtempSync(path.join(tmpdir(), 'textshift-cdk-'));
   const context = { ...CDK_CONTEXT, ...overrides, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) };
   const app = new App({ outdir, context });
-  const stack = addTextshiftStack(app);
+  const stack = addTextshiftStack(app, options.workflowVariant);
   const assembly = app.synth();
   return { app, stack, assembly, template: Template.fromStack(stack), outdir };
 }
@@ -84,7 +87,14 @@ export interface AslState {
   MaxConcurrency?: number;
   ItemsPath?: string;
   ItemSelector?: Record<string, Json>;
-  ItemProcessor?: AslDefinition;
+  ItemProcessor?: AslDefinition & { ProcessorConfig?: { Mode: string; ExecutionType?: string } };
+  ItemReader?: { Resource: string; ReaderConfig?: { InputType?: string }; Parameters: Record<string, Json> };
+  ItemBatcher?: { MaxItemsPerBatch?: number; BatchInput?: Record<string, Json> };
+  ResultWriter?: { Resource: string; Parameters: Record<string, Json> };
+  ToleratedFailureCount?: number;
+  ToleratedFailurePercentage?: number;
+  Label?: string;
+  TimeoutSeconds?: number;
   Error?: string;
   Cause?: string;
   ErrorPath?: string;

@@ -10,6 +10,8 @@ import { writeTestModel, TEST_MODEL_PRESETS } from '../../scripts/onnx/test-mode
 import { FeatureSpec, type FeatureConfig } from '../../src/config/experiment.js';
 import { MissingInputError } from '../../src/errors/index.js';
 import { BertEncoder } from '../../src/features/bert/encoder.js';
+import { POOLINGS } from '../../src/features/bert/pooling.js';
+import { columnBlock } from '../../src/matrix/features.js';
 import { denseEncoderFactory, materializeFolder, modelPrefix } from '../../src/features/encoders.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 
@@ -40,16 +42,18 @@ async function upload(store: BlobStore, prefix: string, files: Map<string, Buffe
 async function embedDirect(dir: string, spec: FeatureConfig & { kind: 'bert' }): Promise<Float32Array> {
   const encoder = await BertEncoder.load(dir);
   try {
-    return (await encoder.encode(TEXTS, { pooling: spec.pooling, maxLength: spec.maxLength, batchSize: spec.batchSize })).embeddings;
+    return (await encoder.encode(TEXTS, { poolings: [spec.pooling], maxLength: spec.maxLength, batchSize: spec.batchSize })).embeddings[spec.pooling];
   } finally {
     await encoder.close();
   }
 }
 
-async function embedThroughFactory(store: BlobStore, spec: FeatureConfig): Promise<Float32Array> {
+/** The factory's vectors of the spec's pooling: its rows hold every pooling side by side (POOLINGS order). */
+async function embedThroughFactory(store: BlobStore, spec: FeatureConfig & { kind: 'bert' }): Promise<Float32Array> {
   const encoder = await (await denseEncoderFactory('bert')).create(spec, store);
   try {
-    return await encoder.embed(TEXTS);
+    const rows = { rows: TEXTS.length, cols: encoder.dim, data: await encoder.embed(TEXTS) };
+    return columnBlock(rows, POOLINGS.indexOf(spec.pooling), POOLINGS.length).data;
   } finally {
     await encoder.close();
   }
@@ -108,7 +112,7 @@ export function describeModelCacheContract(name: string, target: ModelCacheTarge
       expect((missing as Error).message).toContain(`${store.url}/${prefix}onnx/model.onnx not found`);
 
       await upload(store, prefix, v1);
-      expect(await bert.identity(spec, store)).toMatch(/^bert:[0-9a-f]{16}:mean:64$/);
+      expect(await bert.identity(spec, store)).toMatch(/^bert-poolings:[0-9a-f]{16}:64$/);
     });
 
     it('a model file replaced by one of the same size gives a new identity and the new vectors', async () => {
@@ -127,7 +131,7 @@ export function describeModelCacheContract(name: string, target: ModelCacheTarge
 
       await upload(store, prefix, v2);
       const second = await bert.identity(spec, store);
-      expect(second).toMatch(/^bert:[0-9a-f]{16}:mean:64$/);
+      expect(second).toMatch(/^bert-poolings:[0-9a-f]{16}:64$/);
       expect(second).not.toBe(first);
       const after = await embedThroughFactory(store, spec);
       expect(maxAbsDiff(after, await embedDirect(join(models, 'v2'), spec))).toBeLessThan(1e-6);

@@ -35,8 +35,9 @@ export interface BertEncoderOptions {
 }
 
 /** How to encode a list of texts. */
-export interface EncodeOptions {
-  pooling: Pooling;
+export interface EncodeOptions<P extends Pooling = Pooling> {
+  /** Poolings to compute, all from the same pass over each text (one matrix each). */
+  poolings: readonly P[];
   /** Truncation length in tokens, [CLS] and [SEP] included. */
   maxLength?: number;
   /** Most texts per ONNX run. */
@@ -50,9 +51,9 @@ export interface EncodeOptions {
 }
 
 /** Embeddings in input order plus what it took to compute them. */
-export interface EncodeResult {
-  /** Row-major [rows × dim]. */
-  embeddings: Float32Array;
+export interface EncodeResult<P extends Pooling = Pooling> {
+  /** Per requested pooling, row-major [rows × dim]. */
+  embeddings: Record<P, Float32Array>;
   rows: number;
   dim: number;
   /** Real tokens fed to the model ([CLS]/[SEP] included, padding excluded). */
@@ -118,8 +119,8 @@ export class BertEncoder {
     return texts.map((t) => this.tokenizer.encode(t, maxLength));
   }
 
-  /** Embeds each text (one row per text, input order). */
-  async encode(texts: readonly string[], options: EncodeOptions): Promise<EncodeResult> {
+  /** Embeds each text (one row per text, input order) with every requested pooling, from one pass of the model. */
+  async encode<P extends Pooling>(texts: readonly string[], options: EncodeOptions<P>): Promise<EncodeResult<P>> {
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const maxBatchTokens = options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS;
     for (const [name, value] of [
@@ -133,7 +134,7 @@ export class BertEncoder {
     // Stable sort by length: batches of near-equal length pad little; rows go back to input order when pooled.
     if (options.bucketing ?? true) order.sort((a, b) => sequences[a]!.length - sequences[b]!.length);
     const dim = this.hiddenSize;
-    const embeddings = new Float32Array(texts.length * dim);
+    const embeddings = Object.fromEntries(options.poolings.map((p) => [p, new Float32Array(texts.length * dim)])) as Record<P, Float32Array>;
     let tokens = 0;
     let paddedTokens = 0;
     let start = 0;
@@ -152,7 +153,7 @@ export class BertEncoder {
         this.tokenizer.padId,
       );
       const hidden = await this.run(batch);
-      poolHiddenStates(hidden, batch, dim, options.pooling, embeddings, rows);
+      poolHiddenStates(hidden, batch, dim, embeddings, rows);
       tokens += batch.lengths.reduce((a, b) => a + b, 0);
       paddedTokens += batch.batchSize * batch.seqLength;
       start = end;

@@ -12,9 +12,10 @@ import { InvalidDataError, InvalidInputError } from '../../errors/index.js';
 // The key lives with the run layout (artifacts.ts), so readers of shard results need not load the encoders.
 
 /**
- * Featurize one shard: its texts go through the family's encoder into `cache/features/<hash>.<ext>`, keyed by
- * the texts and the encoder identity. A cache hit does no encoder work; the cache entry is written atomically,
- * so a crash mid-shard leaves no partial entry and a retry starts clean.
+ * Featurize one shard: its texts go through the encoder of its pass into `cache/features/<hash>.<ext>`, keyed by
+ * the texts and the encoder identity. A BERT-family entry holds every pooling of each text, so every family of the
+ * pass reads this one shard. A cache hit does no encoder work; the cache entry is written atomically, so a crash
+ * mid-shard leaves no partial entry and a retry starts clean.
  */
 export async function featurize(ctx: StageContext, input: FeaturizeInput): Promise<FeaturizeOutput> {
   const { store } = ctx;
@@ -34,7 +35,7 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
     if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
     return e.text;
   });
-  const { identity, ext } = await memoized(ctx, `identity:${input.runId}:${task.feature}`, () =>
+  const { identity, ext, blocks } = await memoized(ctx, `identity:${input.runId}:${task.feature}`, () =>
     featurizerIdentity(task.feature, spec, store, input.runId),
   );
   const cacheKey = featureCacheKey(shardContentHash(identity, texts), ext);
@@ -45,7 +46,15 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
     );
     await store.put(cacheKey, await featurizer.encode(texts));
   }
-  const result: ShardResult = { shardKey, cacheKey, cached, rows: texts.length, seconds: (Date.now() - t0) / 1000 };
+  const result: ShardResult = {
+    shardKey,
+    cacheKey,
+    encoder: identity,
+    ...(blocks ? { blocks: [...blocks] } : {}),
+    cached,
+    rows: texts.length,
+    seconds: (Date.now() - t0) / 1000,
+  };
   await store.put(shardResultKey(shardKey), JSON.stringify(result));
   return { shardKey, cacheKey, cached };
 }

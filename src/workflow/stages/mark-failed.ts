@@ -1,8 +1,10 @@
 import { EXIT_TEMPFAIL } from '../../errors/exit-code.js';
 import { isRetryableName, PermanentError } from '../../errors/index.js';
+import { timeLimitOf, type TimeLimitFailure } from '../../errors/time-limits.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
 import { updateManifest } from '../../run/manifest.js';
+import { writeFailureReport } from '../../report/index.js';
 import type { MarkFailedInput } from '../stage-io.js';
 
 /** The cause text of a Step Functions error object: its Cause (often JSON with errorMessage) or Error. */
@@ -19,12 +21,15 @@ export function failureText(error: MarkFailedInput['error']): string {
 }
 
 /**
- * The class of a Step Functions error object: its error name, and whether the failure was retryable (a redrive may
+ * The class of a Step Functions error object: its error name, whether the failure was retryable (a redrive may
  * get past it unchanged): a TransientError or a transient AWS service error, or a Batch job that ended on a
- * transient exit (EX_TEMPFAIL, a reclaimed Spot host) after its retries.
+ * transient exit (EX_TEMPFAIL, a reclaimed Spot host) after its retries; and, when it was a time limit (a Lambda or
+ * task timeout, a job's time limit, the job queue cancelling a job that waited RUNNABLE too long), which one and why.
  */
-export function failureClass(error: MarkFailedInput['error']): { errorName: string; retryable: boolean } {
+export function failureClass(error: MarkFailedInput['error']): { errorName: string; retryable: boolean; timeLimit?: TimeLimitFailure } {
   const errorName = error.Error || 'Error';
+  const timeLimit = timeLimitOf(error);
+  if (timeLimit) return { errorName, retryable: timeLimit.retryable, timeLimit };
   return { errorName, retryable: isRetryableName(errorName) || batchJobRetryable(error.Cause) };
 }
 
@@ -39,26 +44,28 @@ function batchJobRetryable(cause: string | undefined): boolean {
 }
 
 /**
- * MarkFailed: records the failed stage, its cause and its class in the run manifest and marks the run failed. Touches
- * nothing else, so every artifact written before the failure stays where it is and a re-run resumes from it.
+ * MarkFailed: records the failed stage, its cause, its class and any time limit it hit in the run manifest, marks the
+ * run failed and writes the failed run's report.html. Touches nothing else, so every artifact written before the failure stays where it is and a re-run resumes from it.
  * A run that failed before it had a manifest (e.g. Prepare on an unreadable experiment) has nowhere to record
  * it: `recorded` is false and nothing is written.
  */
 export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string; recorded: boolean }> {
   const error = failureText(input.error);
-  const { errorName, retryable } = failureClass(input.error);
+  const { errorName, retryable, timeLimit } = failureClass(input.error);
   if ((await ctx.store.head(runKeys(input.runId).manifest)) === undefined) {
     ctx.reporter.log(`run ${input.runId} failed in ${input.stage} before it had a manifest: ${error}`);
     return { runId: input.runId, stage: input.stage, error, recorded: false };
   }
   const now = new Date().toISOString();
   // One conditional update: a stage that finishes meanwhile keeps its record, and this failure keeps its own.
-  await updateManifest(ctx.store, input.runId, (m) => {
+  const manifest = await updateManifest(ctx.store, input.runId, (m) => {
     m.stages[input.stage] = { status: 'failed', endedAt: now, error, errorName, retryable };
     m.status = 'failed';
-    m.failure = { stage: input.stage, error, errorName, retryable };
+    m.failure = { stage: input.stage, error, errorName, retryable, ...(timeLimit ? { timeLimit: { limit: timeLimit.limit, reason: timeLimit.reason } } : {}) };
   });
-  ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}`);
+  // A failed run has no results; its report page says why it failed, so `report.html` is never missing or stale.
+  await writeFailureReport(ctx.store, manifest);
+  ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}${timeLimit ? ` (${timeLimit.reason})` : ''}`);
   return { runId: input.runId, stage: input.stage, error, recorded: true };
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { familyCap, neededParts, parseExperiment, type Experiment } from '../../config/experiment.js';
+import { encoderPasses } from '../../config/encoder-passes.js';
 import { validateKey } from '../../store/blob-store.js';
 import { subsample } from '../../data/split.js';
 import { runKeys } from '../../run/keys.js';
@@ -19,6 +20,8 @@ export interface PrepareOptions {
   /** What the deployment runs and allows a run to cost: the cost guard plans the run against it before any compute. */
   deployment: PlanDeployment;
 }
+import { writeShardPlan } from '../../run/shard-plan.js';
+import { shardRows } from '../../features/throughput.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -35,7 +38,7 @@ export function deriveRunId(exp: Experiment, experimentText: string, uploadId: s
 /**
  * Prepare: validates the experiment and its data, refuses a run over its shard or cost limits (the cost guard),
  * splits (seeded, sklearn-exact), stores every part, fits BoW vocabularies on their configured split, and plans
- * featurize shards. Idempotent: a prepared run returns its stored plan.
+ * featurize shards, one plan per encoder pass. Idempotent: a prepared run returns its stored plan.
  */
 export async function prepare(ctx: StageContext, input: PrepareInput, options: PrepareOptions): Promise<PrepareOutput> {
   const { store } = ctx;
@@ -58,11 +61,13 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   const existing = pinnedRun ?? (await findManifest(store, runId));
   if (existing) {
     const done = await store.get(keys.plan);
-    if (done) {
+    const stored = done ? (JSON.parse(done.toString('utf8')) as Partial<PrepareOutput>) : undefined;
+    // A plan from before shard plans were stored in S3 (it listed the keys inline) is planned again.
+    if (stored?.shardPlan) {
       // Its splits came from the pinned files: a file that changed since cannot be read at its pinned version.
       await checkPinned(ctx.data, existing.pinned ?? {}, runId);
       ctx.reporter.log(`run ${runId}: already prepared, reusing its splits and plan`);
-      return JSON.parse(done.toString('utf8')) as PrepareOutput;
+      return stored as PrepareOutput;
     }
   }
   const manifest: Manifest = existing ?? (await createRunManifest(store, { runId, experimentKey, exp, read, quick, full }));
@@ -76,32 +81,39 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     manifest.skippedRows = skipped;
     manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.labels.length]));
 
+    // One shard plan per encoder pass: families that differ only in pooling read the same shards.
     const shardKeys: string[] = [];
-    for (const [feature, spec] of Object.entries(exp.features)) {
-      const index: FeatureIndex = { feature, kind: spec.kind, parts: {} };
-      const counts: Record<string, number> = {};
+    for (const pass of encoderPasses(exp, { quick, full })) {
+      const { name, spec } = pass;
+      const planned: FeatureIndex['parts'] = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
-        const cap = familyCap(exp, feature, dataset, part, { quick, full });
+        const cap = familyCap(exp, name, dataset, part, { quick, full });
         const ids = Array.from({ length: all.labels.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all.labels[i]!), shards: [] as string[] };
-        for (let s = 0, i = 0; s < rows.length; s += spec.shardSize, i++) {
-          const key = keys.shard(feature, dataset, part, i);
-          const lines = rows.slice(s, s + spec.shardSize).map((i) => all.lines[i]!);
-          const task: ShardTask = { feature, dataset, part, splitKey: keys.split(dataset, part), rows: lines };
+        const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds);
+        for (let s = 0, i = 0; s < rows.length; s += rowsPerShard, i++) {
+          const key = keys.shard(name, dataset, part, i);
+          const lines = rows.slice(s, s + rowsPerShard).map((i) => all.lines[i]!);
+          const task: ShardTask = { feature: name, dataset, part, splitKey: keys.split(dataset, part), rows: lines };
           await store.put(key, JSON.stringify(task));
           entry.shards.push(key);
           shardKeys.push(key);
         }
-        index.parts[`${dataset}/${part}`] = entry;
-        counts[`${dataset}/${part}`] = rows.length;
+        planned[`${dataset}/${part}`] = entry;
       }
-      manifest.splits[feature] = counts;
-      await store.put(keys.featureIndex(feature), JSON.stringify(index));
+      for (const feature of pass.families) {
+        const own = exp.features[feature]!;
+        const index: FeatureIndex = { feature, kind: own.kind, ...(own.kind === 'bert' ? { pooling: own.pooling } : {}), parts: planned };
+        manifest.splits[feature] = Object.fromEntries(Object.entries(planned).map(([part, entry]) => [part, entry.rows]));
+        await store.put(keys.featureIndex(feature), JSON.stringify(index));
+      }
     }
 
-    const output: PrepareOutput = { runId, shardKeys, features: Object.keys(exp.features) };
+    // The shard keys go to S3, not into the state: the payload and the execution history stay the same size however
+    // many shards there are.
+    const output: PrepareOutput = { runId, shardPlan: await writeShardPlan(store, runId, shardKeys), features: Object.keys(exp.features) };
     await updateManifest(store, runId, (m) => {
       m.inputs = manifest.inputs;
       m.skippedRows = manifest.skippedRows;

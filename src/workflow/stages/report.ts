@@ -1,6 +1,6 @@
 import type { CostOptions, RunUsage } from '../../cost/cost.js';
 import { writeRunReport } from '../../report/index.js';
-import { runKeys, shardResultKey } from '../../run/keys.js';
+import { parseShardKey, runKeys, shardResultKey } from '../../run/keys.js';
 import type { FamilyResult, Results, StageUsage } from '../../run/records.js';
 import { writeCheckpointArchive } from '../checkpoint-archive.js';
 import type { StageContext } from '../context.js';
@@ -20,25 +20,30 @@ export async function measuredUsage(ctx: StageContext, manifest: Manifest): Prom
   for (const [name, rec] of Object.entries(manifest.stages)) {
     if (rec.usage) (stages[name.split(':')[0]!] ??= []).push(rec.usage);
   }
+  // Families of one encoder pass list the same shards: each shard is counted once, under its pass.
   const encoded: NonNullable<Manifest['encoded']> = {};
+  const counted = new Set<string>();
   let shards = 0;
   let featurizeSeconds = 0;
   for (const feature of Object.keys(manifest.config.features)) {
     const index = JSON.parse((await store.getOrThrow(keys.featureIndex(feature))).toString('utf8')) as FeatureIndex;
-    const e = { texts: 0, cachedShards: 0, computedShards: 0 };
     for (const part of Object.values(index.parts)) {
       for (const shardKey of part.shards) {
+        const pass = (encoded[parseShardKey(shardKey)?.feature ?? feature] ??= { families: [], texts: 0, cachedShards: 0, computedShards: 0 });
+        if (!pass.families.includes(feature)) pass.families.push(feature);
+        if (counted.has(shardKey)) continue;
+        counted.add(shardKey);
         const r = JSON.parse((await store.getOrThrow(shardResultKey(shardKey))).toString('utf8')) as ShardResult;
         shards++;
         featurizeSeconds += r.seconds;
-        if (r.cached) e.cachedShards++;
+        if (r.encoder !== undefined) pass.encoder = r.encoder;
+        if (r.cached) pass.cachedShards++;
         else {
-          e.computedShards++;
-          e.texts += r.rows;
+          pass.computedShards++;
+          pass.texts += r.rows;
         }
       }
     }
-    encoded[feature] = e;
   }
   stages.featurize = [
     { seconds: featurizeSeconds, memoryMb: 1024, kind: 'lambda', invocations: shards, requests: { put: 2 * shards, get: 3 * shards, list: 0 }, bytesWritten: 0 },

@@ -2,7 +2,7 @@ import type { Experiment } from '../../config/experiment.js';
 import { decodeFeatures } from '../../matrix/features.js';
 import { evaluateModel } from '../../evaluate/evaluate.js';
 import { parameterCount, type MlpSpec } from '../../model/engine.js';
-import { concatFeatures, type Features } from '../../matrix/features.js';
+import { columnBlock, concatFeatures, type Features } from '../../matrix/features.js';
 import { createEngine } from '../../model/index.js';
 import { writeModelEventFile } from '../../train/tfevents.js';
 import { loadCheckpoint } from '../../train/checkpoints.js';
@@ -26,12 +26,28 @@ export async function loadPart(ctx: StageContext, runId: string, index: FeatureI
       const resultBuf = await ctx.store.get(shardResultKey(shardKey));
       if (!resultBuf) throw new MissingInputError(`shard ${shardKey} has not been featurized (run the featurize stage first)`);
       const r = JSON.parse(resultBuf.toString('utf8')) as ShardResult;
-      pieces.push(decodeFeatures(r.cacheKey.endsWith('.csr') ? 'csr' : 'npy', await ctx.store.getOrThrow(r.cacheKey), `${ctx.store.url}/${r.cacheKey}`));
+      const source = `${ctx.store.url}/${r.cacheKey}`;
+      pieces.push(familyColumns(index, r, decodeFeatures(r.cacheKey.endsWith('.csr') ? 'csr' : 'npy', await ctx.store.getOrThrow(r.cacheKey), source), source));
     }
     const x = concatFeatures(pieces);
     if (x.m.rows !== entry.rows) throw new InvalidDataError(`feature "${index.feature}" part ${part}: ${x.m.rows} feature rows for ${entry.rows} labels`);
     return { x, y: Int32Array.from(entry.labels) };
   });
+}
+
+/**
+ * The columns of a shard's cache entry that are this family's features: all of them, or, when each row holds several
+ * embeddings side by side (every pooling of a BERT-family pass), the block of the family's pooling.
+ */
+function familyColumns(index: FeatureIndex, shard: ShardResult, x: Features, source: string): Features {
+  if (shard.blocks === undefined && index.pooling === undefined) return x;
+  const block = index.pooling === undefined ? -1 : (shard.blocks?.indexOf(index.pooling) ?? -1);
+  if (block < 0 || x.kind !== 'dense') {
+    throw new InvalidDataError(
+      `${source}: feature "${index.feature}" takes pooling ${index.pooling ?? '(none)'}, but the entry holds ${shard.blocks ? `blocks ${shard.blocks.join(', ')}` : 'one embedding per row'} (${shard.shardKey})`,
+    );
+  }
+  return { kind: 'dense', m: columnBlock(x.m, block, shard.blocks!.length) };
 }
 
 /** The MLP shape for a family from the experiment and its feature width. */
@@ -95,6 +111,7 @@ export async function train(ctx: StageContext, input: TrainInput): Promise<Train
         stage: stage.name,
         dataset: stage.dataset,
         ...(stage.from !== undefined ? { from: `${input.feature}_${stage.from}` } : {}),
+        ...(spec.kind === 'bert' ? { pooling: spec.pooling } : {}),
         inputSize: engine.spec.inputSize,
         parameters: parameterCount(engine.spec),
         engine: engine.name,

@@ -1,6 +1,6 @@
 /**
  * Just enough of CloudFormation to turn a synthesized template's resources into API calls: the intrinsic functions
- * our template uses (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select), resolved against what the test deployer
+ * our template uses (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split), resolved against what the test deployer
  * created and stand-in ARNs for what the emulator cannot run (Lambda, Batch).
  */
 
@@ -111,6 +111,10 @@ export function resolve(template: CfnTemplate, ctx: ResolveContext, value: Json)
       case 'Fn::Select': {
         const [index, list] = arg as [Json, Json];
         return (resolve(template, ctx, list) as Json[])[Number(resolve(template, ctx, index))]!;
+      }
+      case 'Fn::Split': {
+        const [sep, text] = arg as [string, Json];
+        return String(resolve(template, ctx, text)).split(sep);
       }
       case 'Fn::Sub': {
         const [text, vars] = (typeof arg === 'string' ? [arg, {}] : arg) as [string, Record<string, Json>];

@@ -17,6 +17,7 @@ import { CreateStateMachineCommand, DeleteStateMachineCommand, type SFNClient } 
 import { DeleteRuleCommand, type EventBridgeClient, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand, type Target } from '@aws-sdk/client-eventbridge';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { synth } from '../../support/cdk-template.js';
+import type { TextshiftStackProps } from '../../../cdk/textshift-stack.js';
 import { createTestBucket } from '../setup/aws.js';
 import { type CfnTemplate, type Json, type ResolveContext, onlyResource, resolve, resourcesOfType } from './cfn.js';
 
@@ -29,11 +30,11 @@ export interface SynthesizedStack {
 /**
  * Synthesizes the app as `cdk synth` does (cdk-nag included) with cdk.json's context and `overrides`; the resource
  * prefix is `overrides.prefix`, else one no other test run uses (the state machine's name, hence its ARN, derives
- * from it).
+ * from it). `workflowVariant` builds a test variant of the state machine (WorkflowProps.noOpItems).
  */
-export function synthesizeStack(overrides: Record<string, unknown> = {}): SynthesizedStack {
+export function synthesizeStack(overrides: Record<string, unknown> = {}, workflowVariant?: TextshiftStackProps['workflowVariant']): SynthesizedStack {
   const prefix = typeof overrides.prefix === 'string' ? overrides.prefix : `it-${randomBytes(4).toString('hex')}`;
-  const { template } = synth({ ...overrides, prefix });
+  const { template } = synth({ ...overrides, prefix }, workflowVariant ? { workflowVariant } : {});
   return { template: template.toJSON() as CfnTemplate, prefix };
 }
 

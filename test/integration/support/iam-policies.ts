@@ -8,6 +8,7 @@
 import { type CfnTemplate, type Json, type ResolveContext, onlyResource, resolve, resourcesOfType } from './cfn.js';
 import type { SynthesizedStack } from './deploy.js';
 import type { IamRequest, Where } from './iam-requests.js';
+import { runKeys } from '../../../src/run/keys.js';
 
 /** An IAM policy document (the parts the evaluator and the grant listing read). */
 export interface PolicyDocument {
@@ -136,7 +137,10 @@ interface AslState {
   Type: string;
   Resource?: string;
   Parameters?: Record<string, Json>;
-  ItemProcessor?: { States: Record<string, AslState> };
+  Label?: string;
+  ItemReader?: { Resource: string; Parameters: Record<string, Json> };
+  ResultWriter?: { Resource: string; Parameters: Record<string, Json> };
+  ItemProcessor?: { ProcessorConfig?: { Mode?: string }; States: Record<string, AslState> };
   Iterator?: { States: Record<string, AslState> };
   Branches?: { States: Record<string, AslState> }[];
 }
@@ -172,13 +176,50 @@ function taskRequests(state: string, task: AslState, where: Where): IamRequest[]
   }
 }
 
+/** A run the derived requests are made for: the bucket its objects are in and its id (its keys are from src/run/keys.ts). */
+export interface RunTarget {
+  bucket: string;
+  runId: string;
+}
+
+/** Step Functions' S3 requests go over TLS (1.2 or newer), as the bucket policy requires. */
+const S3_BY_SERVICE = { 'aws:SecureTransport': 'true', 's3:TlsVersion': '1.2' };
+
+/**
+ * What the state machine's role must allow for a Distributed Map state of `machine` in a run (Step Functions developer
+ * guide, "IAM policies for using Distributed Map states"): StartExecution of its own child executions, Describe- and
+ * StopExecution of the run's execution, RedriveExecution of the map's children (a redrive of the run redrives the
+ * Map Run); GetObject of the items its ItemReader reads (the run's shard plan: a Key path, so the key is the run's
+ * from keys.ts); and for its ResultWriter PutObject, GetObject, ListMultipartUploadParts and AbortMultipartUpload of
+ * the result files under the run's results prefix.
+ */
+function distributedMapRequests(state: string, map: AslState, machine: { name: string; arn: string }, where: Where, run: RunTarget): IamRequest[] {
+  const req = (action: string, resource: string, context: Record<string, string> = {}): IamRequest => ({ action, resource, context });
+  const keys = runKeys(run.runId);
+  const reader = map.ItemReader?.Parameters ?? {};
+  if (reader['Key.$'] !== '$.shardPlan.key') throw new Error(`Distributed Map "${state}": its ItemReader reads ${JSON.stringify(reader)}; derive its key here`);
+  const writer = map.ResultWriter?.Parameters ?? {};
+  if (writer['Prefix.$'] !== '$.shardPlan.resultsPrefix') throw new Error(`Distributed Map "${state}": its ResultWriter writes ${JSON.stringify(writer)}; derive its prefix here`);
+  const mapRun = '0b7a5d0e-2d1c-4b8e-9a51-5f0c2e6d7a10';
+  const results = ['manifest.json', 'SUCCEEDED_0.json'].map((f) => `arn:aws:s3:::${run.bucket}/${keys.shardMapResultsPrefix}/${mapRun}/${f}`);
+  const execution = `arn:aws:states:${where.region}:${where.account}:execution:${machine.name}`;
+  return [
+    req('states:StartExecution', machine.arn),
+    req('states:DescribeExecution', `${execution}:${run.runId}`),
+    req('states:StopExecution', `${execution}:${run.runId}`),
+    req('states:RedriveExecution', `${execution}/${map.Label ?? mapRun}:${mapRun}`),
+    req('s3:GetObject', `arn:aws:s3:::${run.bucket}/${keys.shardPlan}`, S3_BY_SERVICE),
+    ...results.flatMap((r) => ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'].map((a) => req(a, r, S3_BY_SERVICE))),
+  ];
+}
+
 /**
  * The requests AWS services make with the stack's roles on behalf of the run, by stage, derived from the template:
  * the state machine's tasks, its execution logging and tracing, each function's log writes (made by Lambda with the
  * function's role), the trainer container's image pull and log writes (ECS with the execution role), and the
- * upload trigger starting the state machine.
+ * upload trigger starting the state machine. Requests for a run's objects (a Distributed Map's) are `run`'s.
  */
-export function derivedRequests(stack: SynthesizedStack, where: Where): Map<string, IamRequest[]> {
+export function derivedRequests(stack: SynthesizedStack, where: Where, run: RunTarget): Map<string, IamRequest[]> {
   const { template, prefix } = stack;
   const ctx = resolveContext(template, { ...where, bucket: 'bucket' }, dataBucketId(template));
   const out = new Map<string, IamRequest[]>();
@@ -193,9 +234,12 @@ export function derivedRequests(stack: SynthesizedStack, where: Where): Map<stri
 
   const [, machine] = onlyResource(template, 'AWS::StepFunctions::StateMachine');
   const definition = JSON.parse(resolve(template, ctx, machine.Properties!.DefinitionString!) as string) as { States: Record<string, AslState> };
+  const machineName = String(machine.Properties!.StateMachineName);
+  const self = { name: machineName, arn: `arn:aws:states:${where.region}:${where.account}:stateMachine:${machineName}` };
   const visit = (states: Record<string, AslState>) => {
     for (const [name, s] of Object.entries(states)) {
       if (s.Type === 'Task') push(STATE_MACHINE, ...taskRequests(name, s, where));
+      if (s.Type === 'Map' && s.ItemProcessor?.ProcessorConfig?.Mode === 'DISTRIBUTED') push(STATE_MACHINE, ...distributedMapRequests(name, s, self, where, run));
       for (const inner of [s.ItemProcessor, s.Iterator, ...(s.Branches ?? [])]) if (inner) visit(inner.States);
     }
   };

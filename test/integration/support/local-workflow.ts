@@ -9,6 +9,11 @@
  *                          containers/trainer/Dockerfile) plus the job definition's command with `Ref::` parameters
  *                          substituted and its environment; a non-zero exit fails the task as Batch does
  *                          (States.TaskFailed, Cause = the job description with "Essential container in task exited")
+ *   Distributed Map        the harness's stand-in (test/support/distributed-map.ts), which the interpreter lacks: it
+ *                          reads the shard plan from the emulator's S3 where the ItemReader points and runs each batch
+ *                          as a child execution of its own (another interpreter run of the map's processor, with these
+ *                          same task stand-ins); the emulator's Step Functions runs the real Distributed Map in
+ *                          distributed-map.test.ts
  *
  * Object storage is the emulator's S3 (or any endpoint in `awsEnv`). Why an interpreter and not the emulator's own
  * Step Functions with activity workers: the emulator cannot invoke Lambda or Batch, so running there would mean
@@ -19,6 +24,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { type AslStates, runDistributedMap, standInDistributedMaps } from '../../support/distributed-map.js';
 import { type CfnResource, type Json, type ResolveContext, onlyResource, resolve, resourcesOfType, standInArn } from './cfn.js';
 import type { SynthesizedStack } from './deploy.js';
 
@@ -74,8 +81,11 @@ export interface LocalExecution {
   output?: unknown;
   /** The execution's error when it failed ({Error, Cause} as Step Functions reports it). */
   error?: { Error?: string; Cause?: string };
-  /** Every state entered, in order; states inside a Map iteration carry the iteration index. */
-  entered: { state: string; index?: number }[];
+  /**
+   * Every state entered, in order; states inside a Map iteration carry the iteration index, states of a Distributed
+   * Map's child execution the child's index (`child`), and inside its own Map the iteration index too.
+   */
+  entered: { state: string; index?: number; child?: number }[];
   /** Retries the definition's Retry fields made, by state name. */
   retried: string[];
   lambdaCalls: LambdaCall[];
@@ -171,6 +181,26 @@ export class LocalWorkflow {
    */
   async execute(input: unknown, name: string, intercept?: TaskInterceptor): Promise<LocalExecution> {
     const record: LocalExecution = { status: 'SUCCEEDED', entered: [], retried: [], lambdaCalls: [], jobs: [] };
+    const result = await this.run(this.definition, input, name, record, intercept);
+    if (result.error) {
+      record.status = 'FAILED';
+      record.error = result.error;
+    } else record.output = result.output;
+    return record;
+  }
+
+  /**
+   * One execution of `definition` (the machine's, or a Distributed Map's processor as a child execution), its
+   * entered states and task calls added to `record`, the child's index on the states it entered.
+   */
+  private async run(
+    definition: AslStates,
+    input: unknown,
+    name: string,
+    record: LocalExecution,
+    intercept: TaskInterceptor | undefined,
+    child?: number,
+  ): Promise<{ output?: unknown; error?: { Error?: string; Cause?: string } }> {
     const localHandlers: Record<string, (input: Json) => Promise<Json>> = {};
     const retryIntervalOverrides: Record<string, number> = {};
     const visit = (states: Record<string, AslState>) => {
@@ -193,9 +223,19 @@ export class LocalWorkflow {
         }
       }
     };
-    visit(this.definition.States);
+    const { definition: runnable, maps } = standInDistributedMaps(definition);
+    visit(runnable.States as Record<string, AslState>);
+    for (const [mapState, map] of maps) {
+      localHandlers[mapState] = (i) =>
+        runDistributedMap(mapState, map, i, {
+          readItems: (bucket, key) => this.readJson(bucket, key) as Promise<unknown[]>,
+          runChild: async (_map, processor, childInput, index) =>
+            this.run(processor, childInput, `${name}/${mapState}:${index}`, record, intercept, index),
+        }) as Promise<Json>;
+    }
 
-    const machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: false } });
+    // A child execution's processor is not a whole definition by itself (the validator wants one); its parent's was validated.
+    const machine = new StateMachine(runnable as never, { validationOptions: child === undefined ? { checkArn: false } : { noValidate: true } });
     const executionArn = `arn:aws:states:${this.options.region}:${this.options.account}:execution:${this.stateMachineName}:${name}`;
     const stateMachineArn = `arn:aws:states:${this.options.region}:${this.options.account}:stateMachine:${this.stateMachineName}`;
     const run = machine.run(input as Json, {
@@ -204,19 +244,29 @@ export class LocalWorkflow {
     });
     const collect = (async () => {
       for await (const e of run.eventLogs as AsyncGenerator<EventLogEntry>) {
-        if (e.type === 'StateEntered') record.entered.push({ state: e.state!.name, ...(e.index !== undefined ? { index: e.index } : {}) });
+        if (e.type === 'StateEntered') record.entered.push({ state: e.state!.name, ...(e.index !== undefined ? { index: e.index } : {}), ...(child !== undefined ? { child } : {}) });
         if (e.type === 'StateRetried') record.retried.push(e.state!.name);
       }
     })();
+    let outcome: { output?: unknown; error?: { Error?: string; Cause?: string } };
     try {
-      record.output = await run.result;
+      outcome = { output: await run.result };
     } catch (err) {
       const cause = (err as Error).cause as Error | undefined;
-      record.status = 'FAILED';
-      record.error = { Error: cause?.name, Cause: cause?.message };
+      outcome = { error: { Error: cause?.name, Cause: cause?.message } };
     }
     await collect;
-    return record;
+    return outcome;
+  }
+
+  /** A JSON object of the emulator's S3 (what a Distributed Map's ItemReader reads). */
+  private async readJson(bucket: string, key: string): Promise<unknown> {
+    const s3 = new S3Client({ endpoint: this.options.awsEnv.AWS_ENDPOINT_URL, region: this.options.region, forcePathStyle: true, credentials: { accessKeyId: this.options.awsEnv.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: this.options.awsEnv.AWS_SECRET_ACCESS_KEY ?? 'test' } });
+    try {
+      return JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString());
+    } finally {
+      s3.destroy();
+    }
   }
 
   /** Puts back every environment variable the in-process handlers were given. */

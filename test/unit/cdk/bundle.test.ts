@@ -9,6 +9,7 @@ import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../../suppo
 import { dataFile } from '../../support/data.js';
 import { decodeNpy } from '../../../src/matrix/npy.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
+import { readShardPlan } from '../../../src/run/shard-plan.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
 import { testDeployment } from '../../support/deployment.js';
@@ -77,7 +78,8 @@ describe('Lambda bundles (local esbuild, no Docker)', () => {
       for (const f of ['sst2/train.tsv', 'sst2/test.tsv', 'imdb.csv.gz']) await store.put(`datasets/${f}`, readFileSync(dataFile(f)));
       const data = new FsBlobStore(path.join(root, 'datasets'));
       const plan = await prepare({ store, data, reporter: silentReporter }, { experimentKey: 'experiments/u.json', quick: true }, { deployment: await testDeployment() });
-      const event = { runId: plan.runId, shardKey: plan.shardKeys[0] };
+      const [shardKey] = await readShardPlan(store, plan.runId, plan.shardPlan);
+      const event = { runId: plan.runId, shardKey };
       const probe = spawnSync(
         process.execPath,
         ['--input-type=module', '-e', `const m = await import('./index.mjs'); process.stdout.write(JSON.stringify(await m.handler(${JSON.stringify(event)})))`],

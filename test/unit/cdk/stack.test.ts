@@ -143,7 +143,8 @@ describe('IAM least privilege', () => {
     ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'], ['runs/*/splits/*/*.jsonl.gz'], ['experiments/*', 'datasets/*'])],
     ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'])],
     ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*'], ['runs/*'], ['runs/*/checkpoints.zip'])],
-    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json'], ['runs/*/manifest.json'])],
+    // MarkFailed also writes the failed run's report page (why it failed).
+    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json'], ['runs/*/manifest.json', 'runs/*/report/report.html'])],
     ['the trainer job', 'TrainingJobRoleDefaultPolicy', rw(['runs/*', 'cache/*'], ['runs/*'])],
   ])('%s reaches only its key prefixes', (_name, policy, expected) => {
     expect(s3Access(policy)).toEqual(expected);
@@ -224,6 +225,28 @@ describe('IAM least privilege', () => {
     expect(statements.filter((s) => list(s.Action).some((a) => a === 'batch:DescribeJobs' || a === 'batch:TerminateJob'))).toEqual([
       { Effect: 'Allow', Action: 'batch:DescribeJobs', Resource: '*' },
       { Effect: 'Allow', Action: 'batch:TerminateJob', Resource: 'arn:aws:batch:{AWS::Region}:{AWS::AccountId}:job/*' },
+    ]);
+  });
+});
+
+describe('the Featurize Distributed Map\'s grants', () => {
+  it('reads only runs\' shard plans, writes only under runs\' map results, and starts, stops and redrives only its own child executions', () => {
+    const s3Statements = statementsOf('WorkflowStateMachineRoleDefaultPolicy').filter((st) => list(st.Action).some((a) => a.startsWith('s3:')));
+    expect(s3Statements).toEqual([
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: expect.stringMatching(/^arn:StorageData\w+\/runs\/\*\/shards\.json$/) },
+      {
+        Effect: 'Allow',
+        // What the Step Functions developer guide lists for a ResultWriter.
+        Action: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        Resource: expect.stringMatching(/^arn:StorageData\w+\/runs\/\*\/featurize-map\/\*$/),
+      },
+    ]);
+    const [, policy] = resourcesOf(synthesized.template, 'AWS::IAM::Policy').find(([id]) => id.startsWith('WorkflowStateMachineDistributedMapPolicy'))!;
+    const statements = (policy.PolicyDocument as unknown as { Statement: Statement[] }).Statement;
+    expect(statements.map((st) => [list(st.Action), list(st.Resource).map((r) => r.replace(/\[object Object\]/, '<machine name>'))])).toEqual([
+      [['states:StartExecution'], [expect.stringMatching(/^ref:WorkflowStateMachine/)]],
+      [['states:DescribeExecution', 'states:StopExecution'], ['arn:aws:states:{AWS::Region}:{AWS::AccountId}:execution:<machine name>:*']],
+      [['states:RedriveExecution'], ['arn:aws:states:{AWS::Region}:{AWS::AccountId}:execution:<machine name>/Featurize:*']],
     ]);
   });
 });

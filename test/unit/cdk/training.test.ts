@@ -54,6 +54,22 @@ describe('GPU trainer (default)', () => {
     expect(container.JobRoleArn).toMatch(/^arn:TrainingJobRole/);
   });
 
+  it('job queue: cancels a job that waited RUNNABLE longer than trainerRunnableTimeoutMinutes, for every blocking reason Batch reports', () => {
+    const queue = only(gpu, 'AWS::Batch::JobQueue');
+    // The reasons the AWS Batch user guide lists for jobStateTimeLimitActions ("Jobs stuck in RUNNABLE"); CDK and
+    // Batch accept 600 to 86,400 seconds.
+    expect(queue.JobStateTimeLimitActions).toEqual(
+      ['CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY', 'MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE', 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT'].map((reason) => ({
+        Action: 'CANCEL',
+        MaxTimeSeconds: 60 * 60,
+        Reason: reason,
+        State: 'RUNNABLE',
+      })),
+    );
+    const custom = synth({ trainerRunnableTimeoutMinutes: 15 });
+    expect((only(custom, 'AWS::Batch::JobQueue').JobStateTimeLimitActions as { MaxTimeSeconds: number }[]).map((a) => a.MaxTimeSeconds)).toEqual([900, 900, 900]);
+  }, SYNTH_TIMEOUT);
+
   it('retries a job only on a transient exit (EX_TEMPFAIL, 75) or a reclaimed Spot host, exits on anything else, and times out', () => {
     const def = only(gpu, 'AWS::Batch::JobDefinition');
     // Batch applies the first entry that matches, so both RETRY entries must come before the catch-all EXIT.

@@ -2,29 +2,28 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { estimateStateTransitions } from '../../../src/cost/transitions.js';
 import { type HistoryEvent, stateTransitions } from '../../../src/cost/billing.js';
-import { INTAKE, MARK_FAILED, RETRY, STAGES } from '../../../src/run/graph.js';
+import { DISTRIBUTED_MAP_ERRORS, INTAKE, MARK_FAILED, RETRY, STAGES, TASK_TIMEOUT_MARGIN_SECONDS, taskTimeoutSeconds } from '../../../src/run/graph.js';
+import { readConfig } from '../../../src/config/deployment.js';
 import { LAMBDA_TRANSIENT_ERRORS, RETRYABLE_ERROR_NAMES } from '../../../src/errors/index.js';
 import { type AslDefinition, type AslState, CDK_CONTEXT, SYNTH_TIMEOUT, type Synthesized, resourcesOf, stateMachineDefinition, synth } from '../../support/cdk-template.js';
+import {
+  ARN, type Event, type Executed, type Handlers, type Json, RUN_STAGES, allStates, execute, fail, failure, markFailedStandIn, planOf, redrive, stoppedIn, succeeding, useDefinition,
+} from '../../support/asl-harness.js';
 
-// aws-local-stepfunctions targets Node >= 22; Node 20 lacks Promise.withResolvers, which it uses.
-const P = Promise as unknown as { withResolvers?: () => unknown };
-P.withResolvers ??= () => {
-  let resolve!: (v: unknown) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise((a, b) => ((resolve = a), (reject = b)));
-  return { promise, resolve, reject };
-};
-const { StateMachine } = await import('aws-local-stepfunctions');
 
-// A non-default concurrency proves the context value reaches the Map (cdk.json's default is checked in cdk-config).
+// Non-default concurrencies prove the context values reach the Maps (cdk.json's defaults are checked in cdk-config).
 const CONCURRENCY = 7;
+const TRAIN_CONCURRENCY = 3;
 let asl: AslDefinition;
 let machineProps: Record<string, unknown>;
 let template: Synthesized['template'];
 
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
 beforeAll(() => {
-  ({ template } = synth({ featurizeConcurrency: CONCURRENCY }));
+  ({ template } = synth({ featurizeConcurrency: CONCURRENCY, trainConcurrency: TRAIN_CONCURRENCY }));
   asl = stateMachineDefinition(template);
+  useDefinition(asl);
   machineProps = resourcesOf(template, 'AWS::StepFunctions::StateMachine')[0]![1];
 }, SYNTH_TIMEOUT);
 
@@ -37,10 +36,7 @@ const inner = (mapName: string): [string, AslState] => {
   const processor = state(mapName).ItemProcessor!;
   return [processor.StartAt, processor.States[processor.StartAt]!];
 };
-const runStages = ['Prepare', 'Featurize', 'Train', 'Report'];
-/** Every state with its name, top level and inside Map item processors. */
-const allStates = (): [string, AslState][] =>
-  Object.entries(asl.States).flatMap(([name, st]) => [[name, st] as [string, AslState], ...Object.entries(st.ItemProcessor?.States ?? {})]);
+const runStages = RUN_STAGES;
 const stateAnywhere = (name: string): AslState => {
   const found = allStates().find(([n]) => n === name);
   if (!found) throw new Error(`no state "${name}" in the definition or its Maps`);
@@ -70,13 +66,36 @@ describe('state machine definition (synthesized ASL)', () => {
     });
   });
 
-  it('fans Featurize out over the shard keys with the configured concurrency, one Lambda per shard', () => {
+  it('fans Featurize out as a Distributed Map: items read from the S3 shard plan, results written under the run, one STANDARD child per shard', () => {
     const map = state('Featurize');
     expect(map.Type).toBe('Map');
-    expect(map.ItemsPath).toBe('$.shardKeys');
+    expect(map.ItemProcessor!.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    // The items are the JSON array Prepare wrote; the state holds only its key.
+    expect(map.ItemsPath).toBeUndefined();
+    expect(map.ItemReader).toEqual({
+      Resource: 'arn:aws:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSON' },
+      Parameters: { Bucket: expect.stringMatching(/^ref:StorageData/), 'Key.$': '$.shardPlan.key' },
+    });
+    expect(map.ResultWriter).toEqual({
+      Resource: 'arn:aws:states:::s3:putObject',
+      Parameters: { Bucket: expect.stringMatching(/^ref:StorageData/), 'Prefix.$': '$.shardPlan.resultsPrefix' },
+    });
+    // One shard per child (no batching), no failure tolerated (the ASL default of an absent ToleratedFailure is 0).
+    expect(map.ItemBatcher).toBeUndefined();
+    expect(map.ToleratedFailureCount).toBeUndefined();
+    expect(map.ToleratedFailurePercentage).toBeUndefined();
+    expect(map.Label).toBe('Featurize');
     expect(map.MaxConcurrency).toBe(CONCURRENCY);
-    expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKey.$': '$$.Map.Item.Value' });
-    const [, shard] = inner('Featurize');
+    // Each child execution gets a batch of shard keys (the plan holds at most 1,000 batches) and runs them one by one.
+    expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKeys.$': '$$.Map.Item.Value' });
+    const [batchName, batch] = inner('Featurize');
+    expect(batchName).toBe('Featurize batch');
+    expect(batch).toMatchObject({ Type: 'Map', ItemsPath: '$.shardKeys', MaxConcurrency: 1, ResultPath: null, End: true });
+    expect(batch.ItemProcessor!.ProcessorConfig).toEqual({ Mode: 'INLINE' });
+    expect(batch.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKey.$': '$$.Map.Item.Value' });
+    expect(batch.ItemProcessor!.StartAt).toBe('Featurize shard');
+    const shard = stateAnywhere('Featurize shard');
     expect(shard.Resource).toMatch(/:states:::lambda:invoke$/);
     expect(shard.Parameters).toMatchObject({
       Payload: { 'runId.$': '$.runId', 'shardKey.$': '$.shardKey' },
@@ -87,7 +106,9 @@ describe('state machine definition (synthesized ASL)', () => {
   it('trains one Batch job per feature family, synchronously, passing runId and feature as job parameters', () => {
     const map = state('Train');
     expect(map.Type).toBe('Map');
+    expect(map.ItemProcessor!.ProcessorConfig).toEqual({ Mode: 'INLINE' });
     expect(map.ItemsPath).toBe('$.features');
+    expect(map.MaxConcurrency).toBe(TRAIN_CONCURRENCY);
     expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'feature.$': '$$.Map.Item.Value' });
     const [, job] = inner('Train');
     expect(job.Resource).toMatch(/:states:::batch:submitJob\.sync$/);
@@ -102,14 +123,14 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(tasks.map(([n]) => n).sort()).toEqual(
       [
         'Featurize shard', 'Prepare', 'Report', 'Start run', 'Train feature family',
-        ...runStages.map((stage) => `MarkFailed ${stage}`),
+        ...runStages.map((stage) => `MarkFailed ${stage}`), 'MarkFailed Featurize map',
       ].sort(),
     );
     const retrier = (errors: readonly string[]) => ({
       ErrorEquals: [...errors], IntervalSeconds: 2, BackoffRate: 2, MaxAttempts: 6, MaxDelaySeconds: 60, JitterStrategy: 'FULL',
     });
     // Lambda tasks: our TransientError and the Lambda service's transient errors, nothing else (no States.ALL).
-    for (const name of ['Prepare', 'Featurize shard', 'Report', ...runStages.map((stage) => `MarkFailed ${stage}`)]) {
+    for (const name of ['Prepare', 'Featurize shard', 'Report', ...runStages.map((stage) => `MarkFailed ${stage}`), 'MarkFailed Featurize map']) {
       expect(stateAnywhere(name).Retry, name).toEqual([retrier(['TransientError', ...LAMBDA_TRANSIENT_ERRORS])]);
     }
     expect(stateAnywhere('Train feature family').Retry).toEqual([retrier(['Batch.ServerException', 'Batch.AWSBatchException'])]);
@@ -125,8 +146,9 @@ describe('state machine definition (synthesized ASL)', () => {
       if (stage.fanOut.each === 'run') expect(st.Type).toBe('Task');
       else {
         expect(st.Type).toBe('Map');
-        expect(st.ItemsPath).toBe(`$.${stage.fanOut.items}`);
-        expect(inner(stage.name)[0]).toBe(stage.fanOut.task);
+        if (stage.fanOut.mode === 'inline') expect(st.ItemsPath).toBe(`$.${stage.fanOut.items}`);
+        else expect(st.ItemReader!.Parameters['Key.$']).toBe(`$.${stage.fanOut.items}.key`);
+        expect(inner(stage.name)[0]).toBe(stage.fanOut.mode === 'inline' ? stage.fanOut.task : stage.fanOut.batchState);
       }
       name = st.Next;
     }
@@ -144,6 +166,24 @@ describe('state machine definition (synthesized ASL)', () => {
     const train = STAGES.find((s) => s.aws.on === 'batch')!.aws;
     const [[, jobDefinition]] = resourcesOf(template, 'AWS::Batch::JobDefinition') as [[string, { Timeout: { AttemptDurationSeconds: number } }]];
     expect(jobDefinition.Timeout.AttemptDurationSeconds).toBe((CDK_CONTEXT[train.timeout] as number) * 60);
+  });
+
+  it('gives every Task a TimeoutSeconds: a Lambda task its function\'s timeout plus a margin, the Batch task every attempt\'s RUNNABLE limit and job timeout plus a margin', () => {
+    const limits = readConfig((k) => CDK_CONTEXT[k]);
+    const tasks = allStates().filter(([, st]) => st.Type === 'Task');
+    expect(tasks.length).toBeGreaterThan(0);
+    for (const [name, st] of tasks) expect(st.TimeoutSeconds, name).toEqual(expect.any(Number));
+    for (const stage of STAGES) {
+      const task = stateAnywhere(stage.fanOut.each === 'run' ? stage.name : stage.fanOut.task);
+      expect(task.TimeoutSeconds, stage.name).toBe(taskTimeoutSeconds(stage.aws, limits));
+    }
+    expect(stateAnywhere('Featurize shard').TimeoutSeconds).toBe(limits.featurizeTimeoutSeconds + TASK_TIMEOUT_MARGIN_SECONDS.lambda);
+    expect(stateAnywhere('MarkFailed Train').TimeoutSeconds).toBe(limits.markFailedTimeoutSeconds + TASK_TIMEOUT_MARGIN_SECONDS.lambda);
+    // 3 attempts x (60 min RUNNABLE + 240 min running) + 10 min: the job queue and the job definition end a job first.
+    expect(stateAnywhere('Train feature family').TimeoutSeconds).toBe(3 * (60 + 240) * 60 + 600);
+    // Not Batch's own attempt duration: the job definition's timeout stays in charge of a running attempt.
+    expect(stateAnywhere('Train feature family').Parameters).not.toHaveProperty('Timeout');
+    expect(state('Start run').TimeoutSeconds).toBe(60);
   });
 
   it('catches every task\'s failure next to it: "<stage> failed" saves stage and redrive count, "MarkFailed <stage>" records it and leads back to the task', () => {
@@ -173,10 +213,15 @@ describe('state machine definition (synthesized ASL)', () => {
       expect(mark.ResultPath).toBeNull();
       expect(mark.Next).toBe(taskOf[stage]);
     }
-    // The shard and training-job failure paths live inside their Map iterations; the Maps themselves catch nothing.
-    expect(Object.keys(state('Featurize').ItemProcessor!.States).sort()).toEqual(['Featurize failed', 'Featurize shard', 'MarkFailed Featurize']);
+    // The shard and training-job failure paths live inside their Map iterations (for Featurize: each shard's child
+    // execution). The Inline Map catches nothing; the Distributed Map catches only its own failures (items or results
+    // out of reach), not a failed child: that one recorded its failure, and a redrive redrives the Map Run.
+    expect(Object.keys(state('Featurize').ItemProcessor!.States)).toEqual(['Featurize batch']);
+    expect(Object.keys(stateAnywhere('Featurize batch').ItemProcessor!.States).sort()).toEqual(['Featurize failed', 'Featurize shard', 'MarkFailed Featurize']);
     expect(Object.keys(state('Train').ItemProcessor!.States).sort()).toEqual(['MarkFailed Train', 'Train failed', 'Train feature family']);
-    expect(state('Featurize').Catch).toBeUndefined();
+    expect(state('Featurize').Catch).toEqual([{ ErrorEquals: [...DISTRIBUTED_MAP_ERRORS], ResultPath: '$.error', Next: 'Featurize map failed' }]);
+    expect(state('Featurize map failed')).toMatchObject({ Type: 'Pass', Parameters: { stage: 'Featurize' }, Next: 'MarkFailed Featurize map' });
+    expect(state('MarkFailed Featurize map').Next).toBe('Featurize');
     expect(state('Train').Catch).toBeUndefined();
     // The only Fail states are the intake's; a run never ends in one (a redrive would only fail there again).
     expect(allStates().filter(([, st]) => st.Type === 'Fail').map(([n]) => n).sort()).toEqual(['Could not start run', 'Unrecognised input']);
@@ -185,12 +230,13 @@ describe('state machine definition (synthesized ASL)', () => {
   it('keeps only keys in the state: Lambda results are trimmed and Map outputs discarded', () => {
     expect(state('Prepare').ResultSelector).toEqual({
       'runId.$': '$.Payload.runId',
-      'shardKeys.$': '$.Payload.shardKeys',
+      'shardPlan.$': '$.Payload.shardPlan',
       'features.$': '$.Payload.features',
     });
     expect(state('Featurize').ResultPath).toBeNull();
     expect(state('Train').ResultPath).toBeNull();
-    expect(inner('Featurize')[1].ResultSelector).toEqual({ 'cached.$': '$.Payload.cached' });
+    expect(stateAnywhere('Featurize batch').ResultPath).toBeNull();
+    expect(stateAnywhere('Featurize shard').ResultSelector).toEqual({ 'cached.$': '$.Payload.cached' });
     expect(inner('Train')[1].ResultSelector).toEqual({ 'jobId.$': '$.JobId', 'status.$': '$.Status' });
     expect(state('Report').Parameters).toMatchObject({ Payload: { 'runId.$': '$.runId', 'executionArn.$': '$$.Execution.Id' } });
   });
@@ -216,144 +262,6 @@ describe('state machine definition (synthesized ASL)', () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------------------------
-// The synthesized definition executed by an ASL interpreter. Task states are replaced by stand-ins that record
-// their input and answer like the service would; this tests the routing, naming and error paths of the
-// definition itself. The real handlers run against it in the integration tests.
-
-type Json = ReturnType<typeof JSON.parse>;
-type Handlers = Record<string, (input: Json, attempt: number) => Json>;
-interface Call {
-  state: string;
-  input: Json;
-}
-type Event = { type: string; index?: number; state?: { name: string; type: string; input: Json } };
-interface Executed {
-  output: Json;
-  calls: Call[];
-  error: Error | undefined;
-  events: Event[];
-  executionName: string;
-}
-
-const ARN = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:textshift-run:${name}`;
-
-/** Runs `definition` (default: the synthesized one) with task stand-ins; records task calls and the event log. */
-async function execute(
-  input: Json,
-  handlers: Handlers,
-  executionName = 'exec-1',
-  { definition = asl, redriveCount = 0 }: { definition?: AslDefinition; redriveCount?: number } = {},
-): Promise<Executed> {
-  const calls: Call[] = [];
-  const attempts = new Map<string, number>();
-  const wrapped = Object.fromEntries(
-    Object.entries(handlers).map(([name, fn]) => [
-      name,
-      async (i: Json) => {
-        calls.push({ state: name, input: i });
-        const n = (attempts.get(name) ?? 0) + 1;
-        attempts.set(name, n);
-        return fn(i, n);
-      },
-    ]),
-  );
-  // A redrive starts inside the definition, which leaves states unreachable; the whole was validated already.
-  const validationOptions = definition === asl ? { checkArn: false } : { noValidate: true };
-  const machine = new StateMachine(definition as never, { validationOptions });
-  const retryIntervalOverrides = Object.fromEntries(allStates().filter(([, st]) => st.Type === 'Task').map(([n]) => [n, 0]));
-  const run = machine.run(input, {
-    overrides: { taskResourceLocalHandlers: wrapped, retryIntervalOverrides },
-    context: { Execution: { Id: ARN(executionName), Name: executionName, RedriveCount: redriveCount } } as never,
-  });
-  const events: Event[] = [];
-  const logged = (async () => {
-    for await (const e of run.eventLogs) events.push(e as Event);
-  })();
-  let output: Json;
-  let error: Error | undefined;
-  try {
-    output = await run.result;
-  } catch (err) {
-    error = err as Error;
-  }
-  await logged;
-  return { output, calls, error, events, executionName };
-}
-
-/** The state each execution (index undefined) or Map iteration (its index) was in when it stopped, if it had not finished. */
-function stoppedIn(events: Event[], where: (e: Event) => boolean): Map<number | undefined, { name: string; input: Json }> {
-  const last = new Map<number | undefined, Event>();
-  for (const e of events) if ((e.type === 'StateEntered' || e.type === 'StateExited') && where(e)) last.set(e.index, e);
-  const open = new Map<number | undefined, { name: string; input: Json }>();
-  for (const [index, e] of last) if (e.type === 'StateEntered') open.set(index, e.state!);
-  return open;
-}
-
-/**
- * Redrives a failed execution as Step Functions documents RedriveExecution: it continues from the state the
- * execution failed in, with that state's input; of an inline Map only the failed or aborted iterations run
- * again, each from the state it stopped in; states that succeeded are not re-run; $$.Execution.RedriveCount
- * goes up by one. Returns the calls of the redrive only.
- */
-async function redrive(failed: Executed, handlers: Handlers): Promise<Executed> {
-  const redriveCount = 1;
-  const stopped = stoppedIn(failed.events, (e) => e.index === undefined).get(undefined);
-  if (!stopped) throw new Error('the execution did not fail in a state: nothing to redrive');
-  const calls: Call[] = [];
-  let continueAt: string | undefined = stopped.name;
-  const input = stopped.input;
-  const map = asl.States[stopped.name]!;
-  if (map.Type === 'Map') {
-    const processor = map.ItemProcessor!;
-    const iterations = stoppedIn(failed.events, (e) => e.index !== undefined && e.state!.name in processor.States);
-    for (const it of iterations.values()) {
-      const again = await execute(it.input, handlers, failed.executionName, { definition: { StartAt: it.name, States: processor.States }, redriveCount });
-      calls.push(...again.calls);
-      if (again.error) return { ...again, calls };
-    }
-    // The Map's own output is its input (ResultPath null), so the execution goes on from its Next with that.
-    expect(map.ResultPath).toBeNull();
-    continueAt = map.Next;
-  }
-  if (continueAt === undefined) return { output: input, calls, error: undefined, events: [], executionName: failed.executionName };
-  const rest = await execute(input, handlers, failed.executionName, { definition: { ...asl, StartAt: continueAt }, redriveCount });
-  return { ...rest, calls: [...calls, ...rest.calls] };
-}
-
-/**
- * Stand-in for the MarkFailed Lambda, as functions/mark-failed answers: it fails with RunFailed (ending the
- * execution in this state) unless a redrive re-entered it, when it returns and the failed task runs again.
- */
-const markFailedStandIn = (i: Json) => {
-  const p = i.Payload;
-  if (p.redriveCount > p.failedAtRedrive) return { Payload: { runId: p.runId, stage: p.stage, resumed: true } };
-  throw fail('RunFailed', `${p.stage} failed: ${p.error.Error} (run ${p.runId}; fix the cause, then redrive the execution to resume)`);
-};
-
-/** Stand-ins answering like Lambda (`{Payload}`) and Batch (`{JobId, Status}`) for a two-shard, two-family run. */
-const succeeding: Handlers = {
-  Prepare: (i: Json) => ({ Payload: { runId: i.Payload.runId, shardKeys: ['s/0.json', 's/1.json'], features: ['bow', 'bert'] } }),
-  'Featurize shard': (i: Json) => ({ Payload: { shardKey: i.Payload.shardKey, cacheKey: 'cache/features/x.csr', cached: false } }),
-  'Train feature family': () => ({ JobId: 'job-1', Status: 'SUCCEEDED' }),
-  Report: (i: Json) => ({
-    Payload: {
-      runId: i.Payload.runId,
-      resultsKey: `runs/${i.Payload.runId}/report/results.json`,
-      reportKey: `runs/${i.Payload.runId}/report/report.html`,
-      costKey: `runs/${i.Payload.runId}/report/cost.json`,
-      archiveKey: `runs/${i.Payload.runId}/checkpoints.zip`,
-    },
-  }),
-  ...Object.fromEntries(runStages.map((stage) => [`MarkFailed ${stage}`, markFailedStandIn])),
-};
-const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-/** The Error and Cause the execution failed with (the interpreter wraps them in an ExecutionError). */
-const failure = (error: Error | undefined) => {
-  const cause = error?.cause as Error | undefined;
-  return { Error: cause?.name, Cause: cause?.message };
-};
-const fail = (name: string, message: string) => Object.assign(new Error(message), { name });
 
 describe('executing the definition with aws-local-stepfunctions (task stand-ins, no AWS)', () => {
   it('console input {"experiment"}: derives run id <stem>-md5(key#execution name) and runs every stage in order', async () => {
@@ -465,13 +373,15 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
 
   it('a shard that throws a permanent error (DataError) goes to MarkFailed Featurize after exactly one attempt', async () => {
     const shard = shardFailing('s/1.json', 'DataError', Infinity);
-    const { calls, error } = await execute({ experiment: 'experiments/a.json', runId: 'a-4' }, { ...succeeding, 'Featurize shard': shard.handler });
+    const { calls, error, children } = await execute({ experiment: 'experiments/a.json', runId: 'a-4' }, { ...succeeding, 'Featurize shard': shard.handler });
     expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 1 });
     expect(calls.filter((c) => c.state === 'MarkFailed Featurize').map((c) => c.input.Payload)).toEqual([
       { runId: 'a-4', stage: 'Featurize', error: { Error: 'DataError', Cause: 's/1.json: attempt 1 failed' }, failedAtRedrive: 0, redriveCount: 0 },
     ]);
     expect(calls.some((c) => c.state === 'Train feature family')).toBe(false);
-    expect(failure(error).Error).toBe('RunFailed');
+    // The shard's child execution ends in MarkFailed (RunFailed); the Map Run then fails the run at Featurize.
+    expect(children.filter((c) => c.error).map((c) => [c.executionName, failure(c.error).Error])).toEqual([['exec-1/Featurize:1', 'RunFailed']]);
+    expect(failure(error).Error).toBe('States.ExceedToleratedFailureThreshold');
   });
 
   it('a failed training job goes to MarkFailed Train with the stage and cause, which ends the execution there (RunFailed)', async () => {
@@ -542,6 +452,15 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(redriven.calls[1]!.input.Payload).toEqual({ runId: 'a-2', shardKey: 's/1.json' });
   });
 
+  it('a shard plan the Distributed Map cannot read goes to MarkFailed Featurize map, which leads back to the Map on a redrive', async () => {
+    const unreadable = (i: Json) => ({ Payload: { runId: i.Payload.runId, shardPlan: { key: 'runs/a-5/missing.json', count: 2, resultsPrefix: 'runs/a-5/featurize-map' }, features: ['bow'] } });
+    const handlers = { ...succeeding, Prepare: unreadable, 'MarkFailed Featurize map': markFailedStandIn };
+    const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-5' }, handlers, 'a-5');
+    expect(failed.calls.map((c) => c.state)).toEqual(['Prepare', 'MarkFailed Featurize map']);
+    expect(failed.calls[1]!.input.Payload).toMatchObject({ runId: 'a-5', stage: 'Featurize', error: { Error: 'States.ItemReaderFailed' } });
+    expect(failure(failed.error).Error).toBe('RunFailed');
+  });
+
   it('a stage that fails again after a redrive ends the execution failed again (no loop): its failure is saved at redrive count 1', async () => {
     const alwaysFails = () => {
       throw fail('Error', 'experiments/a.json: field "seed": expected number');
@@ -590,13 +509,19 @@ describe('state transitions: the estimate from the stage graph equals a real exe
     Prepare: (i: Json) => ({
       Payload: {
         runId: i.Payload.runId,
-        shardKeys: Array.from({ length: shards }, (_, k) => `s/${k}.json`),
+        shardPlan: planOf(i.Payload.runId, Array.from({ length: shards }, (_, k) => `s/${k}.json`)),
         features: Array.from({ length: families }, (_, k) => `f${k}`),
       },
     }),
     'Start run': () => ({ ExecutionArn: 'arn:started' }),
   });
   const topLevel = (events: Event[]) => events.filter((e) => e.type === 'StateEntered' && e.index === undefined).map((e) => e.state!.name);
+  /**
+   * Transitions billed for an execution: those in its history, plus per child execution of a Distributed Map one
+   * for starting it and those in its own history (the Step Functions developer guide, "Transitions in Distributed
+   * Map state"). The parent's history has one state entry for the Map however many children it ran.
+   */
+  const billed = (e: Executed): number => stateTransitions(executionHistory(e.events)) + e.children.reduce((n, c) => n + 1 + billed(c), 0);
 
   for (const [shards, families] of [[1, 1], [3, 2], [7, 3]] as const) {
     it(`${shards} shard(s), ${families} famil${families === 1 ? 'y' : 'ies'}: upload (both executions), console and resume`, async () => {
@@ -608,19 +533,29 @@ describe('state transitions: the estimate from the stage graph equals a real exe
       const named = await execute(intake.calls[0]!.input.Input, handlers, intake.calls[0]!.input.Name);
       for (const e of [intake, named]) expect(e.error).toBeUndefined();
       expect([topLevel(intake.events), topLevel(named.events)]).toEqual([INTAKE.upload[0], [...INTAKE.upload[1]!, ...runStates]]);
-      expect(stateTransitions(executionHistory(intake.events)) + stateTransitions(executionHistory(named.events))).toBe(
-        estimateStateTransitions(shards, families, 'upload'),
-      );
+      expect(named.children).toHaveLength(shards);
+      expect(billed(intake) + billed(named)).toBe(estimateStateTransitions(shards, families, 'upload'));
 
       const inputs = { console: { experiment: 'experiments/a.json' }, resume: { experiment: 'experiments/a.json', runId: 'a-1' } };
       for (const [start, input] of Object.entries(inputs) as ['console' | 'resume', Json][]) {
         const run = await execute(input, handlers);
         expect(run.error, start).toBeUndefined();
         expect(topLevel(run.events), start).toEqual([...INTAKE[start][0]!, ...runStates]);
-        expect(stateTransitions(executionHistory(run.events)), start).toBe(estimateStateTransitions(shards, families, start));
+        expect(billed(run), start).toBe(estimateStateTransitions(shards, families, start));
       }
     });
   }
+
+  it('1,001 shards run in 501 child executions of 2; the estimate holds, and the parent\'s history is the one of a 3-shard run', async () => {
+    const many = await execute({ experiment: 'experiments/a.json' }, planning(1001, 2));
+    const few = await execute({ experiment: 'experiments/a.json' }, planning(3, 2));
+    for (const run of [many, few]) expect(run.error).toBeUndefined();
+    expect(many.children.map((c) => c.calls.length)).toHaveLength(501);
+    expect(many.calls.filter((c) => c.state === 'Featurize shard')).toHaveLength(1001);
+    expect(billed(many)).toBe(estimateStateTransitions(1001, 2, 'console'));
+    const parent = (run: Executed) => run.events.filter((e) => e.index === undefined).map((e) => `${e.type} ${e.state?.name ?? ''}`);
+    expect(parent(many)).toEqual(parent(few));
+  });
 
   it('a retried task is one more transition (the estimate is of a run without retries)', async () => {
     let failedOnce = false;
@@ -634,6 +569,6 @@ describe('state transitions: the estimate from the stage graph equals a real exe
     const run = await execute({ experiment: 'experiments/a.json' }, { ...planning(3, 2), 'Featurize shard': flaky });
     expect(run.error).toBeUndefined();
     expect(run.calls.filter((c) => c.state === 'Featurize shard')).toHaveLength(4);
-    expect(stateTransitions(executionHistory(run.events))).toBe(estimateStateTransitions(3, 2, 'console') + 1);
+    expect(billed(run)).toBe(estimateStateTransitions(3, 2, 'console') + 1);
   });
 });

@@ -63,8 +63,8 @@ describe('readDeploymentEnv', () => {
     expect(market).toThrow(/TEXTSHIFT_COST_OPTIONS \(lambdaMemoryMb\.report\): .*128/);
   });
 
-  it("Prepare's TEXTSHIFT_PLAN_DEPLOYMENT: pricing, concurrency and cost limits as JSON; an inconsistent one names the field", () => {
-    const planDeployment = { pricing: COST_OPTIONS, featurizeConcurrency: 10, budget: { maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 } };
+  it("Prepare's TEXTSHIFT_PLAN_DEPLOYMENT: pricing, concurrency, featurize timeout and cost limits as JSON; an inconsistent one names the field", () => {
+    const planDeployment = { pricing: COST_OPTIONS, featurizeConcurrency: 10, featurizeTimeoutSeconds: 900, budget: { maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 } };
     expect(readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify(planDeployment) })).toEqual({ planDeployment, requireGpu: false });
     const above = () => readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify({ ...planDeployment, budget: { maxRunCostUsd: 300, maxRunCostCeilingUsd: 250 } }) });
     expect(above).toThrow(ConfigError);

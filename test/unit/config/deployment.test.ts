@@ -73,6 +73,20 @@ describe('deployment context', () => {
     expect(() => read({ maxRunCostCeilingUsd: 'lots' })).toThrow(/context "maxRunCostCeilingUsd": /);
   });
 
+  it('time limits and training concurrency: defaults, and the bounds AWS documents', () => {
+    expect(read()).toMatchObject({ trainerRunnableTimeoutMinutes: 60, trainConcurrency: 4 });
+    expect(read({ trainerRunnableTimeoutMinutes: '30', trainConcurrency: '2', featurizeConcurrency: '1000' })).toMatchObject({
+      trainerRunnableTimeoutMinutes: 30,
+      trainConcurrency: 2,
+      featurizeConcurrency: 1000,
+    });
+    // Batch's JobStateTimeLimitAction takes 600 to 86,400 seconds; an Inline Map runs at most 40 iterations at once.
+    expect(() => read({ trainerRunnableTimeoutMinutes: 5 })).toThrow(/context "trainerRunnableTimeoutMinutes": .*10/);
+    expect(() => read({ trainerRunnableTimeoutMinutes: 1441 })).toThrow(/context "trainerRunnableTimeoutMinutes": .*1440/);
+    expect(() => read({ trainConcurrency: 41 })).toThrow(/context "trainConcurrency": .*40/);
+    expect(() => read({ featurizeConcurrency: 1001 })).toThrow(/context "featurizeConcurrency": .*1000/);
+  });
+
   it('reports a missing key (no cdk.json context) by name', () => {
     expect(() => readConfig(() => undefined)).toThrow(/context "stackName"/);
   });
@@ -97,10 +111,11 @@ describe('cost options of a deployment', () => {
     });
   });
 
-  it('what a plan and the cost guard assume: the pricing choices, the featurize concurrency and the cost limits', () => {
-    expect(planDeploymentOf(read({ featurizeConcurrency: 4, maxRunCostUsd: 5 }))).toEqual({
+  it('what a plan and the cost guard assume: the pricing choices, the featurize concurrency and timeout, and the cost limits', () => {
+    expect(planDeploymentOf(read({ featurizeConcurrency: 4, featurizeTimeoutSeconds: 300, maxRunCostUsd: 5 }))).toEqual({
       pricing: costOptionsOf(read()),
       featurizeConcurrency: 4,
+      featurizeTimeoutSeconds: 300,
       budget: { maxRunCostUsd: 5, maxRunCostCeilingUsd: 250 },
     });
   });

@@ -32,6 +32,62 @@ describe('experiment files', () => {
     expect(e.training).toMatchObject({ learningRate: 1e-4, batchSize: 32, epochs: 10, checkpointEvery: 2 });
     expect(e.stages.map((s) => [s.name, s.dataset, s.from])).toEqual([['1', 'sst2', undefined], ['2', 'imdb', '1']]);
     expect(e.features.bow).toMatchObject({ kind: 'bow', maxFeatures: 10000, fitOn: { dataset: 'sst2', split: 'train' } });
+    // The seed's pooling study: one BERT-family family per pooling, on a seeded IMDB subsample each.
+    expect(Object.keys(e.features)).toEqual(['bow', 'bert_mean', 'bert_max', 'bert_cls', 'bert_sep']);
+    expect(e.features.bert_cls).toMatchObject({ kind: 'bert', model: 'all-minilm-l6-v2', pooling: 'cls', maxLength: 256 });
+    expect(e.subsample).toEqual(Object.fromEntries(['mean', 'max', 'cls', 'sep'].map((p) => [`bert_${p}`, { imdb: { train: 2000, val: 500, test: 1000 } }])));
+  });
+
+  it('the USE-lite variant of the seed lab is valid too', () => {
+    const e = parseExperiment(readFileSync('experiments/sst2-imdb-use.json', 'utf8'), 'experiments/sst2-imdb-use.json');
+    expect(Object.keys(e.features)).toEqual(['bow', 'use']);
+    expect(e.subsample.use).toEqual({ imdb: { train: 2000, val: 500, test: 2000 } });
+  });
+
+  describe('pooling: one value or a list (one family per pooling)', () => {
+    const bert = (extra: Loose) => withChange((e) => (e.features.bert = { kind: 'bert', model: 'm', ...extra }));
+
+    it('keeps a single pooling as one family of that name (as before lists existed); mean when unset', () => {
+      expect(parseExperiment(bert({ pooling: 'max' }), 'x').features.bert).toMatchObject({ pooling: 'max' });
+      expect(parseExperiment(bert({}), 'x').features.bert).toMatchObject({ pooling: 'mean' });
+    });
+
+    it('expands a list in its order, at the family\'s place, each family with its caps unless it has its own', () => {
+      const e = parseExperiment(
+        withChange((x) => {
+          x.features = { bert: { kind: 'bert', model: 'm', pooling: ['sep', 'cls'] }, bow: x.features.bow };
+          x.subsample = { bert: { imdb: { test: 10 } }, bert_cls: { imdb: { test: 20 } } };
+          x.quickSubsample = {};
+        }),
+        'x',
+      );
+      expect(Object.keys(e.features)).toEqual(['bert_sep', 'bert_cls', 'bow']);
+      expect([e.features.bert_sep, e.features.bert_cls].map((f) => f?.kind === 'bert' && f.pooling)).toEqual(['sep', 'cls']);
+      expect(e.subsample).toEqual({ bert_sep: { imdb: { test: 10 } }, bert_cls: { imdb: { test: 20 } } });
+    });
+
+    it('names the family, the item and what was expected for a bad pooling or list', () => {
+      expect(problems(bert({ pooling: 'avg' }))).toEqual(['features.bert.pooling: expected one of mean, max, cls, sep, or a list of them (got "avg")']);
+      expect(problems(bert({ pooling: 3 }))).toEqual(['features.bert.pooling: expected one of mean, max, cls, sep, or a list of them (got 3)']);
+      expect(problems(bert({ pooling: [] }))).toEqual(['features.bert.pooling: Too small: expected array to have >=1 items (got 0 items)']);
+      expect(problems(bert({ pooling: ['mean', 'avg'] }))).toEqual(['features.bert.pooling: item 1: expected one of mean, max, cls, sep (got "avg")']);
+      expect(problems(bert({ pooling: ['mean', 'max', 'mean'] }))).toEqual([
+        'features.bert.pooling: item 2: "mean" is already listed; each pooling may appear once',
+      ]);
+    });
+
+    it('refuses a list whose family names are taken, more than 10 families in all, and caps on no family', () => {
+      expect(problems(withChange((e) => (e.features.bert_max = { kind: 'use' })))).toEqual([
+        'features.bert.pooling: "max" makes a family named "bert_max", which features.bert_max already defines; rename one of them',
+      ]);
+      const lists = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, { kind: 'bert', model: 'm', pooling: ['mean', 'max', 'cls', 'sep'] }]));
+      expect(problems(withChange((e) => Object.assign(e, { features: lists, subsample: {}, quickSubsample: {} })))).toEqual([
+        'features: Too big: expected at most 10 feature families (got 12, each pooling of a pooling list counted as a family)',
+      ]);
+      expect(problems(withChange((e) => (e.subsample.berta = { imdb: { test: 1 } })))).toEqual([
+        'subsample.berta: no feature family "berta"; expected one of bow, bert, bert_mean, bert_max, bert_cls, bert_sep',
+      ]);
+    });
   });
 
   it('names the field and the expectation for each problem', () => {
@@ -67,15 +123,17 @@ describe('experiment files', () => {
       'training.epochs: Too big: expected number to be <=1000 (got 1000000000)',
     ]);
     const families = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`use${i}`, { kind: 'use' }]));
-    expect(problems(withChange((e) => (e.features = families)))).toEqual(['features: Too big: expected at most 10 feature families (got 500)']);
+    const only = (features: Loose) => (e: Loose) => Object.assign(e, { features, subsample: {}, quickSubsample: {} });
+    expect(problems(withChange(only(families)))).toEqual(['features: Too big: expected at most 10 feature families (got 500)']);
     expect(problems(withChange((e) => (e.model.hidden = Array(9).fill(64))))).toEqual(['model.hidden: Too big: expected array to have <=8 items (got 9 items)']);
     expect(problems(withChange((e) => (e.stages = Array.from({ length: 11 }, (_, i) => ({ name: `s${i}`, dataset: 'sst2' }))))))
       .toEqual(['stages: Too big: expected array to have <=10 items (got 11 items)']);
-    expect(problems(withChange((e) => (e.features.use.shardSize = 100_001)))).toEqual(['features.use.shardSize: Too big: expected number to be <=100000 (got 100001)']);
+    expect(problems(withChange((e) => (e.features.bow.shardSize = 100_001)))).toEqual(['features.bow.shardSize: Too big: expected number to be <=100000 (got 100001)']);
+    // A BERT-family row holds four poolings: a quarter of the rows.
+    expect(problems(withChange((e) => (e.features.bert.shardSize = 25_001)))).toEqual(['features.bert.shardSize: Too big: expected number to be <=25000 (got 25001)']);
     expect(problems(withChange((e) => (e.training.batchSize = 10_000)))).toEqual(['training.batchSize: Too big: expected number to be <=8192 (got 10000)']);
-    expect(problems(withChange((e) => (e.features.use.batchSize = 1024)))).toEqual(['features.use.batchSize: Too big: expected number to be <=256 (got 1024)']);
-    expect(problems(withChange((e) => (e.features.bert = { kind: 'bert', model: 'bert-base-uncased', maxLength: 1024 }))))
-      .toEqual(['features.bert.maxLength: Too big: expected number to be <=512 (got 1024)']);
+    expect(problems(withChange((e) => (e.features.bert.batchSize = 1024)))).toEqual(['features.bert.batchSize: Too big: expected number to be <=256 (got 1024)']);
+    expect(problems(withChange((e) => (e.features.bert.maxLength = 1024)))).toEqual(['features.bert.maxLength: Too big: expected number to be <=512 (got 1024)']);
     expect(problems(withChange((e) => (e.budgetUsd = 0)))).toEqual(['budgetUsd: Too small: expected number to be >0 (got 0)']);
   });
 
@@ -88,8 +146,8 @@ describe('experiment files', () => {
         x.model.hidden = Array(L.hiddenLayers).fill(L.hiddenSize);
         x.features.bow.maxFeatures = L.maxFeatures;
         x.features.bow.shardSize = L.shardSize.max;
-        x.features.use.shardSize = L.shardSize.min;
-        x.features.use.batchSize = L.encoderBatchSize;
+        x.features.bert.shardSize = L.bertShardSize.max;
+        x.features.bert.batchSize = L.encoderBatchSize;
         x.budgetUsd = 40;
       }),
       'experiments/x.json',

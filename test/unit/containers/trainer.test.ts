@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
+import { readShardPlan } from '../../../src/run/shard-plan.js';
 import type { FamilyResult } from '../../../src/run/records.js';
 import type { Manifest } from '../../../src/run/manifest.js';
 import { silentReporter } from '../../../src/run/reporter.js';
@@ -28,7 +29,7 @@ beforeAll(async () => {
   const ctx = { store, data: new FsBlobStore(dataRoot()), reporter: silentReporter, memo: new Map() };
   await store.put('experiments/tiny.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
   const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true }, { deployment: await testDeployment() });
-  for (const shardKey of plan.shardKeys) await featurize(ctx, { runId: plan.runId, shardKey });
+  for (const shardKey of await readShardPlan(store, plan.runId, plan.shardPlan)) await featurize(ctx, { runId: plan.runId, shardKey });
   runId = plan.runId;
   // Prepare reads the real datasets twice (the cost guard's plan sizes them, then the split): seconds, not ms.
 }, 60_000);

@@ -163,6 +163,18 @@ describe('billed usage from the recorded responses', () => {
     expect(usage.notes![0]).toBe('Lambda: 0 of 4 invocations priced from their REPORT billed duration, 4 from the execution history\'s task duration at the configured memory.');
   });
 
+  it('a Distributed Map\'s child executions are not in the history: featurize is priced from the measured time at the configured memory, and its children\'s transitions counted', () => {
+    const at = (id: number, type: string) => ({ id, timestamp: T0 + id * 1000, type });
+    const history = [at(1, 'ExecutionStarted'), at(2, 'MapStateEntered'), at(3, 'MapRunStarted'), at(4, 'MapRunSucceeded'), at(5, 'MapStateExited')];
+    const usage = billedUsage({ history, jobs: [], reports: [] }, { ...options, current: undefined });
+    // The 2 measured shard invocations (5 s in all) at the featurize function's 2048 MB, with their measured S3 requests.
+    expect(usage.stages.featurize).toEqual([{ seconds: 5, memoryMb: 2048, kind: 'lambda', invocations: 2, requests: { put: 4, get: 6, list: 0 }, bytesWritten: 2000 }]);
+    // 1 Map state entered here; 2 children (one shard each): starting each and its batch Map (2 x 2), and 2 shard tasks.
+    expect(usage.stateTransitions).toBe(1 + 4 + 2);
+    expect(usage.notes).toContain('Lambda: the 2 featurize invocations ran in the Distributed Map\'s child executions: priced from the time the stages measured, at the configured memory.');
+    expect(usage.notes![2]).toContain('plus 6 for the Featurize Distributed Map\'s child executions of 2 shards');
+  });
+
   it('an execution that does not exist, or has no history, is an error (the Report stage then uses measured usage)', async () => {
     await expect(collectBilledUsage(recordedApis(), { ...options, executionArn: `${RECORDED_EXECUTION_ARN}-other` })).rejects.toThrow(/Execution Does Not Exist/);
     const empty = { ...recordedApis(), executionHistory: async () => [] };

@@ -76,8 +76,9 @@ describe('textshift plan (throughput model, hand-computed)', () => {
     expect(plan.usage.storedBytes).toBe(3_682_344);
     // transitions, counted from the stage graph for a run started by an upload (cdk-workflow.test.ts executes the
     // synthesized definition and finds the same): the upload's own execution enters 7 states, the named run 2 intake
-    // states + Prepare + Featurize Map + 3 shard tasks + Train Map + 1 job + Report = 10; 7 + 10 = 17
-    expect(plan.usage.stateTransitions).toBe(17);
+    // states + Prepare + Featurize Map + 3 shard tasks + Train Map + 1 job + Report = 10, and the Featurize Map's 3
+    // child executions (one per batch of one shard) 2 each: starting it and its batch Map = 6; 7 + 10 + 6 = 23
+    expect(plan.usage.stateTransitions).toBe(23);
     expect(plan.cost.label).toBe('estimate before running, from the plan throughput model');
     expect(planText(plan)).toContain('Plan for tiny on AWS: about 5m 52s end to end');
   });
@@ -93,6 +94,27 @@ describe('textshift plan (throughput model, hand-computed)', () => {
     expect(plan.parts.map((p) => [p.part, p.rows, p.shards])).toEqual([['train', 600, 2], ['val', 200, 1], ['test', 450, 2]]);
     // 100 tokens truncated to 64: train 600 × 64 / 1000 tokens/s + 2 shards × 8 s (BERT load) = 54.4 s
     expect(plan.parts[0]!.lambdaSeconds).toBeCloseTo(54.4, 10);
+  });
+
+  it('prices one encoder pass for BERT-family families that differ only in pooling, four trainings', async () => {
+    const bert = { kind: 'bert', model: 'bert-base-uncased', maxLength: 64, shardSize: 300 };
+    const one = await planExperiment(experiment({ bert }), profile, bundledPriceTable(), options);
+    const four = await planExperiment(experiment({ bert: { ...bert, pooling: ['mean', 'max', 'cls', 'sep'] } }), profile, bundledPriceTable(), options);
+    const stage = (plan: typeof one, name: string) => plan.stages.find((s) => s.stage === name)!;
+    // The same shards and Lambda seconds as one family: every pooling comes from the same pass.
+    expect(four.parts.map((p) => [p.feature, p.families, p.part, p.shards])).toEqual([
+      ['bert_mean', ['bert_mean', 'bert_max', 'bert_cls', 'bert_sep'], 'train', 3],
+      ['bert_mean', ['bert_mean', 'bert_max', 'bert_cls', 'bert_sep'], 'val', 1],
+      ['bert_mean', ['bert_mean', 'bert_max', 'bert_cls', 'bert_sep'], 'test', 2],
+    ]);
+    expect(stage(four, 'featurize').computeSeconds).toBe(stage(one, 'featurize').computeSeconds);
+    expect(four.usage.stages.featurize![0]!.invocations).toBe(6);
+    // ... but a training job per family.
+    expect(four.stages.filter((s) => s.stage.startsWith('train:')).map((s) => s.stage)).toEqual(['train:bert_mean', 'train:bert_max', 'train:bert_cls', 'train:bert_sep']);
+    expect(planText(four)).toContain('bert_mean+bert_max+bert_cls+bert_sep');
+    // Families that differ in truncation are separate passes.
+    const apart = await planExperiment(experiment({ a: bert, b: { ...bert, maxLength: 32 } }), profile, bundledPriceTable(), options);
+    expect(apart.parts.map((p) => p.feature)).toEqual(['a', 'a', 'a', 'b', 'b', 'b']);
   });
 
   it('names a split step whose source part does not exist', async () => {

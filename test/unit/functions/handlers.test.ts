@@ -12,6 +12,7 @@ import { handler as prepareHandler } from '../../../functions/prepare/index.js';
 import { handler as reportHandler, reportHandler as reportHandlerWith } from '../../../functions/report/index.js';
 import { DEPLOYMENT_ENV } from '../../../src/config/deployment-env.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
+import { readShardPlan } from '../../../src/run/shard-plan.js';
 import type { Manifest } from '../../../src/run/manifest.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import type { FeaturizeOutput, PrepareOutput, ReportOutput } from '../../../src/workflow/stage-io.js';
@@ -49,17 +50,21 @@ const manifest = () => json<Manifest>(`runs/${RUN_ID}/manifest.json`);
 
 describe('Lambda handlers on the state machine payloads (in-process, folder store, real tiny experiment)', () => {
   let plan: PrepareOutput;
+  let shardKeys: string[];
   let shards: FeaturizeOutput[];
 
-  it('prepare: the "Run input" payload {experimentKey, uploadId, runId, quick} -> run id, shard keys, families; splits and plan written', async () => {
+  it('prepare: the "Run input" payload {experimentKey, uploadId, runId, quick} -> run id, shard plan, families; splits and plan written', async () => {
     // What "Prepare" receives as Payload ($.prepareInput) for an execution started with this input.
     plan = await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true });
     expect(plan.runId).toBe(RUN_ID);
     expect(plan.features).toEqual(['bow']);
-    expect([...plan.shardKeys].sort()).toEqual(
+    // Only the plan's key and count travel; the shard keys are in the plan object (the Distributed Map's items).
+    expect(plan.shardPlan).toEqual({ key: `runs/${RUN_ID}/shards.json`, count: 6, batches: 6, resultsPrefix: `runs/${RUN_ID}/featurize-map` });
+    shardKeys = await readShardPlan(store, RUN_ID, plan.shardPlan);
+    expect([...shardKeys].sort()).toEqual(
       ['sst2/train', 'sst2/val', 'sst2/test', 'imdb/train', 'imdb/val', 'imdb/test'].map((p) => `runs/${RUN_ID}/shards/bow/${p}/00000.json`).sort(),
     );
-    for (const key of plan.shardKeys) expect(await store.head(key), key).toBeDefined();
+    for (const key of shardKeys) expect(await store.head(key), key).toBeDefined();
     const m = await manifest();
     expect(m.stages.prepare!.status).toBe('succeeded');
     expect(m.quick).toBe(true);
@@ -81,16 +86,16 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
 
   it('featurize: one Map item {runId, shardKey} -> the shard\'s cache key; a second call finds the cache', async () => {
     shards = [];
-    for (const shardKey of plan.shardKeys) shards.push(await featurizeHandler({ runId: RUN_ID, shardKey }));
+    for (const shardKey of shardKeys) shards.push(await featurizeHandler({ runId: RUN_ID, shardKey }));
     for (const [i, out] of shards.entries()) {
-      expect(out).toEqual({ shardKey: plan.shardKeys[i], cacheKey: expect.stringMatching(/^cache\/features\/[0-9a-f]{64}\.csr$/), cached: false });
+      expect(out).toEqual({ shardKey: shardKeys[i], cacheKey: expect.stringMatching(/^cache\/features\/[0-9a-f]{64}\.csr$/), cached: false });
       expect((await store.head(out.cacheKey))!.size).toBeGreaterThan(0);
       const recorded = await json<{ rows: number; cacheKey: string }>(out.shardKey.replace('/shards/', '/featurized/'));
       expect(recorded.cacheKey).toBe(out.cacheKey);
     }
     const rows = await Promise.all(shards.map(async (s) => (await json<{ rows: number }>(s.shardKey.replace('/shards/', '/featurized/'))).rows));
     expect(rows.reduce((a, b) => a + b, 0)).toBe(800 + 200 + 1200 + 300 + 300 + 300);
-    expect(await featurizeHandler({ runId: RUN_ID, shardKey: plan.shardKeys[0] })).toEqual({ ...shards[0], cached: true });
+    expect(await featurizeHandler({ runId: RUN_ID, shardKey: shardKeys[0] })).toEqual({ ...shards[0], cached: true });
   });
 
   it('mark-failed: a Catch payload records stage and cause in the manifest, then fails the invocation with RunFailed', async () => {

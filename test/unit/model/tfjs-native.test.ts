@@ -18,6 +18,7 @@ import { WasmMlp } from '../../../src/model/wasm-mlp.js';
 import type { FamilyResult } from '../../../src/run/records.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
+import { readShardPlan } from '../../../src/run/shard-plan.js';
 import { featurize } from '../../../src/workflow/stages/featurize.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
 import { testDeployment } from '../../support/deployment.js';
@@ -100,7 +101,7 @@ describe('trainer container entry with TEXTSHIFT_TF_BINDING naming the CPU twin 
     const ctx = { store, data: new FsBlobStore(resolveDataRoot({ cwd: ROOT }).dir), reporter: silentReporter, memo: new Map() };
     await store.put('experiments/tiny.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
     const plan = await prepare(ctx, { experimentKey: 'experiments/tiny.json', quick: true }, { deployment: await testDeployment() });
-    for (const shardKey of plan.shardKeys) await featurize(ctx, { runId: plan.runId, shardKey });
+    for (const shardKey of await readShardPlan(store, plan.runId, plan.shardPlan)) await featurize(ctx, { runId: plan.runId, shardKey });
 
     const run = await trainer(['--run-id', plan.runId, '--feature', 'bow'], TFJS_NODE_PACKAGE);
     expect(run.code, run.stderr).toBe(0);

@@ -60,6 +60,35 @@ describe('results table', () => {
     expect((parse(resultsCsv(resultsTable(odd))) as string[][])[0]).toEqual(['model', 'a,b']);
   });
 
+  it('shows a pooling study stage by stage, every pooling of a stage together, each row naming its pooling', () => {
+    // A family with a pooling list trains bert_mean, bert_max, … one after the other: bert_mean_1, bert_mean_2, bert_max_1, …
+    const poolings = ['mean', 'max', 'cls', 'sep'];
+    const bow = results.models.filter((m) => m.feature === 'bow');
+    const models = poolings.flatMap((p, i) =>
+      ['1', '2'].map((stage) => ({ ...bow[stage === '1' ? 0 : 1]!, model: `bert_${p}_${stage}`, feature: `bert_${p}`, stage, pooling: p, bestValAccuracy: i })),
+    );
+    const evaluations = models.flatMap((m, i) => ['sst2', 'imdb'].map((dataset, j) => ({ ...results.evaluations[0]!, model: m.model, dataset, accuracy: (i * 2 + j) / 100 })));
+    const study = resultsTable({ ...results, models: [...bow, ...models], evaluations: [...results.evaluations.filter((e) => e.model.startsWith('bow_')), ...evaluations] });
+    expect(study.models).toEqual(['bow_1', 'bow_2', 'bert_mean_1', 'bert_max_1', 'bert_cls_1', 'bert_sep_1', 'bert_mean_2', 'bert_max_2', 'bert_cls_2', 'bert_sep_2']);
+    expect(resultsText(study).split('\n').slice(2, -1)).toEqual([
+      'bow_1          0.8012  0.7633',
+      'bow_2          0.7963  0.8826',
+      'bert_1 (mean)  0.0000  0.0100',
+      'bert_1 (max)   0.0400  0.0500',
+      'bert_1 (cls)   0.0800  0.0900',
+      'bert_1 (sep)   0.1200  0.1300',
+      'bert_2 (mean)  0.0200  0.0300',
+      'bert_2 (max)   0.0600  0.0700',
+      'bert_2 (cls)   0.1000  0.1100',
+      'bert_2 (sep)   0.1400  0.1500',
+    ]);
+    expect(resultsCsv(study)).toContain('bert_2 (cls),0.1000,0.1100\n');
+    // A single-pooling family names its pooling too; a label two rows would share falls back to the model names.
+    const single = { ...models[0]!, model: 'bert_1', feature: 'bert' };
+    expect(resultsTable({ ...results, models: [single], evaluations: [] }).labels).toEqual(['bert_1 (mean)']);
+    expect(resultsTable({ ...results, models: [single, models[0]!], evaluations: [] }).labels).toEqual(['bert_1', 'bert_mean_1']);
+  });
+
   it('rejects a model evaluated twice on one dataset and mixed splits', () => {
     const dup: Results = { ...results, evaluations: [...results.evaluations, results.evaluations[0]!] };
     expect(() => resultsTable(dup)).toThrow('model bow_1 evaluated twice on sst2');

@@ -58,7 +58,7 @@ describe('runs listing and comparison', () => {
     expect(runs.find((r) => r.runId === 'broken')!.problem).toContain('runs/broken/manifest.json');
 
     const text = runsText(runs);
-    expect(text.split('\n')[0]).toMatch(/^run\s+experiment\s+status\s+duration\s+best test accuracy\s+cost\s+problem$/);
+    expect(text.split('\n')[0]).toMatch(/^run\s+experiment\s+status\s+duration\s+best test accuracy\s+cost\s+failure or problem$/);
     expect(text).toMatch(new RegExp(`${A.runId}\\s+sst2-imdb\\s+succeeded\\s+8m 16s\\s+sst2 0\\.8155 \\(use_1\\), imdb 0\\.8826 \\(bow_2\\)\\s+\\$0\\.\\d{4} est\\.`));
     expect(runsText([])).toBe('No runs found.\n');
   });

@@ -40,7 +40,7 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(started).toEqual(['prepare', 'featurize', 'train:bow', 'report']);
     expect(STAGES.map((s) => s.name.toLowerCase())).toEqual(['prepare', 'featurize', 'train', 'report']);
     // tiny.json: one BoW family over six dataset parts, one shard each; all computed on this first run.
-    expect(m.encoded).toEqual({ bow: { texts: expect.any(Number), cachedShards: 0, computedShards: 6 } });
+    expect(m.encoded).toEqual({ bow: { families: ['bow'], encoder: expect.stringMatching(/^bow:/), texts: expect.any(Number), cachedShards: 0, computedShards: 6 } });
     expect(run.results.models.map((x) => x.model)).toEqual(['bow_1', 'bow_2']);
     // The run's lock is gone with the run.
     expect(await store.head(`runs/${run.runId}/lock.json`)).toBeUndefined();
@@ -87,9 +87,10 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(m.status).toBe('failed');
     expect(m.failure).toMatchObject({ stage: 'Prepare', errorName: 'BudgetExceededError', retryable: false });
     expect(m.stages.prepare).toMatchObject({ status: 'failed', errorName: 'BudgetExceededError', retryable: false });
-    // No split, shard, vocabulary, feature or model: only the run's records.
+    // No split, shard, vocabulary, feature or model: only the run's record and the page saying why it failed.
     const keys = (await store.list('runs/tiny-over-budget/')).map((o) => o.key);
-    expect(keys.filter((k) => !/\/(manifest\.json|stages\/[A-Za-z]+\.json)$/.test(k))).toEqual([]);
+    expect(keys.sort()).toEqual(['runs/tiny-over-budget/manifest.json', 'runs/tiny-over-budget/report/report.html']);
+    expect((await store.getOrThrow('runs/tiny-over-budget/report/report.html')).toString()).toMatch(/BudgetExceededError/);
     expect(await store.list('cache/')).toEqual([]);
   }, 120_000);
 });

@@ -104,8 +104,9 @@ describe('the table', () => {
 
 describe('options and helpers', () => {
   it('parses --peers options with defaults and rejects unknown systems', () => {
-    const o = parsePeersArgs(['--peers', '--only', 'textshift,torch-bag-sparse', '--repeat', '3']);
-    expect(o).toMatchObject({ only: ['textshift', 'torch-bag-sparse'], repeat: 3, threads: 2, sst2Texts: 2000, imdbTexts: 300, maxLength: 256 });
+    const o = parsePeersArgs(['--peers', '--only', 'textshift,torch-bag-sparse', '--repeat', '3', '--hf-model', 'ckpt']);
+    expect(o).toMatchObject({ only: ['textshift', 'torch-bag-sparse'], repeat: 3, threads: 2, sst2Texts: 2000, imdbTexts: 300, maxLength: 256, hfModel: 'ckpt' });
+    expect(parsePeersArgs([]).hfModel).toBeUndefined();
     expect(() => parsePeersArgs(['--only', 'pytorch'])).toThrow(/unknown system\(s\) pytorch/);
     expect(() => parsePeersArgs(['--repeat', '0'])).toThrow(/--repeat must be a positive integer/);
   });

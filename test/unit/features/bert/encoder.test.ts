@@ -44,7 +44,7 @@ describe('poolHiddenStates', () => {
   const hidden = Float32Array.from([1, -1, 3, 5, 2, 0, /* row 1 */ 4, 4, -2, 6, 100, 100]);
   const pool = (pooling: (typeof POOLINGS)[number]) => {
     const out = new Float32Array(4);
-    poolHiddenStates(hidden, batch, 2, pooling, out, [1, 0]); // rows written swapped, as after length sorting
+    poolHiddenStates(hidden, batch, 2, { [pooling]: out }, [1, 0]); // rows written swapped, as after length sorting
     return Array.from(out);
   };
 
@@ -58,8 +58,14 @@ describe('poolHiddenStates', () => {
     expect(pool('sep')).toEqual([-2, 6, 2, 0]);
   });
 
+  it('computes every pooling in one call exactly as one at a time', () => {
+    const all = Object.fromEntries(POOLINGS.map((p) => [p, new Float32Array(4)]));
+    poolHiddenStates(hidden, batch, 2, all, [1, 0]);
+    for (const p of POOLINGS) expect(Array.from(all[p]!), p).toEqual(pool(p));
+  });
+
   it('rejects a hidden-state buffer of the wrong size and unknown pooling names', () => {
-    expect(() => poolHiddenStates(new Float32Array(5), batch, 2, 'mean', new Float32Array(4), [0, 1])).toThrow(
+    expect(() => poolHiddenStates(new Float32Array(5), batch, 2, { mean: new Float32Array(4) }, [0, 1])).toThrow(
       /expected 2×3×2/,
     );
     expect(() => parsePooling('avg')).toThrow(/pooling must be one of mean, max, cls, sep, got "avg"/);
@@ -68,20 +74,21 @@ describe('poolHiddenStates', () => {
 
 describe('BertEncoder on a generated tiny BERT (real ONNX Runtime session)', () => {
   it.each(POOLINGS)('%s: a padded, length-sorted batch equals encoding each text alone', async (pooling) => {
-    const batched = await encoder.encode(TEXTS, { pooling, batchSize: 4 });
-    const unsorted = await encoder.encode(TEXTS, { pooling, batchSize: 6, bucketing: false });
+    const poolings = [pooling];
+    const batched = await encoder.encode(TEXTS, { poolings, batchSize: 4 });
+    const unsorted = await encoder.encode(TEXTS, { poolings, batchSize: 6, bucketing: false });
     // A token cap smaller than the longest text: that text runs alone, the rest in capped batches.
-    const capped = await encoder.encode(TEXTS, { pooling, batchSize: 6, maxBatchTokens: 40 });
-    const alone = new Float32Array(batched.embeddings.length);
+    const capped = await encoder.encode(TEXTS, { poolings, batchSize: 6, maxBatchTokens: 40 });
+    const alone = new Float32Array(batched.embeddings[pooling].length);
     for (let i = 0; i < TEXTS.length; i++) {
-      const one = await encoder.encode([TEXTS[i]!], { pooling });
-      alone.set(one.embeddings, i * encoder.hiddenSize);
+      const one = await encoder.encode([TEXTS[i]!], { poolings });
+      alone.set(one.embeddings[pooling], i * encoder.hiddenSize);
     }
     expect(batched.rows).toBe(TEXTS.length);
     expect(batched.dim).toBe(32);
-    expect(maxAbsDiff(batched.embeddings, alone)).toBeLessThan(1e-5);
-    expect(maxAbsDiff(unsorted.embeddings, alone)).toBeLessThan(1e-5);
-    expect(maxAbsDiff(capped.embeddings, alone)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(batched.embeddings[pooling], alone)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(unsorted.embeddings[pooling], alone)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(capped.embeddings[pooling], alone)).toBeLessThan(1e-5);
     expect(capped.paddedTokens).toBeLessThan(unsorted.paddedTokens);
     expect(batched.paddedTokens).toBeGreaterThan(batched.tokens); // padding was really there
   });
@@ -106,25 +113,34 @@ describe('BertEncoder on a generated tiny BERT (real ONNX Runtime session)', () 
     // In a batch with a longer text this row is padded, so the last padded position is not its [SEP].
     const batch = [text, TEXTS[4]!];
     const pooled = async (pooling: (typeof POOLINGS)[number]) =>
-      (await encoder.encode(batch, { pooling })).embeddings.subarray(0, d);
+      (await encoder.encode(batch, { poolings: [pooling] })).embeddings[pooling].subarray(0, d);
     expect(maxAbsDiff(await pooled('cls'), at(0))).toBeLessThan(1e-5);
     expect(maxAbsDiff(await pooled('sep'), at(ids.length - 1))).toBeLessThan(1e-5);
     expect(maxAbsDiff(await pooled('mean'), mean)).toBeLessThan(1e-5);
     expect(maxAbsDiff(await pooled('max'), max)).toBeLessThan(1e-5);
   });
 
+  it('one pass gives every pooling, bit for bit what encoding each pooling on its own gives', async () => {
+    const all = await encoder.encode(TEXTS, { poolings: POOLINGS, batchSize: 4 });
+    expect(Object.keys(all.embeddings)).toEqual([...POOLINGS]);
+    for (const p of POOLINGS) {
+      const alone = await encoder.encode(TEXTS, { poolings: [p], batchSize: 4 });
+      expect(Buffer.from(all.embeddings[p].buffer).equals(Buffer.from(alone.embeddings[p].buffer)), p).toBe(true);
+    }
+  });
+
   it('counts real tokens and truncates to maxLength', async () => {
-    const result = await encoder.encode(TEXTS, { pooling: 'mean', maxLength: 16 });
+    const result = await encoder.encode(TEXTS, { poolings: ['mean'], maxLength: 16 });
     const lengths = encoder.tokenize(TEXTS, 16).map((s) => s.length);
     expect(Math.max(...lengths)).toBe(16);
     expect(result.tokens).toBe(lengths.reduce((a, b) => a + b, 0));
-    const empty = await encoder.encode([], { pooling: 'mean' });
+    const empty = await encoder.encode([], { poolings: ['mean'] });
     expect(empty.rows).toBe(0);
-    expect(empty.embeddings).toHaveLength(0);
+    expect(empty.embeddings.mean).toHaveLength(0);
   });
 
   it('rejects a max length beyond the model\'s positions and a folder without config.json', async () => {
-    await expect(encoder.encode(['x'], { pooling: 'mean', maxLength: 513 })).rejects.toThrow(
+    await expect(encoder.encode(['x'], { poolings: ['mean'], maxLength: 513 })).rejects.toThrow(
       /max length must be an integer from 2 to 512/,
     );
     await expect(BertEncoder.load(dir)).rejects.toThrow(/config\.json: not found/);

@@ -25,6 +25,7 @@ import { splitPositions, subsample } from '../../../../src/data/split.js';
 import { readTable } from '../../../fixtures/data/read-table.js';
 import { fitBow, vocabularyToJson } from '../../../../src/features/bow.js';
 import type { FeatureIndex, ShardTask } from '../../../../src/run/records.js';
+import { readShardPlan } from '../../../../src/run/shard-plan.js';
 
 const experiment = {
   name: 'small',
@@ -79,7 +80,10 @@ describe('prepare', () => {
     const vocab = JSON.parse((await store.getOrThrow(`runs/${plan.runId}/features/bow/vocabulary.json`)).toString()) as { terms: string[] };
     expect(vocab.terms).toHaveLength(5);
     // Shards of 10 rows: train 22 -> 3, val 8 -> 1, test 10 -> 1.
-    expect(plan.shardKeys).toHaveLength(5);
+    expect(plan.shardPlan).toEqual({ key: `runs/${plan.runId}/shards.json`, count: 5, batches: 5, resultsPrefix: `runs/${plan.runId}/featurize-map` });
+    expect(await readShardPlan(store, plan.runId, plan.shardPlan)).toEqual(
+      ['train/00000', 'train/00001', 'train/00002', 'val/00000', 'test/00000'].map((s) => `runs/${plan.runId}/shards/bow/a/${s}.json`),
+    );
     const again = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
     expect(again).toEqual(plan);
     const m = await readManifest(store, plan.runId);
@@ -108,7 +112,7 @@ describe('prepare', () => {
     await store.put('experiments/small.json', JSON.stringify({ ...experiment, budgetUsd: 1 }));
     const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment: tiny });
     expect(plan.runId).not.toBe(runId);
-    expect(plan.shardKeys).toHaveLength(5);
+    expect(plan.shardPlan.count).toBe(5);
   });
 
   it('refuses a budgetUsd above the deployment ceiling, however cheap the run', async () => {
@@ -129,7 +133,7 @@ describe('prepare', () => {
       const { ctx, data } = await setup(rows.join('\n') + '\n', capped);
       const written = await prepare(ctx, { experimentKey: 'experiments/small.json', ...mode }, { deployment });
       const planned = await planExperiment(parseExperiment(JSON.stringify(capped), 'small.json'), readingProfiler(data), bundledPriceTable(), { deployment, ...mode });
-      expect(planned.parts.reduce((a, p) => a + p.shards, 0), JSON.stringify(mode)).toBe(written.shardKeys.length);
+      expect(planned.parts.reduce((a, p) => a + p.shards, 0), JSON.stringify(mode)).toBe(written.shardPlan.count);
       const manifest = await readManifest(ctx.store, written.runId);
       expect(Object.fromEntries(planned.parts.map((p) => [`${p.dataset}/${p.part}`, p.rows])), JSON.stringify(mode)).toEqual(manifest.splits.bow);
     }

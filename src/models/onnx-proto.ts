@@ -3,7 +3,9 @@
  * protobufjs. Embedded rather than taken from the `onnx-proto` npm package, which pins protobufjs 6 and ONNX 1.10.
  * Field numbers are those of https://github.com/onnx/onnx/blob/main/onnx/onnx.proto.
  */
+import { endianness } from 'node:os';
 import protobuf from 'protobufjs';
+import { InternalError } from '../errors/index.js';
 
 const ONNX_PROTO_SUBSET = `
 syntax = "proto2";
@@ -156,7 +158,7 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
     },
   };
   const problem = ModelProto.verify(message);
-  if (problem) throw new Error(`invalid ONNX model message: ${problem}`);
+  if (problem) throw new InternalError(`invalid ONNX model message: ${problem}`);
   return ModelProto.encode(ModelProto.fromObject(message)).finish();
 }
 
@@ -178,8 +180,9 @@ function valueInfo(v: OnnxValueInfo): Record<string, unknown> {
   };
 }
 
-/** ONNX raw_data is little-endian; copy explicitly so the bytes do not depend on the host's byte order. */
+/** ONNX raw_data is little-endian: the tensor's own bytes on little-endian hosts (no copy), else swapped element by element. */
 function littleEndianBytes(data: Float32Array | BigInt64Array): Uint8Array {
+  if (endianness() === 'LE') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const bytes = new Uint8Array(data.length * data.BYTES_PER_ELEMENT);
   const view = new DataView(bytes.buffer);
   if (data instanceof Float32Array) data.forEach((x, i) => view.setFloat32(i * 4, x, true));
