@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
@@ -17,8 +18,11 @@ const loadOrt = (): Promise<typeof Ort> =>
 /** Default texts per ONNX run. */
 export const DEFAULT_BATCH_SIZE = 32;
 
-/** Default ONNX Runtime intra-op threads (our machines have 2 cores). */
-export const DEFAULT_THREADS = 2;
+/**
+ * Default ONNX Runtime intra-op threads: every core this process may use (a Lambda function gets the vCPUs of its
+ * memory size, e.g. 6 at 10,240 MB; our machines have 2 cores).
+ */
+export const DEFAULT_THREADS = availableParallelism();
 
 /** Default cap on padded token positions per ONNX run (bounds attention memory for 512-token texts). */
 export const DEFAULT_MAX_BATCH_TOKENS = 8192;
