@@ -24,34 +24,21 @@ export interface HtmlReportInputs {
  */
 export function renderReportHtml(inputs: HtmlReportInputs): string {
   const { results, manifest } = inputs;
-  const title = `textshift report: ${results.runId}`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<header>
-<h1>${esc(results.experiment)} <span class="run-id" data-testid="run-id">${esc(results.runId)}</span></h1>
-<p class="meta"><span class="status status-${slug(manifest.status)}" data-testid="run-status">${esc(manifest.status)}</span>
- duration ${esc(formatDuration(runSeconds(manifest)))} · started ${esc(formatTime(manifest.startedAt))} · report generated ${esc(formatTime(inputs.generatedAt))}</p>
-<nav><a href="#results">Results</a><a href="#curves">Learning curves</a><a href="#confusion">Confusion matrices</a><a href="#cost">Cost</a><a href="#metadata">Run metadata</a></nav>
-</header>
-<main>
-${manifest.failure ? failureSection(manifest.failure) : ''}
-${resultsSection(results)}
-${curvesSection(results)}
-${confusionSection(results)}
-${costSection(inputs.cost)}
-${metadataSection(manifest)}
-</main>
-</body>
-</html>
-`;
+  return page({
+    experiment: results.experiment,
+    runId: results.runId,
+    manifest,
+    generatedAt: inputs.generatedAt,
+    nav: [['results', 'Results'], ['curves', 'Learning curves'], ['confusion', 'Confusion matrices'], ['cost', 'Cost'], ['metadata', 'Run metadata']],
+    sections: [
+      manifest.failure ? failureSection(manifest.failure) : '',
+      resultsSection(results),
+      curvesSection(results),
+      confusionSection(results),
+      costSection(inputs.cost),
+      metadataSection(manifest),
+    ],
+  });
 }
 
 /**
@@ -60,26 +47,44 @@ ${metadataSection(manifest)}
  */
 export function renderFailureHtml(inputs: { manifest: RunManifestView; generatedAt: string }): string {
   const { manifest } = inputs;
-  const title = `textshift report: ${manifest.runId}`;
+  return page({
+    experiment: manifest.experiment,
+    runId: manifest.runId,
+    manifest,
+    generatedAt: inputs.generatedAt,
+    nav: [['failure', 'Failure'], ['metadata', 'Run metadata']],
+    sections: [manifest.failure ? failureSection(manifest.failure) : '', metadataSection(manifest)],
+  });
+}
+
+/** The page both reports share: head (CSP, CSS), the run's header with status and times, a nav, then the sections. */
+function page(o: {
+  experiment: string;
+  runId: string;
+  manifest: RunManifestView;
+  generatedAt: string;
+  nav: [string, string][];
+  sections: string[];
+}): string {
+  const { manifest } = o;
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
+<title>${esc(`textshift report: ${o.runId}`)}</title>
 <style>${CSS}</style>
 </head>
 <body>
 <header>
-<h1>${esc(manifest.experiment)} <span class="run-id" data-testid="run-id">${esc(manifest.runId)}</span></h1>
+<h1>${esc(o.experiment)} <span class="run-id" data-testid="run-id">${esc(o.runId)}</span></h1>
 <p class="meta"><span class="status status-${slug(manifest.status)}" data-testid="run-status">${esc(manifest.status)}</span>
- duration ${esc(formatDuration(runSeconds(manifest)))} · started ${esc(formatTime(manifest.startedAt))} · report generated ${esc(formatTime(inputs.generatedAt))}</p>
-<nav><a href="#failure">Failure</a><a href="#metadata">Run metadata</a></nav>
+ duration ${esc(formatDuration(runSeconds(manifest)))} · started ${esc(formatTime(manifest.startedAt))} · report generated ${esc(formatTime(o.generatedAt))}</p>
+<nav>${o.nav.map(([id, label]) => `<a href="#${id}">${label}</a>`).join('')}</nav>
 </header>
 <main>
-${manifest.failure ? failureSection(manifest.failure) : ''}
-${metadataSection(manifest)}
+${o.sections.join('\n')}
 </main>
 </body>
 </html>
