@@ -1,13 +1,12 @@
 // The run guard Prepare applies and `textshift plan` shows: the shard count and the planned cost against their
 // limits (the deployment's maxRunCostUsd, or the experiment's budgetUsd within maxRunCostCeilingUsd).
 import { describe, expect, it } from 'vitest';
-import { planDeploymentOf, readConfig } from '../../../src/config/deployment.js';
 import { parseExperiment } from '../../../src/config/experiment.js';
 import { checkRun, enforceRunCheck, runCheckText } from '../../../src/cost/guard.js';
 import { planExperiment, type FileProfile } from '../../../src/cost/plan.js';
 import { bundledPriceTable } from '../../../src/cost/prices.js';
 import { BudgetExceededError, ConfigError } from '../../../src/errors/index.js';
-import { CDK_CONTEXT } from '../../support/cdk-template.js';
+import { DATASET_A, contextDeployment } from '../../support/plan-fixtures.js';
 
 /** One dataset "a" (a file split 80/20 into train/val, and a test file) and one USE family. */
 const experiment = (extra: object = {}, shardSize = 2000) =>
@@ -15,12 +14,7 @@ const experiment = (extra: object = {}, shardSize = 2000) =>
     JSON.stringify({
       name: 'guarded',
       datasets: {
-        a: {
-          files: { full: { path: 'a.tsv', format: 'tsv', text: 0, label: 1 }, test: { path: 'a-test.tsv', format: 'tsv', text: 0, label: 1 } },
-          labels: { '0': 0, '1': 1 },
-          classNames: ['neg', 'pos'],
-          splits: [{ from: 'full', testSize: 0.2, train: 'train', test: 'val' }],
-        },
+        a: DATASET_A,
       },
       features: { use: { kind: 'use', shardSize } },
       stages: [{ name: '1', dataset: 'a' }],
@@ -29,7 +23,7 @@ const experiment = (extra: object = {}, shardSize = 2000) =>
     }),
     'experiments/guarded.json',
   );
-const deployment = (overrides: Record<string, unknown> = {}) => planDeploymentOf(readConfig((key) => ({ ...CDK_CONTEXT, ...overrides })[key]));
+const deployment = contextDeployment;
 const planOf = (exp: ReturnType<typeof experiment>, rows: number, dep = deployment()) =>
   planExperiment(exp, async (): Promise<FileProfile> => ({ rows, meanChars: 420 }), bundledPriceTable(), { deployment: dep });
 

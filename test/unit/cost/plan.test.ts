@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { planDeploymentOf, readConfig } from '../../../src/config/deployment.js';
 import { parseExperiment } from '../../../src/config/experiment.js';
 import { planExperiment, planText, type FileProfile, type ProfileFile } from '../../../src/cost/plan.js';
 import { bundledPriceTable } from '../../../src/cost/prices.js';
-import { CDK_CONTEXT } from '../../support/cdk-template.js';
+import { DATASET_A, contextDeployment } from '../../support/plan-fixtures.js';
 
 // One dataset "a": 1000 rows split 80/20 into train/val, a 500-row test file; every text 420 chars (100 tokens).
 const experiment = (features: object, extra: object = {}) =>
@@ -11,12 +10,7 @@ const experiment = (features: object, extra: object = {}) =>
     JSON.stringify({
       name: 'tiny',
       datasets: {
-        a: {
-          files: { full: { path: 'a.tsv', format: 'tsv', text: 0, label: 1 }, test: { path: 'a-test.tsv', format: 'tsv', text: 0, label: 1 } },
-          labels: { '0': 0, '1': 1 },
-          classNames: ['neg', 'pos'],
-          splits: [{ from: 'full', testSize: 0.2, train: 'train', test: 'val' }],
-        },
+        a: DATASET_A,
       },
       features,
       model: { hidden: [10] },
@@ -36,7 +30,7 @@ const profile: ProfileFile = async (dataset, part, file) => {
 };
 // The repository's cdk.json deployment (the one source of the plan's memory sizes, prices and limits) with 1769 MB
 // featurize Lambdas.
-const deployment = (overrides: Record<string, unknown> = {}) => planDeploymentOf(readConfig((key) => ({ ...CDK_CONTEXT, featurizeMemoryMb: 1769, ...overrides })[key]));
+const deployment = (overrides: Record<string, unknown> = {}) => contextDeployment({ featurizeMemoryMb: 1769, ...overrides });
 // Round numbers: 1 vCPU (1769 MB), 1000 tokens/s, 5 s per invocation, 0.5 s per GPU step, and a GPU that does one
 // training example of the 5,152-parameter MLP in 1/100 s (6 × 5152 × 100 FLOP/s).
 const options = {
