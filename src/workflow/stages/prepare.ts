@@ -85,6 +85,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     const shardKeys: string[] = [];
     for (const pass of encoderPasses(exp, { quick, full })) {
       const { name, spec } = pass;
+      const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds);
       const planned: FeatureIndex['parts'] = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
@@ -92,7 +93,6 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
         const ids = Array.from({ length: all.labels.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all.labels[i]!), shards: [] as string[] };
-        const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds);
         for (let s = 0, i = 0; s < rows.length; s += rowsPerShard, i++) {
           const key = keys.shard(name, dataset, part, i);
           const lines = rows.slice(s, s + rowsPerShard).map((i) => all.lines[i]!);
