@@ -11,6 +11,7 @@ import { repositoryDeployment } from '../workflow/local-runner.js';
 
 interface PlanFlags {
   dataRoot?: string;
+  out: string;
   quick?: boolean;
   full?: boolean;
   context: string[];
@@ -32,6 +33,7 @@ export function registerPlanCommand(program: Command, profile?: ProfileFile): vo
     .description('estimate the AWS cost and time of an experiment before running it (reads the datasets to size them)')
     .argument('<experiment>', 'experiment JSON file, e.g. experiments/sst2-imdb.json')
     .option('--data-root <dir>', 'folder holding the datasets (default: $TEXTSHIFT_DATA, ./data, ../shared/data)')
+    .option('--out <dir>', 'local object store folder whose models/ give a bert family its model size', 'out')
     .option('--quick', "plan the experiment's `quick` subsample")
     .option('--full', "ignore the experiment's per-family `subsample` caps, as `textshift run --full` does")
     .option('-c, --context <key=value>', 'a deployment setting over cdk.json, as `cdk deploy -c` takes it (repeatable), e.g. -c maxRunCostUsd=50', collect, [])
@@ -50,6 +52,7 @@ export function registerPlanCommand(program: Command, profile?: ProfileFile): vo
           deployment,
           quick: opts.quick ?? false,
           full: opts.full ?? false,
+          models: new FsBlobStore(opts.out),
           cost: {
             ...(opts.spot ? { batchMarket: 'spot' as const } : {}),
             batchStartupSeconds: nonNegative(opts.startupSeconds, '--startup-seconds'),

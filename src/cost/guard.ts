@@ -63,16 +63,19 @@ export function checkRun(plan: Plan, exp: Experiment, budget: RunBudget, source:
 }
 
 /**
- * Prepare's guard: plans the run from its data files in `data` (as `textshift plan` does, at the bundled prices and
- * the deployment's settings) and throws the first reason to refuse it, before anything of the run is computed.
+ * Prepare's guard: plans the run from its data files in `data` and the model records in `models` (as `textshift
+ * plan` does, at the bundled prices and the deployment's settings) and throws the first reason to refuse it, before
+ * anything of the run is computed.
  */
 export async function guardRun(
   exp: Experiment,
-  data: BlobStore,
+  stores: { data: BlobStore; models: BlobStore },
   deployment: PlanDeployment,
   run: { source: string; quick: boolean; full: boolean },
 ): Promise<RunCheck> {
-  const plan = await planExperiment(exp, readingProfiler(data), bundledPriceTable(), { deployment, quick: run.quick, full: run.full });
+  const plan = await planExperiment(exp, readingProfiler(stores.data), bundledPriceTable(), {
+    deployment, quick: run.quick, full: run.full, models: stores.models,
+  });
   const check = checkRun(plan, exp, deployment.budget, run.source);
   enforceRunCheck(check);
   return check;

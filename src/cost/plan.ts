@@ -13,6 +13,8 @@ import type { PriceTable } from './prices.js';
 import { alignColumns } from '../format/text.js';
 import { ConfigError } from '../errors/index.js';
 import { shardRows } from '../features/throughput.js';
+import { speedupOverBertBase } from '../features/bert/shape.js';
+import { encoderShapeOf, type ResolvedShape } from '../models/encoder-shape.js';
 
 /**
  * The throughput model of `textshift plan`. Every number is an assumption stated here, not a measurement of the
@@ -21,7 +23,7 @@ import { shardRows } from '../features/throughput.js';
 export interface ThroughputModel {
   /** Characters per WordPiece/SentencePiece token of English text (bert-base-uncased on IMDB reviews ≈ 4.2). */
   charsPerToken: number;
-  /** Featurize throughput of one Lambda vCPU: BoW in characters/s, encoders in tokens/s. */
+  /** Featurize throughput of one Lambda vCPU: BoW in characters/s, encoders in tokens/s (BERT: of bert-base, scaled to the family's model). */
   featurizePerVcpu: { bow: number; use: number; bert: number };
   /** Fixed seconds per featurize invocation: cold start, loading the vocabulary or encoder weights. */
   featurizeInvocationSeconds: { bow: number; use: number; bert: number };
@@ -97,6 +99,8 @@ export interface PlanOptions {
   model?: Partial<ThroughputModel>;
   /** Pricing choices beyond the deployment's (start-up seconds, retention), or overriding them (`--spot`). */
   cost?: Partial<CostOptions>;
+  /** The store whose `models/` holds the installed models: a `bert` family is sized by its model's record. */
+  models?: BlobStore;
 }
 
 /** One dataset part one encoder pass featurizes (src/config/encoder-passes.ts). */
@@ -135,6 +139,8 @@ export interface Plan {
   cost: CostReport;
   model: ThroughputModel;
   deployment: PlanDeployment;
+  /** The shape of each `bert` family's model, by model name, and where it came from. */
+  encoders: Record<string, ResolvedShape>;
 }
 
 const LAMBDA_MB_PER_VCPU = 1769;
@@ -173,15 +179,22 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
   }
 
   const vcpus = Math.min(6, memoryMb.featurize / LAMBDA_MB_PER_VCPU);
+  const encoders: Record<string, ResolvedShape> = {};
+  for (const spec of Object.values(exp.features)) {
+    if (spec.kind === 'bert' && encoders[spec.model] === undefined) encoders[spec.model] = await encoderShapeOf(spec.model, options.models);
+  }
   const parts: PlannedPart[] = [];
   for (const { name: feature, families, spec } of encoderPasses(exp, { quick, full })) {
-    const speed = spec.kind === 'bow' ? model.featurizePerVcpu.bow : model.featurizePerVcpu[spec.kind] * (1 + (Math.max(1, vcpus) - 1) * model.multicoreEfficiency);
+    const shape = spec.kind === 'bert' ? encoders[spec.model]!.shape : undefined;
+    // The BERT constant is bert-base's; a smaller model does proportionally less arithmetic per token.
+    const scale = shape !== undefined && spec.kind === 'bert' ? speedupOverBertBase(shape, spec.maxLength) : 1;
+    const speed = spec.kind === 'bow' ? model.featurizePerVcpu.bow : scale * model.featurizePerVcpu[spec.kind] * (1 + (Math.max(1, vcpus) - 1) * model.multicoreEfficiency);
     for (const [dataset, part] of neededParts(exp)) {
       const size = partSize.get(`${dataset}/${part}`);
       if (size === undefined) throw new ConfigError(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
       const cap = familyCap(exp, feature, dataset, part, { quick, full });
       const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
-      const shards = Math.ceil(rows / shardRows(spec, dep.featurizeTimeoutSeconds));
+      const shards = Math.ceil(rows / shardRows(spec, dep.featurizeTimeoutSeconds, shape));
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
       const work = spec.kind === 'bow' ? rows * size.meanChars : rows * tokens;
       parts.push({
@@ -211,7 +224,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
   let trainPuts = 0;
   for (const [feature, spec] of Object.entries(exp.features)) {
     let puts = 0;
-    const inputSize = spec.kind === 'bow' ? spec.maxFeatures : spec.kind === 'use' ? 512 : 768;
+    const inputSize = spec.kind === 'bow' ? spec.maxFeatures : spec.kind === 'use' ? 512 : encoders[spec.model]!.shape.hidden;
     const sizes = [inputSize, ...exp.model.hidden, 2];
     const params = sizes.slice(1).reduce((a, out, i) => a + sizes[i]! * out + out, 0);
     const rowsOf = (dataset: string, part: string) => parts.find((p) => p.families.includes(feature) && p.dataset === dataset && p.part === part)?.rows ?? 0;
@@ -272,8 +285,15 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     cost: computeCost(usage, prices, costOptions),
     model,
     deployment: dep,
+    encoders,
   };
 }
+
+const SHAPE_FROM: Record<ResolvedShape['from'], string> = {
+  installed: 'from its textshift-model.json in the store',
+  known: 'a known model, not yet fetched',
+  assumed: 'not installed and not known: assumed bert-base',
+};
 
 /** The plan for the terminal: data sizes, stage times, cost lines, and the assumptions behind them. */
 export function planText(plan: Plan): string {
@@ -305,6 +325,7 @@ export function planText(plan: Plan): string {
     costLines,
     'Assumptions (src/cost/plan.ts; the estimate is only as good as these):',
     `  featurize per Lambda vCPU: BoW ${m.featurizePerVcpu.bow.toLocaleString('en-US')} chars/s, USE ${m.featurizePerVcpu.use} tokens/s, BERT ${m.featurizePerVcpu.bert} tokens/s; ${m.charsPerToken} chars/token; ${plan.deployment.pricing.lambdaMemoryMb.featurize} MB = ${Math.min(6, plan.deployment.pricing.lambdaMemoryMb.featurize / LAMBDA_MB_PER_VCPU).toFixed(1)} vCPU at ${m.multicoreEfficiency} efficiency per extra vCPU`,
+    ...Object.entries(plan.encoders).map(([name, { shape, from }]) => `  model ${name}: ${shape.layers} layers, hidden ${shape.hidden}, feed-forward ${shape.intermediate} (${SHAPE_FROM[from]})`),
     `  GPU training: ${m.gpuFlops / 1e12} TFLOP/s sustained, ${m.gpuStepSeconds * 1000} ms per step, 6 FLOPs per parameter per training example, 2 per evaluated example; ${m.jobSetupSeconds} s job setup`,
     `  prices: ${plan.cost.regions.join(', ')} recorded ${plan.cost.priceDates.join(', ')} (price table ${plan.cost.priceVersions.join(' + ')})`,
     '',

@@ -6,6 +6,7 @@
  * machine gives one encoder, so real shards finish sooner than planned, never later.
  */
 import type { FeatureConfig } from '../config/experiment.js';
+import { BERT_BASE_SHAPE, speedupOverBertBase, type EncoderShape } from './bert/shape.js';
 
 /** Measured throughput of one encoder kind, and where it was measured. */
 export interface EncoderThroughput {
@@ -28,6 +29,7 @@ export const ENCODER_THROUGHPUT: Record<FeatureConfig['kind'], EncoderThroughput
     measured: 'bench "USE-lite": 13 IMDB reviews per CPU-second (80 SST-2 sentences per CPU-second)',
   },
   bert: {
+    // Stated for bert-base (BERT_BASE_SHAPE); shardRows scales it to the family's model by arithmetic per token.
     // bench "BERT-family encoder": the MiniLM-sized model (6 layers, hidden 384) encodes 396 SST-2 sentences/s
     // (~25 tokens each, ~9,900 tokens/s) on 2 threads. bert-base (12 layers, hidden 768) does ~8x the work per token
     // (layers x hidden^2): ~1,240 tokens/s.
@@ -52,11 +54,13 @@ export const DEFAULT_FEATURIZE_TIMEOUT_SECONDS = 900;
 /**
  * Rows per featurize shard of a family: the experiment's `shardSize` if it sets one, else as many texts as the
  * family's encoder featurizes in a third of the featurize function's timeout (BERT-family: every text counted at
- * `maxLength` tokens), at most MAX_PLANNED_SHARD_ROWS and at least 1.
+ * `maxLength` tokens, at the speed of a model of `shape`, bert-base when unknown), at most MAX_PLANNED_SHARD_ROWS
+ * and at least 1.
  */
-export function shardRows(spec: FeatureConfig, featurizeTimeoutSeconds: number): number {
+export function shardRows(spec: FeatureConfig, featurizeTimeoutSeconds: number, shape: EncoderShape = BERT_BASE_SHAPE): number {
   if (spec.shardSize !== undefined) return spec.shardSize;
   const t = ENCODER_THROUGHPUT[spec.kind];
-  const textsPerSecond = t.unit === 'texts' ? t.perSecond : t.perSecond / (spec.kind === 'bert' ? spec.maxLength : 1);
+  const textsPerSecond =
+    t.unit === 'texts' ? t.perSecond : spec.kind === 'bert' ? (t.perSecond * speedupOverBertBase(shape, spec.maxLength)) / spec.maxLength : t.perSecond;
   return Math.max(1, Math.min(MAX_PLANNED_SHARD_ROWS, Math.floor(featurizeTimeoutSeconds * SHARD_TIME_SHARE * textsPerSecond)));
 }

@@ -13,6 +13,7 @@ import { packageVersions } from '../versions.js';
 import type { FeatureIndex, ShardTask } from '../../run/records.js';
 import type { PlanDeployment } from '../../config/deployment.js';
 import { guardRun } from '../../cost/guard.js';
+import { encoderShapeOf } from '../../models/encoder-shape.js';
 import { formatMoney } from '../../cost/cost.js';
 
 /** What Prepare is told by its edge (the Lambda handler, the local runner). */
@@ -85,7 +86,8 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     const shardKeys: string[] = [];
     for (const pass of encoderPasses(exp, { quick, full })) {
       const { name, spec } = pass;
-      const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds);
+      const shape = spec.kind === 'bert' ? (await encoderShapeOf(spec.model, store)).shape : undefined;
+      const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds, shape);
       const planned: FeatureIndex['parts'] = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
@@ -126,7 +128,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
 
 /** The cost guard, before anything of the run is computed or written: a refusal fails Prepare (a permanent error). */
 async function checkBudget(ctx: StageContext, exp: Experiment, deployment: PlanDeployment, run: { runId: string; source: string; quick: boolean; full: boolean }): Promise<void> {
-  const { shards, cost } = await guardRun(exp, ctx.data, deployment, run);
+  const { shards, cost } = await guardRun(exp, { data: ctx.data, models: ctx.store }, deployment, run);
   ctx.reporter.log(
     `run ${run.runId}: planned cost ${formatMoney(cost.estimateUsd, 'USD')} within its limit $${cost.limitUsd} (${cost.limitFrom}); ${shards.planned} featurize shards`,
   );

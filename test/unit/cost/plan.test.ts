@@ -1,7 +1,11 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseExperiment } from '../../../src/config/experiment.js';
 import { planExperiment, planText, type FileProfile, type ProfileFile } from '../../../src/cost/plan.js';
 import { bundledPriceTable } from '../../../src/cost/prices.js';
+import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { DATASET_A, contextDeployment } from '../../support/plan-fixtures.js';
 
 // One dataset "a": 1000 rows split 80/20 into train/val, a 500-row test file; every text 420 chars (100 tokens).
@@ -109,6 +113,44 @@ describe('textshift plan (throughput model, hand-computed)', () => {
     // Families that differ in truncation are separate passes.
     const apart = await planExperiment(experiment({ a: bert, b: { ...bert, maxLength: 32 } }), profile, bundledPriceTable(), options);
     expect(apart.parts.map((p) => p.feature)).toEqual(['a', 'a', 'a', 'b', 'b', 'b']);
+  });
+
+  it("sizes a bert family by its model: the store's record, else a known model, else bert-base (said so)", async () => {
+    const bert = (model: string) => experiment({ bert: { kind: 'bert', model, maxLength: 64, shardSize: 300 } });
+    const params = (plan: Awaited<ReturnType<typeof planExperiment>>) => plan.stages.find((s) => s.stage === 'train:bert')!.detail;
+    // MiniLM (known, not fetched): input 384 -> 384×10+10 + 10×2+2 = 3,872 parameters. At 64 tokens a token costs
+    // 2·6·(4·384² + 2·384·1536 + 2·64·384) = 21,823,488 FLOPs against bert-base's 172,228,608: 7.8919× the tokens/s,
+    // so train 800 × 64 / 7,891.9 + 3 shards × 8 s = 30.488 s.
+    const known = await planExperiment(bert('all-minilm-l6-v2'), profile, bundledPriceTable(), options);
+    expect(known.encoders['all-minilm-l6-v2']).toEqual({ shape: { hidden: 384, layers: 6, intermediate: 1536 }, from: 'known' });
+    expect(params(known)).toContain('3,872 parameters');
+    expect(known.parts[0]!.lambdaSeconds).toBeCloseTo(30.488, 3);
+    expect(planText(known)).toContain('model all-minilm-l6-v2: 6 layers, hidden 384, feed-forward 1536 (a known model, not yet fetched)');
+
+    // An installed model's record wins, even over a known name.
+    const out = await mkdtemp(join(tmpdir(), 'textshift-plan-models-'));
+    try {
+      const dims = { hidden: 256, layers: 4, heads: 4, intermediate: 1024, vocab: 100, maxPositions: 512 };
+      const record = {
+        format: 1, name: 'all-minilm-l6-v2', architecture: 'BertModel', dims, source: 'test', importedAt: '2026-12-01T00:00:00Z',
+        sha256: { 'model.safetensors': 'a'.repeat(64), 'onnx/model.onnx': 'b'.repeat(64) },
+        verification: { maxAbsDiff: 0, tolerance: 1e-4, sequences: 1 },
+      };
+      await mkdir(join(out, 'models', 'all-minilm-l6-v2'), { recursive: true });
+      await writeFile(join(out, 'models', 'all-minilm-l6-v2', 'textshift-model.json'), JSON.stringify(record));
+      const installed = await planExperiment(bert('all-minilm-l6-v2'), profile, bundledPriceTable(), { ...options, models: new FsBlobStore(out) });
+      expect(installed.encoders['all-minilm-l6-v2']!.from).toBe('installed');
+      // 256×10+10 + 22 = 2,592
+      expect(params(installed)).toContain('2,592 parameters');
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+
+    // Neither installed nor known: bert-base, and the plan says it assumed so.
+    const unknown = await planExperiment(bert('my-bert'), profile, bundledPriceTable(), options);
+    expect(unknown.encoders['my-bert']).toEqual({ shape: { hidden: 768, layers: 12, intermediate: 3072 }, from: 'assumed' });
+    expect(params(unknown)).toContain('7,712 parameters');
+    expect(planText(unknown)).toContain('not installed and not known: assumed bert-base');
   });
 
   it('names a split step whose source part does not exist', async () => {

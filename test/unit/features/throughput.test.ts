@@ -16,6 +16,13 @@ describe('shard size when the experiment sets none: a third of the featurize tim
     expect(shardRows(spec({ kind: 'bert', model: 'bert-base-uncased', maxLength: 128 }), 900)).toBe(2906);
   });
 
+  it("BERT-family: a smaller model's shard holds proportionally more texts (arithmetic per token)", () => {
+    // MiniLM-L6 (6 layers, hidden 384, feed-forward 1536) at 512 tokens: 2·6·(4·384² + 2·384·1536 + 2·512·384) =
+    // 25,952,256 FLOPs a token against bert-base's 188,743,680: 7.2727× the tokens/s -> 300 × 1,240 × 7.2727 / 512 = 5,284
+    const minilm = { hidden: 384, layers: 6, intermediate: 1536 };
+    expect(shardRows(spec({ kind: 'bert', model: 'all-minilm-l6-v2' }), 900, minilm)).toBe(5284);
+  });
+
   it('BoW would fit millions of texts in the time: memory bounds it at MAX_PLANNED_SHARD_ROWS instead', () => {
     expect(ENCODER_THROUGHPUT.bow.perSecond * 300).toBeGreaterThan(MAX_PLANNED_SHARD_ROWS);
     expect(shardRows(spec({ kind: 'bow', fitOn: { dataset: 'a', split: 'train' } }), 900)).toBe(MAX_PLANNED_SHARD_ROWS);
