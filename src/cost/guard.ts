@@ -10,7 +10,7 @@ import type { PlanDeployment, RunBudget } from '../config/deployment.js';
 import { BudgetExceededError, ConfigError, type PermanentError } from '../errors/index.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { formatMoney } from './cost.js';
-import { planExperiment, readingProfiler, type Plan } from './plan.js';
+import { planExperiment, type Plan, type ProfileFile } from './plan.js';
 import { bundledPriceTable } from './prices.js';
 
 /** What the guard found for one run's plan. */
@@ -63,18 +63,18 @@ export function checkRun(plan: Plan, exp: Experiment, budget: RunBudget, source:
 }
 
 /**
- * Prepare's guard: plans the run from its data files in `data` and the model records in `models` (as `textshift
- * plan` does, at the bundled prices and the deployment's settings) and throws the first reason to refuse it, before
- * anything of the run is computed.
+ * Prepare's guard: plans the run from the sizes of its data files (`profile`) and the model records in `models` (as
+ * `textshift plan` does, at the bundled prices and the deployment's settings) and throws the first reason to refuse
+ * it, before anything of the run is computed.
  */
 export async function guardRun(
   exp: Experiment,
-  stores: { data: BlobStore; models: BlobStore },
+  inputs: { profile: ProfileFile; models: BlobStore },
   deployment: PlanDeployment,
   run: { source: string; quick: boolean; full: boolean },
 ): Promise<RunCheck> {
-  const plan = await planExperiment(exp, readingProfiler(stores.data), bundledPriceTable(), {
-    deployment, quick: run.quick, full: run.full, models: stores.models,
+  const plan = await planExperiment(exp, inputs.profile, bundledPriceTable(), {
+    deployment, quick: run.quick, full: run.full, models: inputs.models,
   });
   const check = checkRun(plan, exp, deployment.budget, run.source);
   enforceRunCheck(check);

@@ -20,25 +20,33 @@ export interface DatasetPlan {
   skipped: { count: number; first: SkippedRow[] };
   /** Per file part: the class index of each kept row, in file order. */
   labels: Record<string, Int32Array>;
+  /** Per file part: characters of text over its kept rows (the planner sizes encoder work by it). */
+  textChars: Record<string, number>;
   /** Every part after the split steps. */
   parts: Record<string, PartRows>;
 }
 
 /**
- * Reads every file part of a dataset from the data store, keeping only each row's label, then applies its split steps
- * in order with `seed` (each as scikit-learn's train_test_split) to row indices. A step's `from` part is consumed
- * unless a step output reuses its name. Memory grows with the row count, never with the text. Writes nothing.
+ * Reads every file part of a dataset from the data store, keeping only each row's label (and the text's length),
+ * then applies its split steps in order with `seed` (each as scikit-learn's train_test_split) to row indices. A
+ * step's `from` part is consumed unless a step output reuses its name. Memory grows with the row count, never with the text. Writes nothing.
  */
 export async function planDataset(name: string, spec: DatasetConfig, dataStore: BlobStore, seed: number): Promise<DatasetPlan> {
   checkLabels(name, spec);
   const labels: Record<string, Int32Array> = {};
+  const textChars: Record<string, number> = {};
   const parts = new Map<string, PartRows>();
   const files: LoadedFile[] = [];
   const skipped: DatasetPlan['skipped'] = { count: 0, first: [] };
   for (const [part, file] of Object.entries(spec.files)) {
     const classes = new GrowableInt32();
-    const scan = await scanTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow }, (example) => classes.push(example.label));
+    let chars = 0;
+    const scan = await scanTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow }, (example) => {
+      classes.push(example.label);
+      chars += example.text.length;
+    });
     labels[part] = classes.toArray();
+    textChars[part] = chars;
     parts.set(part, { file: part, rows: Uint32Array.from({ length: scan.rows }, (_, i) => i) });
     files.push({ part, key: file.path, sha256: scan.sha256, bytes: scan.bytes, rows: scan.rows });
     skipped.count += scan.skippedCount;
@@ -64,7 +72,7 @@ export async function planDataset(name: string, spec: DatasetConfig, dataStore: 
     parts.set(step.train, { file: from.file, rows: split.train.map((i) => from.rows[i]!) });
     parts.set(step.test, { file: from.file, rows: split.test.map((i) => from.rows[i]!) });
   });
-  return { files, skipped, labels, parts: Object.fromEntries(parts) };
+  return { files, skipped, labels, textChars, parts: Object.fromEntries(parts) };
 }
 
 /** The class index of each row of a part, in the part's order. */

@@ -25,15 +25,20 @@ export interface PreparedData {
   parts: Map<string, PreparedPart>;
 }
 
+/** Prepare's first read of the datasets: their splits as row indices, checked against the experiment; nothing written. */
+export interface ReadData {
+  plans: Map<string, { plan: DatasetPlan; parts: Record<string, PartRows> }>;
+  result: PreparedData;
+}
+
 /**
- * Prepare's data step. Reads each dataset twice and never holds its texts: first for the row count and labels, from
- * which the splits (sklearn-exact) and `--quick` caps choose each part's rows by index; then again, streaming every
- * row into its part's split file (`keys.split`) and the term counts of each BoW family fitted on that part; the
- * vocabularies are stored after the splits. Fails before writing anything when the experiment names a part that
- * does not exist.
+ * Prepare's data step, first half. Reads each dataset once for the row count, labels and text lengths, from which
+ * the splits (sklearn-exact) and `--quick` caps choose each part's rows by index. Writes nothing, and fails when
+ * the experiment names a part that does not exist, so the cost guard can size the run from it (`fileProfiles`)
+ * before anything of the run is stored.
  */
-export async function prepareData(ctx: StageContext, exp: Experiment, keys: ReturnType<typeof runKeys>, experimentKey: string, quick: boolean): Promise<PreparedData> {
-  const plans = new Map<string, { plan: DatasetPlan; parts: Record<string, PartRows> }>();
+export async function readData(ctx: StageContext, exp: Experiment, experimentKey: string, quick: boolean): Promise<ReadData> {
+  const plans: ReadData['plans'] = new Map();
   const result: PreparedData = { inputs: {}, skipped: {}, parts: new Map() };
   for (const [name, spec] of Object.entries(exp.datasets)) {
     ctx.reporter.log(`reading dataset ${name}`);
@@ -54,16 +59,36 @@ export async function prepareData(ctx: StageContext, exp: Experiment, keys: Retu
       throw new ConfigError(`experiment ${experimentKey}: dataset "${dataset}" has no part "${part}" (it has ${have.join(', ')}); check its files/splits, stages and evaluation.split`);
     }
   }
-  // One counter per fitted part, shared by the BoW families fitted on it.
-  const counters = new Map<string, TermCounter>();
   for (const [feature, spec] of Object.entries(exp.features)) {
     if (spec.kind !== 'bow') continue;
     const part = `${spec.fitOn.dataset}/${spec.fitOn.split}`;
     if (!result.parts.has(part)) throw new ConfigError(`experiment ${experimentKey}: features.${feature}.fitOn names ${part}, which does not exist`);
-    if (!counters.has(part)) counters.set(part, new TermCounter());
   }
+  return { plans, result };
+}
 
-  for (const [name, { plan, parts }] of plans) {
+/** Rows and mean text length of each dataset file as the first read found them (what `textshift plan` reads a file for). */
+export function fileProfiles(read: ReadData): (dataset: string, part: string) => { rows: number; meanChars: number } {
+  return (dataset, part) => {
+    const plan = read.plans.get(dataset)?.plan;
+    const rows = plan?.files.find((f) => f.part === part)?.rows;
+    if (plan === undefined || rows === undefined) throw new ConfigError(`dataset "${dataset}" has no file part "${part}"`);
+    return { rows, meanChars: rows === 0 ? 0 : plan.textChars[part]! / rows };
+  };
+}
+
+/**
+ * Prepare's data step, second half. Reads each dataset again, streaming every row into its part's split file
+ * (`keys.split`) and the term counts of each BoW family fitted on that part, never holding its texts; the
+ * vocabularies are stored after the splits.
+ */
+export async function writeData(ctx: StageContext, exp: Experiment, keys: ReturnType<typeof runKeys>, read: ReadData): Promise<PreparedData> {
+  // One counter per fitted part, shared by the BoW families fitted on it.
+  const counters = new Map<string, TermCounter>();
+  for (const spec of Object.values(exp.features)) {
+    if (spec.kind === 'bow') counters.set(`${spec.fitOn.dataset}/${spec.fitOn.split}`, new TermCounter());
+  }
+  for (const [name, { plan, parts }] of read.plans) {
     ctx.reporter.log(`writing the splits of dataset ${name}`);
     await writeParts(ctx, name, exp.datasets[name]!, plan, parts, keys, counters);
   }
@@ -72,7 +97,7 @@ export async function prepareData(ctx: StageContext, exp: Experiment, keys: Retu
     const counter = counters.get(`${spec.fitOn.dataset}/${spec.fitOn.split}`)!;
     await ctx.store.put(keys.vocabulary(feature), vocabularyToJson(counter.fit(spec.maxFeatures)));
   }
-  return result;
+  return read.result;
 }
 
 /** Streams one dataset's rows into its parts' split files (and term counters); on failure no split file of it is stored. */

@@ -8,11 +8,12 @@ import type { StageContext } from '../context.js';
 import { asStage, createManifest, findManifest, readManifest, updateManifest, type Manifest } from '../../run/manifest.js';
 import { InputChangedError, checkPinned, pinDatasets, pinnedRecord, pinnedStore, readExperiment, type ExperimentRead } from '../pinned-inputs.js';
 import type { PrepareInput, PrepareOutput } from '../stage-io.js';
-import { prepareData } from '../prepare-data.js';
+import { fileProfiles, readData, writeData } from '../prepare-data.js';
 import { packageVersions } from '../versions.js';
 import type { FeatureIndex, ShardTask } from '../../run/records.js';
 import type { PlanDeployment } from '../../config/deployment.js';
 import { guardRun } from '../../cost/guard.js';
+import type { FileProfile } from '../../cost/plan.js';
 import { encoderShapeOf } from '../../models/encoder-shape.js';
 import { formatMoney } from '../../cost/cost.js';
 
@@ -75,9 +76,11 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   return asStage(store, runId, 'prepare', async () => {
     const pins = await pinDatasets(ctx.data, store, manifest, datasetFiles(exp));
     const data = pinnedStore(ctx.data, pins, runId);
-    // The guard sizes the run from the pinned files, before any split, shard or vocabulary is written.
-    await checkBudget({ ...ctx, data }, exp, options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
-    const { inputs, skipped, parts } = await prepareData({ ...ctx, data }, exp, keys, experimentKey, quick);
+    // The guard sizes the run from the first read of the pinned files, before any split, shard or vocabulary is
+    // written (the same read plans the splits: the files are not read once more for the guard).
+    const read = await readData({ ...ctx, data }, exp, experimentKey, quick);
+    await checkBudget(ctx, exp, fileProfiles(read), options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
+    const { inputs, skipped, parts } = await writeData({ ...ctx, data }, exp, keys, read);
     manifest.inputs = Object.fromEntries(Object.entries(inputs).map(([name, files]) => [name, files.map((f) => pinnedRecord(f, pins, ctx.data, runId))]));
     manifest.skippedRows = skipped;
     manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.labels.length]));
@@ -127,8 +130,14 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
 }
 
 /** The cost guard, before anything of the run is computed or written: a refusal fails Prepare (a permanent error). */
-async function checkBudget(ctx: StageContext, exp: Experiment, deployment: PlanDeployment, run: { runId: string; source: string; quick: boolean; full: boolean }): Promise<void> {
-  const { shards, cost } = await guardRun(exp, { data: ctx.data, models: ctx.store }, deployment, run);
+async function checkBudget(
+  ctx: StageContext,
+  exp: Experiment,
+  sizes: (dataset: string, part: string) => FileProfile,
+  deployment: PlanDeployment,
+  run: { runId: string; source: string; quick: boolean; full: boolean },
+): Promise<void> {
+  const { shards, cost } = await guardRun(exp, { profile: async (dataset, part) => sizes(dataset, part), models: ctx.store }, deployment, run);
   ctx.reporter.log(
     `run ${run.runId}: planned cost ${formatMoney(cost.estimateUsd, 'USD')} within its limit $${cost.limitUsd} (${cost.limitFrom}); ${shards.planned} featurize shards`,
   );

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { tempStore } from '../../../fixtures/data/temp-store.js';
 import { parseExperiment } from '../../../../src/config/experiment.js';
 import { planExperiment, readingProfiler } from '../../../../src/cost/plan.js';
+import { fileProfiles, readData } from '../../../../src/workflow/prepare-data.js';
 import { bundledPriceTable } from '../../../../src/cost/prices.js';
 import { BudgetExceededError } from '../../../../src/errors/index.js';
 import { readManifest } from '../../../../src/run/manifest.js';
@@ -137,6 +138,25 @@ describe('prepare', () => {
       const manifest = await readManifest(ctx.store, written.runId);
       expect(Object.fromEntries(planned.parts.map((p) => [`${p.dataset}/${p.part}`, p.rows])), JSON.stringify(mode)).toEqual(manifest.splits.bow);
     }
+  });
+});
+
+describe("the guard's sizes come from Prepare's first read", () => {
+  it('rows and mean text length per file equal what textshift plan reads (readingProfiler)', async () => {
+    const { ctx, data } = await setup(rows.join('\n') + '\n');
+    const exp = parseExperiment(JSON.stringify(experiment), 'small.json');
+    const read = await readData(ctx, exp, 'experiments/small.json', false);
+    const reading = readingProfiler(data);
+    for (const [dataset, spec] of Object.entries(exp.datasets)) {
+      for (const [part, file] of Object.entries(spec.files)) {
+        const sizes = fileProfiles(read)(dataset, part);
+        expect(sizes.rows).toBeGreaterThan(0);
+        expect(sizes).toEqual(await reading(dataset, part, file, spec));
+      }
+    }
+    expect(() => fileProfiles(read)('a', 'nope')).toThrow('dataset "a" has no file part "nope"');
+    // The first read writes nothing: the guard runs before anything of the run is stored.
+    expect(await ctx.store.list('runs/')).toEqual([]);
   });
 });
 
