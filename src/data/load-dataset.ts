@@ -22,6 +22,8 @@ export interface DatasetPlan {
   labels: Record<string, Int32Array>;
   /** Per file part: characters of text over its kept rows (the planner sizes encoder work by it). */
   textChars: Record<string, number>;
+  /** Per file part: every kept row's text in file order, when the part was small enough to hold (see planDataset). */
+  texts: Record<string, string[] | undefined>;
   /** Every part after the split steps. */
   parts: Record<string, PartRows>;
 }
@@ -29,24 +31,34 @@ export interface DatasetPlan {
 /**
  * Reads every file part of a dataset from the data store, keeping only each row's label (and the text's length),
  * then applies its split steps in order with `seed` (each as scikit-learn's train_test_split) to row indices. A
- * step's `from` part is consumed unless a step output reuses its name. Memory grows with the row count, never with the text. Writes nothing.
+ * step's `from` part is consumed unless a step output reuses its name. A file part with at most `holdTextChars`
+ * characters of text (and a stored size that allows it) keeps its texts, so streamParts need not read it again;
+ * otherwise memory grows with the row count, never with the text. Writes nothing.
  */
-export async function planDataset(name: string, spec: DatasetConfig, dataStore: BlobStore, seed: number): Promise<DatasetPlan> {
+export async function planDataset(name: string, spec: DatasetConfig, dataStore: BlobStore, seed: number, holdTextChars = 0): Promise<DatasetPlan> {
   checkLabels(name, spec);
   const labels: Record<string, Int32Array> = {};
   const textChars: Record<string, number> = {};
+  const texts: Record<string, string[] | undefined> = {};
   const parts = new Map<string, PartRows>();
   const files: LoadedFile[] = [];
   const skipped: DatasetPlan['skipped'] = { count: 0, first: [] };
   for (const [part, file] of Object.entries(spec.files)) {
     const classes = new GrowableInt32();
     let chars = 0;
+    let held: string[] | undefined = (await mayHold(dataStore, file.path, holdTextChars)) ? [] : undefined;
     const scan = await scanTable(dataStore, file, { labels: spec.labels, onBadRow: spec.onBadRow }, (example) => {
       classes.push(example.label);
       chars += example.text.length;
+      // Past the bound the texts are dropped, and streamParts reads the file again instead.
+      if (held !== undefined) {
+        if (chars > holdTextChars) held = undefined;
+        else held.push(example.text);
+      }
     });
     labels[part] = classes.toArray();
     textChars[part] = chars;
+    texts[part] = held;
     parts.set(part, { file: part, rows: Uint32Array.from({ length: scan.rows }, (_, i) => i) });
     files.push({ part, key: file.path, sha256: scan.sha256, bytes: scan.bytes, rows: scan.rows });
     skipped.count += scan.skippedCount;
@@ -72,7 +84,7 @@ export async function planDataset(name: string, spec: DatasetConfig, dataStore: 
     parts.set(step.train, { file: from.file, rows: split.train.map((i) => from.rows[i]!) });
     parts.set(step.test, { file: from.file, rows: split.test.map((i) => from.rows[i]!) });
   });
-  return { files, skipped, labels, textChars, parts: Object.fromEntries(parts) };
+  return { files, skipped, labels, textChars, texts, parts: Object.fromEntries(parts) };
 }
 
 /** The class index of each row of a part, in the part's order. */
@@ -98,8 +110,8 @@ export function fileOrderLines(part: PartRows): Uint32Array {
 export type PartVisitor = (part: string, example: Example) => void | Promise<void>;
 
 /**
- * Reads each file of a planned dataset again and hands every row of `parts` (a plan's parts, possibly capped) to
- * `visit`, in file order, without holding the file. A row belongs to at most one part: split steps partition their
+ * Reads each file of a planned dataset again (unless the plan holds its texts) and hands every row of `parts` (a
+ * plan's parts, possibly capped) to `visit`, in file order, without holding the file. A row belongs to at most one part: split steps partition their
  * `from` part. Fails when a file no longer holds what `planDataset` read (checked row by row, and by sha256 before
  * returning), so a caller that commits its output only after this returns never mixes two versions of a file.
  */
@@ -116,6 +128,15 @@ export async function streamParts(spec: DatasetConfig, dataStore: BlobStore, pla
       }
     }
     const labels = plan.labels[read.part]!;
+    const held = plan.texts[read.part];
+    if (held !== undefined) {
+      // Held by the first read: the rows as read then, no second read that could see another version of the file.
+      for (let row = 0; row < held.length; row++) {
+        const n = owner[row]!;
+        if (n >= 0) await visit(names[n]!, { text: held[row]!, label: labels[row]! });
+      }
+      continue;
+    }
     const changed = (what: string) =>
       new DataError(fileUrl(dataStore, file.path), displayName(dataStore, file.path), undefined, `changed while being read: ${what}; run again to read the new file`);
     let row = 0;
@@ -126,6 +147,16 @@ export async function streamParts(spec: DatasetConfig, dataStore: BlobStore, pla
     });
     if (scan.sha256 !== read.sha256 || scan.rows !== read.rows) throw changed(`sha256 ${read.sha256} on the first read, ${scan.sha256} on the second`);
   }
+}
+
+/** Text decompresses to at most about this many times its gzip size (IMDB's reviews: 2.5×). */
+const GZIP_EXPANSION = 5;
+
+/** Whether a file's stored size says its text may fit in `holdTextChars`: a large file is not held even briefly. */
+async function mayHold(store: BlobStore, key: string, holdTextChars: number): Promise<boolean> {
+  if (holdTextChars <= 0) return false;
+  const info = await store.head(key);
+  return info !== undefined && info.size * (key.endsWith('.gz') ? GZIP_EXPANSION : 1) <= holdTextChars;
 }
 
 /** An Int32Array that grows as values are pushed (a row's label costs 4 bytes, not a boxed array slot). */

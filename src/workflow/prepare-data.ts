@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { neededParts, type DatasetConfig, type Experiment } from '../config/experiment.js';
 import { fileOrderLines, partLabels, planDataset, streamParts, type DatasetPlan, type PartRows } from '../data/load-dataset.js';
 import { subsample } from '../data/split.js';
@@ -25,6 +26,16 @@ export interface PreparedData {
   parts: Map<string, PreparedPart>;
 }
 
+/**
+ * A file with at most this many characters of text is held after Prepare's first read instead of being read and
+ * parsed again to write the splits (IMDB's 50,000 reviews are 65 M characters, ~70 MB of strings; parsing them
+ * again costs ~2.5 s). An eighth of V8's heap limit (4 GB on a 24 GB machine: 518 M characters; 22 M under
+ * `--max-old-space-size=128`), so a run never holds more than its heap allows; larger files are streamed twice.
+ */
+export function holdTextChars(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 8);
+}
+
 /** Prepare's first read of the datasets: their splits as row indices, checked against the experiment; nothing written. */
 export interface ReadData {
   plans: Map<string, { plan: DatasetPlan; parts: Record<string, PartRows> }>;
@@ -32,7 +43,8 @@ export interface ReadData {
 }
 
 /**
- * Prepare's data step, first half. Reads each dataset once for the row count, labels and text lengths, from which
+ * Prepare's data step, first half. Reads each dataset once for the row count, labels and text lengths (and the
+ * texts themselves, for files up to holdTextChars()), from which
  * the splits (sklearn-exact) and `--quick` caps choose each part's rows by index. Writes nothing, and fails when
  * the experiment names a part that does not exist, so the cost guard can size the run from it (`fileProfiles`)
  * before anything of the run is stored.
@@ -42,7 +54,7 @@ export async function readData(ctx: StageContext, exp: Experiment, experimentKey
   const result: PreparedData = { inputs: {}, skipped: {}, parts: new Map() };
   for (const [name, spec] of Object.entries(exp.datasets)) {
     ctx.reporter.log(`reading dataset ${name}`);
-    const plan = await planDataset(name, spec, ctx.data, exp.seed);
+    const plan = await planDataset(name, spec, ctx.data, exp.seed, holdTextChars());
     const parts: Record<string, PartRows> = {};
     for (const [part, rows] of Object.entries(plan.parts)) {
       const cap = quick ? exp.quick[name]?.[part] : undefined;
@@ -78,9 +90,9 @@ export function fileProfiles(read: ReadData): (dataset: string, part: string) =>
 }
 
 /**
- * Prepare's data step, second half. Reads each dataset again, streaming every row into its part's split file
- * (`keys.split`) and the term counts of each BoW family fitted on that part, never holding its texts; the
- * vocabularies are stored after the splits.
+ * Prepare's data step, second half. Streams every row of each dataset (held, or read again) into its part's split
+ * file (`keys.split`) and the term counts of each BoW family fitted on that part; the vocabularies are stored after
+ * the splits.
  */
 export async function writeData(ctx: StageContext, exp: Experiment, keys: ReturnType<typeof runKeys>, read: ReadData): Promise<PreparedData> {
   // One counter per fitted part, shared by the BoW families fitted on it.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -105,6 +106,40 @@ describe('planDataset split steps', () => {
       onlyTest.push(part);
     });
     expect(onlyTest).toEqual(Array(10).fill('test'));
+  });
+
+  it('a file within holdTextChars keeps its texts and streamParts hands the same rows without reading it again', async () => {
+    const store = await tempStore({ 'd/all.tsv': rowsTsv(50), 'd/extra.tsv': rowsTsv(3, 100) });
+    const toy = spec([{ from: 'all', testSize: 0.2, train: 'train', test: 'test' }]);
+    const collect = async (plan: DatasetPlan, from: typeof store, dataset = toy) => {
+      const out: string[] = [];
+      await streamParts(dataset, from, plan, plan.parts, (part, e) => void out.push(`${part}:${e.text}:${e.label}`));
+      return out;
+    };
+    const unreadable = Object.assign(Object.create(store) as typeof store, {
+      getStream: () => Promise.reject(new Error('read again')),
+    });
+    const streamed = await collect(await planDataset('toy', toy, store, 7), store);
+    // all.tsv: 50 rows "row N\t0|1\n", 440 bytes, 290 characters of text (10 of 5, 40 of 6); extra.tsv 30 bytes.
+    const held = await planDataset('toy', toy, store, 7, 440);
+    expect(held.textChars).toEqual({ all: 290, extra: 21 });
+    expect(held.texts.all).toHaveLength(50);
+    expect(await collect(held, unreadable)).toEqual(streamed);
+    // Its stored size says it may not fit: not held, read again.
+    const bySize = await planDataset('toy', toy, store, 7, 439);
+    expect(bySize.texts.all).toBeUndefined();
+    expect(bySize.texts.extra).toHaveLength(3);
+    await expect(collect(bySize, unreadable)).rejects.toThrow('read again');
+    expect(await collect(bySize, store)).toEqual(streamed);
+    // A gzip file that decompresses past the bound (more than GZIP_EXPANSION) is dropped once it passes it.
+    const long = Array.from({ length: 10 }, (_, i) => `${'x'.repeat(2000)}\t${i % 2}`).join('\n') + '\n';
+    await store.put('d/all.tsv.gz', gzipSync(long));
+    const gz: DatasetConfig = { ...toy, files: { all: FileSpec.parse({ path: 'd/all.tsv.gz', format: 'tsv', header: false, text: 0, label: 1 }) } };
+    const bomb = await planDataset('toy', gz, store, 7, 5000);
+    expect((await store.head('d/all.tsv.gz'))!.size * 5).toBeLessThanOrEqual(5000);
+    expect(bomb.texts.all).toBeUndefined();
+    expect(bomb.textChars.all).toBe(20_000);
+    expect(await collect(bomb, store, gz)).toHaveLength(10);
   });
 
   it('streamParts fails naming the file when it changed since planDataset read it', async () => {
