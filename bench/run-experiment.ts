@@ -28,8 +28,10 @@ export async function runBenchExperiment(e: BenchExperiment): Promise<{ run: Loc
     const data = resolveDataRoot({ cwd: e.root, ...(e.dataRoot ? { flag: e.dataRoot } : {}) });
     let experimentPath = join(e.root, e.experiment);
     if (e.families) {
-      const exp = JSON.parse(readFileSync(experimentPath, 'utf8')) as { features: Record<string, unknown> };
-      exp.features = Object.fromEntries(Object.entries(exp.features).filter(([name]) => e.families!.includes(name)));
+      const exp = JSON.parse(readFileSync(experimentPath, 'utf8')) as Record<string, Record<string, unknown> | undefined>;
+      const keep = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([name]) => e.families!.includes(name)));
+      // Subsample sections are keyed by family too; the experiment is invalid if they name a dropped one.
+      for (const section of ['features', 'subsample', 'quickSubsample']) if (exp[section]) exp[section] = keep(exp[section]);
       experimentPath = join(out, basename(e.experiment));
       writeFileSync(experimentPath, JSON.stringify(exp));
     }

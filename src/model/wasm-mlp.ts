@@ -10,11 +10,25 @@ import {
   type ParamSet,
 } from './engine.js';
 import type { Features } from '../matrix/features.js';
-import { instantiateKernels, KernelHeap, type KernelExports, type Region } from './kernels/index.js';
+import { instantiateKernels, kernelModule, KernelHeap, type KernelExports, type Region } from './kernels/index.js';
+import { defaultTrainThreads, KernelTeam, OP } from './kernels/team.js';
 import type { Xoshiro128 } from './rng.js';
 import { InvalidDataError } from '../errors/index.js';
 
 const EMPTY: Region = { ptr: 0, length: 0 };
+/**
+ * Work (multiply-adds; an Adam or lazy-Adam value counts 4) below which operations run on one thread: a barrier
+ * costs tens of microseconds. Of a BoW step this splits the first two layers, forward and backward, and Adam.
+ */
+const PARALLEL_WORK = 1 << 21;
+
+/** Options of a WasmMlp. */
+export interface WasmMlpOptions {
+  /** Threads that share each step's work (default: defaultTrainThreads()); results do not depend on it. */
+  threads?: number;
+  /** Work from which operations are split across threads (default PARALLEL_WORK; 0 splits every one, for tests). */
+  parallelWork?: number;
+}
 
 interface Layer {
   w: Region;
@@ -31,12 +45,16 @@ interface Layer {
 
 /**
  * The MLP on our WebAssembly SIMD kernels: a sparse embedding-bag or dense first layer, dense hidden layers,
- * Adam (dense, or lazy row-sparse for the sparse first layer). Single-threaded and bit-deterministic.
+ * Adam (dense, or lazy row-sparse for the sparse first layer). The large operations are split by output columns
+ * (or parameters) across `threads` threads on the shared kernel memory; every value is computed by one thread in a
+ * fixed order, so results are bit-identical for any thread count and from run to run.
  */
 export class WasmMlp implements MlpEngine {
   readonly name = 'wasm-simd';
   private readonly k: KernelExports;
   private readonly heap: KernelHeap;
+  private readonly team: KernelTeam;
+  private readonly parallelWork: number;
   private readonly layers: Layer[];
   private readonly sizes: number[];
   /** Pre-activations (after dropout, before the next layer) per layer output, and their gradients. */
@@ -45,12 +63,14 @@ export class WasmMlp implements MlpEngine {
   private capacityRows = 0;
   private sparse = { indptr: { ptr: 0, length: 0 }, indices: { ptr: 0, length: 0 }, values: { ptr: 0, length: 0 } };
   /** The current batch by column (lazy Adam): distinct columns, column pointers, entries' rows and counts. */
-  private csc = { rowIds: EMPTY, colPtr: EMPTY, rows: EMPTY, vals: EMPTY, scratch: EMPTY };
+  private csc = { rowIds: EMPTY, colPtr: EMPTY, rows: EMPTY, vals: EMPTY };
   private dense: Region = { ptr: 0, length: 0 };
   private slotOf: Int32Array;
   /** Lazy first layer: the optimizer step at which each row was last brought up to date. */
   private lastStep: Region = { ptr: 0, length: 0 };
   private tails: Region = { ptr: 0, length: 0 };
+  /** Catch-up table (kernels' fillDecay), 4 f64 per step count, filled as far as tails. */
+  private decay: Region = { ptr: 0, length: 0 };
   private tailsFilled = 0;
   /** Distinct columns of the current batch (lazy Adam). */
   private batchRowCount = 0;
@@ -59,10 +79,14 @@ export class WasmMlp implements MlpEngine {
   constructor(
     readonly spec: MlpSpec,
     seed: number,
+    options: WasmMlpOptions = {},
   ) {
     this.k = instantiateKernels();
     this.heap = new KernelHeap(this.k);
     this.sizes = layerSizes(spec);
+    this.parallelWork = options.parallelWork ?? PARALLEL_WORK;
+    // Room for the largest run: the lazy backward (21 slots) and Adam (7 slots, then 5 per parameter tensor).
+    this.team = new KernelTeam(this.k, this.heap, kernelModule(), options.threads ?? defaultTrainThreads(), 32 + 10 * this.sizes.length);
     this.layers = [];
     for (let l = 0; l + 1 < this.sizes.length; l++) {
       const nIn = this.sizes[l]!;
@@ -101,17 +125,22 @@ export class WasmMlp implements MlpEngine {
     const stepSize = this.spec.learningRate / bc1;
     const inv = 1 / Math.sqrt(bc2);
     const first = this.layers[0]!;
-    if (x.kind === 'sparse') this.sparseFirstLayerUpdate(rows, stepSize, inv);
-    else {
-      this.k.denseGradParams(this.dense.ptr, this.grads[1]!.ptr, first.gw.ptr, first.gb.ptr, rows, first.nIn, first.nOut);
-      this.k.adam(first.nIn * first.nOut, first.w.ptr, first.gw.ptr, first.mw.ptr, first.vw.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
-    }
-    this.k.adam(first.nOut, first.b.ptr, first.gb.ptr, first.mb.ptr, first.vb.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
-    for (let l = 1; l < this.layers.length; l++) {
-      const layer = this.layers[l]!;
-      this.k.adam(layer.nIn * layer.nOut, layer.w.ptr, layer.gw.ptr, layer.mw.ptr, layer.vw.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
-      this.k.adam(layer.nOut, layer.b.ptr, layer.gb.ptr, layer.mb.ptr, layer.vb.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
-    }
+    if (x.kind === 'dense') this.denseBackward(this.dense, this.grads[1]!, first, undefined, rows, 1);
+    // A lazy first layer's update joins Adam's run (one barrier for both). It also writes the first-layer bias
+    // gradient, which Adam then reads in the same part: both split h by the same bounds, so no other part needs it.
+    let work = lazySparse ? this.lazyFirstLayerUpdate(rows, stepSize, inv) : 0;
+    if (x.kind === 'sparse' && !lazySparse) this.denseAdamSparseLayer(rows, stepSize, inv);
+    this.team.op(OP.adam).f(stepSize).f(ADAM.beta1).f(ADAM.beta2).f(inv).f(ADAM.eps);
+    this.layers.forEach((layer, l) => {
+      if (l > 0 || x.kind === 'dense') {
+        this.team.i(layer.w.length).i(layer.w.ptr).i(layer.gw.ptr).i(layer.mw.ptr).i(layer.vw.ptr);
+        work += 4 * layer.w.length;
+      }
+      this.team.i(layer.nOut).i(layer.b.ptr).i(layer.gb.ptr).i(layer.mb.ptr).i(layer.vb.ptr);
+    });
+    this.team.run(work >= this.parallelWork);
+    // Only now that every part has read the rows' last steps.
+    if (lazySparse) this.k.lazyMarkRows(this.batchRowCount, this.csc.rowIds.ptr, this.lastStep.ptr, this.step);
     return loss;
   }
 
@@ -126,11 +155,11 @@ export class WasmMlp implements MlpEngine {
     const first = this.layers[0]!;
     const full = this.heap.alloc(first.nIn * first.nOut);
     const gb0 = this.heap.alloc(first.nOut);
-    this.columnSums(this.grads[1]!, rows, first.nOut, gb0);
     if (x.kind === 'sparse') {
-      this.k.sparseGradRows(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, this.grads[1]!.ptr, full.ptr, first.nOut);
+      this.columnSums(this.grads[1]!, rows, first.nOut, gb0);
+      this.sparseGradRows(rows, full);
     } else {
-      this.k.denseGradParams(this.dense.ptr, this.grads[1]!.ptr, full.ptr, gb0.ptr, rows, first.nIn, first.nOut);
+      this.denseBackward(this.dense, this.grads[1]!, { ...first, gw: full, gb: gb0 }, undefined, rows, 1);
     }
     const out: ParamSet = new Map();
     const shapes = paramShapes(this.spec);
@@ -152,12 +181,33 @@ export class WasmMlp implements MlpEngine {
     const dLogits = this.heap.f32(this.grads[L]!);
     const loss = softmaxCrossEntropy(logits, labels, classes, dLogits);
     const scale = rng && this.spec.dropout > 0 ? 1 / (1 - this.spec.dropout) : 1;
-    for (let l = L - 1; l >= 1; l--) {
-      const layer = this.layers[l]!;
-      this.k.denseGradParams(this.acts[l]!.ptr, this.grads[l + 1]!.ptr, layer.gw.ptr, layer.gb.ptr, rows, layer.nIn, layer.nOut);
-      this.k.denseGradInput(this.acts[l]!.ptr, this.grads[l + 1]!.ptr, layer.w.ptr, this.grads[l]!.ptr, rows, layer.nIn, layer.nOut, scale);
-    }
+    for (let l = L - 1; l >= 1; l--) this.denseBackward(this.acts[l]!, this.grads[l + 1]!, this.layers[l]!, this.grads[l]!, rows, scale);
     return loss;
+  }
+
+  /** A dense layer's weight and bias gradients from its input x and output gradient dy, and (when `dpre` is
+   * given) the gradient w.r.t. the previous layer's pre-activation; gradient columns and input units split. */
+  private denseBackward(x: Region, dy: Region, layer: Layer, dpre: Region | undefined, rows: number, scale: number): void {
+    this.team
+      .op(OP.denseBackward)
+      .i(x.ptr)
+      .i(dy.ptr)
+      .i(layer.w.ptr)
+      .i(layer.gw.ptr)
+      .i(layer.gb.ptr)
+      .i(dpre?.ptr ?? 0)
+      .i(rows)
+      .i(layer.nIn)
+      .i(layer.nOut)
+      .f(scale)
+      .run(rows * layer.nIn * layer.nOut >= this.parallelWork);
+  }
+
+  /** g[col,:] += count * dh[row,:] over the loaded sparse batch (g dense, [inputSize, h]). */
+  private sparseGradRows(rows: number, g: Region): void {
+    const h = this.layers[0]!.nOut;
+    const s = this.sparse;
+    this.team.op(OP.sparseGradRows).i(rows).i(s.indptr.ptr).i(s.indices.ptr).i(s.values.ptr).i(this.grads[1]!.ptr).i(g.ptr).i(h).run(true);
   }
 
   predict(x: Features): Float32Array {
@@ -176,26 +226,34 @@ export class WasmMlp implements MlpEngine {
   }
 
   /**
-   * Sparse first layer backward + Adam. Lazy: gradients are gathered per distinct column of the batch and only
-   * those rows (and their moments) are updated. Dense: the full gradient (zeros elsewhere) goes through Adam,
-   * as PyTorch's Adam does in the seed.
+   * Sparse first layer backward + Adam with a dense first-layer Adam (sparseAdam "dense"): the full gradient
+   * (zeros elsewhere) goes through Adam, as PyTorch's Adam does in the seed.
    */
-  private sparseFirstLayerUpdate(rows: number, stepSize: number, inv: number): void {
+  private denseAdamSparseLayer(rows: number, stepSize: number, inv: number): void {
     const first = this.layers[0]!;
-    const h = first.nOut;
-    this.columnSums(this.grads[1]!, rows, h, first.gb);
-    if (this.spec.sparseAdam === 'dense') {
-      this.heap.f32(first.gw).fill(0);
-      // Slots are the column indices themselves: accumulate straight into the full gradient.
-      this.k.sparseGradRows(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, this.grads[1]!.ptr, first.gw.ptr, h);
-      this.k.adam(first.nIn * h, first.w.ptr, first.gw.ptr, first.mw.ptr, first.vw.ptr, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps);
-      return;
-    }
+    this.columnSums(this.grads[1]!, rows, first.nOut, first.gb);
+    this.heap.f32(first.gw).fill(0);
+    // Slots are the column indices themselves: accumulate straight into the full gradient.
+    this.sparseGradRows(rows, first.gw);
+    this.team
+      .op(OP.adam).f(stepSize).f(ADAM.beta1).f(ADAM.beta2).f(inv).f(ADAM.eps)
+      .i(first.w.length).i(first.w.ptr).i(first.gw.ptr).i(first.mw.ptr).i(first.vw.ptr)
+      .run(true);
+  }
+
+  /**
+   * Describes (does not run) the lazy first layer's backward + Adam: gradients are gathered per distinct column of
+   * the batch and only those rows (and their moments) are updated; also the bias gradient. Returns its work.
+   */
+  private lazyFirstLayerUpdate(rows: number, stepSize: number, inv: number): number {
+    const first = this.layers[0]!;
     const c = this.csc;
-    this.k.lazySparseBackward(
-      this.batchRowCount, c.rowIds.ptr, c.colPtr.ptr, c.rows.ptr, c.vals.ptr, this.grads[1]!.ptr, c.scratch.ptr,
-      first.w.ptr, first.mw.ptr, first.vw.ptr, this.lastStep.ptr, this.step, h, stepSize, ADAM.beta1, ADAM.beta2, inv, ADAM.eps,
-    );
+    this.team
+      .op(OP.lazyBackward)
+      .i(this.batchRowCount).i(c.rowIds.ptr).i(c.colPtr.ptr).i(c.rows.ptr).i(c.vals.ptr).i(this.grads[1]!.ptr).i(first.gb.ptr)
+      .i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr).i(this.lastStep.ptr).i(this.step).i(this.decay.ptr).i(rows).i(first.nOut)
+      .f(stepSize).f(ADAM.beta1).f(ADAM.beta2).f(inv).f(ADAM.eps);
+    return 4 * this.batchRowCount * first.nOut;
   }
 
   /**
@@ -216,7 +274,6 @@ export class WasmMlp implements MlpEngine {
       c.rows = this.heap.alloc(nnz * 2);
       c.vals = this.heap.alloc(nnz * 2);
     }
-    if (c.scratch.length < first.nOut) c.scratch = this.heap.alloc(first.nOut);
     const indptr = this.heap.i32(this.sparse.indptr);
     const indices = this.heap.i32(this.sparse.indices);
     const values = this.heap.f32(this.sparse.values);
@@ -261,10 +318,15 @@ export class WasmMlp implements MlpEngine {
    */
   private tailsUpTo(t: number): number {
     if (this.tails.length / 2 <= t) {
-      const grown = this.heap.alloc(2 * Math.max(1024, 2 * (t + 1)));
+      const capacity = Math.max(1024, 2 * (t + 1));
+      const grown = this.heap.alloc(2 * capacity);
+      const decay = this.heap.alloc(8 * capacity);
       this.heap.f64(grown).set(this.heap.f64(this.tails).subarray(0, this.tailsFilled));
+      this.heap.f64(decay).set(this.heap.f64(this.decay).subarray(0, 4 * this.tailsFilled));
       this.tails = grown;
+      this.decay = decay;
     }
+    if (this.tailsFilled <= t) this.k.fillDecay(this.decay.ptr, this.tailsFilled, t, ADAM.beta1, ADAM.beta2, ADAM.eps);
     const tails = this.heap.f64(this.tails);
     const { beta1: b1, beta2: b2 } = ADAM;
     const q = b1 / Math.sqrt(b2);
@@ -286,7 +348,8 @@ export class WasmMlp implements MlpEngine {
   private catchUp(): void {
     if (!this.lazy || this.step === 0) return;
     const first = this.layers[0]!;
-    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, this.tailsUpTo(this.step), ADAM.beta1, ADAM.beta2, ADAM.eps);
+    const tails = this.tailsUpTo(this.step);
+    this.k.adamCatchUpAll(first.nIn, first.w.ptr, first.mw.ptr, first.vw.ptr, first.nOut, this.lastStep.ptr, this.step, tails, this.decay.ptr);
   }
 
   private columnSums(m: Region, rows: number, cols: number, out: Region): void {
@@ -306,18 +369,24 @@ export class WasmMlp implements MlpEngine {
       if (lazyColumns) {
         // The weight rows this batch reads catch up on the steps they missed in the same pass that reads them.
         const c = this.csc;
-        this.k.lazySparseForward(
-          this.batchRowCount, c.rowIds.ptr, c.colPtr.ptr, c.rows.ptr, c.vals.ptr, first.w.ptr, first.mw.ptr, first.vw.ptr,
-          this.lastStep.ptr, this.step, this.tailsUpTo(this.step), ADAM.beta1, ADAM.beta2, ADAM.eps, first.b.ptr, this.acts[1]!.ptr, rows, first.nOut,
-        );
+        const tails = this.tailsUpTo(this.step);
+        this.team
+          .op(OP.lazyForward)
+          .i(this.batchRowCount).i(c.rowIds.ptr).i(c.colPtr.ptr).i(c.rows.ptr).i(c.vals.ptr).i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr)
+          .i(this.lastStep.ptr).i(this.step).i(tails).i(this.decay.ptr).i(first.b.ptr).i(this.acts[1]!.ptr).i(rows).i(first.nOut)
+          .run(4 * this.batchRowCount * first.nOut >= this.parallelWork);
       } else {
         this.loadSparse(x);
-        this.k.sparseForward(rows, this.sparse.indptr.ptr, this.sparse.indices.ptr, this.sparse.values.ptr, first.w.ptr, first.b.ptr, this.acts[1]!.ptr, first.nOut);
+        const s = this.sparse;
+        const nnz = x.m.indptr[rows]! - x.m.indptr[0]!;
+        this.team
+          .op(OP.sparseForward).i(rows).i(s.indptr.ptr).i(s.indices.ptr).i(s.values.ptr).i(first.w.ptr).i(first.b.ptr).i(this.acts[1]!.ptr).i(first.nOut)
+          .run(nnz * first.nOut >= this.parallelWork);
       }
     } else {
       if (this.dense.length < x.m.data.length) this.dense = this.heap.alloc(x.m.data.length);
       this.heap.f32(this.dense).set(x.m.data);
-      this.k.denseForward(this.dense.ptr, first.w.ptr, first.b.ptr, this.acts[1]!.ptr, rows, first.nIn, first.nOut);
+      this.denseForward(this.dense, first, this.acts[1]!, rows);
     }
     const L = this.layers.length;
     const p = rng ? this.spec.dropout : 0;
@@ -331,9 +400,15 @@ export class WasmMlp implements MlpEngine {
           a[i] = keep && a[i]! > 0 ? a[i]! * scale : 0;
         }
       } else for (let i = 0; i < a.length; i++) if (!(a[i]! > 0)) a[i] = 0;
-      const layer = this.layers[l]!;
-      this.k.denseForward(this.acts[l]!.ptr, layer.w.ptr, layer.b.ptr, this.acts[l + 1]!.ptr, rows, layer.nIn, layer.nOut);
+      this.denseForward(this.acts[l]!, this.layers[l]!, this.acts[l + 1]!, rows);
     }
+  }
+
+  /** y = x w + b for a dense layer, output columns split. */
+  private denseForward(x: Region, layer: Layer, y: Region, rows: number): void {
+    this.team
+      .op(OP.denseForward).i(x.ptr).i(layer.w.ptr).i(layer.b.ptr).i(y.ptr).i(rows).i(layer.nIn).i(layer.nOut)
+      .run(rows * layer.nIn * layer.nOut >= this.parallelWork);
   }
 
   private loadSparse(x: Features & { kind: 'sparse' }): void {
@@ -388,6 +463,7 @@ export class WasmMlp implements MlpEngine {
   }
 
   dispose(): void {
+    this.team.dispose();
     // Memory belongs to the instance; dropping references frees it.
     this.acts = [];
     this.grads = [];

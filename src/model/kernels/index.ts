@@ -10,20 +10,24 @@ const SOURCE = join(here, 'assembly', 'kernels.ts');
 /** Where `npm run build:kernels` (run by `npm ci` through `prepare`) puts the compiled module. */
 export const KERNELS_WASM = join(repoRoot, 'dist', 'kernels.wasm');
 
+/** Upper bound of a kernel memory in 64 KiB pages (4 GiB, all of wasm32): address space, not resident memory. */
+const MAX_PAGES = 65536;
+
 /** The WebAssembly exports of kernels.ts (pointers are byte offsets into `memory`). */
 export interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
-  sparseForward(rows: number, indptr: number, indices: number, values: number, w: number, bias: number, out: number, h: number): void;
-  sparseGradRows(rows: number, indptr: number, slots: number, values: number, dh: number, g: number, h: number): void;
-  denseForward(x: number, w: number, bias: number, y: number, rows: number, nIn: number, nOut: number): void;
-  denseGradParams(x: number, dy: number, gw: number, gb: number, rows: number, nIn: number, nOut: number): void;
-  denseGradInput(x: number, dy: number, w: number, dpre: number, rows: number, nIn: number, nOut: number, scale: number): void;
-  adam(n: number, w: number, g: number, m: number, v: number, stepSize: number, b1: number, b2: number, invSqrtBc2: number, eps: number): void;
-  lazySparseForward(count: number, rowIds: number, colPtr: number, cscRows: number, cscVals: number, w: number, m: number, v: number, last: number, t: number, tails: number, b1: number, b2: number, eps: number, bias: number, out: number, rows: number, h: number): void;
-  lazySparseBackward(count: number, rowIds: number, colPtr: number, cscRows: number, cscVals: number, dh: number, scratch: number, w: number, m: number, v: number, last: number, t: number, h: number, stepSize: number, b1: number, b2: number, invSqrtBc2: number, eps: number): void;
-  adamCatchUpAll(rows: number, w: number, m: number, v: number, h: number, last: number, t: number, tails: number, b1: number, b2: number, eps: number): void;
+  runPart(args: number, part: number, parts: number): void;
+  lazyMarkRows(count: number, rowIds: number, last: number, t: number): void;
+  fillDecay(decay: number, from: number, to: number, b1: number, b2: number, eps: number): void;
+  adamCatchUpAll(rows: number, w: number, m: number, v: number, h: number, last: number, t: number, tails: number, decay: number): void;
 }
+
+/**
+ * Compiler flags, as in package.json's build:kernels: SIMD, and an imported shared memory (threads) so that
+ * worker threads can run parts of an operation on it (team.ts).
+ */
+const ASC_FLAGS = ['-O3', '--enable', 'simd', '--enable', 'threads', '--importMemory', '--sharedMemory', '--maximumMemory', String(MAX_PAGES), '--runtime', 'stub', '--noAssert'];
 
 /** Compiles kernels.ts when the .wasm is missing or older than its source (a checkout has only the source). */
 export function buildKernels(): void {
@@ -33,26 +37,34 @@ export function buildKernels(): void {
     throw new ConfigError(`kernel module missing: neither ${KERNELS_WASM} nor its source ${SOURCE} exists`);
   }
   const asc = join(repoRoot, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
-  execFileSync(process.execPath, [asc, SOURCE, '--outFile', KERNELS_WASM, '-O3', '--enable', 'simd', '--runtime', 'stub', '--noAssert'], {
+  execFileSync(process.execPath, [asc, SOURCE, '--outFile', KERNELS_WASM, ...ASC_FLAGS], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
 
 let compiled: WebAssembly.Module | undefined;
 
-/** A fresh kernel instance with its own memory (one per model, so models never share buffers). */
-export function instantiateKernels(): KernelExports {
+/** The compiled kernel module (for worker threads to instantiate on the same memory). */
+export function kernelModule(): WebAssembly.Module {
   if (!compiled) {
     buildKernels();
     compiled = new WebAssembly.Module(readFileSync(KERNELS_WASM));
   }
-  return new WebAssembly.Instance(compiled, {
+  return compiled;
+}
+
+/** A fresh kernel instance with its own shared memory (one per model, so models never share buffers). */
+export function instantiateKernels(): KernelExports {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  const exports = new WebAssembly.Instance(kernelModule(), {
     env: {
+      memory,
       abort: (_msg: number, _file: number, line: number, col: number) => {
         throw new InternalError(`kernel abort at ${line}:${col}`);
       },
     },
-  }).exports as unknown as KernelExports;
+  }).exports;
+  return { ...(exports as unknown as Omit<KernelExports, 'memory'>), memory };
 }
 
 /** A handle to a region of kernel memory. */
@@ -62,8 +74,8 @@ export interface Region {
 }
 
 /**
- * Bump allocator over a kernel instance's memory. Views are created on demand because growing a
- * WebAssembly memory detaches every earlier view of its buffer.
+ * Bump allocator over a kernel instance's memory. Views are created on demand because after the memory grows
+ * `memory.buffer` is a new, longer buffer (earlier views of the shared memory stay valid but keep their length).
  */
 export class KernelHeap {
   private top: number;
@@ -81,17 +93,17 @@ export class KernelHeap {
     return { ptr, length };
   }
 
-  /** Float32 view of a region (valid until the next alloc). */
+  /** Float32 view of a region. */
   f32(r: Region): Float32Array {
     return new Float32Array(this.k.memory.buffer, r.ptr, r.length);
   }
 
-  /** Float64 view of a region of 2n elements (valid until the next alloc). */
+  /** Float64 view of a region of 2n elements. */
   f64(r: Region): Float64Array {
     return new Float64Array(this.k.memory.buffer, r.ptr, r.length / 2);
   }
 
-  /** Int32 view of a region (valid until the next alloc). */
+  /** Int32 view of a region. */
   i32(r: Region): Int32Array {
     return new Int32Array(this.k.memory.buffer, r.ptr, r.length);
   }

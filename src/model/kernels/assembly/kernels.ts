@@ -2,6 +2,9 @@
 // Our own code because no library offers a sparse (embedding-bag) first layer with a row-sparse Adam on
 // WebAssembly: tfjs's WASM backend lacks the gather gradient and its per-op overhead dominates small batches.
 // All arguments that end in a pointer are byte offsets into this module's memory; matrices are row-major f32.
+// The memory is imported and shared: `runPart` lets several threads (one instance each) split one operation by
+// output columns or rows, so every output element is computed by one thread with the same arithmetic in the same
+// order whatever the thread count: results are bit-identical for any number of threads.
 
 /** First byte the JS side may use for its own allocations. */
 export function heapBase(): usize {
@@ -45,80 +48,99 @@ export function heapBase(): usize {
   memory.copy(dst, src, (<usize>n) << 2);
 }
 
-/** out[r,:] = bias + sum_k values[k] * w[indices[k],:] over row r's non-zeros (CSR); the embedding-bag layer. */
-export function sparseForward(
-  rows: i32, indptr: usize, indices: usize, values: usize, w: usize, bias: usize, out: usize, h: i32,
+
+// Start of part `part` of `parts` over [0, n), a multiple of 4 (SIMD alignment) except at n.
+@inline function bound(n: i32, part: i32, parts: i32): i32 {
+  return part >= parts ? n : (<i32>((<i64>n * <i64>part) / <i64>parts)) & ~3;
+}
+
+// out[r, c0:c1] = bias[c0:c1] + sum_k values[k] * w[indices[k], c0:c1] over row r's non-zeros (CSR).
+function sparseForward(
+  rows: i32, indptr: usize, indices: usize, values: usize, w: usize, bias: usize, out: usize, h: i32, c0: i32, c1: i32,
 ): void {
   const rowBytes = (<usize>h) << 2;
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
   for (let r = 0; r < rows; r++) {
-    const y = out + <usize>r * rowBytes;
-    copy(h, bias, y);
+    const y = out + <usize>r * rowBytes + c;
+    copy(n, bias + c, y);
     const start = load<i32>(indptr + ((<usize>r) << 2));
     const end = load<i32>(indptr + ((<usize>(r + 1)) << 2));
     for (let k = start; k < end; k++) {
       const col = load<i32>(indices + ((<usize>k) << 2));
-      axpy(h, load<f32>(values + ((<usize>k) << 2)), w + <usize>col * rowBytes, y);
+      axpy(n, load<f32>(values + ((<usize>k) << 2)), w + <usize>col * rowBytes + c, y);
     }
   }
 }
 
-/** g[slots[k],:] += values[k] * dh[r,:] for every non-zero k of row r; g holds one row per distinct column. */
-export function sparseGradRows(
-  rows: i32, indptr: usize, slots: usize, values: usize, dh: usize, g: usize, h: i32,
+// g[slots[k], c0:c1] += values[k] * dh[r, c0:c1] for every non-zero k of row r; g holds one row per distinct column.
+function sparseGradRows(
+  rows: i32, indptr: usize, slots: usize, values: usize, dh: usize, g: usize, h: i32, c0: i32, c1: i32,
 ): void {
   const rowBytes = (<usize>h) << 2;
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
   for (let r = 0; r < rows; r++) {
-    const d = dh + <usize>r * rowBytes;
+    const d = dh + <usize>r * rowBytes + c;
     const start = load<i32>(indptr + ((<usize>r) << 2));
     const end = load<i32>(indptr + ((<usize>(r + 1)) << 2));
     for (let k = start; k < end; k++) {
       const slot = load<i32>(slots + ((<usize>k) << 2));
-      axpy(h, load<f32>(values + ((<usize>k) << 2)), d, g + <usize>slot * rowBytes);
+      axpy(n, load<f32>(values + ((<usize>k) << 2)), d, g + <usize>slot * rowBytes + c);
     }
   }
 }
 
-/** y = x w + bias for x [rows, nIn], w [nIn, nOut]; zero inputs (ReLU, dropout) are skipped. */
-export function denseForward(x: usize, w: usize, bias: usize, y: usize, rows: i32, nIn: i32, nOut: i32): void {
+// y[:, c0:c1] = x w[:, c0:c1] + bias[c0:c1] for x [rows, nIn], w [nIn, nOut]; zero inputs (ReLU, dropout) are skipped.
+function denseForward(x: usize, w: usize, bias: usize, y: usize, rows: i32, nIn: i32, nOut: i32, c0: i32, c1: i32): void {
   const outBytes = (<usize>nOut) << 2;
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
   for (let r = 0; r < rows; r++) {
-    const yr = y + <usize>r * outBytes;
-    copy(nOut, bias, yr);
+    const yr = y + <usize>r * outBytes + c;
+    copy(n, bias + c, yr);
     const xr = x + (<usize>r * <usize>nIn << 2);
     for (let i = 0; i < nIn; i++) {
       const a = load<f32>(xr + ((<usize>i) << 2));
-      if (a != 0) axpy(nOut, a, w + <usize>i * outBytes, yr);
+      if (a != 0) axpy(n, a, w + <usize>i * outBytes + c, yr);
     }
   }
 }
 
-/** gw = x^T dy and gb = column sums of dy (both overwritten). */
-export function denseGradParams(x: usize, dy: usize, gw: usize, gb: usize, rows: i32, nIn: i32, nOut: i32): void {
+// gw[:, c0:c1] = x^T dy[:, c0:c1] and gb[c0:c1] = column sums of dy (both overwritten).
+function denseGradParams(x: usize, dy: usize, gw: usize, gb: usize, rows: i32, nIn: i32, nOut: i32, c0: i32, c1: i32): void {
   const outBytes = (<usize>nOut) << 2;
-  memory.fill(gw, 0, <usize>nIn * outBytes);
-  memory.fill(gb, 0, outBytes);
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
   // Input column outer, batch inner: one gradient row stays in L1 while the batch's dy rows stream by.
   for (let i = 0; i < nIn; i++) {
-    const gwi = gw + <usize>i * outBytes;
+    const gwi = gw + <usize>i * outBytes + c;
+    memory.fill(gwi, 0, (<usize>n) << 2);
     for (let r = 0; r < rows; r++) {
       const a = load<f32>(x + ((<usize>r * <usize>nIn + <usize>i) << 2));
-      if (a != 0) axpy(nOut, a, dy + <usize>r * outBytes, gwi);
+      if (a != 0) axpy(n, a, dy + <usize>r * outBytes + c, gwi);
     }
   }
-  for (let r = 0; r < rows; r++) axpy(nOut, 1, dy + <usize>r * outBytes, gb);
+  columnSums(dy, rows, nOut, gb, c0, c1);
 }
 
-/**
- * Gradient w.r.t. the previous layer's pre-activation: dpre[r,i] = scale * (dy[r,:] . w[i,:]) where that
- * layer's output x[r,i] (after ReLU and dropout) is positive, else 0; scale is the dropout keep factor.
- */
-export function denseGradInput(
-  x: usize, dy: usize, w: usize, dpre: usize, rows: i32, nIn: i32, nOut: i32, scale: f32,
+// out[c0:c1] = sum over rows of m[r, c0:c1], rows in order (as a float32 running sum from 0).
+@inline function columnSums(m: usize, rows: i32, cols: i32, out: usize, c0: i32, c1: i32): void {
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
+  memory.fill(out + c, 0, (<usize>n) << 2);
+  for (let r = 0; r < rows; r++) axpy(n, 1, m + (<usize>r * <usize>cols << 2) + c, out + c);
+}
+
+// Gradient w.r.t. the previous layer's pre-activation for its units i0..i1: dpre[r,i] = scale * (dy[r,:] . w[i,:])
+// where that layer's output x[r,i] (after ReLU and dropout) is positive, else 0; scale is the dropout keep factor.
+function denseGradInput(
+  x: usize, dy: usize, w: usize, dpre: usize, rows: i32, nIn: i32, nOut: i32, scale: f32, i0: i32, i1: i32,
 ): void {
   const outBytes = (<usize>nOut) << 2;
   for (let r = 0; r < rows; r++) {
     const dyr = dy + <usize>r * outBytes;
-    for (let i = 0; i < nIn; i++) {
+    for (let i = i0; i < i1; i++) {
       const o = (<usize>r * <usize>nIn + <usize>i) << 2;
       store<f32>(dpre + o, load<f32>(x + o) > 0 ? scale * dot(nOut, w + <usize>i * outBytes, dyr) : 0);
     }
@@ -159,100 +181,225 @@ export function denseGradInput(
   }
 }
 
-/** Adam over n contiguous parameters with gradient g. */
-export function adam(
-  n: i32, w: usize, g: usize, m: usize, v: usize, stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32,
-): void {
-  adamSpan(n, w, g, m, v, stepSize, b1, b2, invSqrtBc2, eps);
-}
-
 // Applies the zero-gradient Adam steps s+1..s+k that a row missed, in closed form: moments decay by b1^k and
 // b2^k, and step t moves the weights by c_t * q^j * m/sqrt(v) with q = b1/sqrt(b2) and c_t = lr*sqrt(bc2_t)/bc1_t
 // (dense Adam's eps, added to sqrt(v_t/bc2_t), is applied as eps*sqrt(bc2_{s+1}) added to sqrt(v_s): a lower
 // bound of its effect at every gap step, so tiny or underflowed v never blows the shift up, and never-updated
 // rows stay at 0). The series sum_{j=1..k} c_{s+j} q^j is tails[s] - q^k * tails[s+k], where tails[t] =
 // sum_{j>=1} c_{t+j} q^j is computed once per step by the caller (f64). This is what dense Adam does to rows
-// absent from a batch, so lazy updates match it.
-@inline function catchUpSpan(n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, tails: usize, b1: f32, b2: f32, eps: f32): void {
-  const q = <f64>b1 / Math.sqrt(<f64>b2);
-  const series = load<f64>(tails + ((<usize>from) << 3)) - Math.pow(q, <f64>gap) * load<f64>(tails + ((<usize>(from + gap)) << 3));
+// absent from a batch, so lazy updates match it. With `moments` false only the weights are written: the training
+// step's backward applies the moments' decay in its own pass over the row (lazyBackward), saving a write of m and v.
+@inline function catchUpSpan(
+  n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, tails: usize, decay: usize, moments: bool,
+): void {
+  const series = load<f64>(tails + ((<usize>from) << 3)) - load<f64>(decay + ((<usize>gap) << 5) + 16) * load<f64>(tails + ((<usize>(from + gap)) << 3));
   const vshift = f32x4.splat(<f32>series);
-  const vd1 = f32x4.splat(<f32>Math.pow(<f64>b1, <f64>gap));
-  const vd2 = f32x4.splat(<f32>Math.pow(<f64>b2, <f64>gap));
-  const vfloor = f32x4.splat(<f32>(<f64>eps * Math.sqrt(1 - Math.pow(<f64>b2, <f64>(from + 1)))));
-  for (let i = 0; i < n; i += 4) {
-    const o = (<usize>i) << 2;
-    const mi = v128.load(m + o);
-    const vi = v128.load(v + o);
-    v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vshift, mi), f32x4.add(f32x4.sqrt(vi), vfloor))));
-    v128.store(m + o, f32x4.mul(mi, vd1));
-    v128.store(v + o, f32x4.mul(vi, vd2));
+  const vfloor = f32x4.splat(<f32>load<f64>(decay + ((<usize>from) << 5) + 24));
+  if (moments) {
+    const vd1 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5)));
+    const vd2 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5) + 8));
+    for (let i = 0; i < n; i += 4) {
+      const o = (<usize>i) << 2;
+      const mi = v128.load(m + o);
+      const vi = v128.load(v + o);
+      v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vshift, mi), f32x4.add(f32x4.sqrt(vi), vfloor))));
+      v128.store(m + o, f32x4.mul(mi, vd1));
+      v128.store(v + o, f32x4.mul(vi, vd2));
+    }
+  } else {
+    for (let i = 0; i < n; i += 4) {
+      const o = (<usize>i) << 2;
+      v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vshift, v128.load(m + o)), f32x4.add(f32x4.sqrt(v128.load(v + o)), vfloor))));
+    }
+  }
+}
+
+/**
+ * Fills entries from..to of the catch-up table (4 f64 per step count k): b1^k and b2^k as float32 (the moments'
+ * decay over k missed steps), q^k with q = b1/sqrt(b2) (the series' tail shift), and eps*sqrt(1-b2^(k+1)) as
+ * float32 (the eps floor of a row last updated at step k): once per step instead of per row and thread.
+ */
+export function fillDecay(decay: usize, from: i32, to: i32, b1: f32, b2: f32, eps: f32): void {
+  const q = <f64>b1 / Math.sqrt(<f64>b2);
+  for (let k = from; k <= to; k++) {
+    const at = decay + ((<usize>k) << 5);
+    store<f64>(at, <f64><f32>Math.pow(<f64>b1, <f64>k));
+    store<f64>(at + 8, <f64><f32>Math.pow(<f64>b2, <f64>k));
+    store<f64>(at + 16, Math.pow(q, <f64>k));
+    store<f64>(at + 24, <f64><f32>(<f64>eps * Math.sqrt(1 - Math.pow(<f64>b2, <f64>(k + 1)))));
   }
 }
 
 /** Brings every row of a lazily updated layer up to step t (before evaluation or a checkpoint). */
-export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, tails: usize, b1: f32, b2: f32, eps: f32): void {
+export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, last: usize, t: i32, tails: usize, decay: usize): void {
   const rowBytes = (<usize>h) << 2;
   for (let row = 0; row < rows; row++) {
     const off = <usize>row * rowBytes;
     const lastAt = last + ((<usize>row) << 2);
     const s = load<i32>(lastAt);
-    if (t > s) catchUpSpan(h, w + off, m + off, v + off, s, t - s, tails, b1, b2, eps);
+    if (t > s) catchUpSpan(h, w + off, m + off, v + off, s, t - s, tails, decay, true);
     store<i32>(lastAt, t);
   }
 }
 
-/**
- * Lazy-Adam forward of the sparse first layer, one pass per distinct column: each weight row the batch reads is
- * first caught up to step t, then added (scaled by its counts) to the outputs of the batch rows that contain it.
- * The batch arrives column-major (CSC): column k is weight row rowIds[k] (ascending), its entries
- * colPtr[k]..colPtr[k+1] give batch row cscRows[e] and count cscVals[e]. Each output row accumulates its columns in
- * ascending order, exactly as sparseForward does, so results are identical.
- */
-export function lazySparseForward(
+/** last[rowIds[k]] = t for the batch's distinct columns: they are up to date after lazyBackward. */
+export function lazyMarkRows(count: i32, rowIds: usize, last: usize, t: i32): void {
+  for (let k = 0; k < count; k++) store<i32>(last + ((<usize>load<i32>(rowIds + ((<usize>k) << 2))) << 2), t);
+}
+
+// Lazy-Adam forward of the sparse first layer over columns c0..c1 of each row, one pass per distinct column: the
+// weights of each row the batch reads are caught up to step t (moments and last[] are left to lazyBackward), then
+// added (scaled by their counts) to the outputs of the batch rows that contain it. The batch arrives column-major
+// (CSC): column k is weight row rowIds[k] (ascending), its entries colPtr[k]..colPtr[k+1] give batch row cscRows[e]
+// and count cscVals[e]. Each output row accumulates its columns in ascending order, exactly as sparseForward does.
+function lazyForward(
   count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize,
-  w: usize, m: usize, v: usize, last: usize, t: i32, tails: usize, b1: f32, b2: f32, eps: f32,
-  bias: usize, out: usize, rows: i32, h: i32,
+  w: usize, m: usize, v: usize, last: usize, t: i32, tails: usize, decay: usize,
+  bias: usize, out: usize, rows: i32, h: i32, c0: i32, c1: i32,
 ): void {
   const rowBytes = (<usize>h) << 2;
-  for (let r = 0; r < rows; r++) copy(h, bias, out + <usize>r * rowBytes);
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
+  for (let r = 0; r < rows; r++) copy(n, bias + c, out + <usize>r * rowBytes + c);
   for (let k = 0; k < count; k++) {
     const row = load<i32>(rowIds + ((<usize>k) << 2));
-    const off = <usize>row * rowBytes;
-    const lastAt = last + ((<usize>row) << 2);
-    const from = load<i32>(lastAt);
-    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, tails, b1, b2, eps);
-    store<i32>(lastAt, t);
+    const off = <usize>row * rowBytes + c;
+    const from = load<i32>(last + ((<usize>row) << 2));
+    if (t > from) catchUpSpan(n, w + off, m + off, v + off, from, t - from, tails, decay, false);
     const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
     for (let e = load<i32>(colPtr + ((<usize>k) << 2)); e < end; e++) {
       const r = load<i32>(cscRows + ((<usize>e) << 2));
-      axpy(h, load<f32>(cscVals + ((<usize>e) << 2)), w + off, out + <usize>r * rowBytes);
+      axpy(n, load<f32>(cscVals + ((<usize>e) << 2)), w + off, out + <usize>r * rowBytes + c);
     }
   }
+}
+
+// Lazy-Adam backward + update of the sparse first layer over columns c0..c1, one pass over each touched row: per
+// 4 lanes, the gradient (sum over the batch rows containing the column of count * dh[row], from 0 in entry order),
+// the moments' decay over the steps the row missed (the rest of lazyForward's catch-up) and Adam, with no gradient
+// row or moment written in between. Also gb[c0:c1] = column sums of dh. Same CSC layout as lazyForward; the caller
+// then sets last[] of these rows to t (lazyMarkRows), after every part has read it.
+function lazyBackward(
+  count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize, dh: usize, gb: usize,
+  w: usize, m: usize, v: usize, last: usize, t: i32, decay: usize, rows: i32, h: i32,
+  stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32, c0: i32, c1: i32,
+): void {
+  const rowBytes = (<usize>h) << 2;
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
+  columnSums(dh, rows, h, gb, c0, c1);
+  const vb1 = f32x4.splat(b1);
+  const vb1c = f32x4.splat(1 - b1);
+  const vb2 = f32x4.splat(b2);
+  const vb2c = f32x4.splat(1 - b2);
+  const vstep = f32x4.splat(stepSize);
+  const vinv = f32x4.splat(invSqrtBc2);
+  const veps = f32x4.splat(eps);
+  for (let k = 0; k < count; k++) {
+    const row = load<i32>(rowIds + ((<usize>k) << 2));
+    const off = <usize>row * rowBytes + c;
+    const gap = t - 1 - load<i32>(last + ((<usize>row) << 2));
+    const vd1 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5)));
+    const vd2 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5) + 8));
+    const begin = load<i32>(colPtr + ((<usize>k) << 2));
+    const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
+    const wr = w + off;
+    const mr = m + off;
+    const vr = v + off;
+    const dc = dh + c;
+    for (let i = 0; i < n; i += 4) {
+      const o = (<usize>i) << 2;
+      let gi = f32x4.splat(0);
+      for (let e = begin; e < end; e++) {
+        const r = load<i32>(cscRows + ((<usize>e) << 2));
+        gi = f32x4.add(gi, f32x4.mul(f32x4.splat(load<f32>(cscVals + ((<usize>e) << 2))), v128.load(dc + <usize>r * rowBytes + o)));
+      }
+      // vd1 = vd2 = 1 (exact) when the row missed no step.
+      let mi = f32x4.mul(v128.load(mr + o), vd1);
+      let vi = f32x4.mul(v128.load(vr + o), vd2);
+      mi = f32x4.add(f32x4.mul(vb1, mi), f32x4.mul(vb1c, gi));
+      vi = f32x4.add(f32x4.mul(vb2, vi), f32x4.mul(vb2c, f32x4.mul(gi, gi)));
+      v128.store(mr + o, mi);
+      v128.store(vr + o, vi);
+      const denom = f32x4.add(f32x4.mul(f32x4.sqrt(vi), vinv), veps);
+      v128.store(wr + o, f32x4.sub(v128.load(wr + o), f32x4.div(f32x4.mul(vstep, mi), denom)));
+    }
+  }
+}
+
+/** Operation codes of runPart; their arguments are 32-bit slots after the code (see the engine's calls). */
+const OP_SPARSE_FORWARD = 1;
+const OP_SPARSE_GRAD_ROWS = 2;
+const OP_DENSE_FORWARD = 3;
+const OP_DENSE_BACKWARD = 4;
+const OP_ADAM = 5;
+const OP_LAZY_FORWARD = 6;
+const OP_LAZY_BACKWARD = 7;
+
+// Argument slot i of the operation at a (slot 0 is the code, slot 1 the number of argument slots).
+@inline function ai(a: usize, i: i32): i32 {
+  return load<i32>(a + ((<usize>(i + 1)) << 2));
+}
+@inline function af(a: usize, i: i32): f32 {
+  return load<f32>(a + ((<usize>(i + 1)) << 2));
+}
+@inline function ap(a: usize, i: i32): usize {
+  return <usize>load<u32>(a + ((<usize>(i + 1)) << 2));
 }
 
 /**
- * Lazy-Adam backward + update of the sparse first layer, one pass per distinct column: the row's gradient
- * (sum over the batch rows containing it of count * dh[row]) is built in `scratch` and applied at once, so no
- * per-batch gradient matrix is written. Same CSC layout as lazySparseForward; last[row] becomes t.
+ * Runs part `part` of `parts` of each operation listed at `a` (code, argument count, arguments; code 0 ends the
+ * list), in order. An operation may only read what an earlier one of the list wrote through the same part (same
+ * size, so the same bounds: lazyBackward's bias gradient for Adam), never another part's. Each part computes a disjoint set of output
+ * columns (or input-gradient units, or parameters for Adam), so parts can run on different threads at once and
+ * the result does not depend on how many there are.
  */
-export function lazySparseBackward(
-  count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize, dh: usize, scratch: usize,
-  w: usize, m: usize, v: usize, last: usize, t: i32, h: i32,
-  stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32,
-): void {
-  const rowBytes = (<usize>h) << 2;
-  for (let k = 0; k < count; k++) {
-    const row = load<i32>(rowIds + ((<usize>k) << 2));
-    const off = <usize>row * rowBytes;
-    memory.fill(scratch, 0, rowBytes);
-    const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
-    for (let e = load<i32>(colPtr + ((<usize>k) << 2)); e < end; e++) {
-      const r = load<i32>(cscRows + ((<usize>e) << 2));
-      axpy(h, load<f32>(cscVals + ((<usize>e) << 2)), dh + <usize>r * rowBytes, scratch);
-    }
-    store<i32>(last + ((<usize>row) << 2), t);
-    adamSpan(h, w + off, scratch, m + off, v + off, stepSize, b1, b2, invSqrtBc2, eps);
+export function runPart(list: usize, part: i32, parts: i32): void {
+  let a = list;
+  for (let op = load<i32>(a); op != 0; op = load<i32>(a)) {
+    runOne(op, a, part, parts);
+    a += (<usize>(2 + load<i32>(a + 4))) << 2;
   }
 }
 
+function runOne(op: i32, a: usize, part: i32, parts: i32): void {
+  if (op == OP_SPARSE_FORWARD) {
+    const h = ai(a, 8);
+    sparseForward(ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), h, bound(h, part, parts), bound(h, part + 1, parts));
+  } else if (op == OP_SPARSE_GRAD_ROWS) {
+    const h = ai(a, 7);
+    sparseGradRows(ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), h, bound(h, part, parts), bound(h, part + 1, parts));
+  } else if (op == OP_DENSE_FORWARD) {
+    const nOut = ai(a, 7);
+    denseForward(ap(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ai(a, 5), ai(a, 6), nOut, bound(nOut, part, parts), bound(nOut, part + 1, parts));
+  } else if (op == OP_DENSE_BACKWARD) {
+    // x, dy, w, gw, gb, dpre (0: not wanted), rows, nIn, nOut, scale.
+    const nIn = ai(a, 8);
+    const nOut = ai(a, 9);
+    denseGradParams(ap(a, 1), ap(a, 2), ap(a, 4), ap(a, 5), ai(a, 7), nIn, nOut, bound(nOut, part, parts), bound(nOut, part + 1, parts));
+    const dpre = ap(a, 6);
+    if (dpre != 0) denseGradInput(ap(a, 1), ap(a, 2), ap(a, 3), dpre, ai(a, 7), nIn, nOut, af(a, 10), bound(nIn, part, parts), bound(nIn, part + 1, parts));
+  } else if (op == OP_ADAM) {
+    // stepSize, b1, b2, invSqrtBc2, eps, then per parameter tensor: n, w, g, m, v.
+    const segments = (load<i32>(a + 4) - 5) / 5;
+    for (let s = 0; s < segments; s++) {
+      const at = 6 + 5 * s;
+      const n = ai(a, at);
+      const i0 = bound(n, part, parts);
+      const o = (<usize>i0) << 2;
+      adamSpan(bound(n, part + 1, parts) - i0, ap(a, at + 1) + o, ap(a, at + 2) + o, ap(a, at + 3) + o, ap(a, at + 4) + o, af(a, 1), af(a, 2), af(a, 3), af(a, 4), af(a, 5));
+    }
+  } else if (op == OP_LAZY_FORWARD) {
+    const h = ai(a, 16);
+    lazyForward(
+      ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), ap(a, 8), ap(a, 9), ai(a, 10), ap(a, 11),
+      ap(a, 12), ap(a, 13), ap(a, 14), ai(a, 15), h, bound(h, part, parts), bound(h, part + 1, parts),
+    );
+  } else if (op == OP_LAZY_BACKWARD) {
+    const h = ai(a, 15);
+    lazyBackward(
+      ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), ap(a, 8), ap(a, 9), ap(a, 10), ap(a, 11), ai(a, 12),
+      ap(a, 13), ai(a, 14), h, af(a, 16), af(a, 17), af(a, 18), af(a, 19), af(a, 20), bound(h, part, parts), bound(h, part + 1, parts),
+    );
+  } else abort();
+}
