@@ -38,6 +38,7 @@ describe('WebAssembly engine on several threads', () => {
   // Widths not divisible by the thread count's 4-lane bounds give parts of unequal and of zero size.
   const shapes: [string, Partial<MlpSpec>][] = [
     ['sparse input, lazy Adam', { sparseAdam: 'lazy', dropout: 0.3, hidden: [24, 12, 8] }],
+    ['sparse input, lazy Adam, a first layer of 4-lane blocks and a rest', { sparseAdam: 'lazy', dropout: 0.3, hidden: [26, 12, 8] }],
     ['sparse input, dense Adam', { sparseAdam: 'dense', dropout: 0.3, hidden: [24, 12, 8] }],
     ['dense input', { sparseInput: false, dropout: 0.3, hidden: [24, 12, 8] }],
   ];

@@ -195,10 +195,16 @@ function denseGradInput(
   const series = load<f64>(tails + ((<usize>from) << 3)) - load<f64>(decay + ((<usize>gap) << 5) + 16) * load<f64>(tails + ((<usize>(from + gap)) << 3));
   const vshift = f32x4.splat(<f32>series);
   const vfloor = f32x4.splat(<f32>load<f64>(decay + ((<usize>from) << 5) + 24));
+  const n4 = n & ~3;
+  const shift = <f32>series;
+  const floor = <f32>load<f64>(decay + ((<usize>from) << 5) + 24);
   if (moments) {
-    const vd1 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5)));
-    const vd2 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5) + 8));
-    for (let i = 0; i < n; i += 4) {
+    const d1 = <f32>load<f64>(decay + ((<usize>gap) << 5));
+    const d2 = <f32>load<f64>(decay + ((<usize>gap) << 5) + 8);
+    const vd1 = f32x4.splat(d1);
+    const vd2 = f32x4.splat(d2);
+    let i = 0;
+    for (; i < n4; i += 4) {
       const o = (<usize>i) << 2;
       const mi = v128.load(m + o);
       const vi = v128.load(v + o);
@@ -206,10 +212,24 @@ function denseGradInput(
       v128.store(m + o, f32x4.mul(mi, vd1));
       v128.store(v + o, f32x4.mul(vi, vd2));
     }
+    // A width that is not a multiple of 4: the same arithmetic per lane, one at a time.
+    for (; i < n; i++) {
+      const o = (<usize>i) << 2;
+      const mi = load<f32>(m + o);
+      const vi = load<f32>(v + o);
+      store<f32>(w + o, load<f32>(w + o) - (shift * mi) / (Mathf.sqrt(vi) + floor));
+      store<f32>(m + o, mi * d1);
+      store<f32>(v + o, vi * d2);
+    }
   } else {
-    for (let i = 0; i < n; i += 4) {
+    let i = 0;
+    for (; i < n4; i += 4) {
       const o = (<usize>i) << 2;
       v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vshift, v128.load(m + o)), f32x4.add(f32x4.sqrt(v128.load(v + o)), vfloor))));
+    }
+    for (; i < n; i++) {
+      const o = (<usize>i) << 2;
+      store<f32>(w + o, load<f32>(w + o) - (shift * load<f32>(m + o)) / (Mathf.sqrt(load<f32>(v + o)) + floor));
     }
   }
 }
@@ -287,6 +307,7 @@ function lazyBackward(
   const rowBytes = (<usize>h) << 2;
   const c = (<usize>c0) << 2;
   const n = c1 - c0;
+  const n4 = n & ~3;
   columnSums(dh, rows, h, gb, c0, c1);
   const vb1 = f32x4.splat(b1);
   const vb1c = f32x4.splat(1 - b1);
@@ -299,15 +320,18 @@ function lazyBackward(
     const row = load<i32>(rowIds + ((<usize>k) << 2));
     const off = <usize>row * rowBytes + c;
     const gap = t - 1 - load<i32>(last + ((<usize>row) << 2));
-    const vd1 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5)));
-    const vd2 = f32x4.splat(<f32>load<f64>(decay + ((<usize>gap) << 5) + 8));
+    const d1 = <f32>load<f64>(decay + ((<usize>gap) << 5));
+    const d2 = <f32>load<f64>(decay + ((<usize>gap) << 5) + 8);
+    const vd1 = f32x4.splat(d1);
+    const vd2 = f32x4.splat(d2);
     const begin = load<i32>(colPtr + ((<usize>k) << 2));
     const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
     const wr = w + off;
     const mr = m + off;
     const vr = v + off;
     const dc = dh + c;
-    for (let i = 0; i < n; i += 4) {
+    let i = 0;
+    for (; i < n4; i += 4) {
       const o = (<usize>i) << 2;
       let gi = f32x4.splat(0);
       for (let e = begin; e < end; e++) {
@@ -323,6 +347,22 @@ function lazyBackward(
       v128.store(vr + o, vi);
       const denom = f32x4.add(f32x4.mul(f32x4.sqrt(vi), vinv), veps);
       v128.store(wr + o, f32x4.sub(v128.load(wr + o), f32x4.div(f32x4.mul(vstep, mi), denom)));
+    }
+    // A width that is not a multiple of 4: the same arithmetic per lane, one at a time.
+    for (; i < n; i++) {
+      const o = (<usize>i) << 2;
+      let gi: f32 = 0;
+      for (let e = begin; e < end; e++) {
+        const r = load<i32>(cscRows + ((<usize>e) << 2));
+        gi += load<f32>(cscVals + ((<usize>e) << 2)) * load<f32>(dc + <usize>r * rowBytes + o);
+      }
+      let mi = load<f32>(mr + o) * d1;
+      let vi = load<f32>(vr + o) * d2;
+      mi = b1 * mi + (1 - b1) * gi;
+      vi = b2 * vi + (1 - b2) * (gi * gi);
+      store<f32>(mr + o, mi);
+      store<f32>(vr + o, vi);
+      store<f32>(wr + o, load<f32>(wr + o) - (stepSize * mi) / (Mathf.sqrt(vi) * invSqrtBc2 + eps));
     }
   }
 }
