@@ -6,8 +6,8 @@
  *
  * With `quantize: 'int8'` the six Linear layers of each transformer layer keep int8 weights (per-column scales, see
  * quantize.ts) and quantize their input at run time: DynamicQuantizeLinear → MatMulInteger → Cast → Mul(scales) →
- * Add(bias), the pattern ONNX Runtime fuses into one DynamicQuantizeMatMul (u8×s8 integer GEMM, VNNI where the CPU has
- * it). Embeddings, LayerNorm, attention scores and softmax stay float32.
+ * Add(bias), the pattern ONNX Runtime fuses into DynamicQuantizeMatMul or MatMulIntegerToFloat (u8×s8 integer GEMMs,
+ * VNNI where the CPU has it). Embeddings, LayerNorm, attention scores, softmax and GELU stay float32.
  */
 import { InternalError, InvalidDataError } from '../errors/index.js';
 import { bertWeightShapes, type BertArchitecture, type BertWeights } from './bert-config.js';

@@ -1,9 +1,10 @@
 /**
  * Weight quantization for `models import --quantize int8`: a Linear layer's weight as symmetric int8 with one scale
  * per output column (zero point 0), so that ONNX Runtime's integer kernels multiply it with activations quantized at
- * run time. Per column rather than per tensor: MiniLM's columns differ in range by up to ~10×, and a shared scale
- * would leave the narrow ones a few levels; the scales are applied to the int32 result, so they cost nothing at run
- * time.
+ * run time. Per column rather than per tensor: MiniLM's columns differ in range by up to ~10× (0.09 to 0.9 in a
+ * layer's feed-forward output), so a shared scale would leave the narrow ones about 13 of the 127 levels (measured:
+ * mean-pooled cosine with float32 0.959 instead of 0.992 on SST-2); the scales multiply the int32 result, at no
+ * run-time cost.
  */
 import { InvalidInputError } from '../errors/index.js';
 
