@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveDataRoot } from '../../src/data/data-root.js';
 import { readNpyFile } from '../../src/matrix/npy.js';
@@ -13,7 +13,7 @@ import { readImdbReviews } from '../use-encoder.js';
 import { runMeasured } from './measure.js';
 import { bowAccuracies, encoderResult, parsePeerOutput } from './peer-output.js';
 import { ensurePythonEnv } from './python-env.js';
-import { peerTable, type SystemRuns } from './table.js';
+import { minMedian, peerTable, type SystemRuns } from './table.js';
 
 /** The systems `--only` can pick; `encoder` runs both encoders (its ratio needs both). */
 export const PEER_SYSTEMS = ['textshift', 'seed', 'torch-bag', 'torch-bag-sparse', 'encoder'] as const;
@@ -25,8 +25,11 @@ export interface PeersOptions {
   only: PeerSystem[];
   threads: number;
   dataRoot?: string;
-  /** BERT-family folder with onnx/model.onnx (textshift's side); default: the first in out/models/. */
-  model?: string;
+  /**
+   * BERT-family folders with onnx/model.onnx (textshift's side; `--model` once per folder, e.g. float32 and int8);
+   * the first is the group's reference row. Default: the first in out/models/.
+   */
+  models?: string[];
   /** Hugging Face checkpoint folder the peer loads (default: `model`, when it holds the weights too). */
   hfModel?: string;
   /** Where the peer scripts are (default `../shared/peers` beside the repository, as the data's default). */
@@ -46,7 +49,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
       only: { type: 'string' },
       threads: { type: 'string', default: '2' },
       'data-root': { type: 'string' },
-      model: { type: 'string' },
+      model: { type: 'string', multiple: true },
       'hf-model': { type: 'string' },
       'peers-dir': { type: 'string' },
       'sst2-texts': { type: 'string', default: '2000' },
@@ -68,7 +71,7 @@ export function parsePeersArgs(argv: readonly string[]): PeersOptions {
     only: only as PeerSystem[],
     threads: int('threads', values.threads),
     ...(values['data-root'] ? { dataRoot: values['data-root'] } : {}),
-    ...(values.model ? { model: values.model } : {}),
+    ...(values.model ? { models: values.model } : {}),
     ...(values['hf-model'] ? { hfModel: values['hf-model'] } : {}),
     ...(values['peers-dir'] ? { peersDir: values['peers-dir'] } : {}),
     sst2Texts: int('sst2-texts', values['sst2-texts']),
@@ -83,6 +86,24 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
   return max;
+}
+
+/** Smallest cosine similarity between matching rows of two [rows × cols] matrices. */
+export function minCosine(a: Float32Array, b: Float32Array, cols: number): number {
+  if (a.length !== b.length) throw new Error(`cannot compare embeddings of ${a.length} and ${b.length} values`);
+  let min = 1;
+  for (let r = 0; r * cols < a.length; r++) {
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let c = r * cols; c < (r + 1) * cols; c++) {
+      dot += a[c]! * b[c]!;
+      na += a[c]! * a[c]!;
+      nb += b[c]! * b[c]!;
+    }
+    min = Math.min(min, dot / Math.sqrt(na * nb));
+  }
+  return min;
 }
 
 /** The first folder under `<store>/models/` holding a BERT-family model (config.json model_type bert) as ONNX. */
@@ -119,9 +140,9 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
   const footnotes: string[] = [];
   const loads: number[] = [];
   const rows = new Map<string, SystemRuns>();
-  const row = (group: string, system: string, reference: boolean): SystemRuns => {
+  const row = (group: string, system: string, reference: boolean, variant = false): SystemRuns => {
     const key = `${group}/${system}`;
-    if (!rows.has(key)) rows.set(key, { group, system, reference, seconds: [], peakRssMb: [] });
+    if (!rows.has(key)) rows.set(key, { group, system, reference, ...(variant ? { variant } : {}), seconds: [], peakRssMb: [] });
     return rows.get(key)!;
   };
   const measure = async (name: string, command: string, args: string[], extraEnv: Record<string, string> = {}) => {
@@ -145,8 +166,12 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
     },
   ];
 
-  const encoderModel = o.only.includes('encoder') ? (o.model ? resolve(root, o.model) : findStoreModel(join(root, 'out'))) : undefined;
+  const storeModel = o.only.includes('encoder') && !o.models ? findStoreModel(join(root, 'out')) : undefined;
+  const encoderModels = o.only.includes('encoder') ? (o.models?.map((m) => resolve(root, m)) ?? (storeModel ? [storeModel] : [])) : [];
+  const encoderModel = encoderModels[0];
   const peerModel = encoderModel && resolve(root, o.hfModel ?? encoderModel);
+  // With several models each textshift row names its folder; the first is the group's reference.
+  const textshiftLabel = (i: number) => `textshift (onnxruntime-node${encoderModels.length > 1 ? `, ${basename(encoderModels[i]!)}` : ''})`;
   if (o.only.includes('encoder') && !encoderModel) footnotes.push(HOW_TO_GET_A_MODEL);
   const runEncoder = peerModel !== undefined && existsSync(join(peerModel, 'model.safetensors'));
   if (peerModel !== undefined && !runEncoder) footnotes.push(needsHfWeights(peerModel));
@@ -183,26 +208,31 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
   }
 
   async function encoderRound(compare: boolean): Promise<void> {
-    const model = encoderModel!;
     const textsPath = join(textsDir, 'texts.json');
-    const outs = { peer: join(textsDir, 'peer'), textshift: join(textsDir, 'textshift') };
-    const systems = [
+    const peerOut = join(textsDir, 'peer');
+    const textshiftOut = (i: number) => join(textsDir, `textshift-${i}`);
+    const systems: { key: string; label: string; reference: boolean; variant: boolean; command: [string, string[]] }[] = [
       {
         key: 'peer',
         label: 'HF transformers (PyTorch)',
-        command: [python, [join(root, 'bench', 'peers', 'hf_encoder.py'), textsPath, outs.peer, peerModel!, String(o.threads), String(o.maxLength)]] as [
-          string,
-          string[],
-        ],
+        reference: false,
+        variant: false,
+        command: [python, [join(root, 'bench', 'peers', 'hf_encoder.py'), textsPath, peerOut, peerModel!, String(o.threads), String(o.maxLength)]],
       },
-      { key: 'textshift', label: 'textshift (onnxruntime-node)', command: tsx(['encoder', textsPath, outs.textshift, model, String(o.threads), String(o.maxLength)]) },
-    ] as const;
+      ...encoderModels.map((model, i) => ({
+        key: `textshift ${basename(model)}`,
+        label: textshiftLabel(i),
+        reference: i === 0,
+        variant: i > 0,
+        command: tsx(['encoder', textsPath, textshiftOut(i), model, String(o.threads), String(o.maxLength)]),
+      })),
+    ];
     for (const s of systems) {
       const m = await measure(`encoder ${s.key}`, s.command[0], [...s.command[1]]);
       const output = parsePeerOutput(m.stdout, `encoder ${s.key}`);
       for (const [corpus, group] of [['sst2', `encoder, ${o.sst2Texts} SST-2 sentences`], ['imdb', `encoder, ${o.imdbTexts} IMDB reviews`]] as const) {
         const result = encoderResult(output, corpus, `encoder ${s.key}`);
-        const target = row(group, s.label, s.key === 'textshift');
+        const target = row(group, s.label, s.reference, s.variant);
         target.seconds.push(result.seconds);
         target.peakRssMb.push(m.peakRssMb);
         target.texts = result.texts;
@@ -212,13 +242,22 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
     }
     if (!compare) return;
     for (const corpus of ['sst2', 'imdb']) {
-      const [a, b] = await Promise.all([readNpyFile(join(outs.peer, `${corpus}.npy`)), readNpyFile(join(outs.textshift, `${corpus}.npy`))]);
+      const peer = await readNpyFile(join(peerOut, `${corpus}.npy`));
       const group = corpus === 'sst2' ? `encoder, ${o.sst2Texts} SST-2 sentences` : `encoder, ${o.imdbTexts} IMDB reviews`;
-      const target = rows.get(`${group}/textshift (onnxruntime-node)`)!;
-      target.note = `${target.note}; embeddings max |diff| vs peer ${maxAbsDiff(a.data, b.data).toExponential(1)}`;
+      for (let i = 0; i < encoderModels.length; i++) {
+        const ours = await readNpyFile(join(textshiftOut(i), `${corpus}.npy`));
+        const target = rows.get(`${group}/${textshiftLabel(i)}`)!;
+        target.note = `${target.note}; embeddings max |diff| vs peer ${maxAbsDiff(peer.data, ours.data).toExponential(1)}, min cosine ${minCosine(peer.data, ours.data, peer.cols).toFixed(4)}`;
+      }
     }
   }
 
+  // Variant rows get their own ratio to the peer in the notes (the × column compares with the reference row).
+  for (const r of rows.values()) {
+    const peer = rows.get(`${r.group}/HF transformers (PyTorch)`);
+    if (!r.variant || !peer) continue;
+    r.note = `${r.note ?? ''}; ${(minMedian(peer.seconds).median / minMedian(r.seconds).median).toFixed(2)}× the peer`;
+  }
   footnotes.push(
     `${o.threads} threads each (torch.set_num_threads / OMP_NUM_THREADS; textshift: featurize workers and onnxruntime intra-op threads).`,
     'peak RSS: the larger of /usr/bin/time -f %M (kernel max RSS of any process in the tree; used when present), each process\'s VmHWM and the tree\'s summed VmRSS, polled from /proc every 100 ms.',

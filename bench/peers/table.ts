@@ -8,6 +8,8 @@ export interface SystemRuns {
   system: string;
   /** The group's textshift row: the others' ratios are to it. */
   reference: boolean;
+  /** Another textshift configuration (e.g. an int8 model): no ratio to the reference; its notes give its own. */
+  variant?: boolean;
   /** Seconds per run: wall of the whole child for experiments, encoding seconds for encoders. */
   seconds: number[];
   /** Peak RSS of the child's process tree per run, MB. */
@@ -32,7 +34,7 @@ export function minMedian(values: readonly number[]): { min: number; median: num
 /** How many times faster the group's textshift row is than `row`, by median seconds (undefined without a reference). */
 export function speedup(row: SystemRuns, rows: readonly SystemRuns[]): number | undefined {
   const ref = rows.find((r) => r.group === row.group && r.reference);
-  if (!ref || ref === row || ref.seconds.length === 0 || row.seconds.length === 0) return undefined;
+  if (!ref || ref === row || row.variant || ref.seconds.length === 0 || row.seconds.length === 0) return undefined;
   return minMedian(row.seconds).median / minMedian(ref.seconds).median;
 }
 

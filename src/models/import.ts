@@ -2,7 +2,8 @@
  * `textshift models import`: a Hugging Face BERT checkpoint folder (config.json, model.safetensors, tokenizer.json or
  * vocab.txt) becomes the ONNX feature-extraction folder the bert family loads, at `<out>/models/<name>/`. The folder
  * is assembled under a hidden temp name beside its target, checked (the graph against the reference forward pass)
- * and only then renamed into place, so a failed or interrupted import installs nothing.
+ * and only then renamed into place, so a failed or interrupted import installs nothing. With `quantize: 'int8'` the
+ * graph's Linear weights are int8 (bert-onnx.ts) and the check against the float32 reference has looser bounds.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +17,8 @@ import { buildBertOnnx } from './bert-onnx.js';
 import { exists, sha256OfFile } from './files.js';
 import { readBertWeights } from './bert-weights.js';
 import { MODEL_RECORD_FILE, type ModelRecord } from './model-record.js';
-import { verifyBertOnnx, VERIFY_TOLERANCE } from './verify.js';
+import type { Quantization } from './quantize.js';
+import { verificationBounds, verifyBertOnnx } from './verify.js';
 
 /** Files copied from the checkpoint folder when present; config.json and one tokenizer file are required. */
 const COPIED_FILES = ['config.json', 'tokenizer.json', 'vocab.txt', 'tokenizer_config.json', 'special_tokens_map.json'] as const;
@@ -33,6 +35,8 @@ export interface ImportOptions {
   source?: string;
   /** Replace a model already installed under the name. */
   replace?: boolean;
+  /** Write a quantized graph (default: float32). */
+  quantize?: Quantization;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -62,7 +66,8 @@ export async function importModel(opts: ImportOptions): Promise<ImportResult> {
   const safetensors = join(folder, 'model.safetensors');
   log(`${safetensors}: reading ${architecture} (${arch.numLayers} layers, hidden ${arch.hiddenSize}, ${arch.numHeads} heads)`);
   const { weights, ignored } = await readBertWeights(safetensors, arch);
-  const onnx = buildBertOnnx(arch, weights, 'textshift models import');
+  const onnx = buildBertOnnx(arch, weights, 'textshift models import', opts.quantize ? { quantize: opts.quantize } : {});
+  const bounds = verificationBounds(opts.quantize);
 
   const tmp = join(dirname(target), `.${basename(target)}.partial-${randomBytes(4).toString('hex')}`);
   try {
@@ -71,12 +76,13 @@ export async function importModel(opts: ImportOptions): Promise<ImportResult> {
       if (await exists(join(folder, file))) await copyFile(join(folder, file), join(tmp, file));
     }
     await writeFile(join(tmp, 'onnx', 'model.onnx'), onnx);
-    log(`verifying the ONNX graph against the reference forward pass`);
+    log(`verifying the ${opts.quantize ?? 'float32'} ONNX graph against the float32 reference forward pass`);
     const check = await verifyBertOnnx(tmp, arch, weights);
-    if (!(check.maxAbsDiff <= VERIFY_TOLERANCE)) {
+    if (!(check.maxAbsDiff <= bounds.maxAbsDiff) || !(check.minCosine >= bounds.minCosine)) {
       throw new InvalidDataError(
-        `${safetensors}: the ONNX graph differs from the reference forward pass by ${check.maxAbsDiff} (max abs, over ${check.values} values), ` +
-          `more than ${VERIFY_TOLERANCE}; nothing was installed`,
+        `${safetensors}: the ${opts.quantize ?? 'float32'} ONNX graph differs from the reference forward pass by ${check.maxAbsDiff} (max abs, ` +
+          `over ${check.values} values; limit ${bounds.maxAbsDiff}), min cosine similarity of a token's hidden state ${check.minCosine} ` +
+          `(limit ${bounds.minCosine}); nothing was installed`,
       );
     }
     const record: ModelRecord = {
@@ -93,7 +99,14 @@ export async function importModel(opts: ImportOptions): Promise<ImportResult> {
       },
       source: opts.source ?? pathToFileURL(folder).href,
       sha256: { 'model.safetensors': await sha256OfFile(safetensors), 'onnx/model.onnx': createHash('sha256').update(onnx).digest('hex') },
-      verification: { maxAbsDiff: check.maxAbsDiff, tolerance: VERIFY_TOLERANCE, sequences: check.sequences },
+      ...(opts.quantize ? { quantization: opts.quantize } : {}),
+      verification: {
+        maxAbsDiff: check.maxAbsDiff,
+        tolerance: bounds.maxAbsDiff,
+        minCosine: check.minCosine,
+        minCosineBound: bounds.minCosine,
+        sequences: check.sequences,
+      },
       importedAt: new Date().toISOString(),
     };
     await writeFile(join(tmp, MODEL_RECORD_FILE), `${JSON.stringify(record, null, 2)}\n`);

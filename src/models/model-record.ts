@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidDataError } from '../errors/index.js';
 import { PREFIXES } from '../run/keys.js';
+import { QUANTIZATIONS } from './quantize.js';
 
 /** File name of the record inside a model folder. */
 export const MODEL_RECORD_FILE = 'textshift-model.json';
@@ -31,8 +32,19 @@ export const ModelRecord = z.object({
   /** `hf:<repo>@<revision>`, `pypi:<package>==<version>` or the local folder imported. */
   source: z.string(),
   sha256: z.object({ 'model.safetensors': sha256, 'onnx/model.onnx': sha256 }),
-  /** The self-check import ran: largest |ONNX − reference| and the bound it had to stay within. */
-  verification: z.object({ maxAbsDiff: z.number(), tolerance: z.number(), sequences: z.number().int() }),
+  /** How the graph's Linear weights are stored when not float32 (`--quantize`); absent: float32 throughout. */
+  quantization: z.enum(QUANTIZATIONS).optional(),
+  /**
+   * The self-check import ran: largest |ONNX − reference| and the bound it had to stay within (`tolerance`), and the
+   * smallest per-token cosine similarity with its bound (absent in records written before quantized imports).
+   */
+  verification: z.object({
+    maxAbsDiff: z.number(),
+    tolerance: z.number(),
+    minCosine: z.number().optional(),
+    minCosineBound: z.number().optional(),
+    sequences: z.number().int(),
+  }),
   importedAt: z.string(),
 });
 export type ModelRecord = z.infer<typeof ModelRecord>;

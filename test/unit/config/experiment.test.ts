@@ -44,6 +44,15 @@ describe('experiment files', () => {
     expect(e.subsample.use).toEqual({ imdb: { train: 2000, val: 500, test: 2000 } });
   });
 
+  it('the int8 variant of the seed lab is the default experiment with the int8 model, nothing else changed', () => {
+    const path = 'experiments/sst2-imdb-int8.json';
+    const int8 = JSON.parse(readFileSync(path, 'utf8')) as Loose;
+    const base = JSON.parse(defaultText) as Loose;
+    expect(int8.features.bert.model).toBe('all-minilm-l6-v2-int8');
+    expect({ ...int8, name: base.name, description: base.description, features: { ...int8.features, bert: { ...int8.features.bert, model: base.features.bert.model } } }).toEqual(base);
+    expect(parseExperiment(readFileSync(path, 'utf8'), path).features.bert_mean).toMatchObject({ kind: 'bert', model: 'all-minilm-l6-v2-int8', pooling: 'mean' });
+  });
+
   describe('pooling: one value or a list (one family per pooling)', () => {
     const bert = (extra: Loose) => withChange((e) => (e.features.bert = { kind: 'bert', model: 'm', ...extra }));
 
