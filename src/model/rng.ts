@@ -32,6 +32,22 @@ export class Xoshiro128 {
     return result;
   }
 
+  /** Copies the generator's state (4 unsigned 32-bit words) into `out`, e.g. for a kernel that draws from it. */
+  saveState(out: Uint32Array | Int32Array): void {
+    out[0] = this.a;
+    out[1] = this.b;
+    out[2] = this.c;
+    out[3] = this.d;
+  }
+
+  /** Continues from a state written by saveState and advanced elsewhere. */
+  loadState(state: Uint32Array | Int32Array): void {
+    this.a = state[0]! | 0;
+    this.b = state[1]! | 0;
+    this.c = state[2]! | 0;
+    this.d = state[3]! | 0;
+  }
+
   /** Uniform integer in [0, n) for n <= 2^32 (multiply-shift; bias < 2^-32 * n, irrelevant here). */
   below(n: number): number {
     return Math.floor((this.nextUint32() / 4294967296) * n);

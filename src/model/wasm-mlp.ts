@@ -68,6 +68,8 @@ export class WasmMlp implements MlpEngine {
   private slotOf: Int32Array;
   /** Lazy first layer: the optimizer step at which each row was last brought up to date. */
   private lastStep: Region = { ptr: 0, length: 0 };
+  /** The dropout generator's state while the kernel draws from it (4 u32). */
+  private readonly rngState: Region;
   private tails: Region = { ptr: 0, length: 0 };
   /** Catch-up table (kernels' fillDecay), 4 f64 per step count, filled as far as tails. */
   private decay: Region = { ptr: 0, length: 0 };
@@ -87,6 +89,7 @@ export class WasmMlp implements MlpEngine {
     this.parallelWork = options.parallelWork ?? PARALLEL_WORK;
     // Room for the largest run: the lazy backward (21 slots) and Adam (7 slots, then 5 per parameter tensor).
     this.team = new KernelTeam(this.k, this.heap, kernelModule(), options.threads ?? defaultTrainThreads(), 32 + 10 * this.sizes.length);
+    this.rngState = this.heap.alloc(4);
     this.layers = [];
     for (let l = 0; l + 1 < this.sizes.length; l++) {
       const nIn = this.sizes[l]!;
@@ -390,18 +393,16 @@ export class WasmMlp implements MlpEngine {
     }
     const L = this.layers.length;
     const p = rng ? this.spec.dropout : 0;
-    const threshold = p * 4294967296;
-    const scale = p > 0 ? 1 / (1 - p) : 1;
+    // The masks come from rng's stream, drawn in the kernel (30,000 draws a BoW step): its state goes in and back.
+    const state = this.heap.i32(this.rngState);
+    if (p > 0 && rng) rng.saveState(state);
     for (let l = 1; l < L; l++) {
-      const a = this.heap.f32(this.acts[l]!).subarray(0, rows * this.sizes[l]!);
-      if (p > 0 && rng) {
-        for (let i = 0; i < a.length; i++) {
-          const keep = rng.nextUint32() >= threshold;
-          a[i] = keep && a[i]! > 0 ? a[i]! * scale : 0;
-        }
-      } else for (let i = 0; i < a.length; i++) if (!(a[i]! > 0)) a[i] = 0;
+      const n = rows * this.sizes[l]!;
+      if (p > 0 && rng) this.k.dropoutRelu(this.acts[l]!.ptr, n, p * 4294967296, 1 / (1 - p), this.rngState.ptr);
+      else this.k.relu(this.acts[l]!.ptr, n);
       this.denseForward(this.acts[l]!, this.layers[l]!, this.acts[l + 1]!, rows);
     }
+    if (p > 0 && rng) rng.loadState(state);
   }
 
   /** y = x w + b for a dense layer, output columns split. */

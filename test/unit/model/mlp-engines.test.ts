@@ -43,6 +43,18 @@ describe('WebAssembly engine vs TensorFlow.js model on the same weights', () => 
     });
   }
 
+  it('a training step draws one number of the dropout stream per hidden unit and row, and leaves the stream after them', () => {
+    const s = spec({ dropout: 0.3 });
+    const wasm = new WasmMlp(s, 5);
+    const used = new Xoshiro128([9]);
+    const replay = new Xoshiro128([9]);
+    const b = batch(8, 40, 100);
+    wasm.trainStep(b.sparse, b.labels, used);
+    // hidden [12, 8]: 8 rows × (12 + 8) draws.
+    for (let i = 0; i < 8 * 20; i++) replay.nextUint32();
+    expect([used.nextUint32(), used.nextUint32()]).toEqual([replay.nextUint32(), replay.nextUint32()]);
+  });
+
   it('follow the same Adam trajectory with the same dropout masks (dense Adam)', () => {
     const s = spec({ dropout: 0.3 });
     const wasm = new WasmMlp(s, 5);

@@ -262,6 +262,44 @@ export function adamCatchUpAll(rows: i32, w: usize, m: usize, v: usize, h: i32, 
   }
 }
 
+/**
+ * ReLU with inverted dropout over a[0..n), in place: each value draws the next number of the xoshiro128** stream
+ * whose state (4 u32) is at `state`, and is kept when the draw is >= threshold (p·2^32) and the value is positive,
+ * scaled by `scale` in f64 and rounded once to f32, else 0 — exactly what rng.ts's Xoshiro128 and the JavaScript loop
+ * it replaces compute (the TensorFlow.js engine draws the same masks from the same stream). The state is advanced.
+ */
+export function dropoutRelu(a: usize, n: i32, threshold: f64, scale: f64, state: usize): void {
+  let s0 = load<u32>(state);
+  let s1 = load<u32>(state + 4);
+  let s2 = load<u32>(state + 8);
+  let s3 = load<u32>(state + 12);
+  for (let i = 0; i < n; i++) {
+    const draw = rotl<u32>(s1 * 5, 7) * 9;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl<u32>(s3, 11);
+    const o = a + ((<usize>i) << 2);
+    const x = load<f32>(o);
+    store<f32>(o, <f64>draw >= threshold && x > 0 ? <f32>(<f64>x * scale) : 0);
+  }
+  store<u32>(state, s0);
+  store<u32>(state + 4, s1);
+  store<u32>(state + 8, s2);
+  store<u32>(state + 12, s3);
+}
+
+/** ReLU over a[0..n), in place (NaN becomes 0, as the dropout path does). */
+export function relu(a: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = a + ((<usize>i) << 2);
+    if (!(load<f32>(o) > 0)) store<f32>(o, 0);
+  }
+}
+
 /** last[rowIds[k]] = t for the batch's distinct columns: they are up to date after lazyBackward. */
 export function lazyMarkRows(count: i32, rowIds: usize, last: usize, t: i32): void {
   for (let k = 0; k < count; k++) store<i32>(last + ((<usize>load<i32>(rowIds + ((<usize>k) << 2))) << 2), t);
