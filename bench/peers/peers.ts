@@ -136,7 +136,7 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
   const data = resolveDataRoot({ cwd: root, ...(o.dataRoot ? { flag: o.dataRoot } : {}) }).dir;
   const peersDir = resolve(root, o.peersDir ?? join('..', 'shared', 'peers'));
   const python = ensurePythonEnv(root, log);
-  const env = { ...process.env, OMP_NUM_THREADS: String(o.threads), MKL_NUM_THREADS: String(o.threads) };
+  const env = { ...process.env, OMP_NUM_THREADS: String(o.threads), MKL_NUM_THREADS: String(o.threads), TEXTSHIFT_TRAIN_THREADS: String(o.threads) };
   const footnotes: string[] = [];
   const loads: number[] = [];
   const rows = new Map<string, SystemRuns>();
@@ -259,7 +259,7 @@ export async function runPeers(root: string, o: PeersOptions, log: (line: string
     r.note = `${r.note ?? ''}; ${(minMedian(peer.seconds).median / minMedian(r.seconds).median).toFixed(2)}× the peer`;
   }
   footnotes.push(
-    `${o.threads} threads each (torch.set_num_threads / OMP_NUM_THREADS; textshift: featurize workers and onnxruntime intra-op threads).`,
+    `${o.threads} threads each (torch.set_num_threads / OMP_NUM_THREADS; textshift: featurize workers, onnxruntime intra-op threads and training threads).`,
     'peak RSS: the larger of /usr/bin/time -f %M (kernel max RSS of any process in the tree; used when present), each process\'s VmHWM and the tree\'s summed VmRSS, polled from /proc every 100 ms.',
     `textshift ×: the peer's median seconds / textshift's median seconds in the same group (> 1: textshift is faster). Encoder seconds exclude model loading and one warm-up batch.`,
   );
