@@ -111,9 +111,10 @@ export type PartVisitor = (part: string, example: Example) => void | Promise<voi
 
 /**
  * Reads each file of a planned dataset again (unless the plan holds its texts) and hands every row of `parts` (a
- * plan's parts, possibly capped) to `visit`, in file order, without holding the file. A row belongs to at most one part: split steps partition their
- * `from` part. Fails when a file no longer holds what `planDataset` read (checked row by row, and by sha256 before
- * returning), so a caller that commits its output only after this returns never mixes two versions of a file.
+ * plan's parts, possibly capped) to `visit`, in file order, without holding the file. A row belongs to at most one
+ * part: split steps partition their `from` part. Fails when a file no longer holds what `planDataset` read (checked
+ * row by row, and by sha256 before returning), so a caller that commits its output only after this returns never
+ * mixes two versions of a file.
  */
 export async function streamParts(spec: DatasetConfig, dataStore: BlobStore, plan: DatasetPlan, parts: Record<string, PartRows>, visit: PartVisitor): Promise<void> {
   for (const read of plan.files) {
