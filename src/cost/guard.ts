@@ -65,20 +65,21 @@ export function checkRun(plan: Plan, exp: Experiment, budget: RunBudget, source:
 /**
  * Prepare's guard: plans the run from the sizes of its data files (`profile`) and the model records in `models` (as
  * `textshift plan` does, at the bundled prices and the deployment's settings) and throws the first reason to refuse
- * it, before anything of the run is computed.
+ * it, before anything of the run is computed. Returns the check and the plan it judged (whose model shapes size the
+ * run's shards, so the shards written are the shards judged).
  */
 export async function guardRun(
   exp: Experiment,
   inputs: { profile: ProfileFile; models: BlobStore },
   deployment: PlanDeployment,
   run: { source: string; quick: boolean; full: boolean },
-): Promise<RunCheck> {
+): Promise<{ check: RunCheck; plan: Plan }> {
   const plan = await planExperiment(exp, inputs.profile, bundledPriceTable(), {
     deployment, quick: run.quick, full: run.full, models: inputs.models,
   });
   const check = checkRun(plan, exp, deployment.budget, run.source);
   enforceRunCheck(check);
-  return check;
+  return { check, plan };
 }
 
 /** Throws the first reason the check found to refuse the run; returns when it may run. */

@@ -13,8 +13,7 @@ import { packageVersions } from '../versions.js';
 import type { FeatureIndex, ShardTask } from '../../run/records.js';
 import type { PlanDeployment } from '../../config/deployment.js';
 import { guardRun } from '../../cost/guard.js';
-import type { FileProfile } from '../../cost/plan.js';
-import { encoderShapeOf } from '../../models/encoder-shape.js';
+import type { FileProfile, Plan } from '../../cost/plan.js';
 import { formatMoney } from '../../cost/cost.js';
 
 /** What Prepare is told by its edge (the Lambda handler, the local runner). */
@@ -79,7 +78,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     // The guard sizes the run from the first read of the pinned files, before any split, shard or vocabulary is
     // written (the same read plans the splits: the files are not read once more for the guard).
     const read = await readData({ ...ctx, data }, exp, experimentKey, quick);
-    await checkBudget(ctx, exp, fileProfiles(read), options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
+    const { encoders } = await checkBudget(ctx, exp, fileProfiles(read), options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
     const { inputs, skipped, parts } = await writeData({ ...ctx, data }, exp, keys, read);
     manifest.inputs = Object.fromEntries(Object.entries(inputs).map(([name, files]) => [name, files.map((f) => pinnedRecord(f, pins, ctx.data, runId))]));
     manifest.skippedRows = skipped;
@@ -89,7 +88,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     const shardKeys: string[] = [];
     for (const pass of encoderPasses(exp, { quick, full })) {
       const { name, spec } = pass;
-      const shape = spec.kind === 'bert' ? (await encoderShapeOf(spec.model, store)).shape : undefined;
+      const shape = spec.kind === 'bert' ? encoders[spec.model]!.shape : undefined;
       const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds, shape);
       const planned: FeatureIndex['parts'] = {};
       for (const [dataset, part] of neededParts(exp)) {
@@ -129,18 +128,23 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   });
 }
 
-/** The cost guard, before anything of the run is computed or written: a refusal fails Prepare (a permanent error). */
+/**
+ * The cost guard, before anything of the run is computed or written: a refusal fails Prepare (a permanent error).
+ * Returns the plan's model shapes, which size the shards Prepare writes.
+ */
 async function checkBudget(
   ctx: StageContext,
   exp: Experiment,
   sizes: (dataset: string, part: string) => FileProfile,
   deployment: PlanDeployment,
   run: { runId: string; source: string; quick: boolean; full: boolean },
-): Promise<void> {
-  const { shards, cost } = await guardRun(exp, { profile: async (dataset, part) => sizes(dataset, part), models: ctx.store }, deployment, run);
+): Promise<Pick<Plan, 'encoders'>> {
+  const { check, plan } = await guardRun(exp, { profile: async (dataset, part) => sizes(dataset, part), models: ctx.store }, deployment, run);
+  const { shards, cost } = check;
   ctx.reporter.log(
     `run ${run.runId}: planned cost ${formatMoney(cost.estimateUsd, 'USD')} within its limit $${cost.limitUsd} (${cost.limitFrom}); ${shards.planned} featurize shards`,
   );
+  return plan;
 }
 
 /** The data-store key of every dataset file the experiment reads. */
