@@ -147,6 +147,20 @@ function denseGradInput(
   }
 }
 
+// One Adam update of the 4 parameters at w (moments at m, v) from gradient gi and the moments as they stand (mi, vi):
+// the body adamSpan and lazyBackward share; the v-constants are b1, 1-b1, b2, 1-b2, the step size, 1/sqrt(bc2), eps.
+@inline function adamLanes(
+  w: usize, m: usize, v: usize, gi: v128, mi: v128, vi: v128,
+  vb1: v128, vb1c: v128, vb2: v128, vb2c: v128, vstep: v128, vinv: v128, veps: v128,
+): void {
+  const m1 = f32x4.add(f32x4.mul(vb1, mi), f32x4.mul(vb1c, gi));
+  const v1 = f32x4.add(f32x4.mul(vb2, vi), f32x4.mul(vb2c, f32x4.mul(gi, gi)));
+  v128.store(m, m1);
+  v128.store(v, v1);
+  const denom = f32x4.add(f32x4.mul(f32x4.sqrt(v1), vinv), veps);
+  v128.store(w, f32x4.sub(v128.load(w), f32x4.div(f32x4.mul(vstep, m1), denom)));
+}
+
 // One Adam update of n contiguous parameters (PyTorch's formulation).
 @inline function adamSpan(
   n: i32, w: usize, g: usize, m: usize, v: usize, stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32,
@@ -162,13 +176,7 @@ function denseGradInput(
   let i = 0;
   for (; i < n4; i += 4) {
     const o = (<usize>i) << 2;
-    const gi = v128.load(g + o);
-    const mi = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(vb1c, gi));
-    const vi = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(vb2c, f32x4.mul(gi, gi)));
-    v128.store(m + o, mi);
-    v128.store(v + o, vi);
-    const denom = f32x4.add(f32x4.mul(f32x4.sqrt(vi), vinv), veps);
-    v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(vstep, mi), denom)));
+    adamLanes(w + o, m + o, v + o, v128.load(g + o), v128.load(m + o), v128.load(v + o), vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
   }
   for (; i < n; i++) {
     const o = (<usize>i) << 2;
@@ -376,15 +384,10 @@ function lazyBackward(
         const r = load<i32>(cscRows + ((<usize>e) << 2));
         gi = f32x4.add(gi, f32x4.mul(f32x4.splat(load<f32>(cscVals + ((<usize>e) << 2))), v128.load(dc + <usize>r * rowBytes + o)));
       }
-      // vd1 = vd2 = 1 (exact) when the row missed no step.
-      let mi = f32x4.mul(v128.load(mr + o), vd1);
-      let vi = f32x4.mul(v128.load(vr + o), vd2);
-      mi = f32x4.add(f32x4.mul(vb1, mi), f32x4.mul(vb1c, gi));
-      vi = f32x4.add(f32x4.mul(vb2, vi), f32x4.mul(vb2c, f32x4.mul(gi, gi)));
-      v128.store(mr + o, mi);
-      v128.store(vr + o, vi);
-      const denom = f32x4.add(f32x4.mul(f32x4.sqrt(vi), vinv), veps);
-      v128.store(wr + o, f32x4.sub(v128.load(wr + o), f32x4.div(f32x4.mul(vstep, mi), denom)));
+      // The moments decayed over the steps the row missed (vd1 = vd2 = 1, exact, when it missed none).
+      const mi = f32x4.mul(v128.load(mr + o), vd1);
+      const vi = f32x4.mul(v128.load(vr + o), vd2);
+      adamLanes(wr + o, mr + o, vr + o, gi, mi, vi, vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
     }
     // A width that is not a multiple of 4: the same arithmetic per lane, one at a time.
     for (; i < n; i++) {
