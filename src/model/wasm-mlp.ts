@@ -65,7 +65,11 @@ export class WasmMlp implements MlpEngine {
   /** The current batch by column (lazy Adam): distinct columns, column pointers, entries' rows and counts. */
   private csc = { rowIds: EMPTY, colPtr: EMPTY, rows: EMPTY, vals: EMPTY };
   private dense: Region = { ptr: 0, length: 0 };
-  private slotOf: Int32Array;
+  /** Scratch of the dense kernels, `scratchStride` bytes per thread. */
+  private scratch: Region = EMPTY;
+  private scratchStride = 0;
+  /** batchColumns' scratch: one i32 per input column, zero between calls. */
+  private columnPos: Region = EMPTY;
   /** Lazy first layer: the optimizer step at which each row was last brought up to date. */
   private lastStep: Region = { ptr: 0, length: 0 };
   /** The dropout generator's state while the kernel draws from it (4 u32). */
@@ -109,8 +113,10 @@ export class WasmMlp implements MlpEngine {
         nOut,
       });
     }
-    this.slotOf = new Int32Array(spec.sparseInput ? spec.inputSize : 0).fill(-1);
-    if (this.lazy) this.lastStep = this.heap.alloc(spec.inputSize);
+    if (this.lazy) {
+      this.lastStep = this.heap.alloc(spec.inputSize);
+      this.columnPos = this.heap.alloc(spec.inputSize);
+    }
     this.setParams(initParams(spec, seed));
   }
 
@@ -203,6 +209,8 @@ export class WasmMlp implements MlpEngine {
       .i(layer.nIn)
       .i(layer.nOut)
       .f(scale)
+      .i(this.scratch.ptr)
+      .i(this.scratchStride)
       .run(rows * layer.nIn * layer.nOut >= this.parallelWork);
   }
 
@@ -267,7 +275,6 @@ export class WasmMlp implements MlpEngine {
     const first = this.layers[0]!;
     const nnz = this.heap.i32(this.sparse.indptr)[rows]!;
     const c = this.csc;
-    // Allocate before taking views: growing kernel memory detaches them.
     const maxCols = Math.min(nnz, first.nIn);
     if (c.rowIds.length < maxCols) {
       c.rowIds = this.heap.alloc(maxCols);
@@ -277,38 +284,10 @@ export class WasmMlp implements MlpEngine {
       c.rows = this.heap.alloc(nnz * 2);
       c.vals = this.heap.alloc(nnz * 2);
     }
-    const indptr = this.heap.i32(this.sparse.indptr);
-    const indices = this.heap.i32(this.sparse.indices);
-    const values = this.heap.f32(this.sparse.values);
-    const slotOf = this.slotOf;
-    const seen: number[] = [];
-    for (let k = 0; k < nnz; k++) {
-      const col = indices[k]!;
-      if (slotOf[col]! < 0) {
-        slotOf[col] = 0;
-        seen.push(col);
-      }
-    }
-    const cols = Int32Array.from(seen).sort();
-    const count = cols.length;
-    const colPtr = this.heap.i32(c.colPtr);
-    colPtr.fill(0, 0, count + 1);
-    for (let i = 0; i < count; i++) slotOf[cols[i]!] = i;
-    for (let k = 0; k < nnz; k++) colPtr[slotOf[indices[k]!]! + 1]!++;
-    for (let i = 0; i < count; i++) colPtr[i + 1]! += colPtr[i]!;
-    const next = colPtr.slice(0, count);
-    const cscRows = this.heap.i32(c.rows);
-    const cscVals = this.heap.f32(c.vals);
-    for (let r = 0; r < rows; r++) {
-      for (let k = indptr[r]!; k < indptr[r + 1]!; k++) {
-        const at = next[slotOf[indices[k]!]!]!++;
-        cscRows[at] = r;
-        cscVals[at] = values[k]!;
-      }
-    }
-    this.heap.i32(c.rowIds).set(cols);
-    for (let i = 0; i < count; i++) slotOf[cols[i]!] = -1;
-    this.batchRowCount = count;
+    const s = this.sparse;
+    this.batchRowCount = this.k.batchColumns(
+      rows, s.indptr.ptr, s.indices.ptr, s.values.ptr, first.nIn, this.columnPos.ptr, c.rowIds.ptr, c.colPtr.ptr, c.rows.ptr, c.vals.ptr,
+    );
   }
 
   private get lazy(): boolean {
@@ -409,6 +388,7 @@ export class WasmMlp implements MlpEngine {
   private denseForward(x: Region, layer: Layer, y: Region, rows: number): void {
     this.team
       .op(OP.denseForward).i(x.ptr).i(layer.w.ptr).i(layer.b.ptr).i(y.ptr).i(rows).i(layer.nIn).i(layer.nOut)
+      .i(this.scratch.ptr).i(this.scratchStride)
       .run(rows * layer.nIn * layer.nOut >= this.parallelWork);
   }
 
@@ -433,6 +413,10 @@ export class WasmMlp implements MlpEngine {
     const cap = Math.max(rows, 32);
     this.acts = this.sizes.map((s) => this.heap.alloc(cap * s));
     this.grads = this.sizes.map((s) => this.heap.alloc(cap * s));
+    // The dense kernels' per-thread lists: (index, value) pairs over a layer's inputs or the batch rows.
+    const slots = 2 * Math.max(cap, ...this.sizes);
+    this.scratch = this.heap.alloc(this.team.threads * slots);
+    this.scratchStride = 4 * slots;
     this.capacityRows = cap;
   }
 

@@ -19,6 +19,10 @@ export interface KernelExports {
   heapBase(): number;
   runPart(args: number, part: number, parts: number): void;
   lazyMarkRows(count: number, rowIds: number, last: number, t: number): void;
+  batchColumns(
+    rows: number, indptr: number, indices: number, values: number, columns: number, pos: number,
+    rowIds: number, colPtr: number, cscRows: number, cscVals: number,
+  ): number;
   dropoutRelu(a: number, n: number, threshold: number, scale: number, state: number): void;
   relu(a: number, n: number): void;
   fillDecay(decay: number, from: number, to: number, b1: number, b2: number, eps: number): void;

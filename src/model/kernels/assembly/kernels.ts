@@ -35,13 +35,7 @@ export function heapBase(): usize {
     const o = (<usize>i) << 2;
     acc = f32x4.add(acc, f32x4.mul(v128.load(x + o), v128.load(y + o)));
   }
-  let s: f32 =
-    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-  for (; i < n; i++) {
-    const o = (<usize>i) << 2;
-    s += load<f32>(x + o) * load<f32>(y + o);
-  }
-  return s;
+  return dotTail(acc, n4, n, x, y);
 }
 
 @inline function copy(n: i32, src: usize, dst: usize): void {
@@ -91,39 +85,94 @@ function sparseGradRows(
   }
 }
 
-// y[:, c0:c1] = x w[:, c0:c1] + bias[c0:c1] for x [rows, nIn], w [nIn, nOut]; zero inputs (ReLU, dropout) are skipped.
-function denseForward(x: usize, w: usize, bias: usize, y: usize, rows: i32, nIn: i32, nOut: i32, c0: i32, c1: i32): void {
+// y[:, c0:c1] = x w[:, c0:c1] + bias[c0:c1] for x [rows, nIn], w [nIn, nOut]. Each output starts from its bias and
+// adds x[r,i] * w[i,c] over the row's non-zero inputs (ReLU and dropout zero most) in ascending i. Per row the non-zero
+// inputs are listed first (index, value) in `scratch` (2 nIn slots), then 32 outputs at a time accumulate in registers.
+function denseForward(
+  x: usize, w: usize, bias: usize, y: usize, rows: i32, nIn: i32, nOut: i32, c0: i32, c1: i32, scratch: usize,
+): void {
   const outBytes = (<usize>nOut) << 2;
-  const c = (<usize>c0) << 2;
-  const n = c1 - c0;
   for (let r = 0; r < rows; r++) {
-    const yr = y + <usize>r * outBytes + c;
-    copy(n, bias + c, yr);
     const xr = x + (<usize>r * <usize>nIn << 2);
+    let count = 0;
     for (let i = 0; i < nIn; i++) {
       const a = load<f32>(xr + ((<usize>i) << 2));
-      if (a != 0) axpy(n, a, w + <usize>i * outBytes + c, yr);
+      const at = scratch + ((<usize>count) << 3);
+      store<i32>(at, i);
+      store<f32>(at + 4, a);
+      count += <i32>(a != 0);
     }
+    rowTimesMatrix(scratch, count, w, outBytes, bias, y + <usize>r * outBytes, c0, c1);
   }
 }
 
-// gw[:, c0:c1] = x^T dy[:, c0:c1] and gb[c0:c1] = column sums of dy (both overwritten).
-function denseGradParams(x: usize, dy: usize, gw: usize, gb: usize, rows: i32, nIn: i32, nOut: i32, c0: i32, c1: i32): void {
-  const outBytes = (<usize>nOut) << 2;
-  const c = (<usize>c0) << 2;
-  const n = c1 - c0;
-  // Input column outer, batch inner: one gradient row stays in L1 while the batch's dy rows stream by.
-  for (let i = 0; i < nIn; i++) {
-    const gwi = gw + <usize>i * outBytes + c;
-    memory.fill(gwi, 0, (<usize>n) << 2);
-    for (let r = 0; r < rows; r++) {
-      const a = load<f32>(x + ((<usize>r * <usize>nIn + <usize>i) << 2));
-      if (a != 0) axpy(n, a, dy + <usize>r * outBytes + c, gwi);
+// out[c0:c1] = start[c0:c1] + sum over the listed (index k, value a) pairs, in order, of a * m[k, c0:c1] (m's rows
+// `rowBytes` apart; start 0 means from zero): 32 columns at a time in registers, then 4, then one.
+@inline function rowTimesMatrix(list: usize, count: i32, m: usize, rowBytes: usize, start: usize, out: usize, c0: i32, c1: i32): void {
+  let c = c0;
+  for (; c + 32 <= c1; c += 32) {
+    const o = (<usize>c) << 2;
+    let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    if (start != 0) {
+      a0 = v128.load(start + o); a1 = v128.load(start + o, 16); a2 = v128.load(start + o, 32); a3 = v128.load(start + o, 48);
+      a4 = v128.load(start + o, 64); a5 = v128.load(start + o, 80); a6 = v128.load(start + o, 96); a7 = v128.load(start + o, 112);
     }
+    for (let j = 0; j < count; j++) {
+      const at = list + ((<usize>j) << 3);
+      const s = f32x4.splat(load<f32>(at + 4));
+      const p = m + <usize>load<i32>(at) * rowBytes + o;
+      a0 = f32x4.add(a0, f32x4.mul(s, v128.load(p)));
+      a1 = f32x4.add(a1, f32x4.mul(s, v128.load(p, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(s, v128.load(p, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(s, v128.load(p, 48)));
+      a4 = f32x4.add(a4, f32x4.mul(s, v128.load(p, 64)));
+      a5 = f32x4.add(a5, f32x4.mul(s, v128.load(p, 80)));
+      a6 = f32x4.add(a6, f32x4.mul(s, v128.load(p, 96)));
+      a7 = f32x4.add(a7, f32x4.mul(s, v128.load(p, 112)));
+    }
+    v128.store(out + o, a0); v128.store(out + o, a1, 16); v128.store(out + o, a2, 32); v128.store(out + o, a3, 48);
+    v128.store(out + o, a4, 64); v128.store(out + o, a5, 80); v128.store(out + o, a6, 96); v128.store(out + o, a7, 112);
+  }
+  for (; c + 4 <= c1; c += 4) {
+    const o = (<usize>c) << 2;
+    let a0 = start != 0 ? v128.load(start + o) : f32x4.splat(0);
+    for (let j = 0; j < count; j++) {
+      const at = list + ((<usize>j) << 3);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(at + 4)), v128.load(m + <usize>load<i32>(at) * rowBytes + o)));
+    }
+    v128.store(out + o, a0);
+  }
+  for (; c < c1; c++) {
+    const o = (<usize>c) << 2;
+    let a: f32 = start != 0 ? load<f32>(start + o) : 0;
+    for (let j = 0; j < count; j++) {
+      const at = list + ((<usize>j) << 3);
+      a += load<f32>(at + 4) * load<f32>(m + <usize>load<i32>(at) * rowBytes + o);
+    }
+    store<f32>(out + o, a);
+  }
+}
+
+// gw[:, c0:c1] = x^T dy[:, c0:c1] and gb[c0:c1] = column sums of dy (both overwritten): gw[i,c] sums x[r,i] * dy[r,c]
+// over the batch rows where x[r,i] is non-zero, in ascending r from 0, listed per input in `scratch` (2 rows slots).
+function denseGradParams(
+  x: usize, dy: usize, gw: usize, gb: usize, rows: i32, nIn: i32, nOut: i32, c0: i32, c1: i32, scratch: usize,
+): void {
+  const outBytes = (<usize>nOut) << 2;
+  const inBytes = (<usize>nIn) << 2;
+  for (let i = 0; i < nIn; i++) {
+    let count = 0;
+    for (let r = 0; r < rows; r++) {
+      const a = load<f32>(x + <usize>r * inBytes + ((<usize>i) << 2));
+      const at = scratch + ((<usize>count) << 3);
+      store<i32>(at, r);
+      store<f32>(at + 4, a);
+      count += <i32>(a != 0);
+    }
+    rowTimesMatrix(scratch, count, dy, outBytes, 0, gw + <usize>i * outBytes, c0, c1);
   }
   columnSums(dy, rows, nOut, gb, c0, c1);
 }
-
 // out[c0:c1] = sum over rows of m[r, c0:c1], rows in order (as a float32 running sum from 0).
 @inline function columnSums(m: usize, rows: i32, cols: i32, out: usize, c0: i32, c1: i32): void {
   const c = (<usize>c0) << 2;
@@ -134,17 +183,64 @@ function denseGradParams(x: usize, dy: usize, gw: usize, gb: usize, rows: i32, n
 
 // Gradient w.r.t. the previous layer's pre-activation for its units i0..i1: dpre[r,i] = scale * (dy[r,:] . w[i,:])
 // where that layer's output x[r,i] (after ReLU and dropout) is positive, else 0; scale is the dropout keep factor.
+// Per row the positive units are listed in `scratch` (nIn slots) and taken 4 at a time: four independent dot
+// products share each load of dy[r,:], each summed in the order dot() uses.
 function denseGradInput(
-  x: usize, dy: usize, w: usize, dpre: usize, rows: i32, nIn: i32, nOut: i32, scale: f32, i0: i32, i1: i32,
+  x: usize, dy: usize, w: usize, dpre: usize, rows: i32, nIn: i32, nOut: i32, scale: f32, i0: i32, i1: i32, scratch: usize,
 ): void {
   const outBytes = (<usize>nOut) << 2;
+  const n4 = nOut & ~3;
   for (let r = 0; r < rows; r++) {
     const dyr = dy + <usize>r * outBytes;
+    const xr = x + (<usize>r * <usize>nIn << 2);
+    const dr = dpre + (<usize>r * <usize>nIn << 2);
+    let count = 0;
     for (let i = i0; i < i1; i++) {
-      const o = (<usize>r * <usize>nIn + <usize>i) << 2;
-      store<f32>(dpre + o, load<f32>(x + o) > 0 ? scale * dot(nOut, w + <usize>i * outBytes, dyr) : 0);
+      store<i32>(scratch + ((<usize>count) << 2), i);
+      const on = load<f32>(xr + ((<usize>i) << 2)) > 0;
+      if (!on) store<f32>(dr + ((<usize>i) << 2), 0);
+      count += <i32>on;
+    }
+    let j = 0;
+    for (; j + 4 <= count; j += 4) {
+      const u0 = load<i32>(scratch + ((<usize>j) << 2));
+      const u1 = load<i32>(scratch + ((<usize>j) << 2), 4);
+      const u2 = load<i32>(scratch + ((<usize>j) << 2), 8);
+      const u3 = load<i32>(scratch + ((<usize>j) << 2), 12);
+      const w0 = w + <usize>u0 * outBytes;
+      const w1 = w + <usize>u1 * outBytes;
+      const w2 = w + <usize>u2 * outBytes;
+      const w3 = w + <usize>u3 * outBytes;
+      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+      for (let k = 0; k < n4; k += 4) {
+        const o = (<usize>k) << 2;
+        const d = v128.load(dyr + o);
+        s0 = f32x4.add(s0, f32x4.mul(v128.load(w0 + o), d));
+        s1 = f32x4.add(s1, f32x4.mul(v128.load(w1 + o), d));
+        s2 = f32x4.add(s2, f32x4.mul(v128.load(w2 + o), d));
+        s3 = f32x4.add(s3, f32x4.mul(v128.load(w3 + o), d));
+      }
+      store<f32>(dr + ((<usize>u0) << 2), scale * dotTail(s0, n4, nOut, w0, dyr));
+      store<f32>(dr + ((<usize>u1) << 2), scale * dotTail(s1, n4, nOut, w1, dyr));
+      store<f32>(dr + ((<usize>u2) << 2), scale * dotTail(s2, n4, nOut, w2, dyr));
+      store<f32>(dr + ((<usize>u3) << 2), scale * dotTail(s3, n4, nOut, w3, dyr));
+    }
+    for (; j < count; j++) {
+      const i = load<i32>(scratch + ((<usize>j) << 2));
+      store<f32>(dr + ((<usize>i) << 2), scale * dot(nOut, w + <usize>i * outBytes, dyr));
     }
   }
+}
+
+// What dot() does after its SIMD body: the lanes of acc summed in order, then the scalar tail from n4 to n.
+@inline function dotTail(acc: v128, n4: i32, n: i32, x: usize, y: usize): f32 {
+  let s: f32 =
+    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (let i = n4; i < n; i++) {
+    const o = (<usize>i) << 2;
+    s += load<f32>(x + o) * load<f32>(y + o);
+  }
+  return s;
 }
 
 // One Adam update of the 4 parameters at w (moments at m, v) from gradient gi and the moments as they stand (mi, vi):
@@ -308,6 +404,49 @@ export function relu(a: usize, n: i32): void {
   }
 }
 
+/**
+ * Transposes the loaded CSR batch (indptr from 0) to the column-major form of the lazy-Adam kernels: its distinct
+ * columns ascending in rowIds[0..count), column k's entries at colPtr[k]..colPtr[k+1] of cscRows (batch row) and
+ * cscVals (value), in row order. `pos` is scratch of one i32 per input column, all zero on entry and on return.
+ * Returns count. A counting sort: one pass to count, one scan of the columns, one pass to place.
+ */
+export function batchColumns(
+  rows: i32, indptr: usize, indices: usize, values: usize, columns: i32, pos: usize,
+  rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize,
+): i32 {
+  const nnz = load<i32>(indptr + ((<usize>rows) << 2));
+  for (let k = 0; k < nnz; k++) {
+    const at = pos + ((<usize>load<i32>(indices + ((<usize>k) << 2))) << 2);
+    store<i32>(at, load<i32>(at) + 1);
+  }
+  let count = 0;
+  let filled = 0;
+  for (let col = 0; col < columns; col++) {
+    const at = pos + ((<usize>col) << 2);
+    const n = load<i32>(at);
+    if (n == 0) continue;
+    store<i32>(rowIds + ((<usize>count) << 2), col);
+    store<i32>(colPtr + ((<usize>count) << 2), filled);
+    // From here pos holds the column's next free entry, plus one (0 stays "absent").
+    store<i32>(at, filled + 1);
+    filled += n;
+    count++;
+  }
+  store<i32>(colPtr + ((<usize>count) << 2), filled);
+  for (let r = 0; r < rows; r++) {
+    const end = load<i32>(indptr + ((<usize>(r + 1)) << 2));
+    for (let k = load<i32>(indptr + ((<usize>r) << 2)); k < end; k++) {
+      const at = pos + ((<usize>load<i32>(indices + ((<usize>k) << 2))) << 2);
+      const e = <usize>(load<i32>(at) - 1) << 2;
+      store<i32>(at, load<i32>(at) + 1);
+      store<i32>(cscRows + e, r);
+      store<f32>(cscVals + e, load<f32>(values + ((<usize>k) << 2)));
+    }
+  }
+  for (let k = 0; k < count; k++) store<i32>(pos + ((<usize>load<i32>(rowIds + ((<usize>k) << 2))) << 2), 0);
+  return count;
+}
+
 /** last[rowIds[k]] = t for the batch's distinct columns: they are up to date after lazyBackward. */
 export function lazyMarkRows(count: i32, rowIds: usize, last: usize, t: i32): void {
   for (let k = 0; k < count; k++) store<i32>(last + ((<usize>load<i32>(rowIds + ((<usize>k) << 2))) << 2), t);
@@ -451,15 +590,18 @@ function runOne(op: i32, a: usize, part: i32, parts: i32): void {
     const h = ai(a, 7);
     sparseGradRows(ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), h, bound(h, part, parts), bound(h, part + 1, parts));
   } else if (op == OP_DENSE_FORWARD) {
+    // x, w, bias, y, rows, nIn, nOut, scratch, scratch bytes per part.
     const nOut = ai(a, 7);
-    denseForward(ap(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ai(a, 5), ai(a, 6), nOut, bound(nOut, part, parts), bound(nOut, part + 1, parts));
+    const scratch = ap(a, 8) + <usize>part * ap(a, 9);
+    denseForward(ap(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ai(a, 5), ai(a, 6), nOut, bound(nOut, part, parts), bound(nOut, part + 1, parts), scratch);
   } else if (op == OP_DENSE_BACKWARD) {
-    // x, dy, w, gw, gb, dpre (0: not wanted), rows, nIn, nOut, scale.
+    // x, dy, w, gw, gb, dpre (0: not wanted), rows, nIn, nOut, scale, scratch, scratch bytes per part.
     const nIn = ai(a, 8);
     const nOut = ai(a, 9);
-    denseGradParams(ap(a, 1), ap(a, 2), ap(a, 4), ap(a, 5), ai(a, 7), nIn, nOut, bound(nOut, part, parts), bound(nOut, part + 1, parts));
+    const scratch = ap(a, 11) + <usize>part * ap(a, 12);
+    denseGradParams(ap(a, 1), ap(a, 2), ap(a, 4), ap(a, 5), ai(a, 7), nIn, nOut, bound(nOut, part, parts), bound(nOut, part + 1, parts), scratch);
     const dpre = ap(a, 6);
-    if (dpre != 0) denseGradInput(ap(a, 1), ap(a, 2), ap(a, 3), dpre, ai(a, 7), nIn, nOut, af(a, 10), bound(nIn, part, parts), bound(nIn, part + 1, parts));
+    if (dpre != 0) denseGradInput(ap(a, 1), ap(a, 2), ap(a, 3), dpre, ai(a, 7), nIn, nOut, af(a, 10), bound(nIn, part, parts), bound(nIn, part + 1, parts), scratch);
   } else if (op == OP_ADAM) {
     // stepSize, b1, b2, invSqrtBc2, eps, then per parameter tensor: n, w, g, m, v.
     const segments = (load<i32>(a + 4) - 5) / 5;
