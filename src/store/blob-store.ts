@@ -19,6 +19,16 @@ export interface ReadOptions {
   version?: string;
 }
 
+/** A streamed read's options: the version, and how many bytes a chunk should hold. */
+export interface StreamReadOptions extends ReadOptions {
+  /**
+   * Bytes per chunk, for sequential readers of large objects whose cost is per chunk (a folder store reads this
+   * much at a time; S3 delivers what the network gives). Unset, chunks stay small so a reader that stops early,
+   * such as a decompression-bomb guard, has read little.
+   */
+  chunkBytes?: number;
+}
+
 /**
  * A condition on a put (S3's conditional writes): `ifMatch` writes only over the object whose etag it names,
  * `ifNoneMatch: '*'` only where no object exists. A condition that does not hold throws PreconditionFailedError and
@@ -51,7 +61,7 @@ export interface BlobStore {
   /** Whole object; throws a NotFoundError naming the key when it does not exist. */
   getOrThrow(key: string, options?: ReadOptions): Promise<Buffer>;
   /** Streamed read; throws a NotFoundError when the key does not exist. */
-  getStream(key: string, options?: ReadOptions): Promise<Readable>;
+  getStream(key: string, options?: StreamReadOptions): Promise<Readable>;
   /** Whole object with its size, etag and version, or undefined when the key does not exist. */
   getWithInfo(key: string, options?: ReadOptions): Promise<BlobWithInfo | undefined>;
   /** Atomically writes the whole body; with a condition, only if it holds (else PreconditionFailedError, nothing written). */

@@ -15,6 +15,7 @@ import {
   type BlobWithInfo,
   type PutCondition,
   type ReadOptions,
+  type StreamReadOptions,
 } from './blob-store.js';
 import { withWriteLock } from './fs-write-lock.js';
 import { InvalidInputError } from '../errors/index.js';
@@ -62,10 +63,10 @@ export class FsBlobStore implements BlobStore {
     return body;
   }
 
-  async getStream(key: string, options?: ReadOptions): Promise<Readable> {
+  async getStream(key: string, options?: StreamReadOptions): Promise<Readable> {
     this.refuseVersion(key, options);
     if ((await this.head(key)) === undefined) throw new NotFoundError(this.url, key);
-    return createReadStream(this.pathOf(key));
+    return createReadStream(this.pathOf(key), options?.chunkBytes === undefined ? {} : { highWaterMark: options.chunkBytes });
   }
 
   async getWithInfo(key: string, options?: ReadOptions): Promise<BlobWithInfo | undefined> {

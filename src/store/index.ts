@@ -8,6 +8,7 @@ export {
   type BlobWithInfo,
   type PutCondition,
   type ReadOptions,
+  type StreamReadOptions,
 } from './blob-store.js';
 export { FsBlobStore } from './fs-store.js';
 export { BucketNotFoundError, S3BlobStore, S3_BUCKET_NAME, type S3BlobStoreOptions } from './s3-store.js';

@@ -33,6 +33,22 @@ describe('FsBlobStore (local folder): files on disk', () => {
     }
   });
 
+  it('streams in chunks of chunkBytes when asked, and in small ones otherwise (a reader that stops early has read little)', async () => {
+    const { store, cleanup } = await tempStore();
+    try {
+      await store.put('runs/r1/models/m.safetensors', Buffer.alloc(3 * 1024 * 1024 + 5, 7));
+      const sizes = async (options?: { chunkBytes: number }) => {
+        const out: number[] = [];
+        for await (const chunk of await store.getStream('runs/r1/models/m.safetensors', options)) out.push((chunk as Buffer).length);
+        return out;
+      };
+      expect(await sizes({ chunkBytes: 1024 * 1024 })).toEqual([1024 * 1024, 1024 * 1024, 1024 * 1024, 5]);
+      expect((await sizes())[0]).toBe(64 * 1024);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('an in-place edit that keeps the size and restores the modification time (cp -p) still changes the ETag', async () => {
     const { store, cleanup } = await tempStore();
     try {
