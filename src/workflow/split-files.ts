@@ -22,7 +22,9 @@ export interface SplitWriter {
  * failed or aborted write leaves no object), holding only the compressor's buffers.
  */
 export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
-  const gzip = createGzip({ level: 6 });
+  // Level 1: splits are intermediate files read once by Featurize; level 6 took 2.2 s of the thread pool on IMDB
+  // (66 MB of JSON lines) against 0.8 s, for files 26.4 instead of 29.5 MB.
+  const gzip = createGzip({ level: 1 });
   // Errors reach the caller through `stored` (putStream's pipeline sees them, also on a stream destroyed before
   // it attached); this listener only keeps such an early error from being reported as uncaught.
   gzip.on('error', () => {});
