@@ -78,6 +78,8 @@ export class WasmMlp implements MlpEngine {
   /** Catch-up table (kernels' fillDecay), 4 f64 per step count, filled as far as tails. */
   private decay: Region = { ptr: 0, length: 0 };
   private tailsFilled = 0;
+  private coefficients = new Float64Array(0);
+  private coefficientsFilled = 0;
   /** Distinct columns of the current batch (lazy Adam). */
   private batchRowCount = 0;
   private step = 0;
@@ -310,20 +312,33 @@ export class WasmMlp implements MlpEngine {
     }
     if (this.tailsFilled <= t) this.k.fillDecay(this.decay.ptr, this.tailsFilled, t, ADAM.beta1, ADAM.beta2, ADAM.eps);
     const tails = this.heap.f64(this.tails);
-    const { beta1: b1, beta2: b2 } = ADAM;
-    const q = b1 / Math.sqrt(b2);
+    const q = ADAM.beta1 / Math.sqrt(ADAM.beta2);
     for (let s = this.tailsFilled; s <= t; s++) {
       let sum = 0;
       let qj = 1;
       // Terms below q^j = 1e-12 of the first are negligible (about 260 terms).
       for (let j = 1; qj >= 1e-12; j++) {
         qj *= q;
-        sum += ((this.spec.learningRate * Math.sqrt(1 - b2 ** (s + j))) / (1 - b1 ** (s + j))) * qj;
+        sum += this.stepCoefficient(s + j) * qj;
       }
       tails[s] = sum;
     }
     this.tailsFilled = Math.max(this.tailsFilled, t + 1);
     return this.tails.ptr;
+  }
+
+  /** c_t = lr*sqrt(1-b2^t)/(1-b1^t) for t >= 1, computed once: each step's tail sums about 260 of them. */
+  private stepCoefficient(t: number): number {
+    if (t >= this.coefficients.length) {
+      const grown = new Float64Array(Math.max(2048, 2 * t));
+      grown.set(this.coefficients.subarray(0, this.coefficientsFilled));
+      this.coefficients = grown;
+    }
+    for (let u = this.coefficientsFilled; u <= t; u++) {
+      this.coefficients[u] = (this.spec.learningRate * Math.sqrt(1 - ADAM.beta2 ** u)) / (1 - ADAM.beta1 ** u);
+    }
+    this.coefficientsFilled = Math.max(this.coefficientsFilled, t + 1);
+    return this.coefficients[t]!;
   }
 
   /** Applies the zero-gradient steps every lazy row missed, so weights and moments equal dense Adam's view. */
