@@ -38,6 +38,10 @@ export function heapBase(): usize {
   return dotTail(acc, n4, n, x, y);
 }
 
+@inline function copy(n: i32, src: usize, dst: usize): void {
+  memory.copy(dst, src, (<usize>n) << 2);
+}
+
 
 // Start of part `part` of `parts` over [0, n), a multiple of 4 (SIMD alignment) except at n.
 @inline function bound(n: i32, part: i32, parts: i32): i32 {
