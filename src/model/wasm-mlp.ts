@@ -365,12 +365,12 @@ export class WasmMlp implements MlpEngine {
     if (x.kind === 'sparse') {
       if (lazyColumns) {
         // The weight rows this batch reads catch up on the steps they missed in the same pass that reads them.
-        const s = this.sparse;
+        const c = this.csc;
         const tails = this.tailsUpTo(this.step);
         this.team
           .op(OP.lazyForward)
-          .i(this.batchRowCount).i(this.csc.rowIds.ptr).i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr).i(this.lastStep.ptr).i(this.step)
-          .i(tails).i(this.decay.ptr).i(rows).i(s.indptr.ptr).i(s.indices.ptr).i(s.values.ptr).i(first.b.ptr).i(this.acts[1]!.ptr).i(first.nOut)
+          .i(this.batchRowCount).i(c.rowIds.ptr).i(c.colPtr.ptr).i(c.rows.ptr).i(c.vals.ptr).i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr)
+          .i(this.lastStep.ptr).i(this.step).i(tails).i(this.decay.ptr).i(first.b.ptr).i(this.acts[1]!.ptr).i(rows).i(first.nOut)
           .run(4 * this.batchRowCount * first.nOut >= this.parallelWork);
       } else {
         this.loadSparse(x);

@@ -48,16 +48,22 @@ export function heapBase(): usize {
   return part >= parts ? n : (<i32>((<i64>n * <i64>part) / <i64>parts)) & ~3;
 }
 
-// out[r, c0:c1] = bias[c0:c1] + sum_k values[k] * w[indices[k], c0:c1] over row r's non-zeros (CSR), in their order.
+// out[r, c0:c1] = bias[c0:c1] + sum_k values[k] * w[indices[k], c0:c1] over row r's non-zeros (CSR).
 function sparseForward(
   rows: i32, indptr: usize, indices: usize, values: usize, w: usize, bias: usize, out: usize, h: i32, c0: i32, c1: i32,
 ): void {
   const rowBytes = (<usize>h) << 2;
+  const c = (<usize>c0) << 2;
+  const n = c1 - c0;
   for (let r = 0; r < rows; r++) {
+    const y = out + <usize>r * rowBytes + c;
+    copy(n, bias + c, y);
     const start = load<i32>(indptr + ((<usize>r) << 2));
     const end = load<i32>(indptr + ((<usize>(r + 1)) << 2));
-    const first = (<usize>start) << 2;
-    rowTimesMatrix(indices + first, values + first, 4, end - start, w, rowBytes, bias, out + <usize>r * rowBytes, c0, c1);
+    for (let k = start; k < end; k++) {
+      const col = load<i32>(indices + ((<usize>k) << 2));
+      axpy(n, load<f32>(values + ((<usize>k) << 2)), w + <usize>col * rowBytes + c, y);
+    }
   }
 }
 
@@ -96,16 +102,13 @@ function denseForward(
       store<f32>(at + 4, a);
       count += <i32>(a != 0);
     }
-    rowTimesMatrix(scratch, scratch + 4, 8, count, w, outBytes, bias, y + <usize>r * outBytes, c0, c1);
+    rowTimesMatrix(scratch, count, w, outBytes, bias, y + <usize>r * outBytes, c0, c1);
   }
 }
 
-// out[c0:c1] = start[c0:c1] + sum over `count` terms j, in order, of a_j * m[k_j, c0:c1], where k_j (i32) and a_j (f32)
-// sit at idx and val, `stride` bytes per term (m's rows `rowBytes` apart; start 0 means from zero): 32 columns at a
-// time in registers, then 4, then one.
-@inline function rowTimesMatrix(
-  idx: usize, val: usize, stride: usize, count: i32, m: usize, rowBytes: usize, start: usize, out: usize, c0: i32, c1: i32,
-): void {
+// out[c0:c1] = start[c0:c1] + sum over the listed (index k, value a) pairs, in order, of a * m[k, c0:c1] (m's rows
+// `rowBytes` apart; start 0 means from zero): 32 columns at a time in registers, then 4, then one.
+@inline function rowTimesMatrix(list: usize, count: i32, m: usize, rowBytes: usize, start: usize, out: usize, c0: i32, c1: i32): void {
   let c = c0;
   for (; c + 32 <= c1; c += 32) {
     const o = (<usize>c) << 2;
@@ -115,9 +118,9 @@ function denseForward(
       a4 = v128.load(start + o, 64); a5 = v128.load(start + o, 80); a6 = v128.load(start + o, 96); a7 = v128.load(start + o, 112);
     }
     for (let j = 0; j < count; j++) {
-      const at = <usize>j * stride;
-      const s = f32x4.splat(load<f32>(val + at));
-      const p = m + <usize>load<i32>(idx + at) * rowBytes + o;
+      const at = list + ((<usize>j) << 3);
+      const s = f32x4.splat(load<f32>(at + 4));
+      const p = m + <usize>load<i32>(at) * rowBytes + o;
       a0 = f32x4.add(a0, f32x4.mul(s, v128.load(p)));
       a1 = f32x4.add(a1, f32x4.mul(s, v128.load(p, 16)));
       a2 = f32x4.add(a2, f32x4.mul(s, v128.load(p, 32)));
@@ -134,8 +137,8 @@ function denseForward(
     const o = (<usize>c) << 2;
     let a0 = start != 0 ? v128.load(start + o) : f32x4.splat(0);
     for (let j = 0; j < count; j++) {
-      const at = <usize>j * stride;
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(val + at)), v128.load(m + <usize>load<i32>(idx + at) * rowBytes + o)));
+      const at = list + ((<usize>j) << 3);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(load<f32>(at + 4)), v128.load(m + <usize>load<i32>(at) * rowBytes + o)));
     }
     v128.store(out + o, a0);
   }
@@ -143,8 +146,8 @@ function denseForward(
     const o = (<usize>c) << 2;
     let a: f32 = start != 0 ? load<f32>(start + o) : 0;
     for (let j = 0; j < count; j++) {
-      const at = <usize>j * stride;
-      a += load<f32>(val + at) * load<f32>(m + <usize>load<i32>(idx + at) * rowBytes + o);
+      const at = list + ((<usize>j) << 3);
+      a += load<f32>(at + 4) * load<f32>(m + <usize>load<i32>(at) * rowBytes + o);
     }
     store<f32>(out + o, a);
   }
@@ -166,7 +169,7 @@ function denseGradParams(
       store<f32>(at + 4, a);
       count += <i32>(a != 0);
     }
-    rowTimesMatrix(scratch, scratch + 4, 8, count, dy, outBytes, 0, gw + <usize>i * outBytes, c0, c1);
+    rowTimesMatrix(scratch, count, dy, outBytes, 0, gw + <usize>i * outBytes, c0, c1);
   }
   columnSums(dy, rows, nOut, gb, c0, c1);
 }
@@ -449,23 +452,31 @@ export function lazyMarkRows(count: i32, rowIds: usize, last: usize, t: i32): vo
   for (let k = 0; k < count; k++) store<i32>(last + ((<usize>load<i32>(rowIds + ((<usize>k) << 2))) << 2), t);
 }
 
-// Lazy-Adam forward of the sparse first layer over columns c0..c1: first the weight rows the batch reads (its
-// distinct columns rowIds[0..count)) are caught up to step t (weights only; the moments and last[] are left to
-// lazyBackward), then the batch rows (CSR, indptr from 0) are computed exactly as sparseForward does.
+// Lazy-Adam forward of the sparse first layer over columns c0..c1 of each row, one pass per distinct column: the
+// weights of each row the batch reads are caught up to step t (moments and last[] are left to lazyBackward), then
+// added (scaled by their counts) to the outputs of the batch rows that contain it. The batch arrives column-major
+// (CSC): column k is weight row rowIds[k] (ascending), its entries colPtr[k]..colPtr[k+1] give batch row cscRows[e]
+// and count cscVals[e]. Each output row accumulates its columns in ascending order, exactly as sparseForward does.
 function lazyForward(
-  count: i32, rowIds: usize, w: usize, m: usize, v: usize, last: usize, t: i32, tails: usize, decay: usize,
-  rows: i32, indptr: usize, indices: usize, values: usize, bias: usize, out: usize, h: i32, c0: i32, c1: i32,
+  count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize,
+  w: usize, m: usize, v: usize, last: usize, t: i32, tails: usize, decay: usize,
+  bias: usize, out: usize, rows: i32, h: i32, c0: i32, c1: i32,
 ): void {
   const rowBytes = (<usize>h) << 2;
   const c = (<usize>c0) << 2;
   const n = c1 - c0;
+  for (let r = 0; r < rows; r++) copy(n, bias + c, out + <usize>r * rowBytes + c);
   for (let k = 0; k < count; k++) {
     const row = load<i32>(rowIds + ((<usize>k) << 2));
     const off = <usize>row * rowBytes + c;
     const from = load<i32>(last + ((<usize>row) << 2));
     if (t > from) catchUpSpan(n, w + off, m + off, v + off, from, t - from, tails, decay, false);
+    const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
+    for (let e = load<i32>(colPtr + ((<usize>k) << 2)); e < end; e++) {
+      const r = load<i32>(cscRows + ((<usize>e) << 2));
+      axpy(n, load<f32>(cscVals + ((<usize>e) << 2)), w + off, out + <usize>r * rowBytes + c);
+    }
   }
-  sparseForward(rows, indptr, indices, values, w, bias, out, h, c0, c1);
 }
 
 // Lazy-Adam backward + update of the sparse first layer over columns c0..c1, one pass over each touched row: per
@@ -604,8 +615,8 @@ function runOne(op: i32, a: usize, part: i32, parts: i32): void {
   } else if (op == OP_LAZY_FORWARD) {
     const h = ai(a, 16);
     lazyForward(
-      ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ai(a, 7), ap(a, 8), ap(a, 9),
-      ai(a, 10), ap(a, 11), ap(a, 12), ap(a, 13), ap(a, 14), ap(a, 15), h, bound(h, part, parts), bound(h, part + 1, parts),
+      ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), ap(a, 8), ap(a, 9), ai(a, 10), ap(a, 11),
+      ap(a, 12), ap(a, 13), ap(a, 14), ai(a, 15), h, bound(h, part, parts), bound(h, part + 1, parts),
     );
   } else if (op == OP_LAZY_BACKWARD) {
     const h = ai(a, 15);
