@@ -11,6 +11,14 @@ const MAX_HEADER = 16 * 1024 * 1024;
 
 /** Encodes named float32 tensors (and string metadata) as a safetensors file. */
 export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(safetensorsParts(tensors, metadata));
+}
+
+/**
+ * The bytes of encodeSafetensors as a list: the header, then each tensor's data as a view of its own memory (no
+ * copy), for writers that stream them; the tensors must not change until the parts are written.
+ */
+export function safetensorsParts(tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Buffer[] {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const [name, t] of tensors) {
@@ -21,15 +29,9 @@ export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const head = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + head.length + offset);
-  out.writeBigUInt64LE(BigInt(head.length), 0);
-  head.copy(out, 8);
-  let at = 8 + head.length;
-  for (const t of tensors.values()) {
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
-    at += t.data.byteLength;
-  }
-  return out;
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(head.length), 0);
+  return [length, head, ...[...tensors.values()].map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
 }
 
 /**

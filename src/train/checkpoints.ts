@@ -1,6 +1,7 @@
 import type { BlobStore } from '../store/blob-store.js';
-import type { MlpSpec, OptimizerState, ParamSet } from '../model/engine.js';
-import { decodeSafetensors, encodeSafetensors } from '../model/safetensors.js';
+import type { MlpSpec, OptimizerState, ParamSet, Tensor } from '../model/engine.js';
+import { Readable } from 'node:stream';
+import { decodeSafetensors, safetensorsParts } from '../model/safetensors.js';
 import type { EpochMetrics } from '../run/records.js';
 import { InvalidDataError } from '../errors/index.js';
 
@@ -34,13 +35,16 @@ export interface Checkpoint {
  * delete objects): an optimizer file left from an earlier save of the folder stays, and loadCheckpoint ignores it.
  */
 export async function saveCheckpoint(store: BlobStore, dir: string, ckpt: Checkpoint): Promise<void> {
-  await store.put(`${dir}/model.safetensors`, encodeSafetensors(ckpt.params, { format: 'textshift-mlp', model: ckpt.state.model }));
+  // Streamed from the tensors' own memory: no second copy of the weights and moments (tens of MB) to encode them.
+  const write = (key: string, tensors: Map<string, Tensor>, metadata: Record<string, string>) =>
+    store.putStream(key, Readable.from(safetensorsParts(tensors, metadata), { objectMode: false }));
+  await write(`${dir}/model.safetensors`, ckpt.params, { format: 'textshift-mlp', model: ckpt.state.model });
   if (ckpt.optimizer) {
     const moments = new Map([
       ...[...ckpt.optimizer.m].map(([k, t]) => [`m/${k}`, t] as const),
       ...[...ckpt.optimizer.v].map(([k, t]) => [`v/${k}`, t] as const),
     ]);
-    await store.put(`${dir}/optimizer.safetensors`, encodeSafetensors(moments, { format: 'textshift-adam', step: String(ckpt.optimizer.step) }));
+    await write(`${dir}/optimizer.safetensors`, moments, { format: 'textshift-adam', step: String(ckpt.optimizer.step) });
   }
   const state: CheckpointState = { ...ckpt.state, hasOptimizerState: ckpt.optimizer !== undefined };
   await store.put(`${dir}/state.json`, JSON.stringify(state, null, 2));
