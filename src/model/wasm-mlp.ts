@@ -123,6 +123,15 @@ export class WasmMlp implements MlpEngine {
   }
 
   trainStep(x: Features, labels: Int32Array, rng: Xoshiro128): number {
+    this.team.hold();
+    try {
+      return this.runStep(x, labels, rng);
+    } finally {
+      this.team.release();
+    }
+  }
+
+  private runStep(x: Features, labels: Int32Array, rng: Xoshiro128): number {
     const rows = labels.length;
     const lazySparse = x.kind === 'sparse' && this.lazy;
     if (lazySparse) {

@@ -173,6 +173,7 @@ function denseGradParams(
   }
   columnSums(dy, rows, nOut, gb, c0, c1);
 }
+
 // out[c0:c1] = sum over rows of m[r, c0:c1], rows in order (as a float32 running sum from 0).
 @inline function columnSums(m: usize, rows: i32, cols: i32, out: usize, c0: i32, c1: i32): void {
   const c = (<usize>c0) << 2;
