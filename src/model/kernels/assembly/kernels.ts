@@ -298,11 +298,11 @@ function denseGradInput(
   n: i32, w: usize, m: usize, v: usize, from: i32, gap: i32, tails: usize, decay: usize, moments: bool,
 ): void {
   const series = load<f64>(tails + ((<usize>from) << 3)) - load<f64>(decay + ((<usize>gap) << 5) + 16) * load<f64>(tails + ((<usize>(from + gap)) << 3));
-  const vshift = f32x4.splat(<f32>series);
-  const vfloor = f32x4.splat(<f32>load<f64>(decay + ((<usize>from) << 5) + 24));
-  const n4 = n & ~3;
   const shift = <f32>series;
   const floor = <f32>load<f64>(decay + ((<usize>from) << 5) + 24);
+  const vshift = f32x4.splat(shift);
+  const vfloor = f32x4.splat(floor);
+  const n4 = n & ~3;
   if (moments) {
     const d1 = <f32>load<f64>(decay + ((<usize>gap) << 5));
     const d2 = <f32>load<f64>(decay + ((<usize>gap) << 5) + 8);
