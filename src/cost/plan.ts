@@ -141,6 +141,8 @@ export interface Plan {
   deployment: PlanDeployment;
   /** The shape of each `bert` family's model, by model name, and where it came from. */
   encoders: Record<string, ResolvedShape>;
+  /** Rows per Featurize shard of each encoder pass, by pass name: the shards Prepare writes are the shards planned. */
+  rowsPerShard: Record<string, number>;
 }
 
 const LAMBDA_MB_PER_VCPU = 1769;
@@ -184,8 +186,11 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     if (spec.kind === 'bert' && encoders[spec.model] === undefined) encoders[spec.model] = await encoderShapeOf(spec.model, options.models);
   }
   const parts: PlannedPart[] = [];
+  const rowsPerShard: Record<string, number> = {};
   for (const { name: feature, families, spec } of encoderPasses(exp, { quick, full })) {
     const shape = spec.kind === 'bert' ? encoders[spec.model]!.shape : undefined;
+    const perShard = shardRows(spec, dep.featurizeTimeoutSeconds, shape);
+    rowsPerShard[feature] = perShard;
     // The BERT constant is bert-base's; a smaller model does proportionally less arithmetic per token.
     const scale = shape !== undefined && spec.kind === 'bert' ? speedupOverBertBase(shape, spec.maxLength) : 1;
     const speed = spec.kind === 'bow' ? model.featurizePerVcpu.bow : scale * model.featurizePerVcpu[spec.kind] * (1 + (Math.max(1, vcpus) - 1) * model.multicoreEfficiency);
@@ -194,7 +199,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       if (size === undefined) throw new ConfigError(`experiment ${exp.name}: dataset "${dataset}" has no part "${part}"`);
       const cap = familyCap(exp, feature, dataset, part, { quick, full });
       const rows = cap === undefined ? size.rows : Math.min(cap, size.rows);
-      const shards = Math.ceil(rows / shardRows(spec, dep.featurizeTimeoutSeconds, shape));
+      const shards = Math.ceil(rows / perShard);
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
       const work = spec.kind === 'bow' ? rows * size.meanChars : rows * tokens;
       parts.push({
@@ -286,6 +291,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     model,
     deployment: dep,
     encoders,
+    rowsPerShard,
   };
 }
 

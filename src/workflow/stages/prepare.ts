@@ -22,7 +22,6 @@ export interface PrepareOptions {
   deployment: PlanDeployment;
 }
 import { writeShardPlan } from '../../run/shard-plan.js';
-import { shardRows } from '../../features/throughput.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -78,7 +77,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     // The guard sizes the run from the first read of the pinned files, before any split, shard or vocabulary is
     // written (the same read plans the splits: the files are not read once more for the guard).
     const read = await readData({ ...ctx, data }, exp, experimentKey, quick);
-    const { encoders } = await checkBudget(ctx, exp, fileProfiles(read), options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
+    const { rowsPerShard } = await checkBudget(ctx, exp, fileProfiles(read), options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
     const { inputs, skipped, parts } = await writeData({ ...ctx, data }, exp, keys, read);
     manifest.inputs = Object.fromEntries(Object.entries(inputs).map(([name, files]) => [name, files.map((f) => pinnedRecord(f, pins, ctx.data, runId))]));
     manifest.skippedRows = skipped;
@@ -87,9 +86,8 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     // One shard plan per encoder pass: families that differ only in pooling read the same shards.
     const shardKeys: string[] = [];
     for (const pass of encoderPasses(exp, { quick, full })) {
-      const { name, spec } = pass;
-      const shape = spec.kind === 'bert' ? encoders[spec.model]!.shape : undefined;
-      const rowsPerShard = shardRows(spec, options.deployment.featurizeTimeoutSeconds, shape);
+      const { name } = pass;
+      const perShard = rowsPerShard[name]!;
       const planned: FeatureIndex['parts'] = {};
       for (const [dataset, part] of neededParts(exp)) {
         const all = parts.get(`${dataset}/${part}`)!;
@@ -97,9 +95,9 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
         const ids = Array.from({ length: all.labels.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
         const entry = { rows: rows.length, labels: rows.map((i) => all.labels[i]!), shards: [] as string[] };
-        for (let s = 0, i = 0; s < rows.length; s += rowsPerShard, i++) {
+        for (let s = 0, i = 0; s < rows.length; s += perShard, i++) {
           const key = keys.shard(name, dataset, part, i);
-          const lines = rows.slice(s, s + rowsPerShard).map((i) => all.lines[i]!);
+          const lines = rows.slice(s, s + perShard).map((i) => all.lines[i]!);
           const task: ShardTask = { feature: name, dataset, part, splitKey: keys.split(dataset, part), rows: lines };
           await store.put(key, JSON.stringify(task));
           entry.shards.push(key);
@@ -130,7 +128,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
 
 /**
  * The cost guard, before anything of the run is computed or written: a refusal fails Prepare (a permanent error).
- * Returns the plan's model shapes, which size the shards Prepare writes.
+ * Returns the plan's rows per shard of each encoder pass, the shards Prepare writes.
  */
 async function checkBudget(
   ctx: StageContext,
@@ -138,7 +136,7 @@ async function checkBudget(
   sizes: (dataset: string, part: string) => FileProfile,
   deployment: PlanDeployment,
   run: { runId: string; source: string; quick: boolean; full: boolean },
-): Promise<Pick<Plan, 'encoders'>> {
+): Promise<Pick<Plan, 'rowsPerShard'>> {
   const { check, plan } = await guardRun(exp, { profile: async (dataset, part) => sizes(dataset, part), models: ctx.store }, deployment, run);
   const { shards, cost } = check;
   ctx.reporter.log(
