@@ -378,7 +378,37 @@ export function dropoutRelu(a: usize, n: i32, threshold: f64, scale: f64, state:
   let s1 = load<u32>(state + 4);
   let s2 = load<u32>(state + 8);
   let s3 = load<u32>(state + 12);
-  for (let i = 0; i < n; i++) {
+  // For a u32 draw, draw >= threshold is draw >= ceil(threshold); no draw reaches 2^32 or more.
+  const cut = Math.ceil(threshold);
+  const vkeepAny = cut <= 4294967295.0 ? i32x4.splat(-1) : i32x4.splat(0);
+  const vcut = i32x4.splat(cut <= 4294967295.0 ? <i32><u32>cut : 0);
+  const vscale = f64x2.splat(scale);
+  const vzero = f32x4.splat(0);
+  const n4 = n & ~3;
+  let i = 0;
+  // Four draws at a time into lanes, then the mask and the f64 scaling branch-free: the stream is serial, the rest not.
+  for (; i < n4; i += 4) {
+    let d = i32x4.splat(0);
+    for (let lane = 0; lane < 4; lane++) {
+      const draw = rotl<u32>(s1 * 5, 7) * 9;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = rotl<u32>(s3, 11);
+      // Shifted in from the top: after four draws, lane j holds draw j.
+      d = i32x4.shuffle(d, i32x4.splat(draw), 1, 2, 3, 4);
+    }
+    const o = a + ((<usize>i) << 2);
+    const x = v128.load(o);
+    const keep = v128.and(v128.and(i32x4.ge_u(d, vcut), vkeepAny), f32x4.gt(x, vzero));
+    const lo = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(x), vscale));
+    const hi = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(x, x, 2, 3, 0, 1)), vscale));
+    v128.store(o, v128.and(i32x4.shuffle(lo, hi, 0, 1, 4, 5), keep));
+  }
+  for (; i < n; i++) {
     const draw = rotl<u32>(s1 * 5, 7) * 9;
     const t = s1 << 9;
     s2 ^= s0;
