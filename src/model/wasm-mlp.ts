@@ -373,14 +373,21 @@ export class WasmMlp implements MlpEngine {
     const first = this.layers[0]!;
     if (x.kind === 'sparse') {
       if (lazyColumns) {
-        // The weight rows this batch reads catch up on the steps they missed in the same pass that reads them.
+        // The weight rows this batch reads first catch up on the steps they missed (split by rows), then are read
+        // (split by columns): a barrier between, as a part's columns span every row.
         const c = this.csc;
         const tails = this.tailsUpTo(this.step);
+        const parallel = 4 * this.batchRowCount * first.nOut >= this.parallelWork;
+        this.team
+          .op(OP.lazyCatchUp)
+          .i(this.batchRowCount).i(c.rowIds.ptr).i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr).i(this.lastStep.ptr).i(this.step).i(tails)
+          .i(this.decay.ptr).i(first.nOut)
+          .run(parallel);
         this.team
           .op(OP.lazyForward)
-          .i(this.batchRowCount).i(c.rowIds.ptr).i(c.colPtr.ptr).i(c.rows.ptr).i(c.vals.ptr).i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr)
-          .i(this.lastStep.ptr).i(this.step).i(tails).i(this.decay.ptr).i(first.b.ptr).i(this.acts[1]!.ptr).i(rows).i(first.nOut)
-          .run(4 * this.batchRowCount * first.nOut >= this.parallelWork);
+          .i(this.batchRowCount).i(c.rowIds.ptr).i(c.colPtr.ptr).i(c.rows.ptr).i(c.vals.ptr).i(first.w.ptr).i(first.b.ptr).i(this.acts[1]!.ptr)
+          .i(rows).i(first.nOut)
+          .run(parallel);
       } else {
         this.loadSparse(x);
         const s = this.sparse;
