@@ -68,6 +68,8 @@ export class WasmMlp implements MlpEngine {
   /** Scratch of the dense kernels, `scratchStride` bytes per thread. */
   private scratch: Region = EMPTY;
   private scratchStride = 0;
+  /** The lazy forward's second slice of first-layer outputs, added to the first after. */
+  private partial: Region = EMPTY;
   /** batchColumns' scratch: one i32 per input column, zero between calls. */
   private columnPos: Region = EMPTY;
   /** Lazy first layer: the optimizer step at which each row was last brought up to date. */
@@ -373,21 +375,17 @@ export class WasmMlp implements MlpEngine {
     const first = this.layers[0]!;
     if (x.kind === 'sparse') {
       if (lazyColumns) {
-        // The weight rows this batch reads first catch up on the steps they missed (split by rows), then are read
-        // (split by columns): a barrier between, as a part's columns span every row.
+        // The weight rows this batch reads catch up on the steps they missed in the same pass that reads them, in two
+        // slices of the rows (one per thread), the second summed apart and added after.
         const c = this.csc;
         const tails = this.tailsUpTo(this.step);
-        const parallel = 4 * this.batchRowCount * first.nOut >= this.parallelWork;
-        this.team
-          .op(OP.lazyCatchUp)
-          .i(this.batchRowCount).i(c.rowIds.ptr).i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr).i(this.lastStep.ptr).i(this.step).i(tails)
-          .i(this.decay.ptr).i(first.nOut)
-          .run(parallel);
+        const out = this.acts[1]!;
         this.team
           .op(OP.lazyForward)
-          .i(this.batchRowCount).i(c.rowIds.ptr).i(c.colPtr.ptr).i(c.rows.ptr).i(c.vals.ptr).i(first.w.ptr).i(first.b.ptr).i(this.acts[1]!.ptr)
-          .i(rows).i(first.nOut)
-          .run(parallel);
+          .i(this.batchRowCount).i(c.rowIds.ptr).i(c.colPtr.ptr).i(c.rows.ptr).i(c.vals.ptr).i(first.w.ptr).i(first.mw.ptr).i(first.vw.ptr)
+          .i(this.lastStep.ptr).i(this.step).i(tails).i(this.decay.ptr).i(first.b.ptr).i(out.ptr).i(this.partial.ptr).i(rows).i(first.nOut)
+          .run(4 * this.batchRowCount * first.nOut >= this.parallelWork);
+        this.k.addInto(out.ptr, this.partial.ptr, rows * first.nOut);
       } else {
         this.loadSparse(x);
         const s = this.sparse;
@@ -443,6 +441,7 @@ export class WasmMlp implements MlpEngine {
     if (rows <= this.capacityRows) return;
     const cap = Math.max(rows, 32);
     this.acts = this.sizes.map((s) => this.heap.alloc(cap * s));
+    if (this.lazy) this.partial = this.heap.alloc(cap * this.sizes[1]!);
     this.grads = this.sizes.map((s) => this.heap.alloc(cap * s));
     // The dense kernels' per-thread lists: (index, value) pairs over a layer's inputs or the batch rows.
     const slots = 2 * Math.max(cap, ...this.sizes);

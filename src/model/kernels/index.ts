@@ -25,6 +25,7 @@ export interface KernelExports {
   ): number;
   dropoutRelu(a: number, n: number, threshold: number, scale: number, state: number): void;
   relu(a: number, n: number): void;
+  addInto(a: number, b: number, n: number): void;
   fillDecay(decay: number, from: number, to: number, b1: number, b2: number, eps: number): void;
   adamCatchUpAll(rows: number, w: number, m: number, v: number, h: number, last: number, t: number, tails: number, decay: number): void;
 }

@@ -12,7 +12,6 @@ export const OP = {
   adam: 5,
   lazyForward: 6,
   lazyBackward: 7,
-  lazyCatchUp: 8,
 } as const;
 
 /** Environment variable that sets the training threads per model (default: every core this process may use). */

@@ -483,47 +483,49 @@ export function lazyMarkRows(count: i32, rowIds: usize, last: usize, t: i32): vo
   for (let k = 0; k < count; k++) store<i32>(last + ((<usize>load<i32>(rowIds + ((<usize>k) << 2))) << 2), t);
 }
 
-// Lazy Adam: brings the weights of the batch's distinct rows k0..k1 (of rowIds) up to step t, whole rows, before
-// the forward reads them (moments and last[] are left to lazyBackward, which applies their decay in its own pass).
-// Split by rows, not columns: a thread that owns whole rows streams 2 KiB runs of w, m and v, and no two threads
-// touch the same page; splitting each row between threads measured 1.4-2x slower on the same bytes.
-function lazyCatchUp(
-  rowIds: usize, w: usize, m: usize, v: usize, last: usize, t: i32, tails: usize, decay: usize, h: i32, k0: i32, k1: i32,
-): void {
-  const rowBytes = (<usize>h) << 2;
-  for (let k = k0; k < k1; k++) {
-    const row = load<i32>(rowIds + ((<usize>k) << 2));
-    const from = load<i32>(last + ((<usize>row) << 2));
-    const off = <usize>row * rowBytes;
-    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, tails, decay, false);
-  }
-}
-
-// Forward of the sparse first layer over columns c0..c1, one pass per distinct column of the batch: its weight row
-// (caught up by lazyCatchUp) added, scaled by the counts, to the outputs of the batch rows that contain it. The
-// batch arrives column-major (CSC): column k is weight row rowIds[k] (ascending), its entries colPtr[k]..colPtr[k+1]
-// give batch row cscRows[e] and count cscVals[e]. Each output row accumulates its columns in ascending order,
-// exactly as sparseForward does.
+// Lazy-Adam forward of the sparse first layer, slice `slice` of the 2 halves of the batch's distinct columns, whole
+// weight rows: each row is caught up to step t (weights only; moments and last[] are left to lazyBackward, which
+// applies their decay in its own pass) and added, scaled by its counts, to the outputs of the batch rows that
+// contain it. Slice 0 sums into out from the bias, slice 1 into `partial` from 0; the caller adds partial to out
+// (addInto). So each thread owns whole rows: it streams 2 KiB runs of w, m and v and shares no page with the other,
+// where splitting every row's columns between threads measured 1.4-2x slower on the same bytes. The two slices are
+// fixed by the batch, not the thread count, so results do not depend on it. The batch arrives column-major (CSC):
+// column k is weight row rowIds[k] (ascending), its entries colPtr[k]..colPtr[k+1] give batch row cscRows[e] and
+// count cscVals[e]; each output accumulates its slice's columns in ascending order.
 function lazyForward(
-  count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize, w: usize, bias: usize, out: usize,
-  rows: i32, h: i32, c0: i32, c1: i32,
+  count: i32, rowIds: usize, colPtr: usize, cscRows: usize, cscVals: usize,
+  w: usize, m: usize, v: usize, last: usize, t: i32, tails: usize, decay: usize,
+  bias: usize, out: usize, partial: usize, rows: i32, h: i32, slice: i32,
 ): void {
   const rowBytes = (<usize>h) << 2;
-  const c = (<usize>c0) << 2;
-  const n = c1 - c0;
-  for (let r = 0; r < rows; r++) copy(n, bias + c, out + <usize>r * rowBytes + c);
-  for (let k = 0; k < count; k++) {
-    const off = <usize>load<i32>(rowIds + ((<usize>k) << 2)) * rowBytes + c;
+  const mid = bound(count, 1, 2);
+  const dst = slice == 0 ? out : partial;
+  for (let r = 0; r < rows; r++) {
+    const y = dst + <usize>r * rowBytes;
+    if (slice == 0) copy(h, bias, y);
+    else memory.fill(y, 0, rowBytes);
+  }
+  const k1 = slice == 0 ? mid : count;
+  for (let k = slice == 0 ? 0 : mid; k < k1; k++) {
+    const row = load<i32>(rowIds + ((<usize>k) << 2));
+    const off = <usize>row * rowBytes;
+    const from = load<i32>(last + ((<usize>row) << 2));
+    if (t > from) catchUpSpan(h, w + off, m + off, v + off, from, t - from, tails, decay, false);
     const end = load<i32>(colPtr + ((<usize>(k + 1)) << 2));
     for (let e = load<i32>(colPtr + ((<usize>k) << 2)); e < end; e++) {
       const r = load<i32>(cscRows + ((<usize>e) << 2));
-      axpy(n, load<f32>(cscVals + ((<usize>e) << 2)), w + off, out + <usize>r * rowBytes + c);
+      axpy(h, load<f32>(cscVals + ((<usize>e) << 2)), w + off, dst + <usize>r * rowBytes);
     }
   }
 }
 
+/** a[0..n) += b[0..n) (lazyForward's second slice into its outputs). */
+export function addInto(a: usize, b: usize, n: i32): void {
+  axpy(n, 1, b, a);
+}
+
 // Lazy-Adam backward + update of the sparse first layer over the batch's distinct rows k0..k1, whole rows (split by
-// rows for the reason lazyCatchUp gives), one pass over each: per 4 lanes, the gradient (sum over the batch rows
+// rows for the reason lazyForward gives), one pass over each: per 4 lanes, the gradient (sum over the batch rows
 // containing the column of count * dh[row], from 0 in entry order), the moments' decay over the steps the row missed
 // (the rest of the catch-up) and Adam, with no gradient row or moment written in between. Also gb[c0:c1] = column
 // sums of dh, split by columns as the bias's Adam is. Same CSC layout as lazyForward; the caller then sets last[] of
@@ -596,7 +598,6 @@ const OP_DENSE_BACKWARD = 4;
 const OP_ADAM = 5;
 const OP_LAZY_FORWARD = 6;
 const OP_LAZY_BACKWARD = 7;
-const OP_LAZY_CATCH_UP = 8;
 
 // Argument slot i of the operation at a (slot 0 is the code, slot 1 the number of argument slots).
 @inline function ai(a: usize, i: i32): i32 {
@@ -655,9 +656,14 @@ function runOne(op: i32, a: usize, part: i32, parts: i32): void {
       adamSpan(bound(n, part + 1, parts) - i0, ap(a, at + 1) + o, ap(a, at + 2) + o, ap(a, at + 3) + o, ap(a, at + 4) + o, af(a, 1), af(a, 2), af(a, 3), af(a, 4), af(a, 5));
     }
   } else if (op == OP_LAZY_FORWARD) {
-    // count, rowIds, colPtr, cscRows, cscVals, w, bias, out, rows, h.
-    const h = ai(a, 10);
-    lazyForward(ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), ap(a, 8), ai(a, 9), h, bound(h, part, parts), bound(h, part + 1, parts));
+    // count, rowIds, colPtr, cscRows, cscVals, w, m, v, last, t, tails, decay, bias, out, partial, rows, h: two slices
+    // over however many parts (one part takes both).
+    for (let slice = part; slice < 2; slice += parts) {
+      lazyForward(
+        ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), ap(a, 8), ap(a, 9), ai(a, 10), ap(a, 11),
+        ap(a, 12), ap(a, 13), ap(a, 14), ap(a, 15), ai(a, 16), ai(a, 17), slice,
+      );
+    }
   } else if (op == OP_LAZY_BACKWARD) {
     // count, rowIds, colPtr, cscRows, cscVals, dh, gb, w, m, v, last, t, decay, rows, h, stepSize, b1, b2, invSqrtBc2, eps.
     const count = ai(a, 1);
@@ -667,9 +673,5 @@ function runOne(op: i32, a: usize, part: i32, parts: i32): void {
       ap(a, 13), ai(a, 14), h, af(a, 16), af(a, 17), af(a, 18), af(a, 19), af(a, 20),
       bound(count, part, parts), bound(count, part + 1, parts), bound(h, part, parts), bound(h, part + 1, parts),
     );
-  } else if (op == OP_LAZY_CATCH_UP) {
-    // count, rowIds, w, m, v, last, t, tails, decay, h.
-    const count = ai(a, 1);
-    lazyCatchUp(ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ai(a, 7), ap(a, 8), ap(a, 9), ai(a, 10), bound(count, part, parts), bound(count, part + 1, parts));
   } else abort();
 }
