@@ -258,6 +258,14 @@ function denseGradInput(
   v128.store(w, f32x4.sub(v128.load(w), f32x4.div(f32x4.mul(vstep, m1), denom)));
 }
 
+// adamLanes after the moments' decay over the steps the row missed (vd1 = vd2 = 1, exact, when it missed none).
+@inline function lazyAdamLanes(
+  w: usize, m: usize, v: usize, gi: v128, vd1: v128, vd2: v128,
+  vb1: v128, vb1c: v128, vb2: v128, vb2c: v128, vstep: v128, vinv: v128, veps: v128,
+): void {
+  adamLanes(w, m, v, gi, f32x4.mul(v128.load(m), vd1), f32x4.mul(v128.load(v), vd2), vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
+}
+
 // One Adam update of n contiguous parameters (PyTorch's formulation).
 @inline function adamSpan(
   n: i32, w: usize, g: usize, m: usize, v: usize, stepSize: f32, b1: f32, b2: f32, invSqrtBc2: f32, eps: f32,
@@ -537,6 +545,7 @@ function lazyBackward(
 ): void {
   const rowBytes = (<usize>h) << 2;
   const n4 = h & ~3;
+  const n16 = h & ~15;
   columnSums(dh, rows, h, gb, c0, c1);
   const vb1 = f32x4.splat(b1);
   const vb1c = f32x4.splat(1 - b1);
@@ -559,6 +568,26 @@ function lazyBackward(
     const mr = m + off;
     const vr = v + off;
     let i = 0;
+    // 16 lanes at a time: each entry's row and count are loaded once for four independent sums.
+    for (; i < n16; i += 16) {
+      const o = (<usize>i) << 2;
+      let g0 = f32x4.splat(0);
+      let g1 = f32x4.splat(0);
+      let g2 = f32x4.splat(0);
+      let g3 = f32x4.splat(0);
+      for (let e = begin; e < end; e++) {
+        const d = dh + <usize>load<i32>(cscRows + ((<usize>e) << 2)) * rowBytes + o;
+        const c = f32x4.splat(load<f32>(cscVals + ((<usize>e) << 2)));
+        g0 = f32x4.add(g0, f32x4.mul(c, v128.load(d)));
+        g1 = f32x4.add(g1, f32x4.mul(c, v128.load(d + 16)));
+        g2 = f32x4.add(g2, f32x4.mul(c, v128.load(d + 32)));
+        g3 = f32x4.add(g3, f32x4.mul(c, v128.load(d + 48)));
+      }
+      lazyAdamLanes(wr + o, mr + o, vr + o, g0, vd1, vd2, vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
+      lazyAdamLanes(wr + o + 16, mr + o + 16, vr + o + 16, g1, vd1, vd2, vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
+      lazyAdamLanes(wr + o + 32, mr + o + 32, vr + o + 32, g2, vd1, vd2, vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
+      lazyAdamLanes(wr + o + 48, mr + o + 48, vr + o + 48, g3, vd1, vd2, vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
+    }
     for (; i < n4; i += 4) {
       const o = (<usize>i) << 2;
       let gi = f32x4.splat(0);
@@ -566,10 +595,7 @@ function lazyBackward(
         const r = load<i32>(cscRows + ((<usize>e) << 2));
         gi = f32x4.add(gi, f32x4.mul(f32x4.splat(load<f32>(cscVals + ((<usize>e) << 2))), v128.load(dh + <usize>r * rowBytes + o)));
       }
-      // The moments decayed over the steps the row missed (vd1 = vd2 = 1, exact, when it missed none).
-      const mi = f32x4.mul(v128.load(mr + o), vd1);
-      const vi = f32x4.mul(v128.load(vr + o), vd2);
-      adamLanes(wr + o, mr + o, vr + o, gi, mi, vi, vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
+      lazyAdamLanes(wr + o, mr + o, vr + o, gi, vd1, vd2, vb1, vb1c, vb2, vb2c, vstep, vinv, veps);
     }
     // A width that is not a multiple of 4: the same arithmetic per lane, one at a time.
     for (; i < h; i++) {
