@@ -17,10 +17,12 @@ import { InvalidDataError } from '../errors/index.js';
 
 const EMPTY: Region = { ptr: 0, length: 0 };
 /**
- * Work (multiply-adds; an Adam or lazy-Adam value counts 4) below which operations run on one thread: a barrier
- * costs tens of microseconds. Of a BoW step this splits the first two layers, forward and backward, and Adam.
+ * Work (multiply-adds; an Adam or lazy-Adam value counts 4) below which operations run on one thread: handing a part
+ * to a worker costs microseconds while the team is held through a step (KernelTeam.hold), tens when it sleeps. Of a
+ * BoW step this splits the first three layers, forward and backward, and Adam; the 64-wide and output layers run on
+ * one thread (1 << 21, the first two only, measured 5-8% slower a step).
  */
-const PARALLEL_WORK = 1 << 21;
+const PARALLEL_WORK = 1 << 18;
 
 /** Options of a WasmMlp. */
 export interface WasmMlpOptions {
