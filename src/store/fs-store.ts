@@ -24,6 +24,13 @@ import { InvalidInputError } from '../errors/index.js';
 const TMP_SUFFIX = '.partial';
 
 /**
+ * Largest write(2) of a streamed put. A checkpoint streams tensors of 20 MB as single chunks, and one write of that
+ * size took 3x as long here as the same bytes in 1 MiB writes (63 MB: 110-140 ms against 34-41 ms); writeFile
+ * already writes in 512 KiB pieces.
+ */
+const WRITE_CHUNK = 1 << 20;
+
+/**
  * A folder used as an object store: key `a/b.json` is file `<root>/a/b.json`; writes go to a temp file, then rename.
  * Conditional puts: `ifNoneMatch: '*'` links the temp file to the key's name (link(2) fails when the name exists, and
  * is atomic); `ifMatch` compares the file's etag and renames over it while holding the key's write lock
@@ -105,7 +112,7 @@ export class FsBlobStore implements BlobStore {
     const path = this.pathOf(key);
     const tmp = await this.tempFor(path);
     try {
-      await pipeline(body, createWriteStream(tmp));
+      await pipeline(body, splitChunks, createWriteStream(tmp));
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -196,4 +203,12 @@ function fileTag(s: BigIntStats): string {
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Passes a byte stream on in pieces of at most WRITE_CHUNK bytes (views, no copies). */
+async function* splitChunks(source: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer | Uint8Array | string> {
+  for await (const chunk of source) {
+    if (typeof chunk === 'string' || chunk.length <= WRITE_CHUNK) yield chunk;
+    else for (let at = 0; at < chunk.length; at += WRITE_CHUNK) yield chunk.subarray(at, at + WRITE_CHUNK);
+  }
 }

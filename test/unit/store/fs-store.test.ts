@@ -33,6 +33,18 @@ describe('FsBlobStore (local folder): files on disk', () => {
     }
   });
 
+  it('a streamed put stores chunks larger than its 1 MiB writes byte for byte', async () => {
+    const { store, cleanup } = await tempStore();
+    try {
+      const big = Buffer.from(Array.from({ length: 2.5 * 1024 * 1024 + 3 }, (_, i) => (i * 31 + (i >> 20)) & 255));
+      const parts = [big, Buffer.from('tail'), big.subarray(0, 1024 * 1024)];
+      await store.putStream('runs/r1/models/m.safetensors', Readable.from(parts, { objectMode: false }));
+      expect((await store.getOrThrow('runs/r1/models/m.safetensors')).equals(Buffer.concat(parts))).toBe(true);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('streams in chunks of chunkBytes when asked, and in small ones otherwise (a reader that stops early has read little)', async () => {
     const { store, cleanup } = await tempStore();
     try {
