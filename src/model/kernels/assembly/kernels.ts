@@ -48,21 +48,20 @@ export function heapBase(): usize {
   return part >= parts ? n : (<i32>((<i64>n * <i64>part) / <i64>parts)) & ~3;
 }
 
-// out[r, c0:c1] = bias[c0:c1] + sum_k values[k] * w[indices[k], c0:c1] over row r's non-zeros (CSR).
+// out[r, :] = bias + sum_k values[k] * w[indices[k], :] over the non-zeros of batch rows r0..r1 (CSR), whole
+// output rows: split by batch rows, each thread reads whole weight rows (see lazyForward on why not columns).
 function sparseForward(
-  rows: i32, indptr: usize, indices: usize, values: usize, w: usize, bias: usize, out: usize, h: i32, c0: i32, c1: i32,
+  indptr: usize, indices: usize, values: usize, w: usize, bias: usize, out: usize, h: i32, r0: i32, r1: i32,
 ): void {
   const rowBytes = (<usize>h) << 2;
-  const c = (<usize>c0) << 2;
-  const n = c1 - c0;
-  for (let r = 0; r < rows; r++) {
-    const y = out + <usize>r * rowBytes + c;
-    copy(n, bias + c, y);
+  for (let r = r0; r < r1; r++) {
+    const y = out + <usize>r * rowBytes;
+    copy(h, bias, y);
     const start = load<i32>(indptr + ((<usize>r) << 2));
     const end = load<i32>(indptr + ((<usize>(r + 1)) << 2));
     for (let k = start; k < end; k++) {
       const col = load<i32>(indices + ((<usize>k) << 2));
-      axpy(n, load<f32>(values + ((<usize>k) << 2)), w + <usize>col * rowBytes + c, y);
+      axpy(h, load<f32>(values + ((<usize>k) << 2)), w + <usize>col * rowBytes, y);
     }
   }
 }
@@ -653,8 +652,8 @@ export function runPart(list: usize, part: i32, parts: i32): void {
 
 function runOne(op: i32, a: usize, part: i32, parts: i32): void {
   if (op == OP_SPARSE_FORWARD) {
-    const h = ai(a, 8);
-    sparseForward(ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), h, bound(h, part, parts), bound(h, part + 1, parts));
+    const rows = ai(a, 1);
+    sparseForward(ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), ap(a, 7), ai(a, 8), bound(rows, part, parts), bound(rows, part + 1, parts));
   } else if (op == OP_SPARSE_GRAD_ROWS) {
     const h = ai(a, 7);
     sparseGradRows(ai(a, 1), ap(a, 2), ap(a, 3), ap(a, 4), ap(a, 5), ap(a, 6), h, bound(h, part, parts), bound(h, part + 1, parts));
