@@ -1,9 +1,13 @@
 import { once } from 'node:events';
-import { createGzip, gunzipSync } from 'node:zlib';
+import { availableParallelism } from 'node:os';
+import { gunzipSync } from 'node:zlib';
+import { createGzipMembers } from '../format/gzip-members.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Example } from '../data/read-table.js';
 import { InvalidDataError } from '../errors/index.js';
 
+/** Bytes of JSON lines per gzip member: IMDB's 42 MB training split is ~10 members, compressed on all cores at once. */
+const SPLIT_MEMBER_BYTES = 4 * 1024 * 1024;
 /** UTF-16 code units of JSON lines collected before they go to the compressor. */
 const SPLIT_WRITE_BATCH = 256 * 1024;
 
@@ -19,12 +23,13 @@ export interface SplitWriter {
 
 /**
  * Streams a dataset part to the store as gzipped JSON lines `{"text": ..., "label": ...}` (putStream: atomic, so a
- * failed or aborted write leaves no object), holding only the compressor's buffers.
+ * failed or aborted write leaves no object), holding only the blocks being compressed (one gzip member
+ * each, compressed on all cores at once).
  */
 export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   // Level 1: splits are intermediate files read once by Featurize; level 6 took 2.2 s of the thread pool on IMDB
   // (66 MB of JSON lines) against 0.8 s, for files 26.4 instead of 29.5 MB.
-  const gzip = createGzip({ level: 1 });
+  const gzip = createGzipMembers({ level: 1, blockBytes: SPLIT_MEMBER_BYTES, inFlight: availableParallelism() });
   // Errors reach the caller through `stored` (putStream's pipeline sees them, also on a stream destroyed before
   // it attached); this listener only keeps such an early error from being reported as uncaught.
   gzip.on('error', () => {});
@@ -32,7 +37,7 @@ export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   // A store that fails stops reading: writers waiting for 'drain' then wake on this rejection instead of hanging.
   // The no-op handler keeps the rejection from being reported as unhandled before someone awaits it.
   stored.catch(() => {});
-  // Rows go to zlib in batches: each write is a compression job with a thread-pool round trip, too much per row.
+  // Rows go to the compressor in batches: each write is a stream round trip, too much per row.
   let batch: string[] = [];
   let batched = 0;
   const flush = async () => {
