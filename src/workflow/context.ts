@@ -31,3 +31,8 @@ export async function memoized<T>(ctx: StageContext, key: string, make: () => Pr
   }
   return pending;
 }
+
+/** Stores a value already in hand under `key`, as memoized would keep it (no memo: nothing is kept). */
+export function remember<T>(ctx: StageContext, key: string, value: T): void {
+  ctx.memo?.set(key, Promise.resolve(value));
+}

@@ -65,6 +65,11 @@ export function openSplitWriter(store: BlobStore, key: string): SplitWriter {
   };
 }
 
+/** The process memo's key for a part's rows as readSplit returns them (StageContext.memo). */
+export function splitMemoKey(key: string): string {
+  return `split:${key}`;
+}
+
 /** Reads a whole part written by openSplitWriter (in source-file order); errors name the key and line. */
 export async function readSplit(store: BlobStore, key: string): Promise<Example[]> {
   const text = gunzipSync(await store.getOrThrow(key)).toString('utf8');

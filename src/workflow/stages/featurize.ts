@@ -4,7 +4,7 @@ import { featureCacheKey, isShardOf, shardResultKey } from '../../run/keys.js';
 import { memoized, type StageContext } from '../context.js';
 import { readManifest } from '../../run/manifest.js';
 import type { FeaturizeInput, FeaturizeOutput } from '../stage-io.js';
-import { readSplit } from '../split-files.js';
+import { readSplit, splitMemoKey } from '../split-files.js';
 import type { ShardTask } from '../../run/records.js';
 import type { ShardResult } from '../../run/records.js';
 import { InvalidDataError, InvalidInputError } from '../../errors/index.js';
@@ -29,7 +29,7 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
   const spec = manifest.config.features[task.feature];
   if (!spec) throw new InvalidDataError(`featurize: ${shardKey} names feature "${task.feature}", which the run's experiment does not define`);
 
-  const split = await memoized(ctx, `split:${task.splitKey}`, () => readSplit(store, task.splitKey));
+  const split = await memoized(ctx, splitMemoKey(task.splitKey), () => readSplit(store, task.splitKey));
   const texts = task.rows.map((i) => {
     const e = split[i];
     if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);

@@ -17,7 +17,7 @@ import { BudgetExceededError } from '../../../../src/errors/index.js';
 import { readManifest } from '../../../../src/run/manifest.js';
 import { InputChangedError } from '../../../../src/workflow/pinned-inputs.js';
 import { silentReporter } from '../../../../src/run/reporter.js';
-import { readSplit } from '../../../../src/workflow/split-files.js';
+import { readSplit, splitMemoKey } from '../../../../src/workflow/split-files.js';
 import { prepare } from '../../../../src/workflow/stages/prepare.js';
 import { testDeployment } from '../../../support/deployment.js';
 import { FileSpec } from '../../../../src/config/experiment.js';
@@ -283,5 +283,25 @@ describe('prepare streams', () => {
     const texts = (await Promise.all(['train', 'val', 'test'].map((part) => readSplit(store, keys.split('a', part))))).flat().map((e) => e.text);
     expect(texts.sort()).toEqual(rows.map((r) => r.split('\t')[0]!).sort());
     // A file too large to hold is read again, and a change in between fails naming it (test/unit/data/load-dataset.test.ts).
+  });
+
+  it("leaves the rows it held in the process memo exactly as Featurize's readSplit would read them; a streamed file's rows are not kept", async () => {
+    const { store, ctx } = await setup(rows.join('\n') + '\n');
+    const exp = parseExperiment(JSON.stringify(experiment), 'small.json');
+    const held = { ...ctx, memo: new Map<string, unknown>() };
+    const keys = runKeys('r1');
+    await writeData(held, exp, keys, await readData(held, exp, 'experiments/small.json', false));
+    for (const part of ['train', 'val', 'test']) {
+      const memo = (await held.memo.get(splitMemoKey(keys.split('a', part)))) as Example[];
+      expect(memo.length).toBeGreaterThan(0);
+      expect(memo).toEqual(await readSplit(store, keys.split('a', part)));
+    }
+    const streamed = { ...ctx, memo: new Map<string, unknown>() };
+    const read = await readData(streamed, exp, 'experiments/small.json', false);
+    // As planDataset leaves a file over holdTextChars(): streamParts reads it again.
+    read.plans.get('a')!.plan.texts.full = undefined;
+    await writeData(streamed, exp, runKeys('r2'), read);
+    expect([...streamed.memo.keys()]).toEqual([]);
+    expect(await readSplit(store, runKeys('r2').split('a', 'train'))).toEqual(await readSplit(store, keys.split('a', 'train')));
   });
 });
