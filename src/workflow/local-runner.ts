@@ -146,7 +146,8 @@ async function runStages(o: LocalRunOptions, expKey: string, namedRun: string, d
 
   const local: Record<StageName, LocalStage> = {
     Prepare: async () => {
-      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, runId: namedRun }, { deployment });
+      // Featurize runs in this process: Prepare hands it the rows it held instead of the files to read back.
+      plan = await prepare(ctx, { experimentKey: expKey, quick: o.quick ?? false, full: o.full ?? false, runId: namedRun }, { deployment, keepSplits: true });
       o.reporter.log(`run ${plan.runId}: ${plan.shardPlan.count} featurize shards, families ${plan.features.join(', ')}; store ${o.store.url}`);
     },
     Featurize: (stage, shardKeys) => featurizeShards(ctx, o, runId(), shardKeys, stage.local.on === 'worker pool' ? stage.local.retries : 0),

@@ -93,9 +93,9 @@ export function fileProfiles(read: ReadData): (dataset: string, part: string) =>
 /**
  * Prepare's data step, second half. Streams every row of each dataset (held, or read again) into its part's split
  * file (`keys.split`) and the term counts of each BoW family fitted on that part; the vocabularies are stored after
- * the splits.
+ * the splits. With `keepSplits`, a held dataset's parts are also left in `ctx.memo` as readSplit would return them.
  */
-export async function writeData(ctx: StageContext, exp: Experiment, keys: ReturnType<typeof runKeys>, read: ReadData): Promise<PreparedData> {
+export async function writeData(ctx: StageContext, exp: Experiment, keys: ReturnType<typeof runKeys>, read: ReadData, keepSplits = false): Promise<PreparedData> {
   // One counter per fitted part, shared by the BoW families fitted on it.
   const counters = new Map<string, TermCounter>();
   for (const spec of Object.values(exp.features)) {
@@ -103,7 +103,7 @@ export async function writeData(ctx: StageContext, exp: Experiment, keys: Return
   }
   for (const [name, { plan, parts }] of read.plans) {
     ctx.reporter.log(`writing the splits of dataset ${name}`);
-    await writeParts(ctx, name, exp.datasets[name]!, plan, parts, keys, counters);
+    await writeParts(ctx, name, exp.datasets[name]!, plan, parts, keys, counters, keepSplits);
   }
   for (const [feature, spec] of Object.entries(exp.features)) {
     if (spec.kind !== 'bow') continue;
@@ -115,8 +115,9 @@ export async function writeData(ctx: StageContext, exp: Experiment, keys: Return
 
 /**
  * Streams one dataset's rows into its parts' split files (and term counters); on failure no split file of it is stored.
- * When the first read held every file's texts, the rows written are also left in the process memo, so a Featurize in
- * the same process (a local run) does not read back, gunzip and parse what it was just given (IMDB: about 0.4 s).
+ * With `keepSplits`, when the first read held every file's texts, the rows written are also left in the process memo,
+ * so a Featurize in the same process (a local run) does not read back, gunzip and parse what it was just given
+ * (IMDB: about 0.4 s).
  */
 async function writeParts(
   ctx: StageContext,
@@ -126,10 +127,11 @@ async function writeParts(
   parts: Record<string, PartRows>,
   keys: ReturnType<typeof runKeys>,
   counters: ReadonlyMap<string, TermCounter>,
+  keepSplits: boolean,
 ): Promise<void> {
   const writers = new Map<string, SplitWriter>(Object.keys(parts).map((part) => [part, openSplitWriter(ctx.store, keys.split(dataset, part))]));
   // Held texts only: keeping a streamed file's rows would hold what streaming exists to avoid.
-  const held = ctx.memo !== undefined && Object.values(parts).every((p) => plan.texts[p.file] !== undefined);
+  const held = keepSplits && ctx.memo !== undefined && Object.values(parts).every((p) => plan.texts[p.file] !== undefined);
   const written = held ? new Map<string, Example[]>(Object.keys(parts).map((part) => [part, []])) : undefined;
   try {
     await streamParts(spec, ctx.data, plan, parts, (part, example) => {

@@ -20,6 +20,11 @@ import { formatMoney } from '../../cost/cost.js';
 export interface PrepareOptions {
   /** What the deployment runs and allows a run to cost: the cost guard plans the run against it before any compute. */
   deployment: PlanDeployment;
+  /**
+   * Leave the rows of every held dataset in `ctx.memo` for a Featurize in this process (the local runner). A Lambda's
+   * Featurize runs elsewhere, so its Prepare keeps nothing.
+   */
+  keepSplits?: boolean;
 }
 import { writeShardPlan } from '../../run/shard-plan.js';
 
@@ -78,7 +83,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     // written (the same read plans the splits: the files are not read once more for the guard).
     const read = await readData({ ...ctx, data }, exp, experimentKey, quick);
     const { rowsPerShard } = await checkBudget(ctx, exp, fileProfiles(read), options.deployment, { runId, source: `${store.url}/${experimentKey}`, quick, full });
-    const { inputs, skipped, parts } = await writeData({ ...ctx, data }, exp, keys, read);
+    const { inputs, skipped, parts } = await writeData({ ...ctx, data }, exp, keys, read, options.keepSplits ?? false);
     manifest.inputs = Object.fromEntries(Object.entries(inputs).map(([name, files]) => [name, files.map((f) => pinnedRecord(f, pins, ctx.data, runId))]));
     manifest.skippedRows = skipped;
     manifest.splits.all = Object.fromEntries([...parts].map(([k, v]) => [k, v.labels.length]));

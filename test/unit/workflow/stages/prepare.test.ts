@@ -285,12 +285,12 @@ describe('prepare streams', () => {
     // A file too large to hold is read again, and a change in between fails naming it (test/unit/data/load-dataset.test.ts).
   });
 
-  it("leaves the rows it held in the process memo exactly as Featurize's readSplit would read them; a streamed file's rows are not kept", async () => {
+  it("keepSplits leaves the rows it held in the process memo exactly as Featurize's readSplit would read them; a streamed file's rows are not kept", async () => {
     const { store, ctx } = await setup(rows.join('\n') + '\n');
     const exp = parseExperiment(JSON.stringify(experiment), 'small.json');
     const held = { ...ctx, memo: new Map<string, unknown>() };
     const keys = runKeys('r1');
-    await writeData(held, exp, keys, await readData(held, exp, 'experiments/small.json', false));
+    await writeData(held, exp, keys, await readData(held, exp, 'experiments/small.json', false), true);
     for (const part of ['train', 'val', 'test']) {
       const memo = (await held.memo.get(splitMemoKey(keys.split('a', part)))) as Example[];
       expect(memo.length).toBeGreaterThan(0);
@@ -300,8 +300,12 @@ describe('prepare streams', () => {
     const read = await readData(streamed, exp, 'experiments/small.json', false);
     // As planDataset leaves a file over holdTextChars(): streamParts reads it again.
     read.plans.get('a')!.plan.texts.full = undefined;
-    await writeData(streamed, exp, runKeys('r2'), read);
+    await writeData(streamed, exp, runKeys('r2'), read, true);
     expect([...streamed.memo.keys()]).toEqual([]);
     expect(await readSplit(store, runKeys('r2').split('a', 'train'))).toEqual(await readSplit(store, keys.split('a', 'train')));
+    // Without keepSplits (a Lambda's Prepare: its Featurize runs elsewhere) nothing is kept.
+    const lambda = { ...ctx, memo: new Map<string, unknown>() };
+    await writeData(lambda, exp, runKeys('r3'), await readData(lambda, exp, 'experiments/small.json', false));
+    expect([...lambda.memo.keys()]).toEqual([]);
   });
 });
