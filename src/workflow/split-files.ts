@@ -7,8 +7,8 @@ import type { Example } from '../data/read-table.js';
 import { InvalidDataError } from '../errors/index.js';
 
 /**
- * Bytes of JSON lines per gzip member (IMDB's 42 MB training split is ~40, compressed on all cores at once). 4 MiB
- * members were slower and left Prepare's peak RSS ~60 MB higher (blocks waiting for the garbage collector).
+ * Bytes of JSON lines per gzip member (IMDB's 42 MB training split is ~40, compressed on all cores at once). With
+ * 4 MiB members `npm run bench -- --only prepare` was slower and its peak RSS ~60 MB higher.
  */
 const SPLIT_MEMBER_BYTES = 1024 * 1024;
 /** UTF-16 code units of JSON lines collected before they go to the compressor. */
