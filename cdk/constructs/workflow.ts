@@ -69,6 +69,11 @@ class RunResultWriter extends sfn.ResultWriterV2 {
   }
 }
 
+/** The ARN of the execution a state runs in: in the run's own states, the execution running the run. */
+const RUN_EXECUTION = '$$.Execution.Id';
+/** Where a Distributed Map's child execution finds the ARN of the run's execution: in its items (the ItemSelector). */
+const CHILD_EXECUTION = '$.execution';
+
 /** A retry class of the stage graph as a Step Functions retrier (full jitter). */
 function retrier(r: RetryClass): sfn.RetryProps {
   return {
@@ -149,6 +154,8 @@ export class Workflow extends Construct {
       stage: StageName,
       [failedName, markFailedName]: readonly [string, string] = failureStates(stage),
       errors: readonly string[] = [sfn.Errors.ALL],
+      // The run's execution: its own ARN, or inside a Distributed Map's child execution the ARN its items carry.
+      execution: string = RUN_EXECUTION,
     ) => {
       const markFailed = invoke(markFailedName, MARK_FAILED.aws, {
         comment: `Records the ${stage} failure in the run manifest and fails the execution here; on a redrive, retries ${stage}.`,
@@ -158,6 +165,7 @@ export class Workflow extends Construct {
           error: sfn.JsonPath.objectAt('$.error'),
           failedAtRedrive: sfn.JsonPath.numberAt('$.failure.redriveCount'),
           redriveCount: sfn.JsonPath.numberAt('$$.Execution.RedriveCount'),
+          execution: sfn.JsonPath.stringAt(execution),
         }),
         resultPath: sfn.JsonPath.DISCARD,
       });
@@ -172,7 +180,8 @@ export class Workflow extends Construct {
     // ---------------------------------------------------------------- run stages, from the stage graph
     const io: Record<StageName, StageIo> = {
       Prepare: {
-        payload: sfn.TaskInput.fromJsonPathAt('$.prepareInput'),
+        // With the execution that runs the run: Prepare takes the run's lease for it.
+        payload: sfn.TaskInput.fromObject({ prepareInput: sfn.JsonPath.objectAt('$.prepareInput'), execution: sfn.JsonPath.stringAt(RUN_EXECUTION) }),
         resultSelector: { 'runId.$': '$.Payload.runId', 'shardPlan.$': '$.Payload.shardPlan', 'features.$': '$.Payload.features' },
       },
       Featurize: {
@@ -200,9 +209,10 @@ export class Workflow extends Construct {
     const itemField = (fanOut: FanOut) => (fanOut.each === 'run' ? {} : { [fanOut.item]: sfn.JsonPath.stringAt(`$.${fanOut.item}`) });
     const settings = { featurizeConcurrency: props.featurizeConcurrency, trainConcurrency: props.trainConcurrency };
     /** What each item's iteration is given: the run id and the item. */
-    const itemSelector = (fanOut: Exclude<FanOut, { each: 'run' }>) => ({
+    const itemSelector = (fanOut: Exclude<FanOut, { each: 'run' }>, extra: Record<string, string> = {}) => ({
       runId: sfn.JsonPath.stringAt('$.runId'),
       [fanOut.item]: sfn.JsonPath.stringAt('$$.Map.Item.Value'),
+      ...extra,
     });
 
     /**
@@ -221,7 +231,7 @@ export class Workflow extends Construct {
         : new sfn.Map(this, fanOut.batchState, {
             comment: `Runs ${fanOut.task} for each ${fanOut.item} of this child execution's batch, one at a time.`,
             itemsPath: `$.${fanOut.batchItems}`,
-            itemSelector: itemSelector(fanOut),
+            itemSelector: itemSelector(fanOut, { execution: sfn.JsonPath.stringAt(CHILD_EXECUTION) }),
             maxConcurrency: 1,
             resultPath: sfn.JsonPath.DISCARD,
           }).itemProcessor(task);
@@ -230,7 +240,12 @@ export class Workflow extends Construct {
         // Child executions are named and the redrive grant is scoped by it.
         label: stage.name,
         itemReader: new PlanItemReader({ bucket: props.bucket, key: sfn.JsonPath.stringAt(`${plan}.key`) }),
-        itemSelector: { runId: sfn.JsonPath.stringAt('$.runId'), [fanOut.batchItems]: sfn.JsonPath.listAt('$$.Map.Item.Value') },
+        // The child executions carry the run's execution ARN: a failure recorded there is checked against the run's lease.
+        itemSelector: {
+          runId: sfn.JsonPath.stringAt('$.runId'),
+          [fanOut.batchItems]: sfn.JsonPath.listAt('$$.Map.Item.Value'),
+          execution: sfn.JsonPath.stringAt(RUN_EXECUTION),
+        },
         maxConcurrency: settings[fanOut.maxConcurrency],
         mapExecutionType: sfn.StateMachineType.STANDARD,
         resultWriterV2: new RunResultWriter({ bucket: props.bucket, prefix: sfn.JsonPath.stringAt(`${plan}.resultsPrefix`) }),
@@ -270,7 +285,7 @@ export class Workflow extends Construct {
         ).addRetry(retrier(aws.retry));
       }
       // Inside a Map the failure path is part of the iteration, so a redrive re-runs only the items that failed.
-      onFailure(task, stage.name);
+      onFailure(task, stage.name, undefined, undefined, fanOut.each !== 'run' && fanOut.mode === 'distributed' ? CHILD_EXECUTION : RUN_EXECUTION);
       const state =
         fanOut.each === 'run'
           ? task

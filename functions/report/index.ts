@@ -5,6 +5,8 @@ import { collectBilledUsage, type BillingApis } from '#src/cost/billing.js';
 import type { RunUsage } from '#src/cost/cost.js';
 import { deploymentStageContext } from '#src/workflow/deployment-context.js';
 import { report } from '#src/workflow/stages/report.js';
+import { fencedContext } from '#src/workflow/fence.js';
+import { releaseExecutionLease } from '#src/run/run-lock.js';
 import type { ReportOutput } from '#src/workflow/stage-io.js';
 import { parseReportInput } from '../shared/events.js';
 import { awsBillingApis } from './billing-client.js';
@@ -34,7 +36,11 @@ export function reportHandler(apis: () => BillingApis) {
             const current = { stage: 'report', seconds: (Date.now() - started) / 1000, memoryMb: Number(context?.memoryLimitInMB ?? memoryMb.report ?? 0) };
             return collectBilledUsage(apis(), { executionArn, functions: stageFunctions, memoryMb, measured, current });
           };
-    return report(deploymentStageContext(input.runId), { runId: input.runId }, { ...(billedUsage ? { billedUsage } : {}), ...(costOptions ? { costOptions } : {}) });
+    // Report writes the run as its execution's task: fenced by the lease it found, released once the run is complete.
+    const { ctx } = await fencedContext(deploymentStageContext(input.runId), input.runId);
+    const out = await report(ctx, { runId: input.runId }, { ...(billedUsage ? { billedUsage } : {}), ...(costOptions ? { costOptions } : {}) });
+    if (executionArn !== undefined) await releaseExecutionLease(ctx.store, input.runId, executionArn);
+    return out;
   });
 }
 

@@ -22,31 +22,37 @@ const runId = z.string().superRefine((value, ctx) => {
   }
 });
 const count = z.number().int().min(0);
+/** A Step Functions execution ARN (`$$.Execution.Id`). */
+const executionArn = z.string().regex(/^arn:[\w-]+:states:[\w-]+:\d{12}:execution:[^:]+:[^:]+$/, 'expected a Step Functions execution ARN');
 
 const schemas = {
+  // The state machine's PrepareInput, and the execution running the run ($$.Execution.Id): Prepare takes the run's
+  // lease for it.
   prepare: z.strictObject({
-    experimentKey: key,
-    uploadId: z.string().min(1).optional(),
-    // The upload event's version-id; empty when the bucket keeps no versions (then Prepare pins what it reads).
-    experimentVersion: z.string().max(1024).optional(),
-    runId: runId.optional(),
-    quick: z.boolean().optional(),
-  }),
+    prepareInput: z.strictObject({
+      experimentKey: key,
+      uploadId: z.string().min(1).optional(),
+      // The upload event's version-id; empty when the bucket keeps no versions (then Prepare pins what it reads).
+      experimentVersion: z.string().max(1024).optional(),
+      runId: runId.optional(),
+      quick: z.boolean().optional(),
+    }),
+    execution: executionArn,
+  }).transform(({ prepareInput, execution }) => ({ ...prepareInput, execution })),
   featurize: z.strictObject({ runId, shardKey: key }).superRefine((e, ctx) => {
     if (!isShardOf(e.shardKey, e.runId)) {
       ctx.addIssue({ code: 'custom', path: ['shardKey'], message: `"${e.shardKey}" is not a shard of run "${e.runId}" (expected runs/${e.runId}/shards/...)` });
     }
   }),
-  report: z.strictObject({
-    runId,
-    executionArn: z.string().regex(/^arn:[\w-]+:states:[\w-]+:\d{12}:execution:[^:]+:[^:]+$/, 'expected a Step Functions execution ARN').optional(),
-  }),
+  report: z.strictObject({ runId, executionArn: executionArn.optional() }),
   markFailed: z.strictObject({
     runId,
     stage: z.string().min(1),
     error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
     redriveCount: count.optional(),
     failedAtRedrive: count.optional(),
+    // The execution whose stage failed: only the run's holder records the failure.
+    execution: executionArn,
   }),
 };
 

@@ -4,59 +4,182 @@ import { processAlive } from '../store/fs-write-lock.js';
 import { PermanentError } from '../errors/index.js';
 import { runKeys } from './keys.js';
 
-/** Who holds a run: the content of `runs/<id>/lock.json` while a local run runs. */
+/**
+ * Who may write a run: the content of `runs/<id>/lock.json` (the run's lease). A local run holds it as a process
+ * (pid and host); an AWS run as its execution (the execution ARN). `token` is the fencing token: it grows by one with
+ * every acquisition, and is never reset (a released lease stays as a record), so a writer holding an older token
+ * knows someone else has taken the run over since.
+ */
 export interface RunLockHolder {
   runId: string;
+  /** The execution ARN of an AWS run; absent for a local process. */
+  execution?: string;
   pid: number;
   host: string;
   startedAt: string;
+  token: number;
+  /** The last renewal: a lease not renewed for LEASE_TTL_MS lapses (a holder of another host cannot be checked by pid). */
+  renewedAt: string;
+  /** Set when its holder let go of the run (finished, failed and recorded): anyone may take it next. */
+  releasedAt?: string;
 }
 
-/** A run that another live process is running; the message names the run and that process. */
+/** A run that another live process or execution holds; the message names the run and the holder. */
 export class RunLockedError extends PermanentError {}
 
-/** A held run lock. */
+/** A write by a holder whose lease has been taken over: it must stop, since another holder now writes the run. */
+export class FencedError extends PermanentError {
+  constructor(runId: string, token: number, now: RunLockHolder | undefined) {
+    const stop = 'this writer stops, so two never write one run';
+    super(
+      !now
+        ? `run ${runId}: its lease is gone (this writer held fencing token ${token}); ${stop}`
+        : now.token === token
+          ? `run ${runId} was released by ${holderText(now)} at ${now.releasedAt} (it ended); ${stop}`
+          : `run ${runId} was taken over by ${holderText(now)} (fencing token ${now.token}; this writer holds ${token}); ${stop}`,
+    );
+  }
+}
+
+/** A held run lease. */
 export interface RunLock {
   readonly holder: RunLockHolder;
-  /** Removes the lock if this process still holds it. */
+  /** Renews the lease (a heartbeat); throws FencedError when another holder took it meanwhile. */
+  renew(): Promise<void>;
+  /** Marks the lease released if this holder still holds it (keeping the token, so fencing stays monotonic). */
   release(): Promise<void>;
 }
 
-/** Attempts when the lock changes hands while we look at it (released, or taken over by another process). */
+/**
+ * How long a lease lives without a renewal. A local run renews every LEASE_RENEW_MS; an AWS run renews at the start
+ * of each stage task and, in a training job, every LEASE_RENEW_MS: its longest gap is a Batch job waiting RUNNABLE
+ * (trainerRunnableTimeoutMinutes, 60 by default), so six hours keeps a live run's lease with room to spare, and
+ * bounds how long an execution stopped from outside (never recorded) blocks a new one.
+ */
+export const LEASE_TTL_MS = 6 * 3600_000;
+/** The heartbeat of a holder that runs for long (a local run, a training job). */
+export const LEASE_RENEW_MS = 5 * 60_000;
+
+/** Attempts when the lease changes hands while we look at it. */
 const ATTEMPTS = 5;
 
+/** Who is asking for the lease: this process, or an AWS execution (its ARN). */
+export interface LeaseClaimant {
+  execution?: string;
+}
+
 /**
- * Takes the lock of run `runId` in `store` for this process: a lock object created only where none exists
- * (If-None-Match), so of two runs starting at once exactly one gets it. A lock whose holder is a process of this host
- * that no longer runs (killed, crashed) is taken over, by a conditional write on the etag read (If-Match), so two
- * processes cannot both take it over; `log` says so. A lock held by a running process, or by a process of another
- * host (which cannot be checked from here), fails with RunLockedError naming the run and the holder.
+ * Takes the lease of run `runId` for this process or `claimant.execution`: created only where none exists
+ * (If-None-Match), so of two starting at once exactly one gets it; taken over (If-Match on the etag read, token + 1)
+ * when it was released, has lapsed (not renewed for LEASE_TTL_MS), is held by a process of this host that no longer
+ * runs, or is held by the same execution (a redrive: its earlier attempt's writers are fenced off by the new token).
+ * `log` says when it took a lease over. A lease held by a live process or another execution fails with
+ * RunLockedError naming the run, the holder and when it lapses.
  */
-export async function lockRun(store: BlobStore, runId: string, log: (message: string) => void): Promise<RunLock> {
+export async function lockRun(store: BlobStore, runId: string, log: (message: string) => void, claimant: LeaseClaimant = {}): Promise<RunLock> {
   const key = runKeys(runId).lock;
-  const me: RunLockHolder = { runId, pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
-  const body = JSON.stringify(me, null, 2);
-  const held: RunLock = { holder: me, release: () => releaseRun(store, key, me) };
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    if (await tryPut(() => store.put(key, body, { ifNoneMatch: '*' }))) return held;
+    const now = new Date().toISOString();
+    const me: RunLockHolder = {
+      runId,
+      ...(claimant.execution ? { execution: claimant.execution } : {}),
+      pid: process.pid,
+      host: hostname(),
+      startedAt: now,
+      token: 1,
+      renewedAt: now,
+    };
+    if (await tryPut(() => store.put(key, JSON.stringify(me, null, 2), { ifNoneMatch: '*' }))) return held(store, me);
     const read = await store.getWithInfo(key);
-    // Released between our write and our read: try to create it again.
+    // Deleted between our write and our read: try to create it again.
     if (!read) continue;
     const holder = parseHolder(read.body);
-    const where = `${store.url}/${key}`;
-    if (holder && (holder.host !== me.host || processAlive(holder.pid))) {
+    const why = holder ? takeoverReason(holder, me) : 'an unreadable holder';
+    if (why === undefined) {
+      const where = `${store.url}/${key}`;
+      const lapses = new Date(Date.parse(holder!.renewedAt) + LEASE_TTL_MS).toISOString();
       throw new RunLockedError(
-        `run ${runId} is already running: process ${holder.pid} on ${holder.host} has held ${where} since ${holder.startedAt}. ` +
-          'Wait for it to finish, or stop it; if that process is gone (another host, or its pid reused), delete that file.',
+        `run ${runId} is already running: ${holderText(holder!)} has held ${where} since ${holder!.startedAt} (it lapses at ${lapses} unless renewed). ` +
+          (holder!.execution
+            ? 'Wait for that execution to finish, or stop it and redrive it; a new execution may take the run once it has ended.'
+            : 'Wait for it to finish, or stop it; if that process is gone (another host, or its pid reused), delete that file.'),
       );
     }
-    if (await tryPut(() => store.put(key, body, { ifMatch: read.info.etag! }))) {
-      const who = holder ? `process ${holder.pid} (started ${holder.startedAt})` : 'an unreadable holder';
-      log(`run ${runId}: took over its lock from ${who}, which is no longer running`);
-      return held;
+    me.token = (holder?.token ?? 0) + 1;
+    if (await tryPut(() => store.put(key, JSON.stringify(me, null, 2), { ifMatch: read.info.etag! }))) {
+      if (holder && !holder.releasedAt) log(`run ${runId}: took over its lease from ${holderText(holder)}: ${why}`);
+      return held(store, me);
     }
   }
-  throw new RunLockedError(`run ${runId}: its lock ${store.url}/${key} kept changing hands; another process is starting the same run`);
+  throw new RunLockedError(`run ${runId}: its lease ${store.url}/${key} kept changing hands; another process is starting the same run`);
+}
+
+/** Why `me` may take the lease `holder` holds, or undefined when it may not. */
+function takeoverReason(holder: RunLockHolder, me: RunLockHolder): string | undefined {
+  if (holder.releasedAt) return 'released';
+  if (me.execution !== undefined && holder.execution === me.execution) return 'the same execution, redriven';
+  if (Date.now() - Date.parse(holder.renewedAt) > LEASE_TTL_MS) return `not renewed since ${holder.renewedAt}`;
+  if (holder.execution === undefined && holder.host === me.host && !processAlive(holder.pid)) return 'that process is no longer running';
+  return undefined;
+}
+
+/** The run's lease as it stands, or undefined when the run has none. */
+export async function readRunLock(store: BlobStore, runId: string): Promise<RunLockHolder | undefined> {
+  const body = await store.get(runKeys(runId).lock);
+  return body && parseHolder(body);
+}
+
+/** Throws FencedError unless the run's lease still carries `token` and is not released. */
+export async function assertHolds(store: BlobStore, runId: string, token: number): Promise<void> {
+  const now = await readRunLock(store, runId);
+  if (!now || now.token !== token || now.releasedAt) throw new FencedError(runId, token, now);
+}
+
+/**
+ * Whether AWS execution `execution` is the run's holder: it holds the lease, or was the last to hold it (it released
+ * it, recording a failure, and nobody has taken the run since: a second failure of the same attempt is its own too).
+ */
+export async function heldByExecution(store: BlobStore, runId: string, execution: string): Promise<boolean> {
+  return (await readRunLock(store, runId))?.execution === execution;
+}
+
+/**
+ * Releases the run's lease if AWS execution `execution` holds it (its run finished, or its failure is recorded), so
+ * another execution may take the run; a lease held by anyone else is left alone.
+ */
+export async function releaseExecutionLease(store: BlobStore, runId: string, execution: string): Promise<void> {
+  const now = await readRunLock(store, runId);
+  if (now && !now.releasedAt && now.execution === execution) await held(store, now).release();
+}
+
+/** Renews the run's lease on behalf of its holder while it still carries `token` (a long task's heartbeat); FencedError otherwise. */
+export async function renewRunLease(store: BlobStore, runId: string, token: number): Promise<void> {
+  const now = await readRunLock(store, runId);
+  if (!now || now.token !== token || now.releasedAt) throw new FencedError(runId, token, now);
+  await held(store, now).renew();
+}
+
+/** The lease record `me` as a RunLock: renewed and released by conditional writes that fail when it changed hands. */
+function held(store: BlobStore, me: RunLockHolder): RunLock {
+  const key = runKeys(me.runId).lock;
+  /** Rewrites the lease with `change` applied, only over a record that still carries our token. */
+  const rewrite = async (change: (h: RunLockHolder) => void, onLost: 'throw' | 'ignore') => {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const read = await store.getWithInfo(key);
+      const now = read && parseHolder(read.body);
+      if (!now || now.token !== me.token || now.releasedAt) {
+        if (onLost === 'throw') throw new FencedError(me.runId, me.token, now);
+        return;
+      }
+      change(now);
+      if (await tryPut(() => store.put(key, JSON.stringify(now, null, 2), { ifMatch: read.info.etag! }))) return;
+    }
+  };
+  return {
+    holder: me,
+    renew: () => rewrite((h) => (h.renewedAt = new Date().toISOString()), 'throw'),
+    release: () => rewrite((h) => (h.releasedAt = new Date().toISOString()), 'ignore'),
+  };
 }
 
 /** True when a conditional put went through, false when its condition did not hold. */
@@ -70,18 +193,18 @@ async function tryPut(put: () => Promise<void>): Promise<boolean> {
   }
 }
 
+/** The holder in words: an execution by its ARN, a process by pid and host. */
+function holderText(h: RunLockHolder): string {
+  return h.execution ? `execution ${h.execution}` : `process ${h.pid} on ${h.host}`;
+}
+
 function parseHolder(body: Buffer): RunLockHolder | undefined {
   try {
     const h = JSON.parse(body.toString('utf8')) as Partial<RunLockHolder>;
-    return typeof h.pid === 'number' && typeof h.host === 'string' ? (h as RunLockHolder) : undefined;
+    if (typeof h.pid !== 'number' || typeof h.host !== 'string') return undefined;
+    // A lock written before leases had tokens and renewals: token 0, renewed when it started.
+    return { ...h, token: typeof h.token === 'number' ? h.token : 0, renewedAt: h.renewedAt ?? h.startedAt ?? new Date(0).toISOString() } as RunLockHolder;
   } catch {
     return undefined;
   }
-}
-
-/** Deletes the lock when it is still ours (a process that took it over from us, believing us dead, keeps it). */
-async function releaseRun(store: BlobStore, key: string, me: RunLockHolder): Promise<void> {
-  const read = await store.get(key);
-  const holder = read && parseHolder(read);
-  if (holder && holder.pid === me.pid && holder.host === me.host && holder.startedAt === me.startedAt) await store.delete(key);
 }

@@ -16,7 +16,9 @@ import { deriveRunId, prepare } from './stages/prepare.js';
 import { report } from './stages/report.js';
 import { train } from './stages/train.js';
 import { asStage, readManifest } from '../run/manifest.js';
-import { lockRun } from '../run/run-lock.js';
+import { LEASE_RENEW_MS, lockRun } from '../run/run-lock.js';
+import { fencedStore } from '../run/fenced-store.js';
+import { refuseOtherExperiment } from './pinned-inputs.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 import { ensureModels } from './ensure-models.js';
@@ -112,24 +114,33 @@ async function featurizeShards(ctx: StageContext, o: LocalRunOptions, runId: str
  * Runs the stage graph (src/run/graph.ts) on this machine, in its order, the same stage functions the cloud runs:
  * Prepare, Featurize (every shard), Train (every feature family), Report. A failed stage after Prepare is recorded
  * in the manifest (as MarkFailed does on AWS) and nothing already written is lost: running the same command again
- * resumes. The run holds its run id's lock throughout, so a second run of the same id refuses to start.
+ * resumes. The run holds its run id's lease throughout (renewed every LEASE_RENEW_MS), so a second run of the same
+ * id refuses to start, and every write of the run checks the lease's fencing token. A start naming an existing run
+ * with another experiment is refused before it writes anything: no experiment overwrite, no failure recorded.
  */
 export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const expKey = validateKey(experimentKey(basename(o.experimentPath)));
   const body = await readFile(o.experimentPath);
-  // The run id Prepare would derive, known before anything is written: the lock is taken first, and a failure in
+  // The run id Prepare would derive, known before anything is written: the lease is taken first, and a failure in
   // Prepare is recorded in that run's manifest (as the intake names the run before Prepare on AWS).
   const text = body.toString('utf8');
   const exp = parseExperiment(text, o.experimentPath);
   const runId = o.runId ?? deriveRunId(exp, text, undefined, o.quick ?? false, o.full ?? false);
+  // A start that would be refused is refused before it writes anything: the run it names stays as it is.
+  await refuseOtherExperiment(o.store, runId, expKey, body, o.experimentPath, o.runId !== undefined);
   const lock = await lockRun(o.store, runId, (message) => o.reporter.log(message));
+  const heartbeat = setInterval(() => lock.renew().catch((err: unknown) => o.reporter.log(`run ${runId}: ${(err as Error).message}`)), LEASE_RENEW_MS);
+  heartbeat.unref();
   try {
+    // Every write of the run checks that this process still holds its lease (the fencing token).
+    const store = fencedStore(o.store, runId, lock.holder.token);
     // Before Prepare reads the data: a run whose model is missing stops in seconds, not after minutes.
     await ensureModels(o.store, exp, o.reporter);
     await o.store.put(expKey, body);
     const deployment = o.deployment ?? planDeploymentOf(await repositoryDeployment());
-    return await runStages(o, expKey, runId, deployment);
+    return await runStages({ ...o, store }, expKey, runId, deployment);
   } finally {
+    clearInterval(heartbeat);
     await lock.release();
   }
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobStore, ReadOptions } from '../store/blob-store.js';
 import { NotFoundError } from '../store/blob-store.js';
-import { updateManifest, type Manifest } from '../run/manifest.js';
+import { findManifest, updateManifest, type Manifest } from '../run/manifest.js';
 import type { InputPin, LoadedFile } from '../run/records.js';
 import { displayName } from '../data/errors.js';
 import { InvalidDataError, InvalidInputError } from '../errors/index.js';
@@ -58,6 +58,26 @@ export async function readExperiment(
     ...(read.info.version === undefined ? {} : { version: read.info.version }),
     ...(etag === undefined ? {} : { etag }),
   };
+}
+
+/**
+ * Refuses, before anything is written, a local start that names existing run `runId` with another experiment than
+ * the one it pinned (another key, or other bytes): the run stays exactly as it is. `file` is the user's file; `named`,
+ * whether the user named the run (--run-id) rather than letting it be derived from the content.
+ */
+export async function refuseOtherExperiment(store: BlobStore, runId: string, key: string, body: Uint8Array, file: string, named: boolean): Promise<void> {
+  const existing = (await findManifest(store, runId))?.experiment;
+  if (!existing) return;
+  const sha256 = sha256Of(body);
+  if (existing.key === key && existing.sha256 === sha256) return;
+  const what = existing.key === key ? `other bytes of ${key} (sha256 ${existing.sha256}; ${file} has ${sha256})` : `${existing.key}, not ${key}`;
+  const fix = named
+    ? `To run this experiment, leave out --run-id (the run id is then derived from the file's content)`
+    : 'To run this experiment as a run of its own, give it a new --run-id';
+  throw new InputChangedError(
+    `${file}: run ${runId}${named ? ' (--run-id)' : ''} was started from ${what}; it is left as it is. ` +
+      `${fix}; to resume ${runId}, run it with the experiment it started from.`,
+  );
 }
 
 /** sha256 of a stored object, streamed (datasets can be larger than memory). */

@@ -20,6 +20,11 @@ export interface PrepareInput {
   quick?: boolean;
   /** Ignore the experiment's per-family `subsample` caps (the full-scale local run of the contextual family). */
   full?: boolean;
+  /**
+   * The ARN of the execution running the run (on AWS): Prepare takes the run's lease for it before writing anything.
+   * Absent for a local run, whose runner holds the lease itself.
+   */
+  execution?: string;
 }
 
 export interface PrepareOutput {
@@ -74,4 +79,9 @@ export interface MarkFailedInput {
   stage: string;
   /** The Step Functions error object of the Catch ({Error, Cause}). */
   error: { Error?: string; Cause?: string };
+  /**
+   * The ARN of the execution whose stage failed (on AWS): the failure is recorded only if that execution holds the
+   * run's lease. Absent for a local run, whose runner holds the lease.
+   */
+  execution?: string;
 }

@@ -102,6 +102,7 @@ export async function execute(input: Json, handlers: Handlers, executionName = '
           children.push({ ...child, mapState, processor });
           return child.error ? { error: failure(child.error) } : {};
         },
+        executionArn: ARN(executionName),
       });
   }
   // A redrive or a child starts inside the definition, which leaves states unreachable; the whole was validated already.
@@ -182,7 +183,7 @@ export const markFailedStandIn = (i: Json) => {
 
 /** Stand-ins answering like Lambda (`{Payload}`) and Batch (`{JobId, Status}`) for a two-shard, two-family run. */
 export const succeeding: Handlers = {
-  Prepare: (i: Json) => ({ Payload: { runId: i.Payload.runId, shardPlan: planOf(i.Payload.runId, ['s/0.json', 's/1.json']), features: ['bow', 'bert'] } }),
+  Prepare: (i: Json) => ({ Payload: { runId: i.Payload.prepareInput.runId, shardPlan: planOf(i.Payload.prepareInput.runId, ['s/0.json', 's/1.json']), features: ['bow', 'bert'] } }),
   'Featurize shard': (i: Json) => ({ Payload: { shardKey: i.Payload.shardKey, cacheKey: 'cache/features/x.csr', cached: false } }),
   'Train feature family': () => ({ JobId: 'job-1', Status: 'SUCCEEDED' }),
   Report: (i: Json) => ({

@@ -57,6 +57,8 @@ export interface DistributedMapRuntime {
   readItems(bucket: string, key: string): Promise<unknown[]>;
   /** Runs `processor` on `input` as child execution number `index` of the state `mapState`. */
   runChild(mapState: string, processor: AslStates, input: Json, index: number): Promise<ChildRun>;
+  /** The ARN of the execution running the map (`$$.Execution.Id` in its ItemSelector). */
+  executionArn: string;
 }
 
 /** True for a Map state in DISTRIBUTED mode. */
@@ -89,8 +91,16 @@ export function standInDistributedMaps<T extends AslStates>(definition: T): { de
   return { definition: { ...definition, States: states }, maps };
 }
 
-/** The value at a JSONPath of the simple forms our definition uses: `$`, `$.a.b`, `$$.Map.Item.Value`, `$$.Map.Item.Index`. */
-function valueAt(path: string, input: Json, item: { value: unknown; index: number }): unknown {
+/** Where a template is resolved: the current item, and the ARN of the execution running the map. */
+interface Place {
+  value: unknown;
+  index: number;
+  executionArn: string;
+}
+
+/** The value at a JSONPath of the simple forms our definition uses: `$`, `$.a.b`, `$$.Map.Item.Value`, `$$.Map.Item.Index`, `$$.Execution.Id`. */
+function valueAt(path: string, input: Json, item: Place): unknown {
+  if (path === '$$.Execution.Id') return item.executionArn;
   if (path === '$$.Map.Item.Value') return item.value;
   if (path === '$$.Map.Item.Index') return item.index;
   if (path === '$') return input;
@@ -105,7 +115,7 @@ function valueAt(path: string, input: Json, item: { value: unknown; index: numbe
 }
 
 /** A Parameters-style template (`"key.$": path`) resolved against the input and the current item. */
-function resolveTemplate(template: Record<string, Json>, input: Json, item: { value: unknown; index: number }): Record<string, unknown> {
+function resolveTemplate(template: Record<string, Json>, input: Json, item: Place): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(template).map(([k, v]) =>
       k.endsWith('.$') ? [k.slice(0, -2), valueAt(String(v), input, item)] : [k, v !== null && typeof v === 'object' && !Array.isArray(v) ? resolveTemplate(v, input, item) : v],
@@ -124,7 +134,8 @@ const fail = (name: string, message: string) => Object.assign(new Error(message)
  * result (its ResultPath discards it in our definition); throws the map's error when it fails.
  */
 export async function runDistributedMap(name: string, state: DistributedMapState, input: Json, runtime: DistributedMapRuntime): Promise<Json> {
-  const params = resolveTemplate(state.ItemReader.Parameters, input, { value: undefined, index: -1 });
+  const { executionArn } = runtime;
+  const params = resolveTemplate(state.ItemReader.Parameters, input, { value: undefined, index: -1, executionArn });
   if (state.ItemReader.Resource !== 'arn:aws:states:::s3:getObject' || state.ItemReader.ReaderConfig?.InputType !== 'JSON') {
     throw new Error(`distributed map stand-in: "${name}" reads ${state.ItemReader.Resource} (${state.ItemReader.ReaderConfig?.InputType}); only S3 JSON arrays are supported`);
   }
@@ -135,9 +146,9 @@ export async function runDistributedMap(name: string, state: DistributedMapState
     throw fail(ITEM_READER_FAILED, `cannot read items from s3://${String(params.Bucket)}/${String(params.Key)}: ${(err as Error).message}`);
   }
   if (!Array.isArray(items)) throw fail(ITEM_READER_FAILED, `s3://${String(params.Bucket)}/${String(params.Key)} is not a JSON array`);
-  const selected = items.map((value, index) => (state.ItemSelector ? resolveTemplate(state.ItemSelector, input, { value, index }) : value));
+  const selected = items.map((value, index) => (state.ItemSelector ? resolveTemplate(state.ItemSelector, input, { value, index, executionArn }) : value));
   const perChild = state.ItemBatcher?.MaxItemsPerBatch;
-  const batchInput = state.ItemBatcher?.BatchInput ? resolveTemplate(state.ItemBatcher.BatchInput, input, { value: undefined, index: -1 }) : undefined;
+  const batchInput = state.ItemBatcher?.BatchInput ? resolveTemplate(state.ItemBatcher.BatchInput, input, { value: undefined, index: -1, executionArn }) : undefined;
   const childInputs: Json[] = [];
   if (perChild === undefined) childInputs.push(...selected);
   else for (let i = 0; i < selected.length; i += perChild) childInputs.push({ Items: selected.slice(i, i + perChild), ...(batchInput ? { BatchInput: batchInput } : {}) });

@@ -7,6 +7,8 @@ import { registerEngine } from '../../../src/model/index.js';
 import { TfjsMlp } from '../../../src/model/tfjs-mlp.js';
 import { train } from '../../../src/workflow/stages/train.js';
 import { deploymentStageContext } from '../../../src/workflow/deployment-context.js';
+import { fencedContext } from '../../../src/workflow/fence.js';
+import { LEASE_RENEW_MS, renewRunLease } from '../../../src/run/run-lock.js';
 import { readDeploymentEnv } from '../../../src/config/deployment-env.js';
 import { parseTrainerArgs } from './args.js';
 import { assertGpu, loadTensorflowBinding } from './backend.js';
@@ -16,7 +18,13 @@ import { exitCodeOf } from '../../../src/errors/exit-code.js';
 try {
   const env = readDeploymentEnv();
   const input = parseTrainerArgs(process.argv.slice(2), env);
-  const ctx = deploymentStageContext(input.runId);
+  // The job writes the run its execution holds: fenced by the lease's token as it starts, which it renews while it
+  // trains (a job of a superseded attempt stops at its next checkpoint instead of writing beside the new holder).
+  const { ctx, token } = await fencedContext(deploymentStageContext(input.runId), input.runId);
+  if (token !== undefined) {
+    const heartbeat = setInterval(() => renewRunLease(ctx.store, input.runId, token).catch((err: unknown) => console.error(`trainer: ${(err as Error).message}`)), LEASE_RENEW_MS);
+    heartbeat.unref();
+  }
 
   const backend = await loadTensorflowBinding(env.tfBinding);
   if (env.requireGpu) assertGpu(backend);

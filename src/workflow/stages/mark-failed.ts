@@ -3,7 +3,9 @@ import { isRetryableName, PermanentError } from '../../errors/index.js';
 import { timeLimitOf, type TimeLimitFailure } from '../../errors/time-limits.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
-import { updateManifest } from '../../run/manifest.js';
+import { findManifest, updateManifest } from '../../run/manifest.js';
+import { heldByExecution, lockRun, releaseExecutionLease } from '../../run/run-lock.js';
+import { fencedStore } from '../../run/fenced-store.js';
 import { writeFailureReport } from '../../report/index.js';
 import type { MarkFailedInput } from '../stage-io.js';
 
@@ -52,19 +54,32 @@ function batchJobRetryable(cause: string | undefined): boolean {
 export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string; recorded: boolean }> {
   const error = failureText(input.error);
   const { errorName, retryable, timeLimit } = failureClass(input.error);
-  if ((await ctx.store.head(runKeys(input.runId).manifest)) === undefined) {
-    ctx.reporter.log(`run ${input.runId} failed in ${input.stage} before it had a manifest: ${error}`);
+  const notRecorded = (why: string) => {
+    ctx.reporter.log(`run ${input.runId}: ${input.stage} failed (${error}), not recorded: ${why}`);
     return { runId: input.runId, stage: input.stage, error, recorded: false };
+  };
+  const existing = await findManifest(ctx.store, input.runId);
+  if (!existing) return notRecorded('the run has no manifest (it failed before Prepare wrote one)');
+  // Only the run's holder writes it: a start that was refused (the run held by another execution, or named with
+  // another experiment) never got the lease, and leaves the run as it is.
+  if (input.execution !== undefined && !(await heldByExecution(ctx.store, input.runId, input.execution))) {
+    return notRecorded(`execution ${input.execution} does not hold the run (another execution does, or it never started it)`);
   }
+  // A finished run keeps its results: a later attempt on it that fails (a resume after its inputs changed) is reported
+  // to whoever started it, and the run stays succeeded.
+  if (existing.status === 'succeeded') return notRecorded('the run had already succeeded, and keeps its results');
+  const { store } = ctx;
   const now = new Date().toISOString();
   // One conditional update: a stage that finishes meanwhile keeps its record, and this failure keeps its own.
-  const manifest = await updateManifest(ctx.store, input.runId, (m) => {
+  const manifest = await updateManifest(store, input.runId, (m) => {
     m.stages[input.stage] = { status: 'failed', endedAt: now, error, errorName, retryable };
     m.status = 'failed';
     m.failure = { stage: input.stage, error, errorName, retryable, ...(timeLimit ? { timeLimit: { limit: timeLimit.limit, reason: timeLimit.reason } } : {}) };
   });
   // A failed run has no results; its report page says why it failed, so `report.html` is never missing or stale.
-  await writeFailureReport(ctx.store, manifest);
+  await writeFailureReport(store, manifest);
+  // The execution has ended its run: another execution (a console resume) may take it; a redrive takes it back.
+  if (input.execution !== undefined) await releaseExecutionLease(ctx.store, input.runId, input.execution);
   ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}${timeLimit ? ` (${timeLimit.reason})` : ''}`);
   return { runId: input.runId, stage: input.stage, error, recorded: true };
 }
@@ -85,9 +100,18 @@ export class RunFailedError extends PermanentError {
  * the recorded failure. The stage's failed record stays as history; the stage's own records show the retry.
  * A run without a manifest (it failed in Prepare before writing one) has nothing to clear.
  */
-export async function markResumed(ctx: StageContext, input: { runId: string; stage: string }): Promise<{ runId: string; stage: string; resumed: true }> {
+export async function markResumed(
+  ctx: StageContext,
+  input: { runId: string; stage: string; execution?: string },
+): Promise<{ runId: string; stage: string; resumed: true }> {
   if ((await ctx.store.head(runKeys(input.runId).manifest)) !== undefined) {
-    await updateManifest(ctx.store, input.runId, (m) => {
+    // The redriven execution takes its run back (a new fencing token fences off anything left of its last attempt),
+    // unless another execution holds it now (RunLockedError). Prepare takes the lease itself, after its checks.
+    const store =
+      input.execution === undefined || input.stage === 'Prepare'
+        ? ctx.store
+        : fencedStore(ctx.store, input.runId, (await lockRun(ctx.store, input.runId, (m) => ctx.reporter.log(m), { execution: input.execution })).holder.token);
+    await updateManifest(store, input.runId, (m) => {
       m.status = 'running';
       delete m.failure;
     });

@@ -15,6 +15,9 @@ import type { PlanDeployment } from '../../config/deployment.js';
 import { guardRun } from '../../cost/guard.js';
 import type { FileProfile, Plan } from '../../cost/plan.js';
 import { formatMoney } from '../../cost/cost.js';
+import { writeShardPlan } from '../../run/shard-plan.js';
+import { lockRun } from '../../run/run-lock.js';
+import { fencedStore } from '../../run/fenced-store.js';
 
 /** What Prepare is told by its edge (the Lambda handler, the local runner). */
 export interface PrepareOptions {
@@ -26,7 +29,6 @@ export interface PrepareOptions {
    */
   keepSplits?: boolean;
 }
-import { writeShardPlan } from '../../run/shard-plan.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -46,22 +48,26 @@ export function deriveRunId(exp: Experiment, experimentText: string, uploadId: s
  * featurize shards, one plan per encoder pass. Idempotent: a prepared run returns its stored plan.
  */
 export async function prepare(ctx: StageContext, input: PrepareInput, options: PrepareOptions): Promise<PrepareOutput> {
-  const { store } = ctx;
   const experimentKey = validateKey(input.experimentKey);
   // A run that exists already (a retry, redrive or resume) reads the experiment version it pinned.
-  const pinnedRun = input.runId === undefined ? undefined : await findManifest(store, input.runId);
-  const read = await readExperiment(store, experimentKey, {
+  const pinnedRun = input.runId === undefined ? undefined : await findManifest(ctx.store, input.runId);
+  const read = await readExperiment(ctx.store, experimentKey, {
     ...(pinnedRun ? { pinned: pinnedRun.experiment } : {}),
     ...(input.experimentVersion ? { version: input.experimentVersion } : {}),
     ...(input.runId ? { runId: input.runId } : {}),
   });
   const text = read.text;
-  const exp = parseExperiment(text, `${store.url}/${experimentKey}`);
+  const exp = parseExperiment(text, `${ctx.store.url}/${experimentKey}`);
   const quick = input.quick ?? false;
   const full = input.full ?? false;
   const runId = input.runId ?? deriveRunId(exp, text, input.uploadId, quick, full);
   validateKey(`runs/${runId}`);
   const keys = runKeys(runId);
+  // Everything above only read. An execution takes the run's lease before its first write (a local run holds it
+  // already), and every later write of the run checks its fencing token: a start refused above, or by a lease another
+  // execution holds, has written nothing to the run.
+  const store = input.execution === undefined ? ctx.store : await leasedStore(ctx, runId, input.execution);
+  ctx = { ...ctx, store };
 
   const existing = pinnedRun ?? (await findManifest(store, runId));
   if (existing) {
@@ -129,6 +135,12 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     await store.put(keys.plan, JSON.stringify(output));
     return { result: output };
   });
+}
+
+/** The store of execution `execution`'s writes to run `runId`, once it holds the run's lease (RunLockedError when another does). */
+async function leasedStore(ctx: StageContext, runId: string, execution: string): Promise<StageContext['store']> {
+  const lease = await lockRun(ctx.store, runId, (message) => ctx.reporter.log(message), { execution });
+  return fencedStore(ctx.store, runId, lease.holder.token);
 }
 
 /**

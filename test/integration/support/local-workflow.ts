@@ -223,6 +223,7 @@ export class LocalWorkflow {
         }
       }
     };
+    const executionArn = `arn:aws:states:${this.options.region}:${this.options.account}:execution:${this.stateMachineName}:${name}`;
     const { definition: runnable, maps } = standInDistributedMaps(definition);
     visit(runnable.States as Record<string, AslState>);
     for (const [mapState, map] of maps) {
@@ -231,12 +232,12 @@ export class LocalWorkflow {
           readItems: (bucket, key) => this.readJson(bucket, key) as Promise<unknown[]>,
           runChild: async (_map, processor, childInput, index) =>
             this.run(processor, childInput, `${name}/${mapState}:${index}`, record, intercept, index),
+          executionArn,
         }) as Promise<Json>;
     }
 
     // A child execution's processor is not a whole definition by itself (the validator wants one); its parent's was validated.
     const machine = new StateMachine(runnable as never, { validationOptions: child === undefined ? { checkArn: false } : { noValidate: true } });
-    const executionArn = `arn:aws:states:${this.options.region}:${this.options.account}:execution:${this.stateMachineName}:${name}`;
     const stateMachineArn = `arn:aws:states:${this.options.region}:${this.options.account}:stateMachine:${this.stateMachineName}`;
     const run = machine.run(input as Json, {
       overrides: { taskResourceLocalHandlers: localHandlers, retryIntervalOverrides },

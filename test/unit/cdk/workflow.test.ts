@@ -88,12 +88,13 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(map.Label).toBe('Featurize');
     expect(map.MaxConcurrency).toBe(CONCURRENCY);
     // Each child execution gets a batch of shard keys (the plan holds at most 1,000 batches) and runs them one by one.
-    expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKeys.$': '$$.Map.Item.Value' });
+    // Each child also carries the run's execution ARN: a failure recorded there is checked against the run's lease.
+    expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKeys.$': '$$.Map.Item.Value', 'execution.$': '$$.Execution.Id' });
     const [batchName, batch] = inner('Featurize');
     expect(batchName).toBe('Featurize batch');
     expect(batch).toMatchObject({ Type: 'Map', ItemsPath: '$.shardKeys', MaxConcurrency: 1, ResultPath: null, End: true });
     expect(batch.ItemProcessor!.ProcessorConfig).toEqual({ Mode: 'INLINE' });
-    expect(batch.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKey.$': '$$.Map.Item.Value' });
+    expect(batch.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKey.$': '$$.Map.Item.Value', 'execution.$': '$.execution' });
     expect(batch.ItemProcessor!.StartAt).toBe('Featurize shard');
     const shard = stateAnywhere('Featurize shard');
     expect(shard.Resource).toMatch(/:states:::lambda:invoke$/);
@@ -271,7 +272,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(calls[0]).toEqual({
       state: 'Prepare',
       input: expect.objectContaining({
-        Payload: { experimentKey: 'experiments/sst2-imdb.json', uploadId: 'console-run-7', runId },
+        Payload: { prepareInput: { experimentKey: 'experiments/sst2-imdb.json', uploadId: 'console-run-7', runId }, execution: ARN('console-run-7') },
       }),
     });
     expect(calls.map((c) => c.state)).toEqual([
@@ -335,13 +336,13 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     const input = { experimentKey: 'experiments/a.json', uploadId: 'u1', experimentVersion: 'v1', runId: 'a-0123' };
     const { calls, error } = await execute(input, succeeding, 'a-0123');
     expect(error).toBeUndefined();
-    expect(calls[0]!.input.Payload).toEqual(input);
+    expect(calls[0]!.input.Payload).toEqual({ prepareInput: input, execution: ARN('a-0123') });
   });
 
   it('{"experiment","runId"} resumes that run id', async () => {
     const { calls, error } = await execute({ experiment: 'experiments/a.json', runId: 'a-0123' }, succeeding);
     expect(error).toBeUndefined();
-    expect(calls[0]!.input.Payload).toEqual({ experimentKey: 'experiments/a.json', runId: 'a-0123' });
+    expect(calls[0]!.input.Payload).toEqual({ prepareInput: { experimentKey: 'experiments/a.json', runId: 'a-0123' }, execution: ARN('exec-1') });
   });
 
   it('rejects an unrecognised input shape with InvalidInput before any stage runs', async () => {
@@ -376,7 +377,8 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     const { calls, error, children } = await execute({ experiment: 'experiments/a.json', runId: 'a-4' }, { ...succeeding, 'Featurize shard': shard.handler });
     expect(Object.fromEntries(shard.attempts)).toEqual({ 's/0.json': 1, 's/1.json': 1 });
     expect(calls.filter((c) => c.state === 'MarkFailed Featurize').map((c) => c.input.Payload)).toEqual([
-      { runId: 'a-4', stage: 'Featurize', error: { Error: 'DataError', Cause: 's/1.json: attempt 1 failed' }, failedAtRedrive: 0, redriveCount: 0 },
+      // In the shard's child execution, the execution named is the run's (from the items), not the child's own.
+      { runId: 'a-4', stage: 'Featurize', error: { Error: 'DataError', Cause: 's/1.json: attempt 1 failed' }, failedAtRedrive: 0, redriveCount: 0, execution: ARN('exec-1') },
     ]);
     expect(calls.some((c) => c.state === 'Train feature family')).toBe(false);
     // The shard's child execution ends in MarkFailed (RunFailed); the Map Run then fails the run at Featurize.
@@ -396,7 +398,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
       {
         state: 'MarkFailed Train',
         input: expect.objectContaining({
-          Payload: { runId: 'a-1', stage: 'Train', error: { Error: 'States.TaskFailed', Cause: cause }, failedAtRedrive: 0, redriveCount: 0 },
+          Payload: { runId: 'a-1', stage: 'Train', error: { Error: 'States.TaskFailed', Cause: cause }, failedAtRedrive: 0, redriveCount: 0, execution: ARN('exec-1') },
         }),
       },
     ]);
@@ -453,7 +455,7 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
   });
 
   it('a shard plan the Distributed Map cannot read goes to MarkFailed Featurize map, which leads back to the Map on a redrive', async () => {
-    const unreadable = (i: Json) => ({ Payload: { runId: i.Payload.runId, shardPlan: { key: 'runs/a-5/missing.json', count: 2, resultsPrefix: 'runs/a-5/featurize-map' }, features: ['bow'] } });
+    const unreadable = (i: Json) => ({ Payload: { runId: i.Payload.prepareInput.runId, shardPlan: { key: 'runs/a-5/missing.json', count: 2, resultsPrefix: 'runs/a-5/featurize-map' }, features: ['bow'] } });
     const handlers = { ...succeeding, Prepare: unreadable, 'MarkFailed Featurize map': markFailedStandIn };
     const failed = await execute({ experiment: 'experiments/a.json', runId: 'a-5' }, handlers, 'a-5');
     expect(failed.calls.map((c) => c.state)).toEqual(['Prepare', 'MarkFailed Featurize map']);
@@ -508,8 +510,8 @@ describe('state transitions: the estimate from the stage graph equals a real exe
     ...succeeding,
     Prepare: (i: Json) => ({
       Payload: {
-        runId: i.Payload.runId,
-        shardPlan: planOf(i.Payload.runId, Array.from({ length: shards }, (_, k) => `s/${k}.json`)),
+        runId: i.Payload.prepareInput.runId,
+        shardPlan: planOf(i.Payload.prepareInput.runId, Array.from({ length: shards }, (_, k) => `s/${k}.json`)),
         features: Array.from({ length: families }, (_, k) => `f${k}`),
       },
     }),

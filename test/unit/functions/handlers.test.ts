@@ -24,6 +24,10 @@ import { dataRoot } from '../../support/data.js';
 import { testDeployment } from '../../support/deployment.js';
 
 const RUN_ID = 'tiny-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
+/** The execution running the runs of these tests ($$.Execution.Id): Prepare takes each run's lease for it. */
+const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:textshift-run:exec-1';
+/** Prepare's Payload as the state machine sends it: the PrepareInput and the execution running the run. */
+const prepareEvent = (prepareInput: Record<string, unknown>) => ({ prepareInput, execution: EXECUTION });
 const dir = mkdtempSync(join(tmpdir(), 'textshift-handlers-'));
 const store = new FsBlobStore(dir);
 const { storeUrl: STORE_URL_ENV, dataUrl: DATA_URL_ENV, costOptions: COST_OPTIONS_ENV, stageFunctions: STAGE_FUNCTIONS_ENV, planDeployment: PLAN_DEPLOYMENT_ENV } = DEPLOYMENT_ENV;
@@ -55,7 +59,7 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
 
   it('prepare: the "Run input" payload {experimentKey, uploadId, runId, quick} -> run id, shard plan, families; splits and plan written', async () => {
     // What "Prepare" receives as Payload ($.prepareInput) for an execution started with this input.
-    plan = await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true });
+    plan = await prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true }));
     expect(plan.runId).toBe(RUN_ID);
     expect(plan.features).toEqual(['bow']);
     // Only the plan's key and count travel; the shard keys are in the plan object (the Distributed Map's items).
@@ -75,11 +79,11 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
   });
 
   it('prepare again (a retried or redriven task) returns the stored plan', async () => {
-    expect(await prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true })).toEqual(plan);
+    expect(await prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', uploadId: 'console-run-1', runId: RUN_ID, quick: true }))).toEqual(plan);
   });
 
   it('prepare reads the experiment at the upload\'s version: a folder store, which keeps none, refuses naming key and version', async () => {
-    await expect(prepareHandler({ experimentKey: 'experiments/tiny.json', uploadId: 'v1', experimentVersion: 'v1', runId: 'tiny-versioned' })).rejects.toThrow(
+    await expect(prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', uploadId: 'v1', experimentVersion: 'v1', runId: 'tiny-versioned' }))).rejects.toThrow(
       /a folder store keeps no object versions, so "experiments\/tiny\.json" cannot be read at version "v1"$/,
     );
   });
@@ -105,6 +109,7 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
       error: { Error: 'States.TaskFailed', Cause: '{"Status":"FAILED","StatusReason":"Essential container in task exited"}' },
       failedAtRedrive: 0,
       redriveCount: 0,
+      execution: EXECUTION,
     };
     const failure = await markFailedHandler(event).then(
       () => undefined,
@@ -124,7 +129,7 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
   });
 
   it('mark-failed re-entered by a redrive (redrive count now above the one at failure) clears the failure and returns', async () => {
-    const event = { runId: RUN_ID, stage: 'Train', error: { Error: 'States.TaskFailed', Cause: 'x' }, failedAtRedrive: 0, redriveCount: 1 };
+    const event = { runId: RUN_ID, stage: 'Train', error: { Error: 'States.TaskFailed', Cause: 'x' }, failedAtRedrive: 0, redriveCount: 1, execution: EXECUTION };
     expect(await markFailedHandler(event)).toEqual({ runId: RUN_ID, stage: 'Train', resumed: true });
     const m = await manifest();
     expect(m.status).toBe('running');
@@ -133,7 +138,7 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
 
   it('mark-failed records the error class a Catch caught: a DataError is not retryable; a TransientError, or a Batch job that exited 75, is', async () => {
     const fail = (error: { Error: string; Cause: string }) =>
-      markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error, failedAtRedrive: 0, redriveCount: 0 }).then(
+      markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error, failedAtRedrive: 0, redriveCount: 0, execution: EXECUTION }).then(
         () => undefined,
         (err: Error) => err,
       );
@@ -154,7 +159,7 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
     await fail({ Error: 'States.TaskFailed', Cause: JSON.stringify({ Status: 'FAILED', StatusReason: 'Essential container in task exited', Container: { ExitCode: 75 } }) });
     expect((await manifest()).failure).toMatchObject({ errorName: 'States.TaskFailed', retryable: true });
 
-    expect(await markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error: {}, failedAtRedrive: 0, redriveCount: 1 })).toMatchObject({ resumed: true });
+    expect(await markFailedHandler({ runId: RUN_ID, stage: 'Featurize', error: {}, failedAtRedrive: 0, redriveCount: 1, execution: EXECUTION })).toMatchObject({ resumed: true });
   });
 
   it('mark-failed for a run that failed before it had a manifest (Prepare on a bad experiment): RunFailed with the cause, nothing written', async () => {
@@ -164,6 +169,7 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
       error: { Error: 'Error', Cause: '{"errorType":"Error","errorMessage":"experiments/bad.json: field \\"seed\\": expected number"}' },
       failedAtRedrive: 0,
       redriveCount: 0,
+      execution: EXECUTION,
     };
     await expect(markFailedHandler(event)).rejects.toThrow(
       'Prepare failed: Error: experiments/bad.json: field "seed": expected number (run tiny-never-prepared; fix the cause, then redrive the execution to resume)',
@@ -248,6 +254,51 @@ describe('Lambda handlers on the state machine payloads (in-process, folder stor
   });
 });
 
+describe('only the execution holding a run writes it (the run lease)', () => {
+  const other = 'arn:aws:states:eu-west-1:123456789012:execution:textshift-run:console-b';
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (err: Error) => err,
+    );
+  const snapshot = async (runId: string) =>
+    Object.fromEntries(await Promise.all((await store.list(`runs/${runId}/`)).map(async (o) => [o.key, (await store.getOrThrow(o.key)).toString('base64')] as const)));
+
+  it('a console start naming a run with another experiment is refused and its MarkFailed records nothing: the run stays as it was', async () => {
+    await store.put('experiments/other.json', readFileSync(new URL('../../fixtures/experiments/tiny.json', import.meta.url)));
+    const runId = 'tiny-held-1';
+    await prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', runId, quick: true }));
+    const before = await snapshot(runId);
+    // {experiment: <wrong key>, runId} from the console: another execution, another experiment file.
+    const err = await failure(prepareHandler({ prepareInput: { experimentKey: 'experiments/other.json', runId }, execution: other }));
+    expect(err?.message).toBe(`run ${runId} runs experiments/tiny.json, not experiments/other.json: resume it with its own experiment, or start a new run`);
+    // The state machine's Catch hands the refusal to MarkFailed in that execution: nothing is recorded.
+    const cause = JSON.stringify({ errorType: err!.name, errorMessage: err!.message });
+    await expect(markFailedHandler({ runId, stage: 'Prepare', error: { Error: err!.name, Cause: cause }, failedAtRedrive: 0, redriveCount: 0, execution: other })).rejects.toThrow(
+      /^Prepare failed: InvalidInputError: run tiny-held-1 runs experiments\/tiny\.json/,
+    );
+    expect(await snapshot(runId)).toEqual(before);
+    expect((await json<Manifest>(`runs/${runId}/manifest.json`)).status).toBe('running');
+  });
+
+  it('a second execution resuming a run another execution is running is refused before writing, naming the holder', async () => {
+    const runId = 'tiny-held-2';
+    await prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', runId, quick: true }));
+    const before = await snapshot(runId);
+    const err = await failure(prepareHandler({ prepareInput: { experimentKey: 'experiments/tiny.json', runId }, execution: other }));
+    expect(err?.name).toBe('RunLockedError');
+    expect(err?.message).toMatch(new RegExp(`^run ${runId} is already running: execution ${EXECUTION} has held .*/runs/${runId}/lock\\.json since `));
+    const cause = JSON.stringify({ errorType: err!.name, errorMessage: err!.message });
+    await failure(markFailedHandler({ runId, stage: 'Prepare', error: { Error: err!.name, Cause: cause }, failedAtRedrive: 0, redriveCount: 0, execution: other }));
+    expect(await snapshot(runId)).toEqual(before);
+    // Once the holder's failure is recorded (it releases the run), the other execution may take the run over.
+    await failure(markFailedHandler({ runId, stage: 'Featurize', error: { Error: 'States.TaskFailed' }, failedAtRedrive: 0, redriveCount: 0, execution: EXECUTION }));
+    expect((await json<Manifest>(`runs/${runId}/manifest.json`)).status).toBe('failed');
+    expect(await prepareHandler({ prepareInput: { experimentKey: 'experiments/tiny.json', runId, quick: true }, execution: other })).toMatchObject({ runId });
+    expect(JSON.parse((await store.getOrThrow(`runs/${runId}/lock.json`)).toString())).toMatchObject({ execution: other, token: 2 });
+  });
+});
+
 describe('errors leave the handlers classified: the name the state machine\'s Retry and Catch match', () => {
   const withEnv = async <T>(vars: Record<string, string>, run: () => Promise<T>): Promise<T> => {
     const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
@@ -280,7 +331,7 @@ describe('errors leave the handlers classified: the name the state machine\'s Re
   it('an experiment asking for 1e9 epochs leaves prepare as ExperimentError naming the field, the value and the bound; no run is started', async () => {
     const tiny = await json<{ training: object }>('experiments/tiny.json');
     await store.put('experiments/endless.json', JSON.stringify({ ...tiny, training: { ...tiny.training, epochs: 1e9 } }));
-    const err = await failure(prepareHandler({ experimentKey: 'experiments/endless.json', runId: 'tiny-endless' }));
+    const err = await failure(prepareHandler(prepareEvent({ experimentKey: 'experiments/endless.json', runId: 'tiny-endless' })));
     expect(err?.name).toBe('ExperimentError');
     expect(err?.message).toMatch(/experiments\/endless\.json: invalid experiment\n {2}- training\.epochs: Too big: expected number to be <=1000 \(got 1000000000\)$/);
     expect(await store.list('runs/tiny-endless/')).toEqual([]);
@@ -288,13 +339,14 @@ describe('errors leave the handlers classified: the name the state machine\'s Re
 
   it('a run over its cost limit leaves prepare as BudgetExceededError with the numbers, before any split; MarkFailed records it as permanent', async () => {
     const tight = JSON.stringify(await testDeployment({ maxRunCostUsd: '0.0001' }));
-    const err = await withEnv({ [PLAN_DEPLOYMENT_ENV]: tight }, () => failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-over-budget', quick: true })));
+    const err = await withEnv({ [PLAN_DEPLOYMENT_ENV]: tight }, () => failure(prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', runId: 'tiny-over-budget', quick: true }))));
     expect(err?.name).toBe('BudgetExceededError');
     expect(err?.message).toMatch(/experiments\/tiny\.json: the run's estimated cost \$\d+\.\d{4} is above its limit \$0\.0001 \(maxRunCostUsd in cdk\.json\)\. To run it, set "budgetUsd"/);
-    expect((await store.list('runs/tiny-over-budget/')).map((o) => o.key).sort()).toEqual(['runs/tiny-over-budget/manifest.json']);
+    // The manifest, and the lease Prepare took for the execution before writing it.
+    expect((await store.list('runs/tiny-over-budget/')).map((o) => o.key).sort()).toEqual(['runs/tiny-over-budget/lock.json', 'runs/tiny-over-budget/manifest.json']);
     // As the state machine's Catch hands the failure to MarkFailed: Error = the error's name, Cause = Lambda's error JSON.
     const cause = JSON.stringify({ errorType: err!.name, errorMessage: err!.message });
-    await expect(markFailedHandler({ runId: 'tiny-over-budget', stage: 'Prepare', error: { Error: err!.name, Cause: cause }, failedAtRedrive: 0, redriveCount: 0 })).rejects.toThrow(
+    await expect(markFailedHandler({ runId: 'tiny-over-budget', stage: 'Prepare', error: { Error: err!.name, Cause: cause }, failedAtRedrive: 0, redriveCount: 0, execution: EXECUTION })).rejects.toThrow(
       /^Prepare failed: BudgetExceededError: .*above its limit \$0\.0001/,
     );
     const m = await json<Manifest>('runs/tiny-over-budget/manifest.json');
@@ -303,7 +355,7 @@ describe('errors leave the handlers classified: the name the state machine\'s Re
   });
 
   it('prepare without the cost guard settings fails as ConfigError naming TEXTSHIFT_PLAN_DEPLOYMENT, before reading anything', async () => {
-    const err = await withEnv({ [PLAN_DEPLOYMENT_ENV]: '' }, () => failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-unguarded' })));
+    const err = await withEnv({ [PLAN_DEPLOYMENT_ENV]: '' }, () => failure(prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', runId: 'tiny-unguarded' }))));
     expect(err?.name).toBe('ConfigError');
     expect(err?.message).toMatch(/^environment variable TEXTSHIFT_PLAN_DEPLOYMENT is not set/);
     expect(await store.list('runs/tiny-unguarded/')).toEqual([]);
@@ -316,7 +368,7 @@ describe('errors leave the handlers classified: the name the state machine\'s Re
       await bad.put('sst2/train.tsv', 'a fine sentence\t1\nanother one\tmaybe\n');
       await bad.put('sst2/test.tsv', 'a test sentence\t0\n');
       const err = await withEnv({ [DATA_URL_ENV]: pathToFileURL(data).href }, () =>
-        failure(prepareHandler({ experimentKey: 'experiments/tiny.json', runId: 'tiny-bad-data' })),
+        failure(prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', runId: 'tiny-bad-data' }))),
       );
       expect(err?.name).toBe('DataError');
       expect(err?.message).toMatch(/sst2\/train\.tsv:2: /);
@@ -367,18 +419,18 @@ describe('handlers reject malformed events, naming the field', () => {
     await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/../../../etc/passwd` })).toThrow(
       /^invalid featurize event: shardKey: invalid object key ".*": empty, "\." or "\.\." path segment/,
     );
-    await rejects(prepareHandler({ experimentKey: 'experiments/../runs/x/manifest.json' })).toThrow(
-      /^invalid prepare event: experimentKey: invalid object key/,
+    await rejects(prepareHandler(prepareEvent({ experimentKey: 'experiments/../runs/x/manifest.json' }))).toThrow(
+      /^invalid prepare event: prepareInput\.experimentKey: invalid object key/,
     );
     await rejects(reportHandler({ runId: '../other' })).toThrow(/^invalid report event: runId: invalid run id "\.\.\/other"/);
   });
 
   it('unknown fields and wrong types', async () => {
-    await rejects(prepareHandler({ experimentKey: 'experiments/tiny.json', quick: 'yes' })).toThrow(
-      /^invalid prepare event: quick: Invalid input: expected boolean, received string$/,
+    await rejects(prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', quick: 'yes' }))).toThrow(
+      /^invalid prepare event: prepareInput\.quick: Invalid input: expected boolean, received string$/,
     );
-    await rejects(prepareHandler({ experimentKey: 'experiments/tiny.json', experimentVersion: 3 })).toThrow(
-      /^invalid prepare event: experimentVersion: Invalid input: expected string, received number$/,
+    await rejects(prepareHandler(prepareEvent({ experimentKey: 'experiments/tiny.json', experimentVersion: 3 }))).toThrow(
+      /^invalid prepare event: prepareInput\.experimentVersion: Invalid input: expected string, received number$/,
     );
     await rejects(featurizeHandler({ runId: RUN_ID, shardKey: `runs/${RUN_ID}/shards/bow/sst2/train/00000.json`, extra: 1 })).toThrow(
       /^invalid featurize event: \(event\): Unrecognized key: "extra"$/,
@@ -389,8 +441,8 @@ describe('handlers reject malformed events, naming the field', () => {
   });
 
   it('a well-formed event naming a missing object fails with the stage\'s message and the key', async () => {
-    await rejects(prepareHandler({ experimentKey: 'experiments/missing.json' })).toThrow(/experiments\/missing\.json/);
-    await rejects(prepareHandler({ experimentKey: 'experiments/missing.json' })).toMatchObject({ name: 'NotFoundError', retryable: false });
+    await rejects(prepareHandler(prepareEvent({ experimentKey: 'experiments/missing.json' }))).toThrow(/experiments\/missing\.json/);
+    await rejects(prepareHandler(prepareEvent({ experimentKey: 'experiments/missing.json' }))).toMatchObject({ name: 'NotFoundError', retryable: false });
     await rejects(reportHandler({ runId: 'no-such-run' })).toThrow(/run "no-such-run" not found: .*runs\/no-such-run\/manifest\.json does not exist/);
     await rejects(reportHandler({ runId: 'no-such-run' })).toMatchObject({ name: 'MissingInputError', retryable: false });
     // A run that does not exist gets no stray objects.

@@ -42,8 +42,8 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     // tiny.json: one BoW family over six dataset parts, one shard each; all computed on this first run.
     expect(m.encoded).toEqual({ bow: { families: ['bow'], encoder: expect.stringMatching(/^bow:/), texts: expect.any(Number), cachedShards: 0, computedShards: 6 } });
     expect(run.results.models.map((x) => x.model)).toEqual(['bow_1', 'bow_2']);
-    // The run's lock is gone with the run.
-    expect(await store.head(`runs/${run.runId}/lock.json`)).toBeUndefined();
+    // The run's lease is released with the run (kept as a record of its last fencing token).
+    expect(JSON.parse((await store.getOrThrow(`runs/${run.runId}/lock.json`)).toString())).toMatchObject({ token: 1, releasedAt: expect.any(String) });
   }, 120_000);
 
   it('records a failed Train in the manifest under the graph\'s stage name, keeping what earlier stages wrote', async () => {
@@ -57,7 +57,7 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(m.failure).toEqual({ stage: 'Train', error: expect.stringMatching(/^InternalError: ENOSPC/), errorName: 'InternalError', retryable: false });
     expect(m.stages.featurize?.status).toBe('succeeded');
     expect(m.stages.report).toBeUndefined();
-    expect(await store.head('runs/tiny-failing/lock.json')).toBeUndefined();
+    expect(JSON.parse((await store.getOrThrow('runs/tiny-failing/lock.json')).toString())).toMatchObject({ releasedAt: expect.any(String) });
   }, 120_000);
 
   /** The tiny experiment with `edit` applied, written as `<name>.json` in the test folder. */
@@ -78,6 +78,48 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(await store.list('')).toEqual([]);
   });
 
+  it('refuses a resume of a finished run with an edited experiment before writing anything: the run, its report and the stored experiment stay as they were', async () => {
+    const store = new FsBlobStore(join(dir, 'finished'));
+    const file = tinyWith('finished', () => undefined);
+    const done = await runLocal({ store, data, experimentPath: file, quick: true, workers: 1, reporter: silentReporter, runId: 'tiny-finished' });
+    const snapshot = async () =>
+      Object.fromEntries(await Promise.all((await store.list('')).map(async (o) => [o.key, (await store.getOrThrow(o.key)).toString('base64')] as const)));
+    const before = await snapshot();
+    // The user edits the experiment and names the finished run.
+    const edited = tinyWith('finished', (e) => (e.training!.epochs = 3));
+    const err = await runLocal({ store, data, experimentPath: edited, quick: true, workers: 1, reporter: silentReporter, runId: 'tiny-finished' }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.name).toBe('InputChangedError');
+    expect(err?.message).toMatch(
+      new RegExp(`^${edited.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: run tiny-finished \\(--run-id\\) was started from other bytes of experiments/finished\\.json \\(sha256 [0-9a-f]{64}; .* has [0-9a-f]{64}\\); it is left as it is\\. To run this experiment, leave out --run-id`),
+    );
+    // Not one byte changed: still succeeded, the report with its results, the stored experiment the run's own.
+    expect(await snapshot()).toEqual(before);
+    expect((await readManifest(store, 'tiny-finished')).status).toBe('succeeded');
+    expect(done.results.models).toHaveLength(2);
+  }, 120_000);
+
+  it('a later attempt on a finished run that fails (its data changed) leaves it succeeded with its report', async () => {
+    const store = new FsBlobStore(join(dir, 'finished-data'));
+    const copy = new FsBlobStore(join(dir, 'finished-data-root'));
+    for (const key of ['sst2/train.tsv', 'sst2/test.tsv', 'imdb.csv.gz']) {
+      await copy.put(key, await data.getOrThrow(key));
+    }
+    const file = tinyWith('finished-data', () => undefined);
+    await runLocal({ store, data: copy, experimentPath: file, quick: true, workers: 1, reporter: silentReporter, runId: 'tiny-finished-data' });
+    const report = (await store.getOrThrow('runs/tiny-finished-data/report/report.html')).toString();
+    await copy.put('sst2/test.tsv', 'sentence\tlabel\nchanged\t1\n');
+    await expect(runLocal({ store, data: copy, experimentPath: file, quick: true, workers: 1, reporter: silentReporter, runId: 'tiny-finished-data' })).rejects.toThrow(
+      /sst2\/test\.tsv changed after run tiny-finished-data pinned it/,
+    );
+    const m = await readManifest(store, 'tiny-finished-data');
+    expect(m.status).toBe('succeeded');
+    expect(m.failure).toBeUndefined();
+    expect((await store.getOrThrow('runs/tiny-finished-data/report/report.html')).toString()).toBe(report);
+  }, 120_000);
+
   it('fails a run whose estimate is above the limit in Prepare, with the numbers, recorded as a permanent failure; nothing computed', async () => {
     const store = new FsBlobStore(join(dir, 'over-budget'));
     const deployment = await testDeployment({ maxRunCostUsd: '0.0001' });
@@ -89,7 +131,7 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect(m.stages.prepare).toMatchObject({ status: 'failed', errorName: 'BudgetExceededError', retryable: false });
     // No split, shard, vocabulary, feature or model: only the run's record and the page saying why it failed.
     const keys = (await store.list('runs/tiny-over-budget/')).map((o) => o.key);
-    expect(keys.sort()).toEqual(['runs/tiny-over-budget/manifest.json', 'runs/tiny-over-budget/report/report.html']);
+    expect(keys.sort()).toEqual(['runs/tiny-over-budget/lock.json', 'runs/tiny-over-budget/manifest.json', 'runs/tiny-over-budget/report/report.html']);
     expect((await store.getOrThrow('runs/tiny-over-budget/report/report.html')).toString()).toMatch(/BudgetExceededError/);
     expect(await store.list('cache/')).toEqual([]);
   }, 120_000);
