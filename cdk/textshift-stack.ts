@@ -98,7 +98,9 @@ export class TextshiftStack extends Stack {
       ...config.functions.markFailed,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(markFailed.role, bucket, { read: [anyRun.manifest], write: [anyRun.manifest, anyRun.report('report.html')] });
+    // The run's lease: MarkFailed records a failure only for the execution holding the run, then releases it (a
+    // redrive takes it back).
+    grantPrefixes(markFailed.role, bucket, { read: [anyRun.manifest, anyRun.lock], write: [anyRun.manifest, anyRun.lock, anyRun.report('report.html')] });
 
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
     // options a local run's estimate reads from cdk.json).

@@ -4,8 +4,9 @@
 //
 // Recorded (real SDK requests, seen by the middleware of src/store/aws-calls.ts):
 //   - every S3 request of Prepare, Featurize, Report and MarkFailed (in-process handlers) and of the trainer (a
-//     local process that logs its calls to a file) in two executions of the synthesized definition: a fresh run,
-//     then the same run again (every stage finds its outputs) with Report failing, so MarkFailed records it;
+//     local process that logs its calls to a file) in two executions of the synthesized definition: a fresh run
+//     whose Report fails, so MarkFailed records it, then the same run again by another execution (it takes over
+//     the run's lease; every stage finds its outputs) to the end;
 //   - Report's GetExecutionHistory in those runs (the emulator answers that the execution does not exist);
 //   - Report's billing requests (GetExecutionHistory, DescribeJobs, FilterLogEvents) through its real SDK clients,
 //     answered by a loopback endpoint from the recorded responses in test/fixtures/billing.
@@ -132,10 +133,12 @@ describe.skipIf(SKIP)('IAM conformance: every AWS call of a run, recorded or der
     const workflow = bed.workflow(stack, callLogEnvironment(callLog));
     const inStage: TaskInterceptor = (call, invoke) => recorder.stage(call.fn, invoke);
     const input = { experimentKey: bed.experimentKey, runId, quick: true };
-    executions.push(await workflow.execute(input, runId, inStage));
+    // Report fails first, so MarkFailed records it (a finished run is never marked failed); the second execution
+    // takes the run over (MarkFailed released its lease) and finishes it, every stage finding its outputs.
     const reportFails: TaskInterceptor = (call, invoke) =>
       call.fn === 'report' ? Promise.reject(Object.assign(new Error('report failed on purpose'), { name: 'InjectedFailure' })) : inStage(call, invoke);
-    executions.push(await workflow.execute(input, `${runId}-again`, reportFails));
+    executions.push(await workflow.execute(input, runId, reportFails));
+    executions.push(await workflow.execute(input, `${runId}-again`, inStage));
     recorder.addCallLog(TRAINER, callLog);
     billed = await recordBillingCalls();
   }, SYNTH_TIMEOUT + 240_000);
@@ -147,13 +150,13 @@ describe.skipIf(SKIP)('IAM conformance: every AWS call of a run, recorded or der
     rmSync(logDir, { recursive: true, force: true });
   });
 
-  it('recorded the calls of every stage: a fresh run, the same run with Report failing into MarkFailed, and billing', () => {
+  it('recorded the calls of every stage: a fresh run with Report failing into MarkFailed, the same run resumed by another execution, and billing', () => {
     const byStage = new Map<string, RecordedCall[]>();
     for (const c of recorder.calls) byStage.set(c.stage, [...(byStage.get(c.stage) ?? []), c]);
     const summary = [...byStage].map(([stage, calls]) => `  ${stage}: ${calls.length} calls (${[...new Set(calls.map((c) => c.command.replace(/Command$/, '')))].sort().join(', ')})`);
     console.log(`[iam] recorded AWS calls by stage:\n${summary.join('\n')}`);
-    expect(executions.map((e) => e.status)).toEqual(['SUCCEEDED', 'FAILED']);
-    expect(executions[1]!.lambdaCalls.map((c) => c.fn)).toContain('mark-failed');
+    expect(executions.map((e) => e.status)).toEqual(['FAILED', 'SUCCEEDED']);
+    expect(executions[0]!.lambdaCalls.map((c) => c.fn)).toContain('mark-failed');
     expect([...new Set(recorder.calls.map((c) => c.stage))].sort()).toEqual(['featurize', 'mark-failed', 'prepare', 'report', BILLING, TRAINER].sort());
     // Report asked for its execution's billed usage (the emulator does not know the interpreter's execution).
     expect(recorder.calls).toContainEqual(expect.objectContaining({ stage: 'report', command: 'GetExecutionHistoryCommand', error: 'ExecutionDoesNotExist' }));

@@ -71,7 +71,7 @@ describe.skipIf(SKIP)(`the synthesized state machine in aws-local-stepfunctions:
 
   it('passed only keys between states: Prepare planned the shards (in S3) that Featurize was invoked with', async () => {
     const prepare = execution.lambdaCalls.find((c) => c.fn === 'prepare')!;
-    expect(prepare.event).toEqual({ experimentKey: 'experiments/tiny.json', runId, quick: true });
+    expect(prepare.event).toEqual({ prepareInput: { experimentKey: 'experiments/tiny.json', runId, quick: true }, execution: expect.stringMatching(/^arn:aws:states:.*:execution:/) });
     const { shardPlan } = prepare.result as PrepareOutput;
     expect(shardPlan).toEqual({ key: `runs/${runId}/shards.json`, count: 6, batches: 6, resultsPrefix: `runs/${runId}/featurize-map` });
     const planned = await readShardPlan(store, runId, shardPlan);

@@ -143,8 +143,8 @@ describe('IAM least privilege', () => {
     ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'], ['runs/*/splits/*/*.jsonl.gz'], ['experiments/*', 'datasets/*'])],
     ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'])],
     ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*'], ['runs/*'], ['runs/*/checkpoints.zip'])],
-    // MarkFailed also writes the failed run's report page (why it failed).
-    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json'], ['runs/*/manifest.json', 'runs/*/report/report.html'])],
+    // MarkFailed also writes the failed run's report page (why it failed), and reads and releases the run's lease.
+    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json', 'runs/*/lock.json'], ['runs/*/manifest.json', 'runs/*/lock.json', 'runs/*/report/report.html'])],
     ['the trainer job', 'TrainingJobRoleDefaultPolicy', rw(['runs/*', 'cache/*'], ['runs/*'])],
   ])('%s reaches only its key prefixes', (_name, policy, expected) => {
     expect(s3Access(policy)).toEqual(expected);
