@@ -26,6 +26,11 @@ export function modelPrefix(spec: FeatureConfig & { kind: 'bert' }): string {
 
 const FILES_THAT_DEFINE_OUTPUTS = /(^|\/)(onnx\/model\.onnx|config\.json|vocab\.txt|tokenizer\.json|tokenizer_config\.json)$/;
 
+/** Whether a file of a BERT-family model folder (its path inside the folder) is one the encoder reads: its vectors depend on it. */
+export function definesOutputs(path: string): boolean {
+  return FILES_THAT_DEFINE_OUTPUTS.test(path);
+}
+
 /**
  * A local folder holding a store prefix: the folder itself for a folder store, else a download into a temp folder
  * named by the listing's keys, sizes and ETags (renamed into place when complete). Later shards in the container
@@ -76,7 +81,7 @@ const bertHashes = new Map<string, { listing: string; hash: Promise<string> }>()
 
 /** Hash of the files of a model folder that determine its vectors; throws naming the folder when it has no model. */
 async function bertModelHash(store: BlobStore, prefix: string): Promise<string> {
-  const files = (await store.list(prefix)).filter((o) => FILES_THAT_DEFINE_OUTPUTS.test(o.key.slice(prefix.length)));
+  const files = (await store.list(prefix)).filter((o) => definesOutputs(o.key.slice(prefix.length)));
   if (!files.some((f) => f.key.endsWith('onnx/model.onnx'))) {
     throw new MissingInputError(
       `${store.url}/${prefix}onnx/model.onnx not found: install the model there with textshift models fetch or textshift models import (then models push for a bucket)`,
