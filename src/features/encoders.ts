@@ -7,6 +7,7 @@ import { modelPrefix as modelKeyPrefix } from '../run/keys.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { joinColumnBlocks } from '../matrix/features.js';
 import { POOLINGS, type Pooling } from './bert/pooling.js';
+import { definesOutputs } from './bert/model-files.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 
 /**
@@ -22,13 +23,6 @@ export async function denseEncoderFactory(kind: string): Promise<DenseEncoderFac
 /** Store prefix of a BERT-family model folder (HF/optimum layout). */
 export function modelPrefix(spec: FeatureConfig & { kind: 'bert' }): string {
   return modelKeyPrefix(spec.model);
-}
-
-const FILES_THAT_DEFINE_OUTPUTS = /(^|\/)(onnx\/model\.onnx|config\.json|vocab\.txt|tokenizer\.json|tokenizer_config\.json)$/;
-
-/** Whether a file of a BERT-family model folder (its path inside the folder) is one the encoder reads: its vectors depend on it. */
-export function definesOutputs(path: string): boolean {
-  return FILES_THAT_DEFINE_OUTPUTS.test(path);
 }
 
 /**

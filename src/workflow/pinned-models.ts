@@ -6,7 +6,7 @@
  * an unversioned bucket: no older version to read) refused, never mixed: one encoder per run.
  */
 import type { Experiment } from '../config/experiment.js';
-import { definesOutputs } from '../features/encoders.js';
+import { definesOutputs } from '../features/bert/model-files.js';
 import { PREFIXES, modelPrefix } from '../run/keys.js';
 import { updateManifest, type Manifest } from '../run/manifest.js';
 import type { InputPin } from '../run/records.js';
