@@ -52,9 +52,11 @@ export class TextshiftStack extends Stack {
       architecture: lambda.Architecture.ARM_64,
     });
     // It reads the experiment and dataset versions the run pinned (the upload's, or those it first read); split files
-    // are streamed (a multipart upload once a part exceeds 5 MiB, aborted if Prepare fails).
+    // are streamed (a multipart upload once a part exceeds 5 MiB, aborted if Prepare fails). models/: it pins the
+    // BERT-family model folders the run uses (HEAD each file; without versions, its sha256), and the cost guard reads
+    // their textshift-model.json.
     grantPrefixes(prepare.role, bucket, {
-      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)],
+      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.models), all(PREFIXES.runs)],
       write: [all(PREFIXES.runs)],
       versions: [all(PREFIXES.experiments), all(PREFIXES.datasets)],
       streamed: [anyRun.split('*', '*')],
@@ -62,7 +64,8 @@ export class TextshiftStack extends Stack {
 
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
     // records each shard's result next to the shard task under runs/<id>/featurized/. It reads its texts from the
-    // run's splits, never datasets/; models/ only for BERT-family features (their ONNX model folders).
+    // run's splits, never datasets/; models/ only for BERT-family features (their ONNX model folders), at the versions
+    // the run pinned.
     const featurize = new Featurize(this, 'Featurize', {
       ...common,
       functionName: functionNames.featurize,
@@ -72,6 +75,7 @@ export class TextshiftStack extends Stack {
     grantPrefixes(featurize.stage.role, bucket, {
       read: [all(PREFIXES.runs), all(PREFIXES.models), all(PREFIXES.cache)],
       write: [all(PREFIXES.cache), shardResultKey(all(anyRun.shardsPrefix))],
+      versions: [all(PREFIXES.models)],
     });
 
     // Report: results table, plots, HTML, cost report and the checkpoint archive, all under the run.

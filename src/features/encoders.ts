@@ -7,6 +7,7 @@ import { modelPrefix as modelKeyPrefix } from '../run/keys.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { joinColumnBlocks } from '../matrix/features.js';
 import { POOLINGS, type Pooling } from './bert/pooling.js';
+import { definesOutputs } from './bert/model-files.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 
 /**
@@ -23,8 +24,6 @@ export async function denseEncoderFactory(kind: string): Promise<DenseEncoderFac
 export function modelPrefix(spec: FeatureConfig & { kind: 'bert' }): string {
   return modelKeyPrefix(spec.model);
 }
-
-const FILES_THAT_DEFINE_OUTPUTS = /(^|\/)(onnx\/model\.onnx|config\.json|vocab\.txt|tokenizer\.json|tokenizer_config\.json)$/;
 
 /**
  * A local folder holding a store prefix: the folder itself for a folder store, else a download into a temp folder
@@ -76,7 +75,7 @@ const bertHashes = new Map<string, { listing: string; hash: Promise<string> }>()
 
 /** Hash of the files of a model folder that determine its vectors; throws naming the folder when it has no model. */
 async function bertModelHash(store: BlobStore, prefix: string): Promise<string> {
-  const files = (await store.list(prefix)).filter((o) => FILES_THAT_DEFINE_OUTPUTS.test(o.key.slice(prefix.length)));
+  const files = (await store.list(prefix)).filter((o) => definesOutputs(o.key.slice(prefix.length)));
   if (!files.some((f) => f.key.endsWith('onnx/model.onnx'))) {
     throw new MissingInputError(
       `${store.url}/${prefix}onnx/model.onnx not found: install the model there with textshift models fetch or textshift models import (then models push for a bucket)`,

@@ -25,6 +25,12 @@ export interface Manifest {
    * redriven Prepare reads exactly these versions, or fails if a folder's file changed (absent in old manifests).
    */
   pinned?: Record<string, InputPin>;
+  /**
+   * Every file of the BERT-family model folders the run encodes with (run-store key `models/<name>/...` -> the version
+   * Prepare pinned): every Featurize shard reads exactly these, or fails if a folder's file changed (absent in old
+   * manifests). Apart from `pinned`, whose keys are in the data store.
+   */
+  pinnedModels?: Record<string, InputPin>;
   /** Rows skipped under `onBadRow: "skip"`, per dataset: the count and the first few. */
   skippedRows: Record<string, { count: number; first: SkippedRow[] }>;
   /** Examples per dataset part after splitting and subsampling, per feature family. */

@@ -87,6 +87,16 @@ async function hashObject(store: BlobStore, key: string, options: ReadOptions = 
   return hash.digest('hex');
 }
 
+/** The pin of a stored object as it is now (its version, else its sha256), or undefined when it does not exist. */
+export async function pinOf(data: BlobStore, key: string): Promise<InputPin | undefined> {
+  const info = await data.head(key);
+  if (!info) return undefined;
+  const pin: InputPin = { bytes: info.size, ...(info.etag === undefined ? {} : { etag: info.etag }) };
+  if (info.version !== undefined) pin.version = info.version;
+  else pin.sha256 = await hashObject(data, key);
+  return pin;
+}
+
 /**
  * The pins of the run's dataset files: those the run's manifest already holds, plus, for keys not pinned yet, the current
  * object (its version, etag and size; its sha256 where the store keeps no versions), recorded in the manifest before
@@ -98,12 +108,8 @@ export async function pinDatasets(data: BlobStore, store: BlobStore, manifest: M
   const fresh: Record<string, InputPin> = {};
   for (const key of keys) {
     if (current[key] || fresh[key]) continue;
-    const info = await data.head(key);
-    if (!info) continue;
-    const pin: InputPin = { bytes: info.size, ...(info.etag === undefined ? {} : { etag: info.etag }) };
-    if (info.version !== undefined) pin.version = info.version;
-    else pin.sha256 = await hashObject(data, key);
-    fresh[key] = pin;
+    const pin = await pinOf(data, key);
+    if (pin) fresh[key] = pin;
   }
   if (Object.keys(fresh).length === 0) return current;
   const m = await updateManifest(store, manifest.runId, (m) => {
@@ -113,7 +119,7 @@ export async function pinDatasets(data: BlobStore, store: BlobStore, manifest: M
 }
 
 /** Checks that an unversioned input still has its pinned bytes: an unchanged etag says so cheaply, else its sha256. */
-async function checkUnchanged(data: BlobStore, key: string, pin: InputPin, runId: string): Promise<void> {
+export async function checkUnchanged(data: BlobStore, key: string, pin: InputPin, runId: string): Promise<void> {
   const info = await data.head(key);
   // A missing file fails in the reader, which names every path tried.
   if (!info || (pin.etag !== undefined && info.etag === pin.etag) || pin.sha256 === undefined) return;

@@ -49,10 +49,14 @@ const RECORDED_DEPLOYMENT = { account: '123456789012', region: 'eu-west-1', buck
  * Patterns are shown with <bucket>, <region> and <account> for the deployment's values.
  */
 const JUSTIFIED_UNUSED: Record<string, string[]> = {
-  // BERT-family featurizers read their model folder; the tiny experiment has only a BoW family.
-  featurize: ['s3:GetObject <bucket>/models/*'],
-  // A multipart upload of a split file that fails is aborted (the tiny experiment's splits fit in one part).
-  prepare: ['s3:AbortMultipartUpload <bucket>/runs/*/splits/*/*.jsonl.gz'],
+  // BERT-family featurizers read their model folder at its pinned versions; the tiny experiment has only a BoW family.
+  featurize: ['s3:GetObject <bucket>/models/*', 's3:GetObjectVersion <bucket>/models/*'],
+  prepare: [
+    // Prepare pins the model folders of BERT-family families (and the guard reads their records); tiny has none.
+    's3:GetObject <bucket>/models/*',
+    // A multipart upload of a split file that fails is aborted (the tiny experiment's splits fit in one part).
+    's3:AbortMultipartUpload <bucket>/runs/*/splits/*/*.jsonl.gz',
+  ],
   report: [
     // A multipart upload of checkpoints.zip that fails is aborted (only archives above one part use multipart).
     's3:AbortMultipartUpload <bucket>/runs/*/checkpoints.zip',

@@ -3,6 +3,7 @@ import { createFeaturizer, featurizerIdentity, shardContentHash, type Featurizer
 import { featureCacheKey, isShardOf, shardResultKey } from '../../run/keys.js';
 import { memoized, type StageContext } from '../context.js';
 import { readManifest } from '../../run/manifest.js';
+import { pinnedModelStore } from '../pinned-models.js';
 import type { FeaturizeInput, FeaturizeOutput } from '../stage-io.js';
 import { readSplit, splitMemoKey } from '../split-files.js';
 import type { ShardTask } from '../../run/records.js';
@@ -35,14 +36,16 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
     if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
     return e.text;
   });
+  // The encoder reads its model at the versions the run pinned: one encoder per run, whatever was uploaded since.
+  const models = pinnedModelStore(store, manifest.pinnedModels ?? {}, input.runId);
   const { identity, ext, blocks } = await memoized(ctx, `identity:${input.runId}:${task.feature}`, () =>
-    featurizerIdentity(task.feature, spec, store, input.runId),
+    featurizerIdentity(task.feature, spec, models, input.runId),
   );
   const cacheKey = featureCacheKey(shardContentHash(identity, texts), ext);
   const cached = (await store.head(cacheKey)) !== undefined;
   if (!cached) {
     const featurizer = await memoized<Featurizer>(ctx, `featurizer:${input.runId}:${task.feature}`, () =>
-      createFeaturizer(task.feature, spec, store, input.runId),
+      createFeaturizer(task.feature, spec, models, input.runId),
     );
     await store.put(cacheKey, await featurizer.encode(texts));
   }

@@ -7,6 +7,7 @@ import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
 import { asStage, createManifest, findManifest, readManifest, updateManifest, type Manifest } from '../../run/manifest.js';
 import { InputChangedError, checkPinned, pinDatasets, pinnedRecord, pinnedStore, readExperiment, type ExperimentRead } from '../pinned-inputs.js';
+import { pinModels } from '../pinned-models.js';
 import type { PrepareInput, PrepareOutput } from '../stage-io.js';
 import { fileProfiles, readData, writeData } from '../prepare-data.js';
 import { packageVersions } from '../versions.js';
@@ -84,6 +85,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   const manifest: Manifest = existing ?? (await createRunManifest(store, { runId, experimentKey, exp, read, quick, full }));
   return asStage(store, runId, 'prepare', async () => {
     const pins = await pinDatasets(ctx.data, store, manifest, datasetFiles(exp));
+    await pinModels(store, manifest, exp);
     const data = pinnedStore(ctx.data, pins, runId);
     // The guard sizes the run from the first read of the pinned files, before any split, shard or vocabulary is
     // written (the same read plans the splits: the files are not read once more for the guard).

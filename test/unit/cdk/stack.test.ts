@@ -140,8 +140,9 @@ const rw = (read: string[], write: string[], streamed: string[] = [], versions: 
 
 describe('IAM least privilege', () => {
   it.each([
-    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'runs/*'], ['runs/*'], ['runs/*/splits/*/*.jsonl.gz'], ['experiments/*', 'datasets/*'])],
-    ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'])],
+    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'models/*', 'runs/*'], ['runs/*'], ['runs/*/splits/*/*.jsonl.gz'], ['experiments/*', 'datasets/*'])],
+    // Featurize reads the model files at the versions the run pinned.
+    ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'], [], ['models/*'])],
     ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*'], ['runs/*'], ['runs/*/checkpoints.zip'])],
     // MarkFailed also writes the failed run's report page (why it failed), and reads and releases the run's lease.
     ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json', 'runs/*/lock.json'], ['runs/*/manifest.json', 'runs/*/lock.json', 'runs/*/report/report.html'])],

@@ -1,13 +1,13 @@
 // A warm featurize container (the Lambda handlers' deploymentStageContext keeps stores, memo and encoder caches
-// between invocations) must not replay a failure whose cause is gone: a BERT shard that failed because the model
-// was not uploaded yet succeeds when it is featurized again (a redrive) after the upload, in the same process.
+// between invocations) must not replay a failure whose cause is gone: a BERT shard that failed because a file of the
+// run's model was gone succeeds when it is featurized again (a redrive) once the file is back, in the same process.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTestModel, TEST_MODEL_PRESETS } from '../../../scripts/onnx/test-model.js';
-import { MissingInputError } from '../../../src/errors/index.js';
+import { InputChangedError } from '../../../src/workflow/pinned-inputs.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { deploymentStageContext } from '../../../src/workflow/deployment-context.js';
@@ -23,6 +23,7 @@ let runId: string;
 let shardKey: string;
 
 beforeAll(async () => {
+  await writeTestModel(join(dir, 'models', 'tiny-bert'), TEST_MODEL_PRESETS.tiny);
   await store.put('experiments/tiny-bert.json', readFileSync(new URL('../../fixtures/experiments/tiny-bert.json', import.meta.url)));
   const ctx = { store, data: new FsBlobStore(dataRoot()), reporter: silentReporter, memo: new Map() };
   runId = (await prepare(ctx, { experimentKey: 'experiments/tiny-bert.json', quick: true }, { deployment: await testDeployment() })).runId;
@@ -31,15 +32,18 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('a warm featurize container', () => {
-  it('featurizes a BERT shard that failed for a missing model once the model is uploaded', async () => {
+  it('featurizes a BERT shard that failed for a model file gone once the file is back', async () => {
+    const onnx = 'models/tiny-bert/onnx/model.onnx';
+    const model = await store.getOrThrow(onnx);
+    await store.delete(onnx);
     const failed = await featurize(deploymentStageContext(runId, env), { runId, shardKey }).then(
       () => undefined,
       (err: unknown) => err,
     );
-    expect(failed).toBeInstanceOf(MissingInputError);
-    expect((failed as Error).message).toContain('models/tiny-bert/onnx/model.onnx not found');
+    expect(failed).toBeInstanceOf(InputChangedError);
+    expect((failed as Error).message).toContain(`${join(dir, ...onnx.split('/'))} was removed after run ${runId} pinned it`);
 
-    await writeTestModel(join(dir, 'models', 'tiny-bert'), TEST_MODEL_PRESETS.tiny);
+    await store.put(onnx, model);
     const ctx = deploymentStageContext(runId, env);
     const out = await featurize(ctx, { runId, shardKey });
     expect(out).toMatchObject({ shardKey, cached: false });
