@@ -1,5 +1,6 @@
-// The one place a test can see every AWS SDK request the product makes (the IAM conformance test checks each
-// against the deployment's policies). Production installs no observer: a request then costs one check.
+// Where a test sees every AWS SDK request the product makes (the IAM conformance test checks each against the
+// deployment's policies): eslint.config.js refuses a client not built by a factory that makes it observable, and the
+// test records at the HTTP layer too. Production installs no observer: a request then costs one check.
 
 /** One AWS SDK request, as its client sent it. */
 export interface AwsCall {

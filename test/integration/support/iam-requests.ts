@@ -35,7 +35,16 @@ const S3_OBJECT_ACTIONS: Record<string, string> = {
   CompleteMultipartUploadCommand: 's3:PutObject',
   AbortMultipartUploadCommand: 's3:AbortMultipartUpload',
   DeleteObjectCommand: 's3:DeleteObject',
+  // What the recorder at the HTTP layer may see from a client other than the product's stores.
+  ListPartsCommand: 's3:ListMultipartUploadParts',
 };
+
+/** The version in a copy source ("bucket/key?versionId=v"), which makes the read a GetObjectVersion. */
+function copySourceRequest(source: string): IamRequest {
+  const [path, query = ''] = source.replace(/^\//, '').split('?');
+  const action = new URLSearchParams(query).has('versionId') ? 's3:GetObjectVersion' : 's3:GetObject';
+  return { action, resource: `arn:aws:s3:::${path}`, context: S3_TRANSPORT };
+}
 
 /** Errors S3 answers a read of a missing key with (NoSuchKey for GET, a bare 404 for HEAD). */
 const MISSING_KEY_ERRORS = new Set(['NoSuchKey', 'NotFound']);
@@ -47,11 +56,14 @@ function required(call: RecordedCall, name: string): string {
 }
 
 function s3Requests(call: RecordedCall): IamRequest[] {
+  // ListBuckets is authorized on no bucket.
+  if (call.command === 'ListBucketsCommand') return [{ action: 's3:ListAllMyBuckets', resource: '*', context: S3_TRANSPORT }];
   const bucketArn = `arn:aws:s3:::${required(call, 'Bucket')}`;
   const objectAction = S3_OBJECT_ACTIONS[call.command];
   if (objectAction) {
-    // A read of a given version is authorized as GetObjectVersion (S3 API reference, GetObject and HeadObject).
-    const action = objectAction === 's3:GetObject' && call.params.VersionId !== undefined ? 's3:GetObjectVersion' : objectAction;
+    // A read or delete of a given version is authorized as GetObjectVersion or DeleteObjectVersion (S3 API reference).
+    const versioned = call.params.VersionId !== undefined;
+    const action = versioned && objectAction === 's3:GetObject' ? 's3:GetObjectVersion' : versioned && objectAction === 's3:DeleteObject' ? 's3:DeleteObjectVersion' : objectAction;
     const requests = [{ action, resource: `${bucketArn}/${required(call, 'Key')}`, context: S3_TRANSPORT }];
     // S3 answers a read of a missing key with 404 only when the caller may list the bucket (else 403 AccessDenied),
     // and the stages' "does this output exist yet?" checks rely on the 404.
@@ -69,6 +81,22 @@ function s3Requests(call: RecordedCall): IamRequest[] {
     }
     case 'HeadBucketCommand':
       return [{ action: 's3:ListBucket', resource: bucketArn, context: S3_TRANSPORT }];
+    case 'ListObjectsCommand':
+      return [{ action: 's3:ListBucket', resource: bucketArn, context: { ...S3_TRANSPORT, 's3:prefix': String(call.params.Prefix ?? '') } }];
+    case 'ListObjectVersionsCommand':
+      return [{ action: 's3:ListBucketVersions', resource: bucketArn, context: { ...S3_TRANSPORT, 's3:prefix': String(call.params.Prefix ?? '') } }];
+    case 'ListMultipartUploadsCommand':
+      return [{ action: 's3:ListBucketMultipartUploads', resource: bucketArn, context: S3_TRANSPORT }];
+    // A copy writes its target and reads its source.
+    case 'CopyObjectCommand':
+    case 'UploadPartCopyCommand':
+      return [{ action: 's3:PutObject', resource: `${bucketArn}/${required(call, 'Key')}`, context: S3_TRANSPORT }, copySourceRequest(required(call, 'CopySource'))];
+    // DeleteObjects is authorized as DeleteObject of each key it names.
+    case 'DeleteObjectsCommand': {
+      const keys = call.params.Keys;
+      if (!Array.isArray(keys)) throw new Error(`${call.stage}: DeleteObjects without Keys`);
+      return keys.map((key) => ({ action: 's3:DeleteObject', resource: `${bucketArn}/${key}`, context: S3_TRANSPORT }));
+    }
     default:
       throw new Error(`${call.stage}: no IAM mapping for S3 ${call.command} (add it to iam-requests.ts)`);
   }
@@ -92,6 +120,10 @@ export function iamRequestsOf(call: RecordedCall, where: Where): IamRequest[] {
         const group = required(call, 'logGroupName');
         return [{ action: 'logs:FilterLogEvents', resource: `arn:aws:logs:${where.region}:${where.account}:log-group:${group}`, context: {} }];
       }
+      break;
+    case 'STSClient':
+      // Every principal may ask who it is: no policy can deny GetCallerIdentity.
+      if (call.command === 'GetCallerIdentityCommand') return [];
       break;
   }
   throw new Error(`${call.stage}: no IAM mapping for ${command} (add it to iam-requests.ts)`);

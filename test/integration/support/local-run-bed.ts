@@ -14,9 +14,10 @@ export interface LocalRunBed {
   experimentKey: string;
   /**
    * The stack's state machine, ready to execute locally against this bucket (`trainerEnv`: see LocalWorkflowOptions;
-   * `endpoint`: where handlers and the trainer reach S3, the emulator unless a test puts a proxy in between).
+   * `endpoint`: where handlers and the trainer reach S3, the emulator unless a test puts a proxy in between;
+   * `accessKeyIds`: the access key id of each actor, see LocalWorkflowOptions).
    */
-  workflow(stack: SynthesizedStack, trainerEnv?: Record<string, string>, endpoint?: string): LocalWorkflow;
+  workflow(stack: SynthesizedStack, trainerEnv?: Record<string, string>, endpoint?: string, accessKeyIds?: Record<string, string>): LocalWorkflow;
   /** Restores the environment the in-process handlers were given and removes the bucket. */
   dispose(): Promise<void>;
 }
@@ -34,7 +35,7 @@ export async function localRunBed(clients: DeployClients): Promise<LocalRunBed> 
       bucket,
       store: new S3BlobStore({ bucket, client: clients.s3 }),
       experimentKey,
-      workflow(stack, trainerEnv, endpoint) {
+      workflow(stack, trainerEnv, endpoint, accessKeyIds) {
         const w = new LocalWorkflow(stack, {
           bucket,
           account: Account!,
@@ -49,6 +50,7 @@ export async function localRunBed(clients: DeployClients): Promise<LocalRunBed> 
             AWS_SECRET_ACCESS_KEY: 'test',
           },
           ...(trainerEnv ? { trainerEnv } : {}),
+          ...(accessKeyIds ? { accessKeyIds } : {}),
         });
         workflows.push(w);
         return w;

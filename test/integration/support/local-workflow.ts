@@ -108,6 +108,11 @@ export interface LocalWorkflowOptions {
   awsEnv: Record<string, string>;
   /** More environment for trainer processes only (a test's instrumentation, e.g. NODE_OPTIONS). */
   trainerEnv?: Record<string, string>;
+  /**
+   * The access key id each actor signs its requests with, as each has its own role's credentials on AWS: a
+   * functions/ folder, "trainer", or "state machine" (the Distributed Map's ItemReader); others use awsEnv's.
+   */
+  accessKeyIds?: Record<string, string>;
 }
 
 /** Lambda folder, environment and handler of one function in the template. */
@@ -262,12 +267,18 @@ export class LocalWorkflow {
 
   /** A JSON object of the emulator's S3 (what a Distributed Map's ItemReader reads). */
   private async readJson(bucket: string, key: string): Promise<unknown> {
-    const s3 = new S3Client({ endpoint: this.options.awsEnv.AWS_ENDPOINT_URL, region: this.options.region, forcePathStyle: true, credentials: { accessKeyId: this.options.awsEnv.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: this.options.awsEnv.AWS_SECRET_ACCESS_KEY ?? 'test' } });
+    const s3 = new S3Client({ endpoint: this.options.awsEnv.AWS_ENDPOINT_URL, region: this.options.region, forcePathStyle: true, credentials: { accessKeyId: this.options.accessKeyIds?.['state machine'] ?? this.options.awsEnv.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: this.options.awsEnv.AWS_SECRET_ACCESS_KEY ?? 'test' } });
     try {
       return JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString());
     } finally {
       s3.destroy();
     }
+  }
+
+  /** The AWS_ACCESS_KEY_ID of `actor`, when the options give it one. */
+  private accessKeyEnv(actor: string): Record<string, string> {
+    const id = this.options.accessKeyIds?.[actor];
+    return id === undefined ? {} : { AWS_ACCESS_KEY_ID: id };
   }
 
   /** Puts back every environment variable the in-process handlers were given. */
@@ -304,7 +315,7 @@ export class LocalWorkflow {
     // Each function sees its own template environment (BUCKET, settings); only one function runs at a time,
     // except parallel invocations of the same one, which set the same values.
     for (const other of this.functions.values()) for (const k of Object.keys(other.environment)) this.setEnv(k, undefined);
-    for (const [k, v] of Object.entries({ ...fn.environment, ...this.options.awsEnv })) if (!functionEnvironmentSkipped.has(k)) this.setEnv(k, v);
+    for (const [k, v] of Object.entries({ ...fn.environment, ...this.options.awsEnv, ...this.accessKeyEnv(fn.folder) })) if (!functionEnvironmentSkipped.has(k)) this.setEnv(k, v);
 
     // Lambda receives the payload as JSON, not as the interpreter's object.
     const event = JSON.parse(JSON.stringify(Payload)) as unknown;
@@ -334,7 +345,7 @@ export class LocalWorkflow {
     const child = spawn(program === 'node' ? process.execPath : program!, [...entryArgs, ...args], {
       cwd: REPO_ROOT,
       // A container sees only its image's and its job's environment, plus what the job role provides.
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...definition.environment, ...this.options.awsEnv, ...this.options.trainerEnv },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...definition.environment, ...this.options.awsEnv, ...this.accessKeyEnv('trainer'), ...this.options.trainerEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (d: Buffer) => (job.stdout += d.toString()));
