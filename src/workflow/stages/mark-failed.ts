@@ -5,6 +5,7 @@ import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
 import { updateManifest } from '../../run/manifest.js';
 import { writeFailureReport } from '../../report/index.js';
+import { releaseRun } from '../../cost/spend-ledger.js';
 import type { MarkFailedInput } from '../stage-io.js';
 
 /** The cause text of a Step Functions error object: its Cause (often JSON with errorMessage) or Error. */
@@ -65,6 +66,8 @@ export async function markFailed(ctx: StageContext, input: MarkFailedInput): Pro
   });
   // A failed run has no results; its report page says why it failed, so `report.html` is never missing or stale.
   await writeFailureReport(ctx.store, manifest);
+  // The run has ended: another may take its slot (src/cost/spend-ledger.ts; a run refused or never admitted has none).
+  await releaseRun(ctx.store, input.runId, 'failed');
   ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}${timeLimit ? ` (${timeLimit.reason})` : ''}`);
   return { runId: input.runId, stage: input.stage, error, recorded: true };
 }
