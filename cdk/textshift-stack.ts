@@ -8,11 +8,12 @@ import { StageFunction } from './constructs/stage-function.js';
 import { Storage } from './constructs/storage.js';
 import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
+import { RunAlarms } from './constructs/alarms.js';
 import { Workflow, type WorkflowProps } from './constructs/workflow.js';
 import { acknowledge } from './nag.js';
-import { costOptionsOf, planDeploymentOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
+import { costOptionsOf, deployedPlanDeploymentOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
 import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
-import { PREFIXES, runKeys, shardResultKey } from '#src/run/keys.js';
+import { PREFIXES, SPEND_LEDGER_KEY, runKeys, shardResultKey } from '#src/run/keys.js';
 
 // IAM key patterns, from the same layout the code writes (src/run/keys.ts).
 const anyRun = runKeys('*');
@@ -52,10 +53,11 @@ export class TextshiftStack extends Stack {
       architecture: lambda.Architecture.ARM_64,
     });
     // It reads the experiment and dataset versions the run pinned (the upload's, or those it first read); split files
-    // are streamed (a multipart upload once a part exceeds 5 MiB, aborted if Prepare fails).
+    // are streamed (a multipart upload once a part exceeds 5 MiB, aborted if Prepare fails). It admits the run in the
+    // spend ledger (a conditional read-modify-write of that one object).
     grantPrefixes(prepare.role, bucket, {
-      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs)],
-      write: [all(PREFIXES.runs)],
+      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.runs), SPEND_LEDGER_KEY],
+      write: [all(PREFIXES.runs), SPEND_LEDGER_KEY],
       versions: [all(PREFIXES.experiments), all(PREFIXES.datasets)],
       streamed: [anyRun.split('*', '*')],
     });
@@ -63,11 +65,14 @@ export class TextshiftStack extends Stack {
     // Featurize: one shard per invocation into the content-addressed cache (zip with a trimmed onnxruntime); it
     // records each shard's result next to the shard task under runs/<id>/featurized/. It reads its texts from the
     // run's splits, never datasets/; models/ only for BERT-family features (their ONNX model folders).
+    // Its reserved concurrency bounds the deployment's featurize Lambdas at once, whatever the ledger says (a resumed
+    // run, a slot freed early): the admitted runs at their Distributed Maps' MaxConcurrency, and no more.
     const featurize = new Featurize(this, 'Featurize', {
       ...common,
       functionName: functionNames.featurize,
       bucket,
       ...config.functions.featurize,
+      reservedConcurrency: config.maxConcurrentRuns * config.featurizeConcurrency,
     });
     grantPrefixes(featurize.stage.role, bucket, {
       read: [all(PREFIXES.runs), all(PREFIXES.models), all(PREFIXES.cache)],
@@ -84,11 +89,16 @@ export class TextshiftStack extends Stack {
       ...config.functions.report,
       architecture: lambda.Architecture.ARM_64,
     });
-    // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails).
-    grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)], streamed: [anyRun.checkpointsZip] });
+    // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails). The run's slot in the
+    // spend ledger is released when it succeeds.
+    grantPrefixes(report.role, bucket, {
+      read: [all(PREFIXES.runs), SPEND_LEDGER_KEY],
+      write: [all(PREFIXES.runs), SPEND_LEDGER_KEY],
+      streamed: [anyRun.checkpointsZip],
+    });
 
-    // MarkFailed: records the failed stage in the run's manifest and writes the failed run's report page (why it
-    // failed); it touches nothing else.
+    // MarkFailed: records the failed stage in the run's manifest, writes the failed run's report page (why it failed)
+    // and releases the run's slot in the spend ledger; it touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
       ...common,
       folder: 'mark-failed',
@@ -98,13 +108,17 @@ export class TextshiftStack extends Stack {
       ...config.functions.markFailed,
       architecture: lambda.Architecture.ARM_64,
     });
-    grantPrefixes(markFailed.role, bucket, { read: [anyRun.manifest], write: [anyRun.manifest, anyRun.report('report.html')] });
+    grantPrefixes(markFailed.role, bucket, {
+      read: [anyRun.manifest, SPEND_LEDGER_KEY],
+      write: [anyRun.manifest, anyRun.report('report.html'), SPEND_LEDGER_KEY],
+    });
 
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
     // options a local run's estimate reads from cdk.json).
     report.fn.addEnvironment(DEPLOYMENT_ENV.costOptions, JSON.stringify(costOptionsOf(config)));
-    // Prepare's cost guard plans each run at the same prices and refuses one over its limit before any compute.
-    prepare.fn.addEnvironment(DEPLOYMENT_ENV.planDeployment, JSON.stringify(planDeploymentOf(config)));
+    // Prepare's cost guard plans each run at the same prices and refuses one over its limit before any compute, or over
+    // the deployment's caps across runs (which a local run does not apply).
+    prepare.fn.addEnvironment(DEPLOYMENT_ENV.planDeployment, JSON.stringify(deployedPlanDeploymentOf(config)));
 
     // Training: AWS Batch on GPU (or CPU) instances scaling from zero; one job per feature family.
     const training = new Training(this, 'Training', {
@@ -134,6 +148,7 @@ export class TextshiftStack extends Stack {
       featurizeConcurrency: config.featurizeConcurrency,
       trainConcurrency: config.trainConcurrency,
       timeLimits: config,
+      maxRunHours: config.maxRunHours,
       ...props.workflowVariant,
     });
 
@@ -165,7 +180,10 @@ export class TextshiftStack extends Stack {
     );
 
     // Trigger: uploading experiments/<name>.json starts a run.
-    new Trigger(this, 'Trigger', { bucket, stateMachine: workflow.stateMachine });
+    const trigger = new Trigger(this, 'Trigger', { bucket, stateMachine: workflow.stateMachine });
+
+    // Alarms: failed or timed-out executions, and uploads that could not start a run; mailed when alarmEmail is set.
+    new RunAlarms(this, 'Alarms', { stateMachine: workflow.stateMachine, deadLetters: trigger.deadLetters, email: config.alarmEmail });
 
     new CfnOutput(this, 'BucketName', { value: bucket.bucketName, description: 'Upload datasets/, models/ and experiments/ here' });
     new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn, description: 'Start console runs here' });
