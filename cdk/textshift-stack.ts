@@ -8,11 +8,12 @@ import { StageFunction } from './constructs/stage-function.js';
 import { Storage } from './constructs/storage.js';
 import { Training } from './constructs/training.js';
 import { Trigger } from './constructs/trigger.js';
+import { RunAlarms } from './constructs/alarms.js';
 import { Workflow, type WorkflowProps } from './constructs/workflow.js';
 import { acknowledge } from './nag.js';
-import { costOptionsOf, planDeploymentOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
+import { costOptionsOf, deployedPlanDeploymentOf, trainerInstanceTypes, type DeployConfig, type FunctionName } from '#src/config/deployment.js';
 import { DEPLOYMENT_ENV } from '#src/config/deployment-env.js';
-import { PREFIXES, runKeys, shardResultKey } from '#src/run/keys.js';
+import { PREFIXES, SPEND_LEDGER_KEY, runKeys, shardResultKey } from '#src/run/keys.js';
 
 // IAM key patterns, from the same layout the code writes (src/run/keys.ts).
 const anyRun = runKeys('*');
@@ -54,10 +55,11 @@ export class TextshiftStack extends Stack {
     // It reads the experiment and dataset versions the run pinned (the upload's, or those it first read); split files
     // are streamed (a multipart upload once a part exceeds 5 MiB, aborted if Prepare fails). models/: it pins the
     // BERT-family model folders the run uses (HEAD each file; without versions, its sha256), and the cost guard reads
-    // their textshift-model.json.
+    // their textshift-model.json. It admits the run in the spend ledger (a conditional read-modify-write of that one
+    // object).
     grantPrefixes(prepare.role, bucket, {
-      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.models), all(PREFIXES.runs)],
-      write: [all(PREFIXES.runs)],
+      read: [all(PREFIXES.experiments), all(PREFIXES.datasets), all(PREFIXES.models), all(PREFIXES.runs), SPEND_LEDGER_KEY],
+      write: [all(PREFIXES.runs), SPEND_LEDGER_KEY],
       versions: [all(PREFIXES.experiments), all(PREFIXES.datasets)],
       streamed: [anyRun.split('*', '*')],
     });
@@ -66,11 +68,14 @@ export class TextshiftStack extends Stack {
     // records each shard's result next to the shard task under runs/<id>/featurized/. It reads its texts from the
     // run's splits, never datasets/; models/ only for BERT-family features (their ONNX model folders), at the versions
     // the run pinned.
+    // Its reserved concurrency bounds the deployment's featurize Lambdas at once, whatever the ledger says (a resumed
+    // run, a slot freed early): the admitted runs at their Distributed Maps' MaxConcurrency, and no more.
     const featurize = new Featurize(this, 'Featurize', {
       ...common,
       functionName: functionNames.featurize,
       bucket,
       ...config.functions.featurize,
+      reservedConcurrency: config.maxConcurrentRuns * config.featurizeConcurrency,
     });
     grantPrefixes(featurize.stage.role, bucket, {
       read: [all(PREFIXES.runs), all(PREFIXES.models), all(PREFIXES.cache)],
@@ -88,11 +93,16 @@ export class TextshiftStack extends Stack {
       ...config.functions.report,
       architecture: lambda.Architecture.ARM_64,
     });
-    // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails).
-    grantPrefixes(report.role, bucket, { read: [all(PREFIXES.runs)], write: [all(PREFIXES.runs)], streamed: [anyRun.checkpointsZip] });
+    // checkpoints.zip is streamed (a multipart upload once it exceeds one part, aborted if it fails). The run's slot in the
+    // spend ledger is released when it succeeds.
+    grantPrefixes(report.role, bucket, {
+      read: [all(PREFIXES.runs), SPEND_LEDGER_KEY],
+      write: [all(PREFIXES.runs), SPEND_LEDGER_KEY],
+      streamed: [anyRun.checkpointsZip],
+    });
 
-    // MarkFailed: records the failed stage in the run's manifest and writes the failed run's report page (why it
-    // failed); it touches nothing else.
+    // MarkFailed: records the failed stage in the run's manifest, writes the failed run's report page (why it failed)
+    // and releases the run's slot in the spend ledger; it touches nothing else.
     const markFailed = new StageFunction(this, 'MarkFailed', {
       ...common,
       folder: 'mark-failed',
@@ -103,14 +113,18 @@ export class TextshiftStack extends Stack {
       architecture: lambda.Architecture.ARM_64,
     });
     // The run's lease: MarkFailed records a failure only for the execution holding the run, then releases it (a
-    // redrive takes it back).
-    grantPrefixes(markFailed.role, bucket, { read: [anyRun.manifest, anyRun.lock], write: [anyRun.manifest, anyRun.lock, anyRun.report('report.html')] });
+    // redrive takes it back), and frees the run's slot in the spend ledger.
+    grantPrefixes(markFailed.role, bucket, {
+      read: [anyRun.manifest, anyRun.lock, SPEND_LEDGER_KEY],
+      write: [anyRun.manifest, anyRun.lock, anyRun.report('report.html'), SPEND_LEDGER_KEY],
+    });
 
     // The cost report prices the run on this deployment's instance type, market and Lambda memory sizes (the same
     // options a local run's estimate reads from cdk.json).
     report.fn.addEnvironment(DEPLOYMENT_ENV.costOptions, JSON.stringify(costOptionsOf(config)));
-    // Prepare's cost guard plans each run at the same prices and refuses one over its limit before any compute.
-    prepare.fn.addEnvironment(DEPLOYMENT_ENV.planDeployment, JSON.stringify(planDeploymentOf(config)));
+    // Prepare's cost guard plans each run at the same prices and refuses one over its limit before any compute, or over
+    // the deployment's caps across runs (which a local run does not apply).
+    prepare.fn.addEnvironment(DEPLOYMENT_ENV.planDeployment, JSON.stringify(deployedPlanDeploymentOf(config)));
 
     // Training: AWS Batch on GPU (or CPU) instances scaling from zero; one job per feature family.
     const training = new Training(this, 'Training', {
@@ -140,6 +154,7 @@ export class TextshiftStack extends Stack {
       featurizeConcurrency: config.featurizeConcurrency,
       trainConcurrency: config.trainConcurrency,
       timeLimits: config,
+      maxRunHours: config.maxRunHours,
       ...props.workflowVariant,
     });
 
@@ -171,7 +186,10 @@ export class TextshiftStack extends Stack {
     );
 
     // Trigger: uploading experiments/<name>.json starts a run.
-    new Trigger(this, 'Trigger', { bucket, stateMachine: workflow.stateMachine });
+    const trigger = new Trigger(this, 'Trigger', { bucket, stateMachine: workflow.stateMachine });
+
+    // Alarms: failed or timed-out executions, and uploads that could not start a run; mailed when alarmEmail is set.
+    new RunAlarms(this, 'Alarms', { stateMachine: workflow.stateMachine, deadLetters: trigger.deadLetters, email: config.alarmEmail });
 
     new CfnOutput(this, 'BucketName', { value: bucket.bucketName, description: 'Upload datasets/, models/ and experiments/ here' });
     new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn, description: 'Start console runs here' });

@@ -9,6 +9,8 @@ export interface FeaturizeProps {
   memoryMb: number;
   timeoutSeconds: number;
   logRetentionDays: number;
+  /** The most featurize invocations at once across the deployment (its reserved concurrency). */
+  reservedConcurrency: number;
 }
 
 /** Lambda architecture of the featurize function; onnxruntime-node ships a linux/arm64 binary, so Graviton. */
@@ -40,6 +42,7 @@ export class Featurize extends Construct {
       memoryMb: props.memoryMb,
       timeoutSeconds: props.timeoutSeconds,
       logRetentionDays: props.logRetentionDays,
+      reservedConcurrency: props.reservedConcurrency,
       architecture: FEATURIZE_ARCHITECTURE,
       // Room for a downloaded model folder (bert-base ONNX ~440 MB) next to the runtime's own use of /tmp.
       ephemeralStorageMb: 4096,

@@ -39,6 +39,8 @@ export interface StageFunctionProps {
   architecture: lambda.Architecture;
   /** Scratch space in /tmp (a BERT model folder is ~440 MB); Lambda's default is 512 MB. */
   ephemeralStorageMb?: number;
+  /** Concurrent invocations reserved for (and at most allowed to) the function; unset, it shares the account's pool. */
+  reservedConcurrency?: number;
   copiedPackages?: CopiedPackage[];
   /** Files of installed packages copied next to the bundle (`<package>/<path>`), e.g. WebAssembly binaries a
    * bundled module loads from its own directory. */
@@ -115,6 +117,7 @@ export class StageFunction extends Construct {
       memorySize: props.memoryMb,
       timeout: Duration.seconds(props.timeoutSeconds),
       ephemeralStorageSize: props.ephemeralStorageMb ? Size.mebibytes(props.ephemeralStorageMb) : undefined,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup,
       environment: {

@@ -12,6 +12,7 @@ import {
   DISTRIBUTED_MAP_ERRORS, type FanOut, type LambdaFunction, MARK_FAILED, type OnAws, RETRY, type RetryClass, START_RUN_TIMEOUT_SECONDS, STAGES,
   type StageName, type TimeLimitSettings, failureStates, mapFailureStates, taskTimeoutSeconds,
 } from '#src/run/graph.js';
+import { ConfigError } from '#src/errors/index.js';
 import { runKeys } from '#src/run/keys.js';
 
 export interface WorkflowProps {
@@ -25,6 +26,11 @@ export interface WorkflowProps {
   trainConcurrency: number;
   /** The deployment's time limits, from which every task's TimeoutSeconds is derived (src/run/graph.ts). */
   timeLimits: TimeLimitSettings;
+  /**
+   * The execution timeout (cdk.json maxRunHours): a run cannot outlive the slot the spend ledger gave it
+   * (src/cost/spend-ledger.ts), which frees itself after as long.
+   */
+  maxRunHours: number;
   logRetentionDays: number;
   /**
    * A test variant of the definition, never deployed (the stack never sets it): a Distributed Map's child execution
@@ -86,6 +92,21 @@ function retrier(r: RetryClass): sfn.RetryProps {
   };
 }
 
+/**
+ * Refuses an execution timeout shorter than one task of each stage at its time limit (a training job with all its
+ * attempts): such a deployment would time out runs that every stage's own limits allow.
+ */
+function checkMaxRunHours(maxRunHours: number, limits: TimeLimitSettings): void {
+  const parts = STAGES.map((stage) => ({ name: stage.name, seconds: taskTimeoutSeconds(stage.aws, limits) }));
+  const seconds = parts.reduce((sum, p) => sum + p.seconds, 0);
+  if (maxRunHours * 3600 >= seconds) return;
+  const each = parts.map((p) => `${p.name} ${(p.seconds / 3600).toFixed(2)} h`).join(', ');
+  throw new ConfigError(
+    `invalid deployment context (cdk.json or -c):\n  context "maxRunHours": expected at least ${Math.ceil(seconds / 3600)} (one task of each stage at its ` +
+      `time limit: ${each}), got ${maxRunHours}; raise maxRunHours, or lower the stages' time limits`,
+  );
+}
+
 /** What a stage's task is given (default: the run id and its fan-out item) and keeps of its result. */
 interface StageIo {
   payload?: sfn.TaskInput;
@@ -124,6 +145,7 @@ export class Workflow extends Construct {
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
     this.stateMachineName = `${props.prefix}-run`;
+    checkMaxRunHours(props.maxRunHours, props.timeLimits);
     // The machine starts named executions of itself; a constructed ARN avoids a self-reference cycle.
     const selfArn = Stack.of(this).formatArn({
       service: 'states',
@@ -422,6 +444,7 @@ export class Workflow extends Construct {
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'textshift run: Prepare -> Featurize (Map) -> Train (Batch) -> Report; a failure -> MarkFailed <stage>, redrivable.',
       definitionBody: sfn.DefinitionBody.fromChainable(routeInput),
+      timeout: Duration.hours(props.maxRunHours),
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });

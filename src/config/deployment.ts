@@ -36,6 +36,21 @@ const costGuardContext = {
   maxRunCostCeilingUsd: usd,
 };
 
+/**
+ * Spend across runs (src/cost/spend-ledger.ts): Prepare admits a run only while fewer than maxConcurrentRuns runs of
+ * the deployment hold a slot, and while today's (UTC) planned spend plus the run's estimate stays within
+ * maxDailyCostUsd. maxRunHours is the state machine's execution timeout, so a run can hold its slot no longer: a run
+ * stopped or timed out (which never reaches Report or MarkFailed to release it) frees its slot then. alarmEmail, when
+ * set, is subscribed to the alarms on failed executions and undelivered uploads. 100 runs at once is far above what one
+ * trainer compute environment serves; a Standard execution lasts at most a year.
+ */
+const spendContext = {
+  maxConcurrentRuns: positiveInt.max(100),
+  maxDailyCostUsd: usd,
+  maxRunHours: positiveInt.max(8760),
+  alarmEmail: z.email('expected an e-mail address').optional(),
+};
+
 /** The stage functions a deployment creates, by the names the cost report and the context keys use. */
 export const FUNCTION_NAMES = ['prepare', 'featurize', 'report', 'markFailed'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
@@ -85,9 +100,18 @@ const Context = z.strictObject({
   trainerCudaImageDigest: imageDigest.optional(),
   ...costGuardContext,
   ...TIME_LIMITS,
+  ...spendContext,
 }).superRefine((c, ctx) => {
   if (c.maxRunCostUsd > c.maxRunCostCeilingUsd) {
     ctx.addIssue({ code: 'custom', path: ['maxRunCostUsd'], message: `expected at most maxRunCostCeilingUsd (${c.maxRunCostCeilingUsd}), got ${c.maxRunCostUsd}` });
+  }
+  // Otherwise a budgetUsd the deployment allows could never be admitted on any day.
+  if (c.maxDailyCostUsd < c.maxRunCostCeilingUsd) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['maxDailyCostUsd'],
+      message: `expected at least maxRunCostCeilingUsd (${c.maxRunCostCeilingUsd}), so a run at the ceiling fits in a day, got ${c.maxDailyCostUsd}; lower maxRunCostCeilingUsd too`,
+    });
   }
 });
 
@@ -176,6 +200,17 @@ export const RunBudget = z
 export type RunBudget = z.infer<typeof RunBudget>;
 
 /**
+ * A deployment's caps across runs (cdk.json `maxConcurrentRuns`, `maxDailyCostUsd`) and how long a run may hold its
+ * slot (`maxRunHours`, the state machine's execution timeout).
+ */
+export const SpendCaps = z.strictObject({
+  maxConcurrentRuns: z.number().int().positive(),
+  maxDailyCostUsd: z.number().positive().finite(),
+  maxRunHours: z.number().int().positive(),
+});
+export type SpendCaps = z.infer<typeof SpendCaps>;
+
+/**
  * What `textshift plan` and Prepare's cost guard assume of a deployment: its pricing choices, how many featurize
  * shards run at once, and its per-run cost limits. One source: `planDeploymentOf` a deployment config (cdk.json),
  * which the stack passes to the Prepare function and a local run and `textshift plan` read from the repository.
@@ -186,6 +221,12 @@ export const PlanDeployment = z.strictObject({
   /** The featurize function's timeout: a family without `shardSize` gets shards that take at most a third of it. */
   featurizeTimeoutSeconds: z.number().int().min(1).max(900),
   budget: RunBudget,
+  /**
+   * The caps across runs, which Prepare applies when they are given: the stack gives them to the Prepare function
+   * (`deployedPlanDeploymentOf`). A local run and `textshift plan` leave them out: a local run is billed nothing and
+   * its concurrency is bounded by the machine (and by its run lock).
+   */
+  spend: SpendCaps.optional(),
 });
 export type PlanDeployment = z.infer<typeof PlanDeployment>;
 
@@ -197,4 +238,14 @@ export function planDeploymentOf(config: DeployConfig): PlanDeployment {
     featurizeTimeoutSeconds: config.featurizeTimeoutSeconds,
     budget: { maxRunCostUsd: config.maxRunCostUsd, maxRunCostCeilingUsd: config.maxRunCostCeilingUsd },
   };
+}
+
+/** A deployment's caps across runs. */
+export function spendCapsOf(config: DeployConfig): SpendCaps {
+  return { maxConcurrentRuns: config.maxConcurrentRuns, maxDailyCostUsd: config.maxDailyCostUsd, maxRunHours: config.maxRunHours };
+}
+
+/** What the stack tells the Prepare function: the plan deployment with the caps across runs, which only a deployment applies. */
+export function deployedPlanDeploymentOf(config: DeployConfig): PlanDeployment {
+  return { ...planDeploymentOf(config), spend: spendCapsOf(config) };
 }

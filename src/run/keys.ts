@@ -16,7 +16,12 @@ export const PREFIXES = {
   runs: 'runs/',
   /** Content-addressed features shared by runs; recomputable, so it may expire. */
   cache: 'cache/',
+  /** The deployment's spend across runs: which runs hold a slot, and what each day's admitted runs planned to cost. */
+  spend: 'spend/',
 } as const;
+
+/** The spend ledger (src/cost/spend-ledger.ts): one object, so one conditional write admits a run against both caps. */
+export const SPEND_LEDGER_KEY = `${PREFIXES.spend}ledger.json`;
 
 /** Key of an experiment file by its file name. */
 export function experimentKey(fileName: string): string {

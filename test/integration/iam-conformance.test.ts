@@ -93,7 +93,8 @@ const JUSTIFIED_UNUSED: Record<string, string[]> = {
   ],
   // MarkFailed first HEADs the manifest: for a run that failed before it had one, S3 answers 404 (not 403) only to a
   // caller that may list the bucket (bucket-access.ts). The runs here always have a manifest.
-  'mark-failed': ['s3:ListBucket <bucket>'],
+  // MarkFailed releases the run's slot in the spend ledger; here Report released it first, so MarkFailed writes nothing.
+  'mark-failed': ['s3:ListBucket <bucket>', 's3:PutObject <bucket>/spend/ledger.json'],
   // LambdaInvoke grants each function's versions and aliases with it; the definition invokes unqualified ARNs.
   [STATE_MACHINE]: ['prepare', 'mark-failed', 'report', 'featurize'].map((f) => `lambda:InvokeFunction arn:aws:lambda:<region>:<account>:function:textshift-${f}:*`),
 };

@@ -7,6 +7,7 @@ import { findManifest, updateManifest } from '../../run/manifest.js';
 import { heldByExecution, lockRun, releaseExecutionLease } from '../../run/run-lock.js';
 import { fencedStore } from '../../run/fenced-store.js';
 import { writeFailureReport } from '../../report/index.js';
+import { releaseRun } from '../../cost/spend-ledger.js';
 import type { MarkFailedInput } from '../stage-io.js';
 
 /** The cause text of a Step Functions error object: its Cause (often JSON with errorMessage) or Error. */
@@ -80,6 +81,8 @@ export async function markFailed(ctx: StageContext, input: MarkFailedInput): Pro
   await writeFailureReport(store, manifest);
   // The execution has ended its run: another execution (a console resume) may take it; a redrive takes it back.
   if (input.execution !== undefined) await releaseExecutionLease(ctx.store, input.runId, input.execution);
+  // The run has ended: another may take its slot (src/cost/spend-ledger.ts; a run refused or never admitted has none).
+  await releaseRun(ctx.store, input.runId, 'failed');
   ctx.reporter.log(`run ${input.runId} failed in ${input.stage}: ${error}${timeLimit ? ` (${timeLimit.reason})` : ''}`);
   return { runId: input.runId, stage: input.stage, error, recorded: true };
 }

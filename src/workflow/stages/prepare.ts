@@ -19,6 +19,7 @@ import { formatMoney } from '../../cost/cost.js';
 import { writeShardPlan } from '../../run/shard-plan.js';
 import { lockRun } from '../../run/run-lock.js';
 import { fencedStore } from '../../run/fenced-store.js';
+import { admissionText, admitRun } from '../../cost/spend-ledger.js';
 
 /** What Prepare is told by its edge (the Lambda handler, the local runner). */
 export interface PrepareOptions {
@@ -158,6 +159,8 @@ async function checkBudget(
 ): Promise<Pick<Plan, 'rowsPerShard'>> {
   const { check, plan } = await guardRun(exp, { profile: async (dataset, part) => sizes(dataset, part), models: ctx.store }, deployment, run);
   const { shards, cost } = check;
+  // Spend across runs, on a deployment only (it gives the caps): a slot and room in today's budget, or a refusal.
+  if (deployment.spend) ctx.reporter.log(admissionText(await admitRun(ctx.store, { runId: run.runId, estimateUsd: cost.estimateUsd, source: run.source }, deployment.spend)));
   ctx.reporter.log(
     `run ${run.runId}: planned cost ${formatMoney(cost.estimateUsd, 'USD')} within its limit $${cost.limitUsd} (${cost.limitFrom}); ${shards.planned} featurize shards`,
   );

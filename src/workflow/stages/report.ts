@@ -10,6 +10,7 @@ import type { ReportInput, ReportOutput } from '../stage-io.js';
 import type { ShardResult } from '../../run/records.js';
 import type { FeatureIndex } from '../../run/records.js';
 import { estimateStateTransitions } from '../../cost/transitions.js';
+import { releaseRun } from '../../cost/spend-ledger.js';
 import { MissingInputError } from '../../errors/index.js';
 
 /** Collects what the run used from its manifest and shard results (the cost report's input). */
@@ -118,6 +119,8 @@ export async function report(ctx: StageContext, input: ReportInput, options: Rep
     });
     const costOptions = options.costOptions === undefined ? {} : { costOptions: options.costOptions };
     const { keys: written } = await writeRunReport(store, input.runId, { results, manifest: finished, usage, ...costOptions });
+    // The run has ended: another may take its slot (src/cost/spend-ledger.ts; a run never admitted has none).
+    await releaseRun(store, input.runId, 'succeeded');
     return {
       result: {
         runId: input.runId,

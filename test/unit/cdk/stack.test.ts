@@ -140,12 +140,13 @@ const rw = (read: string[], write: string[], streamed: string[] = [], versions: 
 
 describe('IAM least privilege', () => {
   it.each([
-    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'models/*', 'runs/*'], ['runs/*'], ['runs/*/splits/*/*.jsonl.gz'], ['experiments/*', 'datasets/*'])],
+    // Prepare, Report and MarkFailed also read and write the spend ledger: admit a run, release its slot.
+    ['Prepare', 'PrepareRoleDefaultPolicy', rw(['experiments/*', 'datasets/*', 'models/*', 'runs/*', 'spend/ledger.json'], ['runs/*', 'spend/ledger.json'], ['runs/*/splits/*/*.jsonl.gz'], ['experiments/*', 'datasets/*'])],
     // Featurize reads the model files at the versions the run pinned.
     ['Featurize', 'FeaturizeStageRoleDefaultPolicy', rw(['runs/*', 'models/*', 'cache/*'], ['cache/*', 'runs/*/featurized/*'], [], ['models/*'])],
-    ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*'], ['runs/*'], ['runs/*/checkpoints.zip'])],
+    ['Report', 'ReportRoleDefaultPolicy', rw(['runs/*', 'spend/ledger.json'], ['runs/*', 'spend/ledger.json'], ['runs/*/checkpoints.zip'])],
     // MarkFailed also writes the failed run's report page (why it failed), and reads and releases the run's lease.
-    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json', 'runs/*/lock.json'], ['runs/*/manifest.json', 'runs/*/lock.json', 'runs/*/report/report.html'])],
+    ['MarkFailed', 'MarkFailedRoleDefaultPolicy', rw(['runs/*/manifest.json', 'runs/*/lock.json', 'spend/ledger.json'], ['runs/*/manifest.json', 'runs/*/lock.json', 'runs/*/report/report.html', 'spend/ledger.json'])],
     ['the trainer job', 'TrainingJobRoleDefaultPolicy', rw(['runs/*', 'cache/*'], ['runs/*'])],
   ])('%s reaches only its key prefixes', (_name, policy, expected) => {
     expect(s3Access(policy)).toEqual(expected);
@@ -261,7 +262,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       .flatMap((m) => Object.entries(m.data as Record<string, string>))
       .filter(([id]) => id.includes('AwsSolutions-'));
     const rules = new Set(acks.map(([id]) => id.replace(/^.*(AwsSolutions-[A-Z]+\d+).*$/, '$1')));
-    expect([...rules].sort()).toEqual(['AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-S1']);
+    expect([...rules].sort()).toEqual(['AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-S1', 'AwsSolutions-SQS3']);
     for (const [id, reason] of acks) expect(reason.length, id).toBeGreaterThan(40);
   });
 

@@ -5,7 +5,7 @@ import { cruise } from 'dependency-cruiser';
 import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
 import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { planDeploymentOf } from '../../../src/config/deployment.js';
+import { deployedPlanDeploymentOf, planDeploymentOf } from '../../../src/config/deployment.js';
 import { repositoryDeployment } from '../../../src/workflow/local-runner.js';
 import { SYNTH_TIMEOUT, type Synthesized, resourcesOf, synth } from '../../support/cdk-template.js';
 
@@ -143,7 +143,9 @@ describe('cost report inputs', () => {
       const prepare = resourcesOf(s.template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('PrepareFunction'))![1];
       return JSON.parse((prepare.Environment as { Variables: Record<string, string> }).Variables.TEXTSHIFT_PLAN_DEPLOYMENT!);
     };
-    expect(planDeployment(gpu)).toEqual(planDeploymentOf(await repositoryDeployment()));
+    // ... and the caps across runs, which only a deployment applies.
+    expect(planDeployment(gpu)).toEqual(deployedPlanDeploymentOf(await repositoryDeployment()));
+    expect(planDeployment(gpu)).toEqual({ ...planDeploymentOf(await repositoryDeployment()), spend: expect.anything() });
     expect(planDeployment(gpu).budget).toEqual({ maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 });
     expect(planDeployment(cpu)).toMatchObject({ pricing: costOptions(cpu), budget: { maxRunCostUsd: 40, maxRunCostCeilingUsd: 250 } });
   });

@@ -72,6 +72,12 @@ describe('readDeploymentEnv', () => {
     expect(() => readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify({ ...planDeployment, budget: { maxRunCostUsd: -1, maxRunCostCeilingUsd: 250 } }) })).toThrow(
       /TEXTSHIFT_PLAN_DEPLOYMENT \(budget\.maxRunCostUsd\): Too small/,
     );
+    // A deployment's Prepare is also given the caps across runs.
+    const spend = { maxConcurrentRuns: 4, maxDailyCostUsd: 500, maxRunHours: 48 };
+    expect(readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify({ ...planDeployment, spend }) }).planDeployment).toEqual({ ...planDeployment, spend });
+    expect(() => readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify({ ...planDeployment, spend: { ...spend, maxConcurrentRuns: 0 } }) })).toThrow(
+      /TEXTSHIFT_PLAN_DEPLOYMENT \(spend\.maxConcurrentRuns\): Too small/,
+    );
   });
 
   it('a stage without a store to work on: a ConfigError naming BUCKET and the alternative', () => {

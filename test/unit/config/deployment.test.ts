@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { costOptionsOf, planDeploymentOf, readConfig, readConfigFile } from '../../../src/config/deployment.js';
+import { costOptionsOf, deployedPlanDeploymentOf, planDeploymentOf, readConfig, readConfigFile, spendCapsOf } from '../../../src/config/deployment.js';
 import { ConfigError } from '../../../src/errors/index.js';
 import { repositoryDeployment } from '../../../src/workflow/local-runner.js';
 import { CDK_CONTEXT } from '../../support/cdk-template.js';
@@ -67,10 +67,33 @@ describe('deployment context', () => {
 
   it('the per-run cost limits: 25 USD by default, up to a 250 USD ceiling; the limit may not exceed the ceiling', () => {
     expect(read()).toMatchObject({ maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 });
-    expect(read({ maxRunCostUsd: '100', maxRunCostCeilingUsd: '1000' })).toMatchObject({ maxRunCostUsd: 100, maxRunCostCeilingUsd: 1000 });
+    expect(read({ maxRunCostUsd: '100', maxRunCostCeilingUsd: '1000', maxDailyCostUsd: '1000' })).toMatchObject({ maxRunCostUsd: 100, maxRunCostCeilingUsd: 1000 });
     expect(() => read({ maxRunCostUsd: 300 })).toThrow(/context "maxRunCostUsd": expected at most maxRunCostCeilingUsd \(250\), got 300/);
     expect(() => read({ maxRunCostUsd: 0 })).toThrow(/context "maxRunCostUsd": Too small/);
     expect(() => read({ maxRunCostCeilingUsd: 'lots' })).toThrow(/context "maxRunCostCeilingUsd": /);
+  });
+
+  it('the caps across runs: 4 runs at once, 500 USD of planned spend a day, 48 h a run, no alarm e-mail by default; each bounded', () => {
+    expect(read()).toMatchObject({ maxConcurrentRuns: 4, maxDailyCostUsd: 500, maxRunHours: 48 });
+    expect(read().alarmEmail).toBeUndefined();
+    expect(read({ maxConcurrentRuns: '2', maxDailyCostUsd: '250', maxRunHours: '24', alarmEmail: 'ops@example.com' })).toMatchObject({
+      maxConcurrentRuns: 2,
+      maxDailyCostUsd: 250,
+      maxRunHours: 24,
+      alarmEmail: 'ops@example.com',
+    });
+    expect(spendCapsOf(read({ maxConcurrentRuns: '2' }))).toEqual({ maxConcurrentRuns: 2, maxDailyCostUsd: 500, maxRunHours: 48 });
+    // A run at the ceiling must fit in a day's budget, or an experiment's allowed budgetUsd could never run.
+    expect(() => read({ maxDailyCostUsd: 100 })).toThrow(
+      /context "maxDailyCostUsd": expected at least maxRunCostCeilingUsd \(250\), so a run at the ceiling fits in a day, got 100; lower maxRunCostCeilingUsd too/,
+    );
+    expect(read({ maxDailyCostUsd: 100, maxRunCostCeilingUsd: 100 }).maxDailyCostUsd).toBe(100);
+    expect(() => read({ maxConcurrentRuns: 0 })).toThrow(/context "maxConcurrentRuns": Too small/);
+    expect(() => read({ maxConcurrentRuns: 101 })).toThrow(/context "maxConcurrentRuns": .*100/);
+    expect(() => read({ maxRunHours: 8761 })).toThrow(/context "maxRunHours": .*8760/);
+    expect(() => read({ alarmEmail: 'ops' })).toThrow(/context "alarmEmail": expected an e-mail address/);
+    // Cleared from the command line, as any optional key.
+    expect(read({ alarmEmail: '' }).alarmEmail).toBeUndefined();
   });
 
   it('time limits and training concurrency: defaults, and the bounds AWS documents', () => {
@@ -118,6 +141,12 @@ describe('cost options of a deployment', () => {
       featurizeTimeoutSeconds: 300,
       budget: { maxRunCostUsd: 5, maxRunCostCeilingUsd: 250 },
     });
+  });
+
+  it('the stack tells Prepare the caps across runs as well; a local run and textshift plan leave them out', () => {
+    const config = read({ maxConcurrentRuns: '3' });
+    expect(planDeploymentOf(config).spend).toBeUndefined();
+    expect(deployedPlanDeploymentOf(config)).toEqual({ ...planDeploymentOf(config), spend: { maxConcurrentRuns: 3, maxDailyCostUsd: 500, maxRunHours: 48 } });
   });
 
   it('a local run estimates with the options of the repository\'s cdk.json, read by the same code as the stack', async () => {
