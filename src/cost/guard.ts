@@ -152,7 +152,7 @@ function usd(amount: number): string {
 }
 
 /** A limit check with the refusals of a plan that breaks it (one per family or pass over it). */
-type Checked = LimitCheck & { refusals: PermanentError[] };
+export type CheckedLimit = LimitCheck & { refusals: PermanentError[] };
 
 const MiB = 1024 * 1024;
 const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
@@ -167,10 +167,10 @@ const TRAIN_ATTEMPTS = STAGES.flatMap((s) => (s.aws.on === 'batch' ? [s.aws.atte
  * the job's; the largest object streamed without a size (5 MiB parts, at most 10,000); checkpoints.zip against S3's
  * largest object and the memory its upload parts take in Report; Report's time, archive included, against its timeout.
  */
-export function limitChecks(plan: Plan, exp: Experiment, source: string): Checked[] {
+export function limitChecks(plan: Plan, exp: Experiment, source: string): CheckedLimit[] {
   const dep = plan.deployment;
   const refuse = (message: string) => new ConfigError(`${source}: ${message}`);
-  const out: Checked[] = [];
+  const out: CheckedLimit[] = [];
   const line = (name: string, text: string, refusals: PermanentError[]) => out.push({ name, text, within: refusals.length === 0, refusals });
 
   const prepare = plan.prepare.seconds;
@@ -271,7 +271,7 @@ export function limitChecks(plan: Plan, exp: Experiment, source: string): Checke
   } else {
     const partSize = partSizeFor(archive.bytes, 'checkpoints.zip');
     const reportMb = dep.pricing.lambdaMemoryMb.report;
-    const reportHolds = UPLOAD_BUFFERED_PARTS * partSize + plan.model.runtimeMemoryMb.report * MiB;
+    const reportHolds = UPLOAD_BUFFERED_PARTS * partSize + plan.model.runtimeMemoryMiB.report * MiB;
     line(
       'archive',
       `checkpoints.zip ${formatBytes(archive.bytes)} in ${formatBytes(partSize)} parts (S3: at most ${S3_MULTIPART.maxParts.toLocaleString('en-US')}); ` +

@@ -48,7 +48,7 @@ export interface ThroughputModel {
   /** Report streams checkpoints.zip (S3 reads, zip, S3 multipart upload) at this many bytes per second. */
   archiveBytesPerSecond: number;
   /** Memory (MiB) a stage's runtime takes before it holds any data: Node, TensorFlow.js and CUDA in a training job. */
-  runtimeMemoryMb: { trainer: number; report: number };
+  runtimeMemoryMiB: { trainer: number; report: number };
 }
 
 /**
@@ -72,7 +72,7 @@ export const DEFAULT_THROUGHPUT: ThroughputModel = {
   // An assumption, not measured on AWS: one Lambda's sequential S3 read feeding a 4-part-concurrent upload.
   archiveBytesPerSecond: 50_000_000,
   // The default experiment's whole local run (every stage, in one process) peaks at 1.11 GB RSS (README).
-  runtimeMemoryMb: { trainer: 1024, report: 256 },
+  runtimeMemoryMiB: { trainer: 1024, report: 256 },
 };
 
 /** Size of one source file of a dataset. */
@@ -131,13 +131,13 @@ export interface PlannedPart {
 /** One training job (a feature family) as the guard checks it against the job's limits. */
 export interface PlannedJob {
   feature: string;
-  /** Parameters of the family's model (the largest of its stages). */
+  /** Parameters of the family's model. */
   parameters: number;
   /** Seconds the job runs: setup, every stage's epochs and evaluations (the job timeout counts these, not start-up). */
   runningSeconds: number;
   /**
    * Host memory the job holds at its peak: its largest stage's train, val and test features, the model's float32
-   * weights, gradients and Adam moments, and the runtime (ThroughputModel.runtimeMemoryMb).
+   * weights, gradients and Adam moments, and the runtime (ThroughputModel.runtimeMemoryMiB).
    */
   memory: { features: number; model: number; runtime: number };
   /** Its largest checkpoint object, the Adam moments (`optimizer.safetensors`), streamed in 5 MiB parts. */
@@ -310,7 +310,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       feature,
       parameters: params,
       runningSeconds: seconds,
-      memory: { features: featuresHeld, model: 16 * params, runtime: model.runtimeMemoryMb.trainer * MiB },
+      memory: { features: featuresHeld, model: 16 * params, runtime: model.runtimeMemoryMiB.trainer * MiB },
       largestObjectBytes: 2 * 4 * params,
     });
     // A pass's cache entries are stored once (counted with its first family); a BERT-family row holds every pooling.
@@ -411,7 +411,7 @@ export function planText(plan: Plan): string {
     `  featurize per Lambda vCPU: BoW ${m.featurizePerVcpu.bow.toLocaleString('en-US')} chars/s, USE ${m.featurizePerVcpu.use} tokens/s, BERT ${m.featurizePerVcpu.bert} tokens/s; ${m.charsPerToken} chars/token; ${plan.deployment.pricing.lambdaMemoryMb.featurize} MB = ${Math.min(6, plan.deployment.pricing.lambdaMemoryMb.featurize / LAMBDA_MB_PER_VCPU).toFixed(1)} vCPU at ${m.multicoreEfficiency} efficiency per extra vCPU`,
     ...Object.entries(plan.encoders).map(([name, { shape, from }]) => `  model ${name}: ${shape.layers} layers, hidden ${shape.hidden}, feed-forward ${shape.intermediate} (${SHAPE_FROM[from]})`),
     `  GPU training: ${m.gpuFlops / 1e12} TFLOP/s sustained, ${m.gpuStepSeconds * 1000} ms per step, 6 FLOPs per parameter per training example, 2 per evaluated example; ${m.jobSetupSeconds} s job setup`,
-    `  checkpoints.zip streamed at ${m.archiveBytesPerSecond / 1e6} MB/s; runtime memory before data: training job ${m.runtimeMemoryMb.trainer} MiB, Report ${m.runtimeMemoryMb.report} MiB`,
+    `  checkpoints.zip streamed at ${m.archiveBytesPerSecond / 1e6} MB/s; runtime memory before data: training job ${m.runtimeMemoryMiB.trainer} MiB, Report ${m.runtimeMemoryMiB.report} MiB`,
     `  prices: ${plan.cost.regions.join(', ')} recorded ${plan.cost.priceDates.join(', ')} (price table ${plan.cost.priceVersions.join(' + ')})`,
     '',
   ].join('\n');

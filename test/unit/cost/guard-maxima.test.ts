@@ -85,7 +85,7 @@ function broken(plan: Plan, exp: Experiment): string[] {
   else {
     const part = partSizeFor(plan.archive.bytes);
     if (Math.ceil(plan.archive.bytes / part) > S3_MULTIPART.maxParts) out.push('archive parts');
-    if (UPLOAD_BUFFERED_PARTS * part + plan.model.runtimeMemoryMb.report * MiB > dep.pricing.lambdaMemoryMb.report * MiB) out.push('report memory');
+    if (UPLOAD_BUFFERED_PARTS * part + plan.model.runtimeMemoryMiB.report * MiB > dep.pricing.lambdaMemoryMb.report * MiB) out.push('report memory');
   }
   const report = plan.stages.find((s) => s.stage === 'report')!;
   if (report.computeSeconds > dep.reportTimeoutSeconds) out.push('report time');
