@@ -211,15 +211,21 @@ export const SpendCaps = z.strictObject({
 export type SpendCaps = z.infer<typeof SpendCaps>;
 
 /**
- * What `textshift plan` and Prepare's cost guard assume of a deployment: its pricing choices, how many featurize
- * shards run at once, and its per-run cost limits. One source: `planDeploymentOf` a deployment config (cdk.json),
- * which the stack passes to the Prepare function and a local run and `textshift plan` read from the repository.
+ * What `textshift plan` and Prepare's cost guard assume of a deployment: its pricing choices (with each function's
+ * memory), how many featurize shards run at once, the time and memory limits a run's stages run under, and its
+ * per-run cost limits. One source: `planDeploymentOf` a deployment config (cdk.json), which the stack passes to the
+ * Prepare function and a local run and `textshift plan` read from the repository.
  */
 export const PlanDeployment = z.strictObject({
   pricing: DeploymentCostOptions,
   featurizeConcurrency: z.number().int().positive(),
   /** The featurize function's timeout: a family without `shardSize` gets shards that take at most a third of it. */
   featurizeTimeoutSeconds: z.number().int().min(1).max(900),
+  prepareTimeoutSeconds: z.number().int().min(1).max(900),
+  reportTimeoutSeconds: z.number().int().min(1).max(900),
+  /** A training job attempt's time limit once running (the job definition's timeout) and its container's memory. */
+  trainerTimeoutMinutes: z.number().int().positive(),
+  trainerMemoryMiB: z.number().int().positive(),
   budget: RunBudget,
   /**
    * The caps across runs, which Prepare applies when they are given: the stack gives them to the Prepare function
@@ -236,6 +242,10 @@ export function planDeploymentOf(config: DeployConfig): PlanDeployment {
     pricing: costOptionsOf(config),
     featurizeConcurrency: config.featurizeConcurrency,
     featurizeTimeoutSeconds: config.featurizeTimeoutSeconds,
+    prepareTimeoutSeconds: config.prepareTimeoutSeconds,
+    reportTimeoutSeconds: config.reportTimeoutSeconds,
+    trainerTimeoutMinutes: config.trainerTimeoutMinutes,
+    trainerMemoryMiB: config.trainerMemoryMiB,
     budget: { maxRunCostUsd: config.maxRunCostUsd, maxRunCostCeilingUsd: config.maxRunCostCeilingUsd },
   };
 }

@@ -8,7 +8,7 @@ import { familyCap, neededParts, POOLING_MODES } from '../config/experiment.js';
 import { encoderPasses, passLabel } from '../config/encoder-passes.js';
 import { estimateStateTransitions } from './transitions.js';
 import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type CostOptions, type CostReport, type RunUsage } from './cost.js';
-import { formatDuration } from '../format/text.js';
+import { formatBytes, formatDuration } from '../format/text.js';
 import type { PriceTable } from './prices.js';
 import { alignColumns } from '../format/text.js';
 import { ConfigError } from '../errors/index.js';
@@ -31,7 +31,7 @@ export interface ThroughputModel {
   multicoreEfficiency: number;
   /** Prepare reads, parses, splits and stores the datasets at this many characters per second. */
   prepareCharsPerSecond: number;
-  /** Report stage seconds (results, HTML, checkpoint zip). */
+  /** Report stage seconds besides streaming checkpoints.zip (results, HTML, cost report). */
   reportSeconds: number;
   /** Sustained FP32 FLOP/s of the GPU on small-batch MLP training (T4 peak 8.1 TFLOP/s; ~25% reached). */
   gpuFlops: number;
@@ -45,6 +45,10 @@ export interface ThroughputModel {
   gzipRatio: number;
   /** Distinct vocabulary terms per token of a document (BoW CSR non-zeros). */
   distinctTermsPerToken: number;
+  /** Report streams checkpoints.zip (S3 reads, zip, S3 multipart upload) at this many bytes per second. */
+  archiveBytesPerSecond: number;
+  /** Memory (MiB) a stage's runtime takes before it holds any data: Node, TensorFlow.js and CUDA in a training job. */
+  runtimeMemoryMiB: { trainer: number; report: number };
 }
 
 /**
@@ -65,6 +69,10 @@ export const DEFAULT_THROUGHPUT: ThroughputModel = {
   jobSetupSeconds: 30,
   gzipRatio: 0.38,
   distinctTermsPerToken: 0.6,
+  // An assumption, not measured on AWS: one Lambda's sequential S3 read feeding a 4-part-concurrent upload.
+  archiveBytesPerSecond: 50_000_000,
+  // The default experiment's whole local run (every stage, in one process) peaks at 1.11 GB RSS (README).
+  runtimeMemoryMiB: { trainer: 1024, report: 256 },
 };
 
 /** Size of one source file of a dataset. */
@@ -115,6 +123,32 @@ export interface PlannedPart {
   meanChars: number;
   shards: number;
   lambdaSeconds: number;
+  /** Planned seconds of one featurize row, and of the part's largest shard (its rows plus the invocation's start). */
+  secondsPerRow: number;
+  shardSeconds: number;
+}
+
+/** One training job (a feature family) as the guard checks it against the job's limits. */
+export interface PlannedJob {
+  feature: string;
+  /** Parameters of the family's model. */
+  parameters: number;
+  /** Seconds the job runs: setup, every stage's epochs and evaluations (the job timeout counts these, not start-up). */
+  runningSeconds: number;
+  /**
+   * Host memory the job holds at its peak: its largest stage's train, val and test features, the model's float32
+   * weights, gradients and Adam moments, and the runtime (ThroughputModel.runtimeMemoryMiB).
+   */
+  memory: { features: number; model: number; runtime: number };
+  /** Its largest checkpoint object, the Adam moments (`optimizer.safetensors`), streamed in 5 MiB parts. */
+  largestObjectBytes: number;
+}
+
+/** checkpoints.zip as planned: every checkpoint stored uncompressed, and the Report seconds that stream it. */
+export interface PlannedArchive {
+  bytes: number;
+  entries: number;
+  streamSeconds: number;
 }
 
 /** One stage of the plan: compute seconds (what is billed) and wall seconds (what you wait). */
@@ -143,9 +177,15 @@ export interface Plan {
   encoders: Record<string, ResolvedShape>;
   /** Rows per Featurize shard of each encoder pass, by pass name: the shards Prepare writes are the shards planned. */
   rowsPerShard: Record<string, number>;
+  /** Each training job's time, memory and largest object, and the checkpoint archive (the guard's limits). */
+  jobs: PlannedJob[];
+  archive: PlannedArchive;
+  /** Prepare's planned seconds and the largest split object it stores (gzip JSON lines, streamed in 5 MiB parts). */
+  prepare: { seconds: number; largestSplitBytes: number };
 }
 
 const LAMBDA_MB_PER_VCPU = 1769;
+const MiB = 1024 * 1024;
 
 /** Predicts what running `exp` on AWS would use, cost and take, from the size of its data. */
 export async function planExperiment(exp: Experiment, profile: ProfileFile, prices: PriceTable, options: PlanOptions): Promise<Plan> {
@@ -202,9 +242,13 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       const shards = Math.ceil(rows / perShard);
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, size.meanChars / model.charsPerToken);
       const work = spec.kind === 'bow' ? rows * size.meanChars : rows * tokens;
+      const secondsPerRow = (spec.kind === 'bow' ? size.meanChars : tokens) / speed;
+      const start = model.featurizeInvocationSeconds[spec.kind];
       parts.push({
         feature, families, dataset, part, rows, meanChars: size.meanChars, shards,
-        lambdaSeconds: work / speed + shards * model.featurizeInvocationSeconds[spec.kind],
+        lambdaSeconds: work / speed + shards * start,
+        secondsPerRow,
+        shardSeconds: rows === 0 ? 0 : Math.min(rows, perShard) * secondsPerRow + start,
       });
     }
   }
@@ -223,6 +267,8 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     },
   ];
   const trainUsage: StageUsage[] = [];
+  const jobs: PlannedJob[] = [];
+  let archiveEntries = 0;
   let trainWall = 0;
   let checkpointBytes = 0;
   let featureBytes = 0;
@@ -234,7 +280,16 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     const params = sizes.slice(1).reduce((a, out, i) => a + sizes[i]! * out + out, 0);
     const rowsOf = (dataset: string, part: string) => parts.find((p) => p.families.includes(feature) && p.dataset === dataset && p.part === part)?.rows ?? 0;
     const forward = (n: number) => Math.ceil(n / model.evalBatchSize) * model.gpuStepSeconds + (2 * params * n) / model.gpuFlops;
+    // Bytes of a part's features in the training job: a BoW row as CSR (int32 index + float32 count per distinct
+    // term), an encoder row as one float32 vector (its family's pooling).
+    const heldBytes = (dataset: string, part: string) => {
+      const p = parts.find((x) => x.families.includes(feature) && x.dataset === dataset && x.part === part);
+      if (p === undefined) return 0;
+      const tokens = p.meanChars / model.charsPerToken;
+      return p.rows * (spec.kind === 'bow' ? Math.min(spec.maxFeatures, tokens * model.distinctTermsPerToken) * 8 : inputSize * 4);
+    };
     let seconds = model.jobSetupSeconds;
+    let featuresHeld = 0;
     for (const s of exp.stages) {
       const train = rowsOf(s.dataset, s.train);
       const steps = Math.ceil(train / exp.training.batchSize);
@@ -244,8 +299,20 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       // weights + Adam moments (3 copies, float32) per checkpoint, plus the best model
       const checkpoints = Math.floor(exp.training.epochs / exp.training.checkpointEvery) + 1;
       checkpointBytes += checkpoints * 3 * 4 * params;
+      // model, optimizer and state.json per checkpoint; the best model's weights, state and event file
+      archiveEntries += checkpoints * 3 + 3;
       puts += checkpoints * 3 + 4;
+      // A stage holds its train and val features while it trains, and each test part it evaluates on besides.
+      const tests = Math.max(0, ...exp.evaluation.datasets.map((d) => heldBytes(d, exp.evaluation.split)));
+      featuresHeld = Math.max(featuresHeld, heldBytes(s.dataset, s.train) + heldBytes(s.dataset, s.val) + tests);
     }
+    jobs.push({
+      feature,
+      parameters: params,
+      runningSeconds: seconds,
+      memory: { features: featuresHeld, model: 16 * params, runtime: model.runtimeMemoryMiB.trainer * MiB },
+      largestObjectBytes: 2 * 4 * params,
+    });
     // A pass's cache entries are stored once (counted with its first family); a BERT-family row holds every pooling.
     for (const p of parts.filter((x) => x.feature === feature)) {
       const tokens = Math.min(spec.kind === 'bert' ? spec.maxLength : Infinity, p.meanChars / model.charsPerToken);
@@ -263,7 +330,14 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       detail: `${params.toLocaleString('en-US')} parameters, ${exp.stages.length} stage(s) × ${exp.training.epochs} epochs, incl. ${costOptions.batchStartupSeconds} s start-up`,
     });
   }
-  stages.push({ stage: 'report', where: `Lambda ${memoryMb.report} MB`, computeSeconds: model.reportSeconds, wallSeconds: model.reportSeconds, detail: 'tables, HTML, cost, checkpoints.zip' });
+  // Every checkpoint, stored uncompressed, plus each entry's headers (zipSizeBound's per-entry bytes, names of ~50 bytes).
+  const archiveBytes = checkpointBytes + archiveEntries * 250;
+  const archive: PlannedArchive = { bytes: archiveBytes, entries: archiveEntries, streamSeconds: archiveBytes / model.archiveBytesPerSecond };
+  const reportSeconds = model.reportSeconds + archive.streamSeconds;
+  stages.push({
+    stage: 'report', where: `Lambda ${memoryMb.report} MB`, computeSeconds: reportSeconds, wallSeconds: reportSeconds,
+    detail: `tables, HTML, cost, checkpoints.zip (${formatBytes(archive.bytes)})`,
+  });
 
   const splitParts = partSize.size;
   const usage: RunUsage = {
@@ -272,7 +346,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       prepare: [{ kind: 'lambda', seconds: prepareSeconds, memoryMb: memoryMb.prepare, invocations: 1, requests: { put: splitParts + shards + 12, get: Object.keys(exp.datasets).length + 4, list: 2 }, bytesWritten: 0 }],
       featurize: [{ kind: 'lambda', seconds: featurizeSeconds, memoryMb: memoryMb.featurize, invocations: shards, requests: { put: 2 * shards, get: 3 * shards, list: 0 }, bytesWritten: 0 }],
       train: trainUsage,
-      report: [{ kind: 'lambda', seconds: model.reportSeconds, memoryMb: memoryMb.report, invocations: 1, requests: { put: 20, get: trainPuts + 10, list: 5 }, bytesWritten: 0 }],
+      report: [{ kind: 'lambda', seconds: reportSeconds, memoryMb: memoryMb.report, invocations: 1, requests: { put: 20, get: trainPuts + 10, list: 5 }, bytesWritten: 0 }],
     },
     // Started by uploading the experiment, as the README's deploy guide does (the intake execution is billed too).
     stateTransitions: estimateStateTransitions(shards, Object.keys(exp.features).length, 'upload'),
@@ -285,13 +359,17 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
     full,
     parts,
     stages,
-    wallSeconds: prepareSeconds + featurizeWall + trainWall + model.reportSeconds,
+    wallSeconds: prepareSeconds + featurizeWall + trainWall + reportSeconds,
     usage,
     cost: computeCost(usage, prices, costOptions),
     model,
     deployment: dep,
     encoders,
     rowsPerShard,
+    jobs,
+    archive,
+    // The largest split part as stored: gzip of its text (JSON lines add little).
+    prepare: { seconds: prepareSeconds, largestSplitBytes: Math.max(0, ...[...partSize.values()].map((p) => p.rows * p.meanChars * model.gzipRatio)) },
   };
 }
 
@@ -333,6 +411,7 @@ export function planText(plan: Plan): string {
     `  featurize per Lambda vCPU: BoW ${m.featurizePerVcpu.bow.toLocaleString('en-US')} chars/s, USE ${m.featurizePerVcpu.use} tokens/s, BERT ${m.featurizePerVcpu.bert} tokens/s; ${m.charsPerToken} chars/token; ${plan.deployment.pricing.lambdaMemoryMb.featurize} MB = ${Math.min(6, plan.deployment.pricing.lambdaMemoryMb.featurize / LAMBDA_MB_PER_VCPU).toFixed(1)} vCPU at ${m.multicoreEfficiency} efficiency per extra vCPU`,
     ...Object.entries(plan.encoders).map(([name, { shape, from }]) => `  model ${name}: ${shape.layers} layers, hidden ${shape.hidden}, feed-forward ${shape.intermediate} (${SHAPE_FROM[from]})`),
     `  GPU training: ${m.gpuFlops / 1e12} TFLOP/s sustained, ${m.gpuStepSeconds * 1000} ms per step, 6 FLOPs per parameter per training example, 2 per evaluated example; ${m.jobSetupSeconds} s job setup`,
+    `  checkpoints.zip streamed at ${m.archiveBytesPerSecond / 1e6} MB/s; runtime memory before data: training job ${m.runtimeMemoryMiB.trainer} MiB, Report ${m.runtimeMemoryMiB.report} MiB`,
     `  prices: ${plan.cost.regions.join(', ')} recorded ${plan.cost.priceDates.join(', ')} (price table ${plan.cost.priceVersions.join(' + ')})`,
     '',
   ].join('\n');

@@ -19,6 +19,18 @@ export function formatDuration(seconds: number | undefined): string {
   return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m ${rest}s` : `${m}m ${rest}s`;
 }
 
+/** Bytes in binary units to one decimal: `700 B`, `48.8 GiB`, `5 TiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${Number(value.toFixed(1))} ${units[unit]}`;
+}
+
 /** Aligns rows of cells into columns with a rule under the header; by default the first column left, the rest right. */
 export function alignColumns(rows: string[][], align?: ('left' | 'right')[]): string {
   const widths: number[] = [];

@@ -77,6 +77,21 @@ export async function* zipChunks(sources: Iterable<ZipSource>): AsyncGenerator<B
   yield endRecords(written.length, directory.length, offset);
 }
 
+/**
+ * The most bytes `zipChunks(sources)` can yield: headers, data descriptors and central directory at their ZIP64
+ * sizes, stored entries at their size and deflated ones at zlib's conservative deflateBound (incompressible data
+ * grows by stored-block overhead). Known before a byte is read, so an upload can be sized for the archive.
+ */
+export function zipSizeBound(sources: Iterable<Pick<ZipSource, 'name' | 'size' | 'deflate'>>): number {
+  let bytes = 56 + 20 + 22; // ZIP64 end record, its locator and the end record
+  for (const source of sources) {
+    const name = Buffer.byteLength(source.name, 'utf8');
+    const data = source.deflate ? source.size + Math.ceil(source.size / 8) + Math.ceil(source.size / 64) + 5 : source.size;
+    bytes += 30 + name + data + 24 + 46 + name + 9 + 28;
+  }
+  return bytes;
+}
+
 /** Whether an entry's sizes or offset need ZIP64 fields (0xffffffff itself is the field value that means "see ZIP64"). */
 function needsZip64(e: Written): boolean {
   return e.size >= U32_MAX || e.compressedSize >= U32_MAX || e.offset >= U32_MAX;

@@ -40,6 +40,16 @@ export interface PutCondition {
   ifNoneMatch?: '*';
 }
 
+/** A streamed write's options. */
+export interface PutStreamOptions {
+  /**
+   * The body's size in bytes, or an upper bound of it, when known before streaming (an archive of known entries). S3
+   * sizes its multipart parts from it so the object fits S3's 10,000 parts, and refuses an object over S3's largest
+   * before sending anything; unset, parts are 5 MiB (objects up to 48.8 GiB). A folder store ignores it.
+   */
+  sizeHint?: number;
+}
+
 /** An object's bytes with the metadata of exactly those bytes (read in one request). */
 export interface BlobWithInfo {
   body: Buffer;
@@ -67,7 +77,7 @@ export interface BlobStore {
   /** Atomically writes the whole body; with a condition, only if it holds (else PreconditionFailedError, nothing written). */
   put(key: string, body: Buffer | Uint8Array | string, condition?: PutCondition): Promise<void>;
   /** Atomically writes a streamed body (large artifacts such as checkpoints.zip). */
-  putStream(key: string, body: Readable): Promise<void>;
+  putStream(key: string, body: Readable, options?: PutStreamOptions): Promise<void>;
   /** Size, etag and version of the current object, or undefined when it does not exist. */
   head(key: string): Promise<BlobInfo | undefined>;
   /** Every object whose key starts with prefix, sorted by key. */

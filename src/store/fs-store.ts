@@ -14,6 +14,7 @@ import {
   type BlobStore,
   type BlobWithInfo,
   type PutCondition,
+  type PutStreamOptions,
   type ReadOptions,
   type StreamReadOptions,
 } from './blob-store.js';
@@ -108,7 +109,8 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async putStream(key: string, body: Readable): Promise<void> {
+  /** A file takes any size at once, so the size hint has nothing to choose here. */
+  async putStream(key: string, body: Readable, _options?: PutStreamOptions): Promise<void> {
     const path = this.pathOf(key);
     const tmp = await this.tempFor(path);
     try {

@@ -7,6 +7,7 @@ export {
   type BlobStore,
   type BlobWithInfo,
   type PutCondition,
+  type PutStreamOptions,
   type ReadOptions,
   type StreamReadOptions,
 } from './blob-store.js';

@@ -20,8 +20,10 @@ import {
   type BlobStore,
   type BlobWithInfo,
   type PutCondition,
+  type PutStreamOptions,
   type ReadOptions,
 } from './blob-store.js';
+import { partSizeFor, S3_MULTIPART } from './s3-limits.js';
 import { s3ClientFromEnv } from './s3-client.js';
 import { ConfigError, InternalError } from '../errors/index.js';
 
@@ -34,7 +36,10 @@ export interface S3BlobStoreOptions {
   client?: S3Client;
   /** Keys per ListObjectsV2 page (S3 returns at most 1000); a small value exercises pagination in tests. */
   listPageSize?: number;
-  /** Bytes per multipart part for putStream (S3's minimum is 5 MiB); bodies below one part go in a single PUT. */
+  /**
+   * Bytes per multipart part of a putStream without a size hint (S3's minimum is 5 MiB), and the least a hinted one
+   * uses; bodies below one part go in a single PUT.
+   */
   partSize?: number;
 }
 
@@ -48,7 +53,6 @@ export class BucketNotFoundError extends ConfigError {
   }
 }
 
-const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** What S3 accepts as a bucket name: 3-63 lowercase letters, digits, "." or "-", starting and ending alphanumeric. */
 export const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
@@ -76,8 +80,8 @@ export class S3BlobStore implements BlobStore {
     }
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     if (prefix !== '') validateKey(prefix);
-    const partSize = options.partSize ?? MIN_PART_SIZE;
-    if (partSize < MIN_PART_SIZE) throw new ConfigError(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
+    const partSize = options.partSize ?? S3_MULTIPART.minPartBytes;
+    if (partSize < S3_MULTIPART.minPartBytes) throw new ConfigError(`S3 partSize ${partSize} is below the 5 MiB minimum of multipart uploads`);
     this.bucket = options.bucket;
     this.prefix = prefix;
     // Every client the store sends through is observable, so tests see its requests (see aws-calls.ts).
@@ -136,14 +140,24 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async putStream(key: string, body: Readable): Promise<void> {
+  async putStream(key: string, body: Readable, options: PutStreamOptions = {}): Promise<void> {
     const objectKey = this.objectKey(key);
+    // Parts sized from the hint fit the object in S3's 10,000 parts (fixed 5 MiB parts stop at 48.8 GiB); an object
+    // over S3's largest is refused here, before a byte is sent.
+    let partSize: number;
+    try {
+      partSize = Math.max(this.partSize, partSizeFor(options.sizeHint, `${this.url}: "${key}"`));
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
     // Upload sends one PUT when the body fits in one part, else a multipart upload; on any failure (including a
-    // body stream that errors or is destroyed) it aborts the multipart upload (leavePartsOnError is false).
+    // body stream that errors or is destroyed) it aborts the multipart upload (leavePartsOnError is false). The hint
+    // is not passed as ContentLength: it may be an upper bound, and Upload fails a body of another length.
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: objectKey, Body: body },
-      partSize: this.partSize,
+      partSize,
       leavePartsOnError: false,
     });
     try {

@@ -154,7 +154,7 @@ export function pinnedStore(data: BlobStore, pins: Record<string, InputPin>, run
     getStream: async (key, options): Promise<Readable> => data.getStream(key, await at(key, options)),
     getWithInfo: async (key, options) => data.getWithInfo(key, await at(key, options)),
     put: (key, body, condition) => data.put(key, body, condition),
-    putStream: (key, body) => data.putStream(key, body),
+    putStream: (key, body, options) => data.putStream(key, body, options),
     head: (key) => data.head(key),
     list: (prefix) => data.list(prefix),
     delete: (key) => data.delete(key),

@@ -74,6 +74,30 @@ describe(`S3BlobStore against the emulator (${emulator}): S3 specifics`, () => {
     expect(pending.Uploads ?? []).toEqual([]);
   });
 
+  it('a putStream declaring a 60 GiB body sends parts sized to fit 10,000 (7 MiB), not 5 MiB parts that stop at 48.8 GiB', async () => {
+    const { store, bucket, cleanup } = await bucketStore();
+    onTestFinished(cleanup);
+    const body = Buffer.alloc(20 * MiB);
+    for (let i = 0; i < body.length; i += 4096) body.writeUInt32LE(i, i);
+    // 60 GiB / 10,000 = 6.1 MiB -> 7 MiB parts: 20 MiB goes up as 7 + 7 + 6 (5 MiB parts would make 4).
+    await store.putStream('runs/r1/checkpoints.zip', stream(body), { sizeHint: 60 * 1024 * MiB });
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'runs/r1/checkpoints.zip' }));
+    expect(head.ETag).toMatch(/-3"$/);
+    expect(sha256(await store.getOrThrow('runs/r1/checkpoints.zip'))).toBe(sha256(body));
+  });
+
+  it("a putStream declaring more than S3's 5 TiB is refused before anything is sent", async () => {
+    const { store, bucket, cleanup } = await bucketStore();
+    onTestFinished(cleanup);
+    const body = stream(Buffer.alloc(MiB));
+    await expect(store.putStream('runs/r1/checkpoints.zip', body, { sizeHint: 6 * 1024 ** 4 })).rejects.toThrow(
+      `${store.url}: "runs/r1/checkpoints.zip" is 6 TiB, above S3's largest object of 5 TiB (Amazon S3 multipart upload limits)`,
+    );
+    expect(body.destroyed).toBe(true);
+    expect(await store.head('runs/r1/checkpoints.zip')).toBeUndefined();
+    expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+  });
+
   it('keys live under the prefix in the bucket, and list strips the prefix', async () => {
     const { store, bucket, cleanup } = await bucketStore({ prefix: 'teams/nlp/' });
     onTestFinished(cleanup);

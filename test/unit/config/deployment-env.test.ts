@@ -64,7 +64,10 @@ describe('readDeploymentEnv', () => {
   });
 
   it("Prepare's TEXTSHIFT_PLAN_DEPLOYMENT: pricing, concurrency, featurize timeout and cost limits as JSON; an inconsistent one names the field", () => {
-    const planDeployment = { pricing: COST_OPTIONS, featurizeConcurrency: 10, featurizeTimeoutSeconds: 900, budget: { maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 } };
+    const planDeployment = {
+      pricing: COST_OPTIONS, featurizeConcurrency: 10, featurizeTimeoutSeconds: 900, prepareTimeoutSeconds: 900, reportTimeoutSeconds: 900,
+      trainerTimeoutMinutes: 240, trainerMemoryMiB: 14336, budget: { maxRunCostUsd: 25, maxRunCostCeilingUsd: 250 },
+    };
     expect(readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify(planDeployment) })).toEqual({ planDeployment, requireGpu: false });
     const above = () => readDeploymentEnv({ TEXTSHIFT_PLAN_DEPLOYMENT: JSON.stringify({ ...planDeployment, budget: { maxRunCostUsd: 300, maxRunCostCeilingUsd: 250 } }) });
     expect(above).toThrow(ConfigError);

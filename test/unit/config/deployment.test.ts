@@ -134,11 +134,12 @@ describe('cost options of a deployment', () => {
     });
   });
 
-  it('what a plan and the cost guard assume: the pricing choices, the featurize concurrency and timeout, and the cost limits', () => {
-    expect(planDeploymentOf(read({ featurizeConcurrency: 4, featurizeTimeoutSeconds: 300, maxRunCostUsd: 5 }))).toEqual({
+  it('what a plan and the cost guard assume: the pricing choices, the featurize concurrency, the time and memory limits, and the cost limits', () => {
+    const limits = { featurizeTimeoutSeconds: 300, prepareTimeoutSeconds: 600, reportTimeoutSeconds: 700, trainerTimeoutMinutes: 60, trainerMemoryMiB: 8192 };
+    expect(planDeploymentOf(read({ featurizeConcurrency: 4, maxRunCostUsd: 5, ...limits }))).toEqual({
       pricing: costOptionsOf(read()),
       featurizeConcurrency: 4,
-      featurizeTimeoutSeconds: 300,
+      ...limits,
       budget: { maxRunCostUsd: 5, maxRunCostCeilingUsd: 250 },
     });
   });

@@ -61,8 +61,12 @@ describe('textshift plan (throughput model, hand-computed)', () => {
     // job: 30 s setup + 2 epochs × 13.1667 + test eval (0.5 + 500 × 2/6 × 0.01 = 2.1667 s) = 58.5 s; + 180 s start-up = 238.5 s
     expect(stage('train:use').computeSeconds).toBeCloseTo(238.5, 10);
     expect(stage('train:use').detail).toContain('5,152 parameters');
-    // end to end: 8.3 + 85 + 238.5 + 20 (report) = 351.8 s
-    expect(plan.wallSeconds).toBeCloseTo(351.8, 10);
+    // report: 20 s + checkpoints.zip streamed at 50 MB/s: 185,472 bytes of checkpoints (below) + (3 × 3 + 3) entries ×
+    // 250 bytes of headers = 188,472 bytes, 0.00376944 s
+    expect(plan.archive).toEqual({ bytes: 188_472, entries: 12, streamSeconds: 0.00376944 });
+    expect(stage('report').computeSeconds).toBeCloseTo(20.00376944, 10);
+    // end to end: 8.3 + 85 + 238.5 + 20.00376944 (report) = 351.80376944 s
+    expect(plan.wallSeconds).toBeCloseTo(351.80376944, 10);
 
     const line = (service: string, item: string, st?: string) => plan.cost.lines.find((l) => l.service === service && l.item.startsWith(item) && l.stage === st)!;
     // Batch: 238.5 instance-seconds = 0.06625 h × $0.526 = 0.0348475

@@ -6,7 +6,9 @@ import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MissingInputError } from '../../../src/errors/index.js';
+import type { PutStreamOptions } from '../../../src/store/blob-store.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
+import { partSizeFor, S3_MULTIPART } from '../../../src/store/s3-limits.js';
 import { writeCheckpointArchive } from '../../../src/workflow/checkpoint-archive.js';
 import { entryBytes, listEntries, openZip } from '../../support/zip.js';
 
@@ -85,6 +87,26 @@ describe('writeCheckpointArchive', () => {
     await expect(writeCheckpointArchive(failing, RUN)).rejects.toThrow('read of checkpoint failed');
     expect((await store.getOrThrow(ZIP)).equals(previous)).toBe(true);
     expect((await readdir(join(root, 'runs', RUN))).sort()).toEqual(['checkpoints.zip', 'models']);
+  });
+
+  it("declares the archive's size before streaming it, an upper bound close to the real size, so S3 can size its parts", async () => {
+    // Incompressible metadata too: deflate makes random bytes a little larger, and the bound allows for it.
+    await store.put(`runs/${RUN}/models/bow_1/events.out.tfevents`, randomBytes(300_000));
+    const hints: (PutStreamOptions | undefined)[] = [];
+    const recording = Object.assign(Object.create(store) as FsBlobStore, {
+      putStream: (key: string, body: Readable, options?: PutStreamOptions) => {
+        hints.push(options);
+        return store.putStream(key, body, options);
+      },
+    });
+    await writeCheckpointArchive(recording, RUN);
+    const actual = (await store.head(ZIP))!.size;
+    expect(hints).toHaveLength(1);
+    const declared = hints[0]?.sizeHint ?? 0;
+    expect(declared).toBeGreaterThanOrEqual(actual);
+    // Headers at their ZIP64 sizes and deflate's worst case for the metadata: within 1.5% here.
+    expect(declared).toBeLessThan(actual * 1.015);
+    expect(Math.ceil(actual / partSizeFor(declared))).toBeLessThanOrEqual(S3_MULTIPART.maxParts);
   });
 
   it('refuses a run with no checkpoints', async () => {

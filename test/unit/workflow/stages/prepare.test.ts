@@ -13,7 +13,7 @@ import { planExperiment, readingProfiler } from '../../../../src/cost/plan.js';
 import { fileProfiles, readData, writeData } from '../../../../src/workflow/prepare-data.js';
 import { runKeys } from '../../../../src/run/keys.js';
 import { bundledPriceTable } from '../../../../src/cost/prices.js';
-import { BudgetExceededError } from '../../../../src/errors/index.js';
+import { BudgetExceededError, ConfigError } from '../../../../src/errors/index.js';
 import { readManifest } from '../../../../src/run/manifest.js';
 import { InputChangedError } from '../../../../src/workflow/pinned-inputs.js';
 import { silentReporter } from '../../../../src/run/reporter.js';
@@ -115,6 +115,25 @@ describe('prepare', () => {
     const plan = await prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment: tiny });
     expect(plan.runId).not.toBe(runId);
     expect(plan.shardPlan.count).toBe(5);
+  });
+
+  it('refuses a run whose checkpoints.zip could not stream within the Report timeout (439 M parameters), before writing any split', async () => {
+    const huge = {
+      ...experiment,
+      features: { bow: { kind: 'bow', maxFeatures: 200_000, fitOn: { dataset: 'a', split: 'train' } } },
+      model: { hidden: Array(8).fill(2048) },
+      training: { epochs: 22, checkpointEvery: 2 },
+    };
+    const { store, ctx } = await setup(rows.join('\n') + '\n', huge);
+    const refused = prepare(ctx, { experimentKey: 'experiments/small.json' }, { deployment });
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(refused).rejects.toThrow(
+      /experiments\/small\.json: Report plans at 1,284 s: it streams checkpoints\.zip \(58\.9 GiB, 39 files\) in 1,264 s at an assumed 50 MB\/s, plus 20 s for the report, above the Report function's timeout of 900 s \(reportTimeoutSeconds in cdk\.json; /,
+    );
+    const runs = (await store.list('runs/')).map((o) => o.key);
+    expect(runs).toEqual([`runs/${runs[0]!.split('/')[1]!}/manifest.json`]);
+    const m = await readManifest(store, runs[0]!.split('/')[1]!);
+    expect(m.stages.prepare).toMatchObject({ status: 'failed', errorName: 'ConfigError', retryable: false });
   });
 
   it('refuses a budgetUsd above the deployment ceiling, however cheap the run', async () => {
