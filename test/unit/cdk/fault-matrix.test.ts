@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../../src/run/manifest.js';
+import { lockRun } from '../../../src/run/run-lock.js';
 import { silentReporter } from '../../../src/run/reporter.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { markFailed } from '../../../src/workflow/stages/mark-failed.js';
 import type { StageName } from '../../../src/run/graph.js';
 import { SYNTH_TIMEOUT, stateMachineDefinition, synth } from '../../support/cdk-template.js';
-import { type Handlers, type Json, execute, fail, failure, redrive, succeeding, useDefinition } from '../../support/asl-harness.js';
+import { ARN, type Handlers, type Json, execute, fail, failure, redrive, succeeding, useDefinition } from '../../support/asl-harness.js';
 import { sampleManifest } from '../../fixtures/report/sample-run.js';
 
 type Fault = 'fails once' | 'fails always' | 'times out' | 'killed';
@@ -196,7 +197,7 @@ describe('fault matrix: stage × fault → end state, through the synthesized st
       expect(attempts()).toBe(1);
       const marked = failed.calls.filter((c) => c.state === `MarkFailed ${cell.stage}`);
       expect(marked).toHaveLength(1);
-      const payload = marked[0]!.input.Payload as { runId: string; stage: StageName; error: Reported };
+      const payload = marked[0]!.input.Payload as { runId: string; stage: StageName; error: Reported; execution: string };
       expect(payload).toMatchObject({ runId, stage: cell.stage, error: cell.reported });
       // No later stage ran.
       const later = RUN_ORDER.slice(RUN_ORDER.indexOf(TASK[cell.stage].state) + 1);
@@ -206,6 +207,9 @@ describe('fault matrix: stage × fault → end state, through the synthesized st
       // The real MarkFailed with that payload: the run's manifest names stage, class and cause.
       const store = new FsBlobStore(join(dir, runId));
       await store.put(`runs/${runId}/manifest.json`, JSON.stringify({ ...sampleManifest(), runId, status: 'running', stages: {} }));
+      // The run is held by the execution that failed (Prepare took its lease): MarkFailed records only for its holder.
+      expect(payload.execution).toBe(ARN(runId));
+      await lockRun(store, runId, () => undefined, { execution: payload.execution });
       await markFailed({ store, data: store, reporter: silentReporter }, payload);
       const manifest = await readManifest(store, runId);
       expect(manifest.status).toBe('failed');
