@@ -71,7 +71,7 @@ export function indexAccess(index: string): IndexAccess {
   return {
     url,
     shown: redactUrl(index),
-    headers: (target) => (authorization && new URL(target).origin === parsed.origin ? { Authorization: authorization } : {}),
+    headers: (target): Record<string, string> => (authorization && new URL(target).origin === parsed.origin ? { Authorization: authorization } : {}),
   };
 }
 

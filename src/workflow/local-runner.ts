@@ -20,6 +20,7 @@ import { lockRun } from '../run/run-lock.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 import { ensureModels } from './ensure-models.js';
+import { removeStalePartials } from './stale-partials.js';
 import { classifyError } from '../errors/classify.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 import { STAGES, type Stage, type StageName } from '../run/graph.js';
@@ -124,6 +125,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const runId = o.runId ?? deriveRunId(exp, text, undefined, o.quick ?? false, o.full ?? false);
   const lock = await lockRun(o.store, runId, (message) => o.reporter.log(message));
   try {
+    await removeStalePartials(o.store, runId, o.reporter);
     // Before Prepare reads the data: a run whose model is missing stops in seconds, not after minutes.
     await ensureModels(o.store, exp, o.reporter);
     await o.store.put(expKey, body);
