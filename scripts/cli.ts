@@ -8,6 +8,7 @@ import { registerEmbedCommand } from '../src/cli/embed.js';
 import { registerPlanCommand } from '../src/cli/plan.js';
 import { registerCompareCommand, registerRunsCommand } from '../src/cli/runs.js';
 import { registerModelsCommand } from '../src/cli/models.js';
+import { redact } from '../src/errors/redact.js';
 
 const program = new Command('textshift')
   .description('Text-classifier transfer experiments, locally or on AWS, with cost reports.')
@@ -22,4 +23,10 @@ registerRunsCommand(program);
 registerCompareCommand(program);
 registerModelsCommand(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // The last line of defence: an error no command caught leaves as one line, with any credentials in it redacted.
+  process.stderr.write(`textshift: ${redact(err instanceof Error ? err.message : String(err))}\n`);
+  process.exitCode = 1;
+}

@@ -46,7 +46,10 @@ export class Storage extends Construct {
       serverAccessLogsPrefix: 'data/',
       lifecycleRules: [
         {
-          // Feature vectors are a cache keyed by content hash: anything expired is recomputed on demand.
+          // Feature vectors are a cache keyed by content hash: anything expired is recomputed on demand. Expiry counts
+          // from the creation of an entry's current version, and Featurize copies an entry onto itself when a run
+          // uses it (s3:GetObject and s3:PutObject on cache/, which it holds), so entries in use never expire; the
+          // version that copy replaces is noncurrent and goes a day later.
           id: 'expire-feature-cache',
           prefix: PREFIXES.cache,
           expiration: Duration.days(props.cacheExpiryDays),

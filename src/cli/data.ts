@@ -1,6 +1,7 @@
 /** `textshift data ...`: getting the public datasets onto this machine. */
 import type { Command } from 'commander';
 import { fetchDatasets, SOURCE_ENV_VARS } from '../data/fetch.js';
+import { redact } from '../errors/redact.js';
 
 /** Registers `data fetch [--dest DIR]`. */
 export function registerDataCommand(program: Command): void {
@@ -15,10 +16,10 @@ export function registerDataCommand(program: Command): void {
     .option('--dest <dir>', 'output folder', './data')
     .action(async (opts: { dest: string }) => {
       try {
-        const outputs = await fetchDatasets({ dest: opts.dest, log: (line) => console.error(line) });
+        const outputs = await fetchDatasets({ dest: opts.dest, log: (line) => console.error(redact(line)) });
         for (const o of outputs) console.log(`${o.action.padEnd(15)} ${o.path}  sha256 ${o.sha256}`);
       } catch (err) {
-        console.error(`textshift data fetch: ${(err as Error).message}`);
+        console.error(`textshift data fetch: ${redact((err as Error).message)}`);
         process.exitCode = 1;
       }
     });

@@ -4,6 +4,7 @@ import { BertEncoder, DEFAULT_BATCH_SIZE, DEFAULT_THREADS } from '../features/be
 import { POOLINGS, type Pooling } from '../features/bert/pooling.js';
 import { writeNpyFile } from '../matrix/npy.js';
 import { positiveInteger, readTextLines } from './text-lines.js';
+import { redact } from '../errors/redact.js';
 
 interface EmbedOptions {
   pooling: Pooling;
@@ -56,7 +57,7 @@ export function registerEmbedCommand(program: Command): void {
           await encoder.close();
         }
       } catch (err) {
-        console.error(`textshift embed: ${(err as Error).message}`);
+        console.error(`textshift embed: ${redact((err as Error).message)}`);
         process.exitCode = 1;
       }
     });

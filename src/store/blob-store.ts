@@ -84,6 +84,12 @@ export interface BlobStore {
   list(prefix: string): Promise<BlobInfo[]>;
   /** Removes the object; no error when it does not exist. */
   delete(key: string): Promise<void>;
+  /**
+   * Marks the object as in use now, keeping its bytes: the age that expiry counts restarts (S3's lifecycle counts
+   * from the creation of the current version, so S3 copies the object onto itself; a folder sets its modification
+   * time). Returns false, touching nothing, when the object does not exist.
+   */
+  touch(key: string): Promise<boolean>;
   /** A local file-system path holding the key, when the store is a folder (readers that need files skip a copy). */
   localPath?(key: string): string;
 }

@@ -1,8 +1,9 @@
 import { createReadStream, createWriteStream, type BigIntStats } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { link, mkdir, open, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -18,11 +19,27 @@ import {
   type ReadOptions,
   type StreamReadOptions,
 } from './blob-store.js';
-import { withWriteLock } from './fs-write-lock.js';
+import { processAlive, removeIfAbandoned, withWriteLock } from './fs-write-lock.js';
 import { InvalidInputError } from '../errors/index.js';
 
 /** Files the store keeps for itself (temp bodies, write locks) end in this; they are never objects. */
 const TMP_SUFFIX = '.partial';
+
+/** This host in a temp file's name (a short hash: host names may be long or hold any character). */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+/** A temp body's name after its target's: `<target>.<pid>-<host tag>-<random>.partial`, naming its writer. */
+const TEMP_NAME = /\.(\d+)-([0-9a-f]{8})-[0-9a-f]{12}\.partial$/;
+/**
+ * A temp body not written to for this long has no live writer even when its writer cannot be checked (another host,
+ * or a name from before temp names carried their writer): a put writes its body without pausing.
+ */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/** What removeStalePartials removed: store-relative paths and their total size. */
+export interface RemovedPartials {
+  paths: string[];
+  bytes: number;
+}
 
 /**
  * Largest write(2) of a streamed put. A checkpoint streams tensors of 20 MB as single chunks, and one write of that
@@ -32,7 +49,9 @@ const TMP_SUFFIX = '.partial';
 const WRITE_CHUNK = 1 << 20;
 
 /**
- * A folder used as an object store: key `a/b.json` is file `<root>/a/b.json`; writes go to a temp file, then rename.
+ * A folder used as an object store: key `a/b.json` is file `<root>/a/b.json`; writes go to a temp file, flushed to
+ * the disk (fsync), then renamed over the key's file, and the folder is flushed so the rename survives a crash too.
+ * A writer killed mid-put leaves only its temp file, which names the writer; removeStalePartials clears those.
  * Conditional puts: `ifNoneMatch: '*'` links the temp file to the key's name (link(2) fails when the name exists, and
  * is atomic); `ifMatch` compares the file's etag and renames over it while holding the key's write lock
  * (fs-write-lock.ts), which every conditional put of that key takes. The folder keeps no versions.
@@ -100,9 +119,11 @@ export class FsBlobStore implements BlobStore {
     const tmp = await this.tempFor(path);
     try {
       await writeFile(tmp, body);
+      await flush(tmp);
       if (!isConditional(condition)) await rename(tmp, path);
       else if (condition.ifMatch === undefined) await this.create(key, tmp, path, condition);
       else await withWriteLock(path, TMP_SUFFIX, `${this.url}: ${key}`, () => this.replaceIfMatch(key, tmp, path, condition));
+      await flush(dirname(path));
     } finally {
       // After a rename the temp name is gone; after a link it is a second name of the new file.
       await rm(tmp, { force: true });
@@ -115,7 +136,9 @@ export class FsBlobStore implements BlobStore {
     const tmp = await this.tempFor(path);
     try {
       await pipeline(body, splitChunks, createWriteStream(tmp));
+      await flush(tmp);
       await rename(tmp, path);
+      await flush(dirname(path));
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -143,6 +166,43 @@ export class FsBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  /**
+   * Removes the temp files under `prefix` that no live writer owns: a temp body whose writer (named in its file name)
+   * no longer runs on this host, or that nobody has written to for an hour; a write lock whose holder is gone (as
+   * withWriteLock judges it). What a live process is writing stays.
+   */
+  async removeStalePartials(prefix: string): Promise<RemovedPartials> {
+    const removed: RemovedPartials = { paths: [], bytes: 0 };
+    const start = join(this.root, ...prefix.split('/').filter((p) => p !== ''));
+    for (const file of await partialsUnder(start)) {
+      const name = basename(file);
+      if (name.includes('.write-lock') || name.includes('.break-lock')) {
+        if (await removeIfAbandoned(file)) removed.paths.push(relative(this.root, file).split(sep).join('/'));
+        continue;
+      }
+      const info = await stat(file).catch(() => undefined);
+      if (!info) continue;
+      const writer = TEMP_NAME.exec(name);
+      const deadWriter = writer !== null && writer[2] === HOST_TAG && !processAlive(Number(writer[1]));
+      if (!deadWriter && Date.now() - info.mtimeMs < STALE_TEMP_MS) continue;
+      await rm(file, { force: true });
+      removed.paths.push(relative(this.root, file).split(sep).join('/'));
+      removed.bytes += info.size;
+    }
+    return removed;
+  }
+
+  async touch(key: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await utimes(this.pathOf(key), now, now);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
   }
 
   /** `ifNoneMatch: '*'`: the temp file gets the key's name only if no file has it (link(2) is atomic and never replaces). */
@@ -189,8 +249,36 @@ export class FsBlobStore implements BlobStore {
 
   private async tempFor(path: string): Promise<string> {
     await mkdir(dirname(path), { recursive: true });
-    return `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
+    return `${path}.${process.pid}-${HOST_TAG}-${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
   }
+}
+
+/**
+ * Flushes a file's bytes, or a folder's entries (a rename or link into it), to the disk (fsync through a handle of
+ * its own: the kernel flushes the file whichever handle wrote it).
+ */
+async function flush(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } catch (err) {
+    // Some file systems cannot flush a folder; the file itself was flushed before it was published.
+    if (!['EINVAL', 'ENOTSUP', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Every `*.partial` file under a folder, at any depth (none when the folder does not exist). */
+async function partialsUnder(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+  return entries.filter((e) => e.isFile() && e.name.endsWith(TMP_SUFFIX)).map((e) => join(e.parentPath, e.name));
 }
 
 /**

@@ -95,6 +95,24 @@ async function breakAbandoned(path: string, breaker: string, seen: LockState, me
 }
 
 /**
+ * Removes a lock file (`<file>.write-lock<suffix>` or its break lock) that no live holder owns, as a writer waiting
+ * for it would break it; returns whether it was removed. A lock held by a live process stays.
+ */
+export async function removeIfAbandoned(lockPath: string): Promise<boolean> {
+  const lock = await inspect(lockPath);
+  const me: Holder = { pid: process.pid, host: hostname(), nonce: randomBytes(8).toString('hex'), at: new Date().toISOString() };
+  if (!lock || !abandoned(lock, me.host)) return false;
+  if (lockPath.includes('.break-lock')) {
+    // A breaker holds its break lock for a moment; one past the age limit died inside its break.
+    if (lock.ageMs <= STALE_MS) return false;
+    await rm(lockPath, { force: true });
+    return true;
+  }
+  await breakAbandoned(lockPath, lockPath.replace('.write-lock', '.break-lock'), lock, me);
+  return (await inspect(lockPath))?.ino !== lock.ino;
+}
+
+/**
  * Runs `work` holding the write lock of `file` (the lock is `<file>.write-lock<suffix>`, its break lock
  * `<file>.break-lock<suffix>`); `what` names the locked object in a timeout error.
  */

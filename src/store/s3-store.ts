@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -207,6 +208,21 @@ export class S3BlobStore implements BlobStore {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
     } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  async touch(key: string): Promise<boolean> {
+    const objectKey = this.objectKey(key);
+    // S3 copies an object onto itself only when something else changes: the metadata says when it was last used.
+    const source = `${this.bucket}/${objectKey.split('/').map(encodeURIComponent).join('/')}`;
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: this.bucket, Key: objectKey, CopySource: source, MetadataDirective: 'REPLACE', Metadata: { 'last-used': new Date().toISOString() } }),
+      );
+      return true;
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey') return false;
       throw this.translate(err);
     }
   }

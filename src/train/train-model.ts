@@ -1,13 +1,13 @@
 import type { BlobStore } from '../store/blob-store.js';
-import type { MlpEngine } from '../model/engine.js';
+import { paramShapes, type MlpEngine } from '../model/engine.js';
 import { takeRows, type Features } from '../matrix/features.js';
 import { permutation, Xoshiro128 } from '../model/rng.js';
 import { evaluateModel } from '../evaluate/evaluate.js';
 import type { TrainingConfig } from '../config/experiment.js';
 import type { EpochMetrics } from '../run/records.js';
 import type { Reporter } from '../run/reporter.js';
-import { checkpointEpochs, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoints.js';
-import { InternalError } from '../errors/index.js';
+import { checkpointEpochs, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointState } from './checkpoints.js';
+import { InternalError, InvalidDataError, PermanentError, TransientError } from '../errors/index.js';
 
 /** Labelled features of one split. */
 export interface LabelledSet {
@@ -64,19 +64,16 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainedModel> {
     return { ...s, resumedFromEpoch: training.epochs };
   }
 
-  const epochs = (await checkpointEpochs(store, dir)).filter((e) => e <= training.epochs);
-  const latest = epochs.at(-1);
-  if (latest !== undefined) {
-    const ckpt = await loadCheckpoint(store, `${dir}/epoch_${latest}`, true);
-    if (ckpt?.optimizer) {
-      engine.setParams(ckpt.params);
-      engine.setOptimizerState(ckpt.optimizer);
-      history = ckpt.state.history;
-      bestEpoch = ckpt.state.bestEpoch;
-      bestValAccuracy = ckpt.state.bestValAccuracy;
-      startEpoch = latest + 1;
-      o.reporter.log(`${o.model}: resuming after epoch ${latest} (checkpoint ${dir}/epoch_${latest})`);
-    }
+  const resumable = await latestUsableCheckpoint(o);
+  if (resumable) {
+    const { epoch, ckpt } = resumable;
+    engine.setParams(ckpt.params);
+    engine.setOptimizerState(ckpt.optimizer!);
+    history = ckpt.state.history;
+    bestEpoch = ckpt.state.bestEpoch;
+    bestValAccuracy = ckpt.state.bestValAccuracy;
+    startEpoch = epoch + 1;
+    o.reporter.log(`${o.model}: resuming after epoch ${epoch} (checkpoint ${dir}/epoch_${epoch})`);
   }
 
   const n = o.train.y.length;
@@ -141,4 +138,39 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainedModel> {
   const result: TrainedModel = { history, bestEpoch, bestValAccuracy, resumedFromEpoch: startEpoch - 1 };
   await store.put(`${dir}/summary.json`, JSON.stringify(result, null, 2));
   return result;
+}
+
+/**
+ * The latest complete epoch checkpoint that loads and fits the engine (every weight and moment of the right size),
+ * or undefined: training then starts at epoch 1. A checkpoint that cannot be used (a truncated or corrupt file, a
+ * file missing, tensors of other shapes) is skipped with a warning for the one before it, which replays to the same
+ * result; a transient read error is thrown, not skipped.
+ */
+async function latestUsableCheckpoint(o: TrainModelOptions): Promise<{ epoch: number; ckpt: Checkpoint } | undefined> {
+  const epochs = (await checkpointEpochs(o.store, o.dir)).filter((e) => e <= o.training.epochs);
+  for (const epoch of epochs.reverse()) {
+    const where = `${o.store.url}/${o.dir}/epoch_${epoch}`;
+    try {
+      const ckpt = await loadCheckpoint(o.store, `${o.dir}/epoch_${epoch}`, true);
+      if (!ckpt) continue;
+      if (!ckpt.optimizer) throw new InvalidDataError('it holds no optimizer state');
+      const expected = paramShapes(o.engine.spec);
+      for (const [part, tensors] of [['weights', ckpt.params], ['first moments', ckpt.optimizer.m], ['second moments', ckpt.optimizer.v]] as const) {
+        for (const [name, shape] of expected) {
+          const size = shape.reduce((a, b) => a * b, 1);
+          const got = tensors.get(name)?.data.length;
+          if (got !== size) throw new InvalidDataError(`its ${part} have ${got ?? 'no'} values for ${name}, the model has ${size}`);
+        }
+      }
+      return { epoch, ckpt };
+    } catch (err) {
+      if (err instanceof TransientError || !(err instanceof PermanentError || err instanceof SyntaxError)) throw err;
+      const previous = epochs.find((e) => e < epoch);
+      o.reporter.log(
+        `warning: ${o.model}: checkpoint ${where} cannot be used (${(err as Error).message}); ` +
+          (previous === undefined ? 'training starts from epoch 1' : `resuming from the one before it, epoch_${previous}`),
+      );
+    }
+  }
+  return undefined;
 }

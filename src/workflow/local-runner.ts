@@ -22,6 +22,7 @@ import { refuseOtherExperiment } from './pinned-inputs.js';
 import type { FeaturizeTask } from './featurize-task.js';
 import { runPool } from './pool.js';
 import { ensureModels } from './ensure-models.js';
+import { removeStalePartials } from './stale-partials.js';
 import { classifyError } from '../errors/classify.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 import { STAGES, type Stage, type StageName } from '../run/graph.js';
@@ -132,6 +133,7 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const heartbeat = setInterval(() => lock.renew().catch((err: unknown) => o.reporter.log(`run ${runId}: ${(err as Error).message}`)), LEASE_RENEW_MS);
   heartbeat.unref();
   try {
+    await removeStalePartials(o.store, runId, o.reporter);
     // Every write of the run checks that this process still holds its lease (the fencing token).
     const store = fencedStore(o.store, runId, lock.holder.token);
     // Before Prepare reads the data: a run whose model is missing stops in seconds, not after minutes.

@@ -158,6 +158,7 @@ export function pinnedStore(data: BlobStore, pins: Record<string, InputPin>, run
     head: (key) => data.head(key),
     list: (prefix) => data.list(prefix),
     delete: (key) => data.delete(key),
+    touch: (key) => data.touch(key),
     ...(localPath ? { localPath } : {}),
   };
 }

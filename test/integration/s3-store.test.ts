@@ -43,6 +43,11 @@ describeBlobStoreContract(`S3BlobStore against the emulator (${emulator})`, {
   listPageSize: 5,
   largeBodyBytes: 12 * MiB,
   versioned: true,
+  modifiedAt: async (store, key) => {
+    const s3Store = store as S3BlobStore;
+    const head = await s3Store.client.send(new HeadObjectCommand({ Bucket: s3Store.bucket, Key: s3Store.objectKey(key) }));
+    return head.LastModified!.getTime();
+  },
 });
 
 describe(`S3BlobStore against the emulator (${emulator}): S3 specifics`, () => {

@@ -14,6 +14,8 @@ export interface BlobStoreTarget {
   largeBodyBytes: number;
   /** Whether the store keeps object versions (a versioned S3 bucket) or only the current object (a folder). */
   versioned: boolean;
+  /** When the object was last modified as the store's expiry sees it (S3's LastModified, a file's mtime), in ms. */
+  modifiedAt(store: BlobStore, key: string): Promise<number>;
 }
 
 const CHUNK = 256 * 1024;
@@ -155,6 +157,22 @@ export function describeBlobStoreContract(name: string, target: BlobStoreTarget)
       await store.delete('cache/features/never-written.npy');
       expect(await store.get('cache/features/a.npy')).toBeUndefined();
       expect((await store.list('cache/')).map((b) => b.key)).toEqual(['cache/features/b.npy']);
+    });
+
+    it('touch marks an object used now, keeping its bytes, and reports a missing one without creating it', async () => {
+      const store = await open();
+      const key = 'cache/features/used.npy';
+      const body = bytes(3000, 11);
+      await store.put(key, body);
+      const before = await target.modifiedAt(store, key);
+      // S3 keeps whole seconds: wait past one so the new time is later however the put's time was rounded.
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await store.touch(key)).toBe(true);
+      expect(await target.modifiedAt(store, key)).toBeGreaterThan(before);
+      expect(await store.get(key)).toEqual(body);
+      expect((await store.list('cache/')).map((b) => b.key)).toEqual([key]);
+      expect(await store.touch('cache/features/missing.npy')).toBe(false);
+      expect(await store.head('cache/features/missing.npy')).toBeUndefined();
     });
 
     it('putStream stores a body that arrives in many chunks', async () => {

@@ -14,6 +14,7 @@ import { parseTrainerArgs } from './args.js';
 import { assertGpu, loadTensorflowBinding } from './backend.js';
 import { classifyError } from '../../../src/errors/classify.js';
 import { exitCodeOf } from '../../../src/errors/exit-code.js';
+import { redact } from '../../../src/errors/redact.js';
 
 try {
   const env = readDeploymentEnv();
@@ -41,6 +42,6 @@ try {
 } catch (err) {
   // The exit code carries the class across Batch: 75 (EX_TEMPFAIL) is retried by the job definition, 1 is not.
   const error = classifyError(err);
-  console.error(`trainer failed: ${error.name}: ${error.message}`);
+  console.error(`trainer failed: ${error.name}: ${redact(error.message)}`);
   process.exitCode = exitCodeOf(error);
 }

@@ -14,8 +14,8 @@ import { InvalidDataError, InvalidInputError } from '../../errors/index.js';
 
 /**
  * Featurize one shard: its texts go through the encoder of its pass into `cache/features/<hash>.<ext>`, keyed by
- * the texts and the encoder identity. A BERT-family entry holds every pooling of each text, so every family of the
- * pass reads this one shard. A cache hit does no encoder work; the cache entry is written atomically, so a crash
+ * the texts and the encoder identity (with its feature code version). A BERT-family entry holds every pooling of each
+ * text, so every family of the pass reads this one shard. A cache hit does no encoder work and marks the entry used; the cache entry is written atomically, so a crash
  * mid-shard leaves no partial entry and a retry starts clean.
  */
 export async function featurize(ctx: StageContext, input: FeaturizeInput): Promise<FeaturizeOutput> {
@@ -42,7 +42,9 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
     featurizerIdentity(task.feature, spec, models, input.runId),
   );
   const cacheKey = featureCacheKey(shardContentHash(identity, texts), ext);
-  const cached = (await store.head(cacheKey)) !== undefined;
+  // A hit is touched: an entry in use restarts the age its expiry counts (the bucket's cache lifecycle rule), so one
+  // made weeks ago cannot expire between this shard and the Train that reads it. One gone since the HEAD is a miss.
+  const cached = (await store.head(cacheKey)) !== undefined && (await store.touch(cacheKey));
   if (!cached) {
     const featurizer = await memoized<Featurizer>(ctx, `featurizer:${input.runId}:${task.feature}`, () =>
       createFeaturizer(task.feature, spec, models, input.runId),

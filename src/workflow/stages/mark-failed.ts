@@ -1,5 +1,6 @@
 import { EXIT_TEMPFAIL } from '../../errors/exit-code.js';
 import { isRetryableName, PermanentError } from '../../errors/index.js';
+import { redact } from '../../errors/redact.js';
 import { timeLimitOf, type TimeLimitFailure } from '../../errors/time-limits.js';
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
@@ -53,7 +54,8 @@ function batchJobRetryable(cause: string | undefined): boolean {
  * it: `recorded` is false and nothing is written.
  */
 export async function markFailed(ctx: StageContext, input: MarkFailedInput): Promise<{ runId: string; stage: string; error: string; recorded: boolean }> {
-  const error = failureText(input.error);
+  // Recorded in the manifest and the report: never with a credential a URL in the cause carried.
+  const error = redact(failureText(input.error));
   const { errorName, retryable, timeLimit } = failureClass(input.error);
   const notRecorded = (why: string) => {
     ctx.reporter.log(`run ${input.runId}: ${input.stage} failed (${error}), not recorded: ${why}`);

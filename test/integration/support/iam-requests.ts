@@ -73,6 +73,15 @@ function s3Requests(call: RecordedCall): IamRequest[] {
     return requests;
   }
   switch (call.command) {
+    case 'CopyObjectCommand': {
+      // A copy reads its source (GetObject, or GetObjectVersion for a given version) and writes its destination.
+      const source = decodeURIComponent(required(call, 'CopySource').replace(/^\//, ''));
+      const [path, version] = source.split('?versionId=');
+      return [
+        { action: 's3:PutObject', resource: `${bucketArn}/${required(call, 'Key')}`, context: S3_TRANSPORT },
+        { action: version === undefined ? 's3:GetObject' : 's3:GetObjectVersion', resource: `arn:aws:s3:::${path}`, context: S3_TRANSPORT },
+      ];
+    }
     case 'ListObjectsV2Command': {
       const context: Record<string, string> = { ...S3_TRANSPORT, 's3:prefix': String(call.params.Prefix ?? '') };
       if (call.params.MaxKeys !== undefined) context['s3:max-keys'] = String(call.params.MaxKeys);

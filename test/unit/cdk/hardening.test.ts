@@ -164,4 +164,76 @@ describe('trainer Dockerfile (static)', () => {
     for (const r of runs.filter((r) => /\bnpm (ci|install)\b/.test(r))) expect(r).toContain('--ignore-scripts');
     expect(runs.some((r) => /\bnpm rebuild\b/.test(r))).toBe(false);
   });
+
+  it("installs npm packages only from committed lock files (npm ci), the trainer's extras from containers/trainer/package-lock.json", () => {
+    const runs = steps.filter(([k]) => k === 'RUN').map(([, a]) => a.replace(/\s+/g, ' '));
+    // `npm install` resolves ranges at build time; `npm ci` installs what a lock pins, or fails.
+    expect(runs.filter((r) => /\bnpm (install|i|add|update)\b/.test(r))).toEqual([]);
+    const copies = steps.filter(([k]) => k === 'COPY').map(([, a]) => a);
+    expect(copies).toContain('containers/trainer/package.json containers/trainer/package-lock.json containers/trainer/');
+    const trainerInstall = runs.find((r) => r.startsWith('cd containers/trainer '));
+    expect(trainerInstall).toMatch(/^cd containers\/trainer && npm ci --omit=dev --ignore-scripts /);
+    // Its TensorFlow.js copies go, so tfjs-node-gpu registers its backend on the project's tfjs-core.
+    expect(trainerInstall).toContain('find node_modules/@tensorflow -mindepth 1 -maxdepth 1 ! -name tfjs-node-gpu -exec rm -rf {} +');
+    expect(copies).toContain('--from=modules /app/containers/trainer/node_modules ./containers/trainer/node_modules');
+  });
+});
+
+/** A package-lock.json, as far as these checks read it. */
+interface Lock {
+  lockfileVersion: number;
+  packages: Record<string, { version?: string; integrity?: string; link?: boolean; dependencies?: Record<string, string> }>;
+}
+
+/** Whether `version` is in `range`, for the range forms a pin uses: `1.2.3`, `^1.2.3` and `~1.2.3`. */
+function satisfies(version: string, range: string): boolean {
+  const m = /^([\^~]?)(\d+)\.(\d+)\.(\d+)$/.exec(range);
+  if (!m) throw new Error(`range "${range}": the trainer's package.json pins versions as 1.2.3, ^1.2.3 or ~1.2.3`);
+  const v = version.split('.').map(Number) as [number, number, number];
+  const r = [Number(m[2]), Number(m[3]), Number(m[4])] as const;
+  const cmp = v[0] - r[0] || v[1] - r[1] || v[2] - r[2];
+  if (m[1] === '') return cmp === 0 && /^\d+\.\d+\.\d+$/.test(version);
+  if (cmp < 0) return false;
+  if (m[1] === '~') return v[0] === r[0] && v[1] === r[1];
+  return r[0] > 0 ? v[0] === r[0] : r[1] > 0 ? v[0] === 0 && v[1] === r[1] : v[0] === 0 && v[1] === 0 && v[2] === r[2];
+}
+
+describe("trainer's lock file", () => {
+  const read = (file: string) => JSON.parse(readFileSync(new URL(`../../../${file}`, import.meta.url), 'utf8')) as unknown;
+  const pkg = read('containers/trainer/package.json') as { dependencies: Record<string, string> };
+  const projectLock = read('package-lock.json') as Lock;
+  // Read in each test, so a missing lock fails them (naming the file) without hiding the other checks of this file.
+  const trainerLock = () => read('containers/trainer/package-lock.json') as Lock;
+
+  it('is committed, lockfileVersion 2 or later, and pins every dependency of package.json at a version in its range', () => {
+    const lock = trainerLock();
+    expect(lock.lockfileVersion).toBeGreaterThanOrEqual(2);
+    // What npm ci compares: the lock's root package declares the same dependencies as package.json.
+    expect(lock.packages['']?.dependencies).toEqual(pkg.dependencies);
+    expect(Object.keys(pkg.dependencies)).toContain('@tensorflow/tfjs-node-gpu');
+    for (const [name, range] of Object.entries(pkg.dependencies)) {
+      const locked = lock.packages[`node_modules/${name}`]?.version;
+      expect(locked, `${name} in the lock`).toBeDefined();
+      expect(satisfies(locked!, range), `${name} ${locked} in ${range}`).toBe(true);
+    }
+  });
+
+  it('holds an integrity hash for every package it installs', () => {
+    const lock = trainerLock();
+    const installed = Object.entries(lock.packages).filter(([path, p]) => path !== '' && !p.link);
+    expect(installed.length).toBeGreaterThan(10);
+    for (const [path, p] of installed) {
+      expect(p.version, path).toMatch(/^\d+\.\d+\.\d+/);
+      expect(p.integrity, path).toMatch(/^sha512-[A-Za-z0-9+/]+=*$/);
+    }
+  });
+
+  it("locks TensorFlow.js at the versions the project's lock pins (the image keeps the project's copies)", () => {
+    const lock = trainerLock();
+    const tfjs = Object.entries(lock.packages).filter(([path]) => path.startsWith('node_modules/@tensorflow/') && path !== 'node_modules/@tensorflow/tfjs-node-gpu');
+    expect(tfjs.map(([path]) => path)).toContain('node_modules/@tensorflow/tfjs-core');
+    for (const [path, p] of tfjs.filter(([path]) => !path.slice('node_modules/'.length).includes('/node_modules/'))) {
+      expect(projectLock.packages[path]?.version, path).toBe(p.version);
+    }
+  });
 });

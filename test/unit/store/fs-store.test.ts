@@ -14,7 +14,12 @@ async function tempStore(): Promise<{ store: FsBlobStore; cleanup(): Promise<voi
   return { store: new FsBlobStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
 }
 
-describeBlobStoreContract('FsBlobStore (local folder)', { create: tempStore, largeBodyBytes: 6 * 1024 * 1024, versioned: false });
+describeBlobStoreContract('FsBlobStore (local folder)', {
+  create: tempStore,
+  largeBodyBytes: 6 * 1024 * 1024,
+  versioned: false,
+  modifiedAt: async (store, key) => (await stat((store as FsBlobStore).pathOf(key))).mtimeMs,
+});
 
 describe('FsBlobStore (local folder): files on disk', () => {
   it('an aborted putStream leaves no temporary file beside the target', async () => {

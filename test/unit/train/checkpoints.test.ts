@@ -1,7 +1,7 @@
 // Checkpoints on a store that refuses deletes, as the deployment's roles do (no role may s3:DeleteObject): saving
 // best/ (weights without optimizer state) must not delete, a stale optimizer file must never be paired with newer
 // weights, and an interrupted training must resume to exactly what an uninterrupted one computes.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import type { Features } from '../../../src/matrix/features.js';
 import type { MlpSpec, OptimizerState, ParamSet } from '../../../src/model/engine.js';
 import { Xoshiro128 } from '../../../src/model/rng.js';
 import { WasmMlp } from '../../../src/model/wasm-mlp.js';
-import { silentReporter } from '../../../src/run/reporter.js';
+import { lineReporter, silentReporter } from '../../../src/run/reporter.js';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../../../src/train/checkpoints.js';
 import { type LabelledSet, trainModel } from '../../../src/train/train-model.js';
@@ -105,5 +105,31 @@ describe('training on a store that refuses deletes', () => {
     expect(b!.params).toEqual(a!.params);
     expect(b!.state.hasOptimizerState).toBe(false);
     expect(b!.optimizer).toBeUndefined();
+  });
+
+  it('resumes from the last usable checkpoint when the latest ones are corrupt, warning about each, to what an uninterrupted run computes', async () => {
+    const everyEpoch = { ...common, training: { ...training, checkpointEvery: 1 } };
+    const uninterrupted = await trainModel({ ...everyEpoch, store: store(), dir: 'm', engine: new WasmMlp(spec, 7) });
+
+    const s = store();
+    const interrupt = async (m: { epoch: number }) => {
+      if (m.epoch === 3) throw new Error('killed after epoch 3');
+    };
+    await expect(trainModel({ ...everyEpoch, store: s, dir: 'm', engine: new WasmMlp(spec, 7), onEpoch: interrupt })).rejects.toThrow('killed after epoch 3');
+    // epoch_3's weights cut short (a crash before they reached the disk), epoch_2's state.json garbled.
+    const weights = join(s.root, 'm/epoch_3/model.safetensors');
+    writeFileSync(weights, readFileSync(weights).subarray(0, 100));
+    writeFileSync(join(s.root, 'm/epoch_2/state.json'), '{"model": "m", "epo');
+
+    const lines: string[] = [];
+    const resumed = await trainModel({ ...everyEpoch, store: s, dir: 'm', engine: new WasmMlp(spec, 7), reporter: lineReporter((l) => lines.push(l)) });
+    const warnings = lines.filter((l) => l.startsWith('warning:'));
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/^warning: m: checkpoint file:\/\/\S+\/m\/epoch_3 cannot be used \(\S+\/m\/epoch_3\/model\.safetensors: not a valid safetensors checkpoint: .*\); resuming from the one before it, epoch_2$/);
+    expect(warnings[1]).toMatch(/^warning: m: checkpoint file:\/\/\S+\/m\/epoch_2 cannot be used \(.*JSON.*\); resuming from the one before it, epoch_1$/);
+    expect(lines).toContain(`m: resuming after epoch 1 (checkpoint m/epoch_1)`);
+    expect(resumed.resumedFromEpoch).toBe(1);
+    expect(withoutTimes(resumed.history)).toEqual(withoutTimes(uninterrupted.history));
+    expect(resumed.bestEpoch).toBe(uninterrupted.bestEpoch);
   });
 });

@@ -60,7 +60,7 @@ describe('one encoder pass for families that differ only in pooling', () => {
     expect(new Set(shardKeys.map((k) => k.split('/')[3]))).toEqual(new Set(['bert_mean']));
     const { encoded } = await measuredUsage(ctx, await readManifest(store, 'first'));
     expect(encoded).toEqual({
-      bert_mean: { families: FAMILIES, encoder: expect.stringMatching(/^bert-poolings:[0-9a-f]{16}:128$/), texts: 3100, cachedShards: 0, computedShards: 9 },
+      bert_mean: { families: FAMILIES, encoder: expect.stringMatching(/^bert-poolings:[0-9a-f]{16}:128@code-v1$/), texts: 3100, cachedShards: 0, computedShards: 9 },
     });
     expect((await store.list('cache/features/')).filter((o) => o.key.endsWith('.npy'))).toHaveLength(9);
   });
