@@ -188,7 +188,7 @@ describe('experiment files', () => {
 
     it('refuses two (model, dataset) pairs that make one confusion-matrix file, naming both pairs and the file', () => {
       // The report's own file names collide for these pairs: the check is about the files Report writes.
-      expect(confusionFileName(modelId('use', 'a__b'), 'c')).toBe(confusionFileName(modelId('use', 'a'), 'b__c'));
+      expect(confusionFileName('use_a__b', 'imdb')).toBe(confusionFileName('use_a', 'b__imdb'));
       expect(
         problems(
           withChange((e) => {
