@@ -67,17 +67,18 @@ export const SplitStep = z.strictObject({
 });
 
 /**
- * Classes of one dataset, at most. The report is what bounds them, not training (a 2048 × 500 output layer, 16 MiB of
+ * Classes of one dataset, at most. The report is what bounds them, not training (a 2048 × 500 output layer, 16 MB of
  * logits at batch 8192): a confusion matrix is drawn with one SVG cell per (true, predicted) pair, about 430 bytes
- * each (measured), so 500 classes make a 110 MB matrix, the largest that REPORT_CONFUSION_BYTES holds.
+ * each (measured), so 500 classes make a 110 MB matrix, about the largest REPORT_CONFUSION_BYTES holds (with class
+ * names of up to 50 characters).
  */
 const MAX_CLASSES = 500;
 
 /**
  * Confusion-matrix SVG that report.html may hold (every model on every evaluated dataset), as the schema estimates it
  * from the experiment. Report builds the page as one string: measured, a 109 MB page (250,000 cells) took 22 s and
- * 1.0 GB of peak RSS, a third of the Report Lambda's 3008 MB; 1,150 classes on one model crashed at V8's limit of
- * 2^29 - 24 characters a string.
+ * 1.0 GB of peak RSS, a third of the Report Lambda's 3008 MB. One model on 1,150 classes crashed Report (issue 20):
+ * its matrix alone is over V8's limit of 2^29 - 24 characters a string.
  */
 const REPORT_CONFUSION_BYTES = 128 * 2 ** 20;
 
