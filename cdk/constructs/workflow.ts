@@ -13,7 +13,7 @@ import {
   type StageName, type TimeLimitSettings, failureStates, mapFailureStates, taskTimeoutSeconds,
 } from '#src/run/graph.js';
 import { ConfigError } from '#src/errors/index.js';
-import { runKeys } from '#src/run/keys.js';
+import { EXPERIMENT_NAME_CHARACTERS, experimentNameRule, runKeys } from '#src/run/keys.js';
 
 export interface WorkflowProps {
   prefix: string;
@@ -335,6 +335,9 @@ export class Workflow extends Construct {
         'fileName.$':
           "States.ArrayGetItem(States.StringSplit($.experimentKey, '/'), States.MathAdd(States.ArrayLength(States.StringSplit($.experimentKey, '/')), -1))",
         'digest.$': "States.Hash(States.Format('{}#{}', $.experimentKey, $.uploadId), 'MD5')",
+        // StringSplit splits at any of the characters it is given and drops empty parts: what is left of the key
+        // once every character a file name may use (and "/") is taken out is the characters it may not.
+        'otherCharacters.$': `States.ArrayLength(States.StringSplit($.experimentKey, '${EXPERIMENT_NAME_CHARACTERS}/'))`,
       },
     });
     const nameRun = new sfn.Pass(this, 'Name run', {
@@ -345,8 +348,19 @@ export class Workflow extends Construct {
         'experimentVersion.$': '$.experimentVersion',
         'digest.$': '$.digest',
         'runId.$': "States.Format('{}-{}', States.ArrayGetItem(States.StringSplit($.fileName, '.'), 0), $.digest)",
+        'otherCharacters.$': '$.otherCharacters',
       },
     });
+    // A file named with other characters (`exp(1).json`, a non-ASCII letter) could name an execution, but not a run
+    // that Prepare and MarkFailed accept (the run id is one key segment): it is refused here, before any run starts.
+    const refuseFileName = new sfn.Pass(this, 'Refuse file name', {
+      parameters: {
+        error: {
+          Error: 'InvalidExperimentFileName',
+          'Cause.$': `States.Format('${experimentNameRule('{}')}; rename the file and upload it again', $.experimentKey)`,
+        },
+      },
+    }).next(new sfn.Fail(this, 'Invalid experiment file name', { errorPath: '$.error.Error', causePath: '$.error.Cause' }));
     const prepareInputOf = (runPath: string, extra: Record<string, string>) =>
       ({ 'runId.$': runPath, prepareInput: { 'runId.$': runPath, ...extra } }) as Record<string, unknown>;
 
@@ -397,6 +411,7 @@ export class Workflow extends Construct {
       parameters: prepareInputOf('$.runId', { 'experimentKey.$': '$.experimentKey', 'uploadId.$': '$.uploadId' }),
     }).next(run);
     const uploadOrConsole = new sfn.Choice(this, 'Upload or console?')
+      .when(sfn.Condition.numberGreaterThan('$.otherCharacters', 0), refuseFileName)
       .when(sfn.Condition.stringEquals('$.via', 'upload'), startRun)
       .otherwise(consoleRunInput);
     deriveRunId.next(nameRun).next(uploadOrConsole);

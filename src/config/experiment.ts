@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
+import { MAX_SEED } from '../random/mt19937.js';
 
 const name = z
   .string()
@@ -65,16 +66,55 @@ export const SplitStep = z.strictObject({
   test: name,
 });
 
-export const DatasetSpec = z.strictObject({
-  description: z.string().optional(),
-  files: z.record(name, FileSpec).describe('named source parts, e.g. {"train": ..., "test": ...}'),
-  labels: z
-    .record(z.string(), z.number().int().nonnegative())
-    .describe('raw label value -> class index, e.g. {"negative": 0, "positive": 1}'),
-  classNames: z.array(z.string().min(1)).min(2).describe('name of each class index'),
-  splits: z.array(SplitStep).default([]).describe('applied in order with the experiment seed'),
-  onBadRow: z.enum(['error', 'skip']).default('error').describe('skip counts bad rows in the manifest instead of failing'),
-});
+/**
+ * Classes of one dataset, at most. The report is what bounds them, not training (a 2048 × 500 output layer, 16 MB of
+ * logits at batch 8192): a confusion matrix is drawn with one SVG cell per (true, predicted) pair, about 430 bytes
+ * each (measured), so 500 classes make a 110 MB matrix, about the largest REPORT_CONFUSION_BYTES holds (with class
+ * names of up to 50 characters).
+ */
+const MAX_CLASSES = 500;
+
+/**
+ * Confusion-matrix SVG that report.html may hold (every model on every evaluated dataset), as the schema estimates it
+ * from the experiment. Report builds the page as one string: measured, a 109 MB page (250,000 cells) took 22 s and
+ * 1.0 GB of peak RSS, a third of the Report Lambda's 3008 MB. One model on 1,150 classes crashed Report (issue 20):
+ * its matrix alone is over V8's limit of 2^29 - 24 characters a string.
+ */
+const REPORT_CONFUSION_BYTES = 128 * 2 ** 20;
+
+export const DatasetSpec = z
+  .strictObject({
+    description: z.string().optional(),
+    files: z.record(name, FileSpec).describe('named source parts, e.g. {"train": ..., "test": ...}'),
+    labels: z
+      .record(z.string(), z.number().int().nonnegative())
+      // zod drops a "__proto__" entry (no object holds it as data): parseExperiment refuses it by name instead.
+      .meta({ propertyNames: { type: 'string', not: { const: '__proto__' } } })
+      .describe('raw label value -> class index, e.g. {"negative": 0, "positive": 1}; "__proto__" cannot be a raw label'),
+    classNames: z
+      .array(z.string().min(1))
+      .min(2)
+      .max(MAX_CLASSES)
+      .describe(
+        `name of each class index, 2-${MAX_CLASSES} classes: every model's confusion matrix on a dataset has one SVG cell per ` +
+          '(true, predicted) pair, in its own file and in report.html, so a report grows with the square of the classes ' +
+          '(500 classes: 110 MB a matrix)',
+      ),
+    splits: z.array(SplitStep).default([]).describe('applied in order with the experiment seed'),
+    onBadRow: z.enum(['error', 'skip']).default('error').describe('skip counts bad rows in the manifest instead of failing'),
+  })
+  .superRefine((spec, ctx) => {
+    // Here rather than in Prepare, so that `textshift plan` and the CLI refuse it before reading any data.
+    for (const [raw, index] of Object.entries(spec.labels)) {
+      if (index >= spec.classNames.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['labels', raw],
+          message: `maps to class ${index}, but classNames has ${spec.classNames.length} entries (indexes 0-${spec.classNames.length - 1})`,
+        });
+      }
+    }
+  });
 
 /**
  * The bounds of an experiment: generous for research, but no uploaded file can ask for unbounded compute, memory or
@@ -95,6 +135,8 @@ export const EXPERIMENT_LIMITS = {
   encoderBatchSize: 256,
   maxLength: 512,
   shardsPerRun: 100_000,
+  classes: MAX_CLASSES,
+  reportConfusionBytes: REPORT_CONFUSION_BYTES,
 } as const;
 const L = EXPERIMENT_LIMITS;
 
@@ -273,12 +315,20 @@ export const EvaluationSpec = z.strictObject({
 /** Caps per dataset part, applied after splitting (seeded, stratification-free). */
 export const SubsampleSpec = z.record(name, z.record(name, z.number().int().positive()));
 
+const SEED_RANGE = `expected an integer in 0-${MAX_SEED} (2^32 - 1): the splits are numpy's RandomState permutations, whose Mersenne Twister takes a 32-bit seed`;
+
 const ExperimentObject = z
   .strictObject({
     $schema: z.string().optional(),
     name,
     description: z.string().optional(),
-    seed: z.number().int().nonnegative().default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0, SEED_RANGE)
+      .max(MAX_SEED, SEED_RANGE)
+      .default(42)
+      .describe(`seed of the splits, subsamples, initial weights and shuffles, 0-${MAX_SEED} (2^32 - 1): the splits are numpy's RandomState permutations, whose Mersenne Twister takes a 32-bit seed`),
     datasets: z.record(name, DatasetSpec),
     features: z
       .record(name, FeatureSpec)
@@ -343,6 +393,10 @@ export const ExperimentSpec = ExperimentObject
       if (!datasets.includes(d)) {
         ctx.addIssue({ code: 'custom', path: ['evaluation', 'datasets', i], message: `unknown dataset "${d}"; expected one of ${datasets.join(', ')}` });
       }
+      // Every model is evaluated once per listed dataset: a repeat would be evaluated twice and fail the report.
+      if (exp.evaluation.datasets.indexOf(d) !== i) {
+        ctx.addIssue({ code: 'custom', path: ['evaluation', 'datasets', i], message: `"${d}" is already listed; each dataset is evaluated once` });
+      }
     });
     for (const [fname, f] of Object.entries(exp.features)) {
       if (f.kind === 'bow' && !datasets.includes(f.fitOn.dataset)) {
@@ -370,8 +424,142 @@ export const ExperimentSpec = ExperimentObject
         }
       }
     }
+    checkClasses(exp, ctx);
+    if (checkModelNames(exp, ctx)) checkReportSize(exp, ctx);
   })
   .transform(expandPoolingLists);
+
+type Ctx = z.RefinementCtx<ParsedExperiment>;
+
+/** The name of the model a family trains in a stage: `<family>_<stage>`, its folder models/<id>/, logs and report rows. */
+export function modelId(family: string, stage: string): string {
+  return `${family}_${stage}`;
+}
+
+/** The classes of a run's models: every dataset a model trains or is evaluated on has the same classNames (the schema checks). */
+export function classCount(exp: Experiment): number {
+  return exp.datasets[exp.stages[0]!.dataset]!.classNames.length;
+}
+
+/** Every family a run trains (pooling lists expanded), with its entry in `features` and how to name it in an error. */
+function runFamilies(exp: ParsedExperiment): { family: string; entry: string; defined: string }[] {
+  return Object.entries(exp.features).flatMap(([entry, f]) => {
+    if (f.kind !== 'bert' || !Array.isArray(f.pooling)) return [{ family: entry, entry, defined: `family "${entry}"` }];
+    return f.pooling.map((p) => ({ family: `${entry}_${p}`, entry, defined: `family "${entry}_${p}" (features.${entry}, pooling "${p}")` }));
+  });
+}
+
+/**
+ * Refuses two (family, stage) pairs that make one model id (families "a" and "a_b", stages "b_c" and "c" both make
+ * "a_b_c": one would reuse the other's models/ folder), and two (model, dataset) pairs that make one confusion file
+ * `report/confusion/<model>__<dataset>.svg` (src/report/confusion-svg.ts). Names may hold "_", so only the pairs tell.
+ * True when every name is unique.
+ */
+function checkModelNames(exp: ParsedExperiment, ctx: Ctx): boolean {
+  const models = new Map<string, { defined: string; stage: string }>();
+  let unique = true;
+  for (const { family, entry, defined } of runFamilies(exp)) {
+    for (const { name: stage } of exp.stages) {
+      const id = modelId(family, stage);
+      const first = models.get(id);
+      if (first === undefined) {
+        models.set(id, { defined, stage });
+      } else if (first.stage !== stage) {
+        unique = false;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['features', entry],
+          message:
+            `${defined} with stage "${stage}" and ${first.defined} with stage "${first.stage}" both make the model "${id}" ` +
+            '(models are named <family>_<stage>); rename a family or a stage',
+        });
+      }
+    }
+  }
+  if (!unique) return false;
+  const files = new Map<string, string>();
+  for (const model of models.keys()) {
+    for (const dataset of new Set(exp.evaluation.datasets)) {
+      const file = `${model}__${dataset}.svg`;
+      const first = files.get(file);
+      if (first === undefined) {
+        files.set(file, `model "${model}" on dataset "${dataset}"`);
+      } else {
+        // One is enough: the other families' models collide alike, on the same stage and dataset names.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['evaluation', 'datasets'],
+          message: `model "${model}" on dataset "${dataset}" and ${first} both make the confusion matrix report/confusion/${file} (named <model>__<dataset>.svg); rename a stage, family or dataset`,
+        });
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * Refuses datasets a model trains or is evaluated on whose classNames differ from the first stage's dataset: output i
+ * of a model is class i on each of them (a stage fine-tunes another's output layer, and every model is evaluated on
+ * every evaluation dataset), so a different count would fail in Train after training.
+ */
+function checkClasses(exp: ParsedExperiment, ctx: Ctx): void {
+  const first = exp.stages[0];
+  const ref = first && exp.datasets[first.dataset];
+  if (!first || !ref) return;
+  const seen = new Set([first.dataset]);
+  const uses: [string, (string | number)[]][] = [
+    ...exp.stages.map((s, i): [string, (string | number)[]] => [s.dataset, ['stages', i, 'dataset']]),
+    ...exp.evaluation.datasets.map((d, i): [string, (string | number)[]] => [d, ['evaluation', 'datasets', i]]),
+  ];
+  const quoted = (names: string[]) => names.map((n) => JSON.stringify(n)).join(', ');
+  for (const [dataset, path] of uses) {
+    const spec = exp.datasets[dataset];
+    if (!spec || seen.has(dataset)) continue;
+    seen.add(dataset);
+    const [k, k1] = [spec.classNames.length, ref.classNames.length];
+    const theirs = `dataset "${first.dataset}" (stage "${first.name}")`;
+    let problem: string | undefined;
+    if (k !== k1) problem = `dataset "${dataset}" has ${k} classes and ${theirs} has ${k1}`;
+    else if (spec.classNames.some((n, i) => n !== ref.classNames[i])) {
+      problem = `dataset "${dataset}" names its ${k} classes ${quoted(spec.classNames)} and ${theirs} names them ${quoted(ref.classNames)}`;
+    }
+    if (problem !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `${problem}: every dataset a model trains or is evaluated on needs the same classNames, in the same order, because output i of a model is class i on all of them`,
+      });
+    }
+  }
+}
+
+/** Characters of report.html per confusion-matrix cell: 420 measured, plus the cell's title naming two classes. */
+const CELL_CHARS = 420;
+
+/**
+ * Refuses an experiment whose report would hold more confusion-matrix SVG than REPORT_CONFUSION_BYTES: every model
+ * is drawn on every evaluated dataset, (k + 2)² cells for k classes (the labels around it counted as cells), each
+ * of CELL_CHARS plus two class names as escaped in XML.
+ */
+function checkReportSize(exp: ParsedExperiment, ctx: Ctx): void {
+  const models = runFamilies(exp).length * exp.stages.length;
+  const datasets = [...new Set(exp.evaluation.datasets)].map((d) => exp.datasets[d]).filter((d) => d !== undefined);
+  const escaped = (n: string) => n.length + 5 * (n.match(/[&<>"']/g)?.length ?? 0);
+  const perModel = datasets.reduce((sum, d) => sum + (d.classNames.length + 2) ** 2 * (CELL_CHARS + 2 * Math.max(...d.classNames.map(escaped))), 0);
+  const bytes = models * perModel;
+  if (bytes <= REPORT_CONFUSION_BYTES) return;
+  const mib = (n: number) => `${Math.ceil(n / 2 ** 20).toLocaleString('en-US')} MiB`;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['evaluation', 'datasets'],
+    message:
+      `the report would draw ${models * datasets.length} confusion matrices (${models} models × ${datasets.length} datasets) of up to ` +
+      `${Math.max(...datasets.map((d) => d.classNames.length))} classes, about ${mib(bytes)} of SVG in report.html; at most ` +
+      `${mib(REPORT_CONFUSION_BYTES)} fits (the Report stage builds the page in memory): evaluate fewer datasets, train fewer ` +
+      'families or stages, or use fewer classes',
+  });
+}
 
 /** An experiment as validated, before pooling lists are expanded. */
 type ParsedExperiment = z.output<typeof ExperimentObject>;
@@ -442,14 +630,31 @@ export function parseExperiment(text: string, source: string): Experiment {
   } catch (err) {
     throw new ExperimentError(source, [`not valid JSON: ${(err as Error).message}`]);
   }
+  const reserved = protoKeys(raw).map((path) => `${path}: "__proto__" cannot be a key: JavaScript objects reserve it, so the entry would be dropped silently`);
   const result = ExperimentSpec.safeParse(raw, { reportInput: true });
-  if (!result.success) {
-    throw new ExperimentError(
-      source,
-      result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}${rejectedValue(i)}`),
-    );
+  if (!result.success || reserved.length > 0) {
+    const issues = result.error?.issues ?? [];
+    throw new ExperimentError(source, [...reserved, ...issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}${rejectedValue(i)}`)]);
   }
   return result.data;
+}
+
+/**
+ * Paths of the `__proto__` keys in parsed JSON (which JSON.parse keeps as data): zod skips such an entry of a record,
+ * so `labels: {"__proto__": 0, "1": 1}` would lose a class without a word. Iterative: the file's nesting is the user's.
+ */
+function protoKeys(root: unknown): string[] {
+  const found: string[] = [];
+  const stack: [unknown, string[]][] = [[root, []]];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    for (const [key, child] of Object.entries(value)) {
+      if (key === '__proto__' && !Array.isArray(value)) found.push([...path, key].join('.'));
+      else stack.push([child, [...path, key]]);
+    }
+  }
+  return found.sort();
 }
 
 /** The value a bound rejected, for the error line: ` (got 1000000000)`, ` (got 9 items)`; empty for other problems. */

@@ -4,7 +4,7 @@ import { scanTable } from '../data/read-table.js';
 import { splitSizes } from '../data/split.js';
 import type { StageUsage } from '../run/records.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { familyCap, neededParts, POOLING_MODES } from '../config/experiment.js';
+import { classCount, familyCap, neededParts, POOLING_MODES } from '../config/experiment.js';
 import { encoderPasses, passLabel } from '../config/encoder-passes.js';
 import { estimateStateTransitions } from './transitions.js';
 import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type CostOptions, type CostReport, type RunUsage } from './cost.js';
@@ -276,7 +276,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
   for (const [feature, spec] of Object.entries(exp.features)) {
     let puts = 0;
     const inputSize = spec.kind === 'bow' ? spec.maxFeatures : spec.kind === 'use' ? 512 : encoders[spec.model]!.shape.hidden;
-    const sizes = [inputSize, ...exp.model.hidden, 2];
+    const sizes = [inputSize, ...exp.model.hidden, classCount(exp)];
     const params = sizes.slice(1).reduce((a, out, i) => a + sizes[i]! * out + out, 0);
     const rowsOf = (dataset: string, part: string) => parts.find((p) => p.families.includes(feature) && p.dataset === dataset && p.part === part)?.rows ?? 0;
     const forward = (n: number) => Math.ceil(n / model.evalBatchSize) * model.gpuStepSeconds + (2 * params * n) / model.gpuFlops;

@@ -1,4 +1,4 @@
-import { MT19937 } from '../random/mt19937.js';
+import { MAX_SEED, MT19937 } from '../random/mt19937.js';
 import { InvalidInputError } from '../errors/index.js';
 
 /**
@@ -8,7 +8,7 @@ import { InvalidInputError } from '../errors/index.js';
  */
 export function numpyPermutation(n: number, seed: number): Uint32Array {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidInputError(`permutation size must be an integer in [0, 2^32), got ${n}`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new InvalidInputError(`seed must be an integer in [0, 2^32) as numpy's, got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) throw new InvalidInputError(`seed must be an integer in [0, 2^32) as numpy's, got ${seed}`);
   const rng = MT19937.fromSeed(seed);
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = i;

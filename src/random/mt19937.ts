@@ -3,6 +3,9 @@
  * Our own because bit-exact agreement with those seedings is the point: splits must equal sklearn's and
  * the IMDB row order must equal the one in shared/data.
  */
+/** The largest seed `fromSeed` takes as it is: init_genrand keeps 32 bits, as numpy's RandomState refuses any larger seed. */
+export const MAX_SEED = 0xffffffff;
+
 export class MT19937 {
   private readonly mt = new Uint32Array(624);
   private index = 624;

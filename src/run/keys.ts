@@ -4,6 +4,7 @@
  * from here; the IAM grants in cdk/ are built from the same prefixes.
  */
 import { DATASETS_FOLDER } from '../store/locations.js';
+import { InvalidInputError } from '../errors/index.js';
 
 /** Top-level prefixes of the store (and of the bucket). */
 export const PREFIXES = {
@@ -23,8 +24,25 @@ export const PREFIXES = {
 /** The spend ledger (src/cost/spend-ledger.ts): one object, so one conditional write admits a run against both caps. */
 export const SPEND_LEDGER_KEY = `${PREFIXES.spend}ledger.json`;
 
-/** Key of an experiment file by its file name. */
+/**
+ * The characters an experiment file name may use. Its key, and on AWS the run id made of it (`<name up to its first
+ * dot>-<digest>`, cdk/constructs/workflow.ts), must be key segments (validateKey); and an upload's key can reach the
+ * state machine URL-encoded (LocalStack sends it so, as S3's own notifications do), which keeps exactly these as they are.
+ */
+export const EXPERIMENT_NAME_CHARACTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-';
+
+/** The refusal of an experiment file name with other characters, naming the file (or key), the characters allowed and `got`. */
+export function experimentNameRule(file: string, got = ''): string {
+  return `${file}: an experiment file name may only use letters, digits and . _ -${got}, since the run and every key it writes are named after it`;
+}
+
+/** Key of an experiment file by its file name; a name with other characters than EXPERIMENT_NAME_CHARACTERS is refused. */
 export function experimentKey(fileName: string): string {
+  const others = [...new Set([...fileName].filter((c) => !EXPERIMENT_NAME_CHARACTERS.includes(c)))];
+  if (others.length > 0 || /^\.*$/.test(fileName)) {
+    const got = others.length > 0 ? ` (got ${others.map((c) => JSON.stringify(c)).join(', ')})` : '';
+    throw new InvalidInputError(`${experimentNameRule(`experiment file "${fileName}"`, got)}; rename the file`);
+  }
   return `${PREFIXES.experiments}${fileName}`;
 }
 

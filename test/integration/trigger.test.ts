@@ -157,6 +157,36 @@ describe(`S3 upload -> EventBridge -> state machine (${target})`, () => {
     expect(new Set(runs.map((r) => r.runId)).size).toBe(2);
   });
 
+  it('an upload whose file name has other characters than letters, digits and . _ - fails its intake naming the file, and starts no run', async () => {
+    // Both are valid execution names: before the intake refused them, each started a run Prepare and MarkFailed refused.
+    const keys = [`experiments/${tag}(1).json`, `experiments/${tag}-é.json`];
+    for (const key of keys) await upload(key);
+    // The event may carry the key URL-encoded, as S3's notifications do (LocalStack 4.14 sends `(` as %28).
+    const encoded = (key: string) => key.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
+    const isKey = (sent: unknown, key: string) => sent === key || sent === encoded(key);
+    const intakeOf = (all: Execution[], key: string) => all.find((e) => isKey((e.input as { key?: unknown }).key, key) && e.status !== 'RUNNING');
+    const intakes = await waitFor(
+      `the intake executions of ${keys.join(' and ')} to end${DELIVERY_HINT}`,
+      async () => {
+        const all = await executions();
+        const ended = keys.map((key) => intakeOf(all, key));
+        return ended.every((e) => e !== undefined) ? (ended as Execution[]) : undefined;
+      },
+      { timeoutMs: DELIVERY_TIMEOUT_MS, describe: summary },
+    );
+    for (const intake of intakes) {
+      expect({ status: intake.status, error: intake.error, cause: intake.cause }).toEqual({
+        status: 'FAILED',
+        error: 'InvalidExperimentFileName',
+        cause: `${(intake.input as { key: string }).key}: an experiment file name may only use letters, digits and . _ -, since the run and every key it writes are named after it; rename the file and upload it again`,
+      });
+    }
+    await new Promise((r) => setTimeout(r, QUIET_MS));
+    const all = await executions();
+    const naming = (key: string) => all.filter((e) => [key, encoded(key)].some((k) => JSON.stringify(e.input).includes(JSON.stringify(k))));
+    for (const [i, key] of keys.entries()) expect(naming(key).map((e) => e.name), key).toEqual([intakes[i]!.name]);
+  });
+
   it('uploads outside experiments/*.json (datasets/, runs/, .txt, .json.bak) start no execution', async () => {
     const ignored = [`datasets/${tag}.json`, `experiments/${tag}.txt`, `experiments/${tag}.json.bak`, `runs/${tag}/experiments/x.json`];
     for (const key of ignored) await upload(key);

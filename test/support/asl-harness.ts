@@ -5,6 +5,7 @@
  */
 import { expect } from 'vitest';
 import { inBatches } from '../../src/run/graph.js';
+import { EXPERIMENT_NAME_CHARACTERS } from '../../src/run/keys.js';
 import type { AslDefinition, AslState } from './cdk-template.js';
 import { type AslStates, runDistributedMap, standInDistributedMaps } from './distributed-map.js';
 
@@ -17,6 +18,22 @@ P.withResolvers ??= () => {
   return { promise, resolve, reject };
 };
 const { StateMachine } = await import('aws-local-stepfunctions');
+
+// aws-local-stepfunctions runs States.StringSplit as JavaScript's split on the whole second argument, keeping empty
+// parts; Step Functions splits at any one of its characters and drops empty parts (as LocalStack, whose tests are
+// validated against AWS, does too). The intake splits an experiment key at every character a file name may use; that
+// one splitter is split as Step Functions would, every other split keeps JavaScript's behaviour.
+const INTAKE_SPLITTER = `${EXPERIMENT_NAME_CHARACTERS}/`;
+const jsSplit = String.prototype.split;
+String.prototype.split = function (this: string, separator: unknown, limit?: number): string[] {
+  if (separator !== INTAKE_SPLITTER) return Reflect.apply(jsSplit, this, [separator, limit]) as string[];
+  const parts = [''];
+  for (const c of this) {
+    if (INTAKE_SPLITTER.includes(c)) parts.push('');
+    else parts[parts.length - 1] += c;
+  }
+  return parts.filter((part) => part !== '');
+} as typeof String.prototype.split;
 
 let asl: AslDefinition;
 /** Sets the definition `execute` and `redrive` run by default. */

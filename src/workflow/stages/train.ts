@@ -1,4 +1,4 @@
-import type { Experiment } from '../../config/experiment.js';
+import { modelId, type Experiment } from '../../config/experiment.js';
 import { decodeFeatures } from '../../matrix/features.js';
 import { evaluateModel } from '../../evaluate/evaluate.js';
 import { parameterCount, type MlpSpec } from '../../model/engine.js';
@@ -82,14 +82,14 @@ export async function train(ctx: StageContext, input: TrainInput): Promise<Train
     const evaluations: Evaluation[] = [];
     for (const [stageIndex, stage] of exp.stages.entries()) {
       const t0 = Date.now();
-      const model = `${input.feature}_${stage.name}`;
+      const model = modelId(input.feature, stage.name);
       const classes = exp.datasets[stage.dataset]!.classNames.length;
       const trainSet = await loadPart(ctx, input.runId, index, `${stage.dataset}/${stage.train}`);
       const valSet = await loadPart(ctx, input.runId, index, `${stage.dataset}/${stage.val}`);
       const engine = createEngine(mlpSpec(exp, spec.kind, trainSet.x.m.cols, classes), exp.seed + stageIndex);
       if (stage.from !== undefined) {
-        const from = await loadCheckpoint(store, `${keys.best(`${input.feature}_${stage.from}`)}`, false);
-        if (!from) throw new MissingInputError(`train: ${model} fine-tunes ${input.feature}_${stage.from}, which has no best model yet`);
+        const from = await loadCheckpoint(store, keys.best(modelId(input.feature, stage.from)), false);
+        if (!from) throw new MissingInputError(`train: ${model} fine-tunes ${modelId(input.feature, stage.from)}, which has no best model yet`);
         engine.setParams(from.params);
         engine.resetOptimizer();
       }
@@ -110,7 +110,7 @@ export async function train(ctx: StageContext, input: TrainInput): Promise<Train
         feature: input.feature,
         stage: stage.name,
         dataset: stage.dataset,
-        ...(stage.from !== undefined ? { from: `${input.feature}_${stage.from}` } : {}),
+        ...(stage.from !== undefined ? { from: modelId(input.feature, stage.from) } : {}),
         ...(spec.kind === 'bert' ? { pooling: spec.pooling } : {}),
         inputSize: engine.spec.inputSize,
         parameters: parameterCount(engine.spec),

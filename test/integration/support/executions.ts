@@ -10,6 +10,9 @@ export interface Execution {
   input: unknown;
   /** The output of a succeeded execution, parsed. */
   output: unknown;
+  /** The error and cause a failed execution ended with. */
+  error?: string;
+  cause?: string;
 }
 
 /**
@@ -43,7 +46,8 @@ export async function executionsSince(sfn: SFNClient, stateMachineArn: string, s
     const recent = (page.executions ?? []).filter((e) => e.startDate && e.startDate.getTime() >= since.getTime() - 60_000);
     for (const e of recent) {
       const d = await sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn }));
-      out.push({ arn: e.executionArn!, name: e.name!, status: d.status, startDate: e.startDate!, input: JSON.parse(d.input ?? 'null'), output: JSON.parse(d.output ?? 'null') });
+      const failure = { ...(d.error === undefined ? {} : { error: d.error }), ...(d.cause === undefined ? {} : { cause: d.cause }) };
+      out.push({ arn: e.executionArn!, name: e.name!, status: d.status, startDate: e.startDate!, input: JSON.parse(d.input ?? 'null'), output: JSON.parse(d.output ?? 'null'), ...failure });
     }
     if (recent.length < (page.executions ?? []).length) break;
   }

@@ -225,7 +225,7 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(state('MarkFailed Featurize map').Next).toBe('Featurize');
     expect(state('Train').Catch).toBeUndefined();
     // The only Fail states are the intake's; a run never ends in one (a redrive would only fail there again).
-    expect(allStates().filter(([, st]) => st.Type === 'Fail').map(([n]) => n).sort()).toEqual(['Could not start run', 'Unrecognised input']);
+    expect(allStates().filter(([, st]) => st.Type === 'Fail').map(([n]) => n).sort()).toEqual(['Could not start run', 'Invalid experiment file name', 'Unrecognised input']);
   });
 
   it('keeps only keys in the state: Lambda results are trimmed and Map outputs discarded', () => {
@@ -320,16 +320,41 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(output).toMatchObject({ error: { Error: 'StepFunctions.ExecutionAlreadyExistsException' } });
   });
 
-  it('a file name that is not a valid execution name falls back to the bare digest', async () => {
-    const upload = { bucket: 'b', key: 'experiments/my experiment.json', uploadId: '42' };
-    const digest = md5('experiments/my experiment.json#42');
+  it('a run id Step Functions refuses as an execution name (over 80 characters) falls back to the bare digest', async () => {
+    const stem = 'a'.repeat(48);
+    const upload = { bucket: 'b', key: `experiments/${stem}.json`, uploadId: '42' };
     const start = (i: Json, attempt: number) => {
       if (attempt === 1) throw fail('StepFunctions.InvalidNameException', `Invalid Execution Name: '${i.Name}'`);
       return { ExecutionArn: 'arn:y' };
     };
     const { calls, error } = await execute(upload, { ...succeeding, 'Start run': start });
     expect(error).toBeUndefined();
-    expect(calls.map((c) => c.input.Name)).toEqual([`my experiment-${digest}`, digest]);
+    const [named, digest] = calls.map((c) => c.input.Name as string);
+    // (The interpreter's own MD5 is not MD5 for inputs over one block, so the digest is compared with itself.)
+    expect([named, digest]).toEqual([`${stem}-${digest}`, expect.stringMatching(/^[0-9a-f]{32}$/)]);
+    expect(named).toHaveLength(81);
+  });
+
+  it('refuses a file named with other characters than letters, digits and . _ - (upload or console), naming the file, before any run starts', async () => {
+    // Valid execution names all (parentheses, a non-ASCII letter, "="), but no run id Prepare and MarkFailed accept, or
+    // (a space, "=") a key that can reach the machine URL-encoded.
+    const refusal = (key: string) => ({
+      Error: 'InvalidExperimentFileName',
+      Cause: `${key}: an experiment file name may only use letters, digits and . _ -, since the run and every key it writes are named after it; rename the file and upload it again`,
+    });
+    for (const key of ['experiments/exp(1).json', 'experiments/résumé.json', 'experiments/a=b.json', 'experiments/exp%281%29.json', 'experiments/a b/x.json']) {
+      const upload = await execute({ bucket: 'b', key, uploadId: '42' }, succeeding);
+      expect(upload.calls, key).toEqual([]);
+      expect(failure(upload.error), key).toEqual(refusal(key));
+      const console = await execute({ experiment: key }, succeeding, 'console-run-1');
+      expect(console.calls, key).toEqual([]);
+      expect(failure(console.error), key).toEqual(refusal(key));
+    }
+    // Every allowed character, "/" and dots in the name: the run starts, named <name up to its first dot>-<digest>.
+    const key = 'experiments/sub/A-z_0.9.json';
+    const { calls, error } = await execute({ bucket: 'b', key, uploadId: '42' }, { ...succeeding, 'Start run': () => ({ ExecutionArn: 'arn:z' }) });
+    expect(error).toBeUndefined();
+    expect(calls.map((c) => c.input.Name)).toEqual([`A-z_0-${md5(`${key}#42`)}`]);
   });
 
   it('the named run (and any {"experimentKey","runId"} input) goes straight to Prepare with that input', async () => {

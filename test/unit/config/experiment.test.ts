@@ -2,7 +2,9 @@
 // the committed JSON Schema is the one the validator uses.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EXPERIMENT_LIMITS, ExperimentError, experimentJsonSchema, parseExperiment } from '../../../src/config/experiment.js';
+import { EXPERIMENT_LIMITS, ExperimentError, experimentJsonSchema, modelId, parseExperiment } from '../../../src/config/experiment.js';
+import { numpyPermutation } from '../../../src/data/split.js';
+import { confusionFileName } from '../../../src/report/confusion-svg.js';
 
 const defaultText = readFileSync('experiments/sst2-imdb.json', 'utf8');
 // The experiment as loose JSON, so a test can break any field.
@@ -162,6 +164,109 @@ describe('experiment files', () => {
       'experiments/x.json',
     );
     expect([e.training.epochs, e.model.hidden.length, e.budgetUsd]).toEqual([1000, 8, 40]);
+  });
+
+  describe('names a run derives: every model id and report file is unique, or the file is refused naming both', () => {
+    // Two families of one kind and stages chosen to collide; no subsample caps on families that are not there.
+    const families = (features: Loose, stages: Loose[]) => (e: Loose) => Object.assign(e, { features, stages, subsample: {}, quickSubsample: {} });
+
+    it('keeps the names of today: <family>_<stage>', () => {
+      expect(modelId('bow', '1')).toBe('bow_1');
+      expect(modelId('bert_mean', '2')).toBe('bert_mean_2');
+    });
+
+    it('refuses two (family, stage) pairs that make one model id, naming both pairs and the id', () => {
+      expect(problems(withChange(families({ a: { kind: 'use' }, a_b: { kind: 'use' } }, [{ name: 'b_c', dataset: 'sst2' }, { name: 'c', dataset: 'imdb' }])))).toEqual([
+        'features.a_b: family "a_b" with stage "c" and family "a" with stage "b_c" both make the model "a_b_c" (models are named <family>_<stage>); rename a family or a stage',
+      ]);
+      // A family of a pooling list is named <entry>_<pooling>: its collisions name the entry and the pooling.
+      const pooled = { e: { kind: 'bert', model: 'm', pooling: ['mean'] }, e_mean_1: { kind: 'use' } };
+      expect(problems(withChange(families(pooled, [{ name: 'x', dataset: 'sst2' }, { name: '1_x', dataset: 'imdb', from: 'x' }])))).toEqual([
+        'features.e_mean_1: family "e_mean_1" with stage "x" and family "e_mean" (features.e, pooling "mean") with stage "1_x" both make the model "e_mean_1_x" (models are named <family>_<stage>); rename a family or a stage',
+      ]);
+    });
+
+    it('refuses two (model, dataset) pairs that make one confusion-matrix file, naming both pairs and the file', () => {
+      // The report's own file names collide for these pairs: the check is about the files Report writes.
+      expect(confusionFileName('use_a__b', 'imdb')).toBe(confusionFileName('use_a', 'b__imdb'));
+      expect(
+        problems(
+          withChange((e) => {
+            families({ use: { kind: 'use' } }, [{ name: 'a', dataset: 'sst2' }, { name: 'a__b', dataset: 'imdb' }])(e);
+            e.datasets.b__imdb = e.datasets.imdb;
+            e.evaluation.datasets = ['imdb', 'b__imdb'];
+          }),
+        ),
+      ).toEqual([
+        'evaluation.datasets: model "use_a__b" on dataset "imdb" and model "use_a" on dataset "b__imdb" both make the confusion matrix report/confusion/use_a__b__imdb.svg (named <model>__<dataset>.svg); rename a stage, family or dataset',
+      ]);
+    });
+
+    it('refuses an evaluation dataset listed twice (each model would be evaluated twice and the report fail)', () => {
+      expect(problems(withChange((e) => (e.evaluation.datasets = ['sst2', 'imdb', 'sst2'])))).toEqual([
+        'evaluation.datasets.2: "sst2" is already listed; each dataset is evaluated once',
+      ]);
+    });
+  });
+
+  describe('classes: bounded by what the report holds, the same on every dataset a model meets, each label a class', () => {
+    const classes = (n: number, name = (i: number) => `c${i}`) => Array.from({ length: n }, (_, i) => name(i));
+    /** One family, one stage on sst2, evaluated on sst2 only: one confusion matrix in the report. */
+    const oneMatrix = (e: Loose) => Object.assign(e, { features: { use: { kind: 'use' } }, stages: [{ name: '1', dataset: 'sst2' }], evaluation: { datasets: ['sst2'] }, subsample: {}, quickSubsample: {} });
+
+    it(`allows at most ${EXPERIMENT_LIMITS.classes} classes a dataset, and accepts that many`, () => {
+      expect(problems(withChange((e) => (e.datasets.sst2.classNames = classes(501))))).toEqual([
+        'datasets.sst2.classNames: Too big: expected array to have <=500 items (got 501 items)',
+      ]);
+      const e = parseExperiment(withChange((x) => (oneMatrix(x), (x.datasets.sst2.classNames = classes(500, (i) => `class ${i}`)))), 'x');
+      expect(e.datasets.sst2?.classNames).toHaveLength(500);
+    });
+
+    it('refuses a report whose confusion matrices would not fit, with the counts and sizes', () => {
+      // 5 families × 2 stages × 2 datasets = 20 matrices of 150 classes: 20 × 152² cells × (420 + 2 × 4 characters).
+      expect(problems(withChange((e) => ['sst2', 'imdb'].forEach((d) => (e.datasets[d].classNames = classes(150)))))).toEqual([
+        'evaluation.datasets: the report would draw 20 confusion matrices (10 models × 2 datasets) of up to 150 classes, about 189 MiB of SVG in report.html; at most 128 MiB fits (the Report stage builds the page in memory): evaluate fewer datasets, train fewer families or stages, or use fewer classes',
+      ]);
+    });
+
+    it('refuses datasets a model trains or is evaluated on whose classes differ, naming both datasets and both counts', () => {
+      expect(problems(withChange((e) => (e.datasets.imdb.classNames = ['negative', 'neutral', 'positive'])))).toEqual([
+        'stages.1.dataset: dataset "imdb" has 3 classes and dataset "sst2" (stage "1") has 2: every dataset a model trains or is evaluated on needs the same classNames, in the same order, because output i of a model is class i on all of them',
+      ]);
+      expect(problems(withChange((e) => (e.datasets.imdb.classNames = ['neg', 'pos'])))).toEqual([
+        'stages.1.dataset: dataset "imdb" names its 2 classes "neg", "pos" and dataset "sst2" (stage "1") names them "negative", "positive": every dataset a model trains or is evaluated on needs the same classNames, in the same order, because output i of a model is class i on all of them',
+      ]);
+      // An evaluation-only dataset too: every model is evaluated on it.
+      const yelp = (e: Loose) => {
+        e.datasets.yelp = { ...e.datasets.imdb, labels: { '1': 0, '2': 1, '3': 2 }, classNames: ['bad', 'fair', 'good'] };
+        e.evaluation.datasets = ['sst2', 'imdb', 'yelp'];
+      };
+      expect(problems(withChange(yelp))).toEqual([
+        'evaluation.datasets.2: dataset "yelp" has 3 classes and dataset "sst2" (stage "1") has 2: every dataset a model trains or is evaluated on needs the same classNames, in the same order, because output i of a model is class i on all of them',
+      ]);
+    });
+
+    it('refuses a label mapped to a class that classNames does not have', () => {
+      expect(problems(withChange((e) => (e.datasets.imdb.labels.neutral = 2)))).toEqual(['datasets.imdb.labels.neutral: maps to class 2, but classNames has 2 entries (indexes 0-1)']);
+    });
+
+    it('refuses a "__proto__" key, which would otherwise drop a class silently', () => {
+      expect(problems(defaultText.replace('"0": 0,', '"__proto__": 0,'))).toEqual([
+        'datasets.sst2.labels.__proto__: "__proto__" cannot be a key: JavaScript objects reserve it, so the entry would be dropped silently',
+      ]);
+      // Any record: a family named so would not run.
+      expect(problems(defaultText.replace('"features": {', '"features": { "__proto__": { "kind": "use" },'))).toEqual([
+        'features.__proto__: "__proto__" cannot be a key: JavaScript objects reserve it, so the entry would be dropped silently',
+      ]);
+    });
+  });
+
+  it('bounds the seed to what the split\'s generator takes, naming the field and the range', () => {
+    const range = "expected an integer in 0-4294967295 (2^32 - 1): the splits are numpy's RandomState permutations, whose Mersenne Twister takes a 32-bit seed";
+    expect(problems(withChange((e) => (e.seed = 2 ** 40)))).toEqual([`seed: ${range} (got 1099511627776)`]);
+    expect(problems(withChange((e) => (e.seed = -1)))).toEqual([`seed: ${range} (got -1)`]);
+    const e = parseExperiment(withChange((x) => (x.seed = 2 ** 32 - 1)), 'x');
+    expect(numpyPermutation(5, e.seed)).toHaveLength(5);
   });
 
   it('the committed schema/experiment.schema.json is up to date (npm run schema regenerates it)', () => {

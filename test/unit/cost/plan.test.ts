@@ -85,6 +85,13 @@ describe('textshift plan (throughput model, hand-computed)', () => {
     expect(planText(plan)).toContain('Plan for tiny on AWS: about 5m 52s end to end');
   });
 
+  it("sizes the output layer by the experiment's classes, not two", async () => {
+    const fiveClasses = { a: { ...DATASET_A, labels: { '0': 0, '1': 1, '2': 2, '3': 3, '4': 4 }, classNames: ['1', '2', '3', '4', '5'] } };
+    const plan = await planExperiment(experiment({ use: { kind: 'use' } }, { datasets: fiveClasses }), profile, bundledPriceTable(), options);
+    // MLP 512 -> 10 -> 5: 512×10+10 + 10×5+5 = 5,185 parameters.
+    expect(plan.stages.find((st) => st.stage === 'train:use')!.detail).toContain('5,185 parameters');
+  });
+
   it('applies --quick caps, per-family subsample caps and BERT truncation', async () => {
     const exp = experiment(
       { bert: { kind: 'bert', model: 'bert-base-uncased', maxLength: 64, shardSize: 300 } },

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { featureCacheKey, isShardOf, parseShardKey, PREFIXES, runKeys, shardResultKey } from '../../../src/run/keys.js';
+import { createHash } from 'node:crypto';
+import { EXPERIMENT_NAME_CHARACTERS, experimentKey, featureCacheKey, isShardOf, parseShardKey, PREFIXES, runKeys, shardResultKey } from '../../../src/run/keys.js';
+import { parseMarkFailedInput, parsePrepareInput } from '../../../functions/shared/events.js';
 
 describe('run keys', () => {
   it('builds the layout of DESIGN.md under runs/<runId>/', () => {
@@ -27,5 +29,32 @@ describe('run keys', () => {
     expect(isShardOf('runs/r1/shards/../manifest.json', 'r1')).toBe(false);
     expect(isShardOf('runs/r1/manifest.json', 'r1')).toBe(false);
     expect(parseShardKey('runs/r1/shards/bow/imdb/train/x.json')).toBeUndefined();
+  });
+
+  it('accepts an experiment file name only when its key and the run id made of it are ones Prepare and MarkFailed accept', () => {
+    const md5 = (t: string) => createHash('md5').update(t).digest('hex');
+    const candidates = [...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)), 'é', 'ß', '中', '\u00a0', '\u202e', '🚀'];
+    const accepted: string[] = [];
+    for (const c of candidates) {
+      const file = `exp${c}1.json`;
+      let key: string;
+      try {
+        key = experimentKey(file);
+      } catch (err) {
+        expect((err as Error).message, file).toBe(
+          `experiment file "${file}": an experiment file name may only use letters, digits and . _ - (got ${JSON.stringify(c)}), since the run and every key it writes are named after it; rename the file`,
+        );
+        continue;
+      }
+      accepted.push(c);
+      // An upload's key may arrive URL-encoded: an accepted name is the same key either way.
+      expect(encodeURIComponent(file)).toBe(file);
+      // The run id the state machine's intake derives on AWS: <file name up to its first dot>-md5(<key>#<upload id>).
+      const runId = `${file.split('.')[0]}-${md5(`${key}#v1`)}`;
+      expect(parsePrepareInput({ experimentKey: key, uploadId: 'v1', experimentVersion: 'v1', runId }), file).toMatchObject({ runId });
+      expect(parseMarkFailedInput({ runId, stage: 'Prepare', error: { Error: 'ConfigError' } }), file).toMatchObject({ runId });
+    }
+    expect(accepted.join('')).toBe([...EXPERIMENT_NAME_CHARACTERS].sort().join(''));
+    expect(() => experimentKey('..')).toThrow('experiment file "..": an experiment file name may only use letters, digits and . _ -, since');
   });
 });

@@ -120,6 +120,15 @@ describe('local runner (stage graph walked on this machine, tiny experiment, fol
     expect((await store.getOrThrow('runs/tiny-finished-data/report/report.html')).toString()).toBe(report);
   }, 120_000);
 
+  it('refuses an experiment file whose name is not a key, naming the file and the characters allowed; nothing is written', async () => {
+    const store = new FsBlobStore(join(dir, 'badly-named'));
+    const file = tinyWith('tiny(1)', () => undefined);
+    await expect(runLocal({ store, data, experimentPath: file, quick: true, workers: 1, reporter: silentReporter })).rejects.toThrow(
+      'experiment file "tiny(1).json": an experiment file name may only use letters, digits and . _ - (got "(", ")"), since the run and every key it writes are named after it; rename the file',
+    );
+    expect(await store.list('')).toEqual([]);
+  });
+
   it('fails a run whose estimate is above the limit in Prepare, with the numbers, recorded as a permanent failure; nothing computed', async () => {
     const store = new FsBlobStore(join(dir, 'over-budget'));
     const deployment = await testDeployment({ maxRunCostUsd: '0.0001' });
