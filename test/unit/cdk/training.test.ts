@@ -115,7 +115,7 @@ describe('GPU trainer (default)', () => {
     const context = path.join(gpu.outdir, images[0]!.source.directory);
     expect(readdirSync(context).sort()).toEqual(['containers', 'package-lock.json', 'package.json', 'src']);
     expect(readdirSync(path.join(context, 'containers'))).toEqual(['trainer']);
-    expect(readdirSync(path.join(context, 'containers/trainer')).sort()).toEqual(['Dockerfile', 'package.json', 'src']);
+    expect(readdirSync(path.join(context, 'containers/trainer')).sort()).toEqual(['Dockerfile', 'package-lock.json', 'package.json', 'src']);
   });
 });
 

@@ -51,8 +51,9 @@ describe('run keys', () => {
       expect(encodeURIComponent(file)).toBe(file);
       // The run id the state machine's intake derives on AWS: <file name up to its first dot>-md5(<key>#<upload id>).
       const runId = `${file.split('.')[0]}-${md5(`${key}#v1`)}`;
-      expect(parsePrepareInput({ experimentKey: key, uploadId: 'v1', experimentVersion: 'v1', runId }), file).toMatchObject({ runId });
-      expect(parseMarkFailedInput({ runId, stage: 'Prepare', error: { Error: 'ConfigError' } }), file).toMatchObject({ runId });
+      const execution = `arn:aws:states:eu-west-1:123456789012:execution:textshift-run:${runId}`;
+      expect(parsePrepareInput({ prepareInput: { experimentKey: key, uploadId: 'v1', experimentVersion: 'v1', runId }, execution }), file).toMatchObject({ runId });
+      expect(parseMarkFailedInput({ runId, stage: 'Prepare', error: { Error: 'ConfigError' }, execution }), file).toMatchObject({ runId });
     }
     expect(accepted.join('')).toBe([...EXPERIMENT_NAME_CHARACTERS].sort().join(''));
     expect(() => experimentKey('..')).toThrow('experiment file "..": an experiment file name may only use letters, digits and . _ -, since');

@@ -68,7 +68,7 @@ describe('a run encodes with the model files Prepare pinned (folder store)', () 
     expect((await featurize(cold(), { runId, shardKey: bertShards[0]! })).cached).toBe(false);
     const encoderOf = async (shardKey: string) => (JSON.parse((await store.getOrThrow(shardResultKey(shardKey))).toString('utf8')) as ShardResult).encoder;
     const pinned = await encoderOf(bertShards[0]!);
-    expect(pinned).toMatch(/^bert-poolings:[0-9a-f]{16}:128$/);
+    expect(pinned).toMatch(/^bert-poolings:[0-9a-f]{16}:128@code-v\d+$/);
 
     await store.put(`${MODEL}onnx/model.onnx`, otherOnnx);
     const err = await failure(featurize(cold(), { runId, shardKey: bertShards[1]! }));
