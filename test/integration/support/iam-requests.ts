@@ -41,7 +41,9 @@ const S3_OBJECT_ACTIONS: Record<string, string> = {
 
 /** The version in a copy source ("bucket/key?versionId=v"), which makes the read a GetObjectVersion. */
 function copySourceRequest(source: string): IamRequest {
-  const [path, query = ''] = source.replace(/^\//, '').split('?');
+  const [encoded = '', query = ''] = source.replace(/^\//, '').split('?');
+  // The SDK caller URL-encodes the source's key (x-amz-copy-source); IAM sees the key itself.
+  const path = decodeURIComponent(encoded);
   const action = new URLSearchParams(query).has('versionId') ? 's3:GetObjectVersion' : 's3:GetObject';
   return { action, resource: `arn:aws:s3:::${path}`, context: S3_TRANSPORT };
 }
@@ -73,15 +75,6 @@ function s3Requests(call: RecordedCall): IamRequest[] {
     return requests;
   }
   switch (call.command) {
-    case 'CopyObjectCommand': {
-      // A copy reads its source (GetObject, or GetObjectVersion for a given version) and writes its destination.
-      const source = decodeURIComponent(required(call, 'CopySource').replace(/^\//, ''));
-      const [path, version] = source.split('?versionId=');
-      return [
-        { action: 's3:PutObject', resource: `${bucketArn}/${required(call, 'Key')}`, context: S3_TRANSPORT },
-        { action: version === undefined ? 's3:GetObject' : 's3:GetObjectVersion', resource: `arn:aws:s3:::${path}`, context: S3_TRANSPORT },
-      ];
-    }
     case 'ListObjectsV2Command': {
       const context: Record<string, string> = { ...S3_TRANSPORT, 's3:prefix': String(call.params.Prefix ?? '') };
       if (call.params.MaxKeys !== undefined) context['s3:max-keys'] = String(call.params.MaxKeys);
