@@ -14,6 +14,8 @@ export interface RunLockHolder {
   runId: string;
   /** The execution ARN of an AWS run; absent for a local process. */
   execution?: string;
+  /** The Batch job id of a training job's lease (src/workflow/job-lease.ts). */
+  job?: string;
   pid: number;
   host: string;
   startedAt: string;
@@ -63,9 +65,10 @@ export const LEASE_RENEW_MS = 5 * 60_000;
 /** Attempts when the lease changes hands while we look at it. */
 const ATTEMPTS = 5;
 
-/** Who is asking for the lease: this process, or an AWS execution (its ARN). */
+/** Who is asking for the lease: this process, an AWS execution (its ARN), or a Batch job (its id). */
 export interface LeaseClaimant {
   execution?: string;
+  job?: string;
 }
 
 /**
@@ -78,48 +81,65 @@ export interface LeaseClaimant {
  */
 export async function lockRun(store: BlobStore, runId: string, log: (message: string) => void, claimant: LeaseClaimant = {}): Promise<RunLock> {
   const key = runKeys(runId).lock;
+  const taken = await takeLease(store, key, runId, claimant, LEASE_TTL_MS, (holder, why) => log(`run ${runId}: took over its lease from ${holderText(holder)}: ${why}`));
+  if ('lock' in taken) return taken.lock;
+  const { holder } = taken;
+  const lapses = new Date(Date.parse(holder.renewedAt) + LEASE_TTL_MS).toISOString();
+  throw new RunLockedError(
+    `run ${runId} is already running: ${holderText(holder)} has held ${store.url}/${key} since ${holder.startedAt} (it lapses at ${lapses} unless renewed). ` +
+      (holder.execution
+        ? 'Wait for that execution to finish, or stop it and redrive it; a new execution may take the run once it has ended.'
+        : 'Wait for it to finish, or stop it; if that process is gone (another host, or its pid reused), delete that file.'),
+  );
+}
+
+/**
+ * Takes the lease at `key` (see lockRun for when a held one may be taken over, `ttlMs` being how long it lives without
+ * a renewal): the held lock, or the live holder that keeps it. `tookOver` hears of a takeover of an unreleased lease.
+ */
+export async function takeLease(
+  store: BlobStore,
+  key: string,
+  runId: string,
+  claimant: LeaseClaimant,
+  ttlMs: number,
+  tookOver: (holder: RunLockHolder, why: string) => void,
+): Promise<{ lock: RunLock } | { holder: RunLockHolder }> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const now = new Date().toISOString();
     const me: RunLockHolder = {
       runId,
       ...(claimant.execution ? { execution: claimant.execution } : {}),
+      ...(claimant.job ? { job: claimant.job } : {}),
       pid: process.pid,
       host: hostname(),
       startedAt: now,
       token: 1,
       renewedAt: now,
     };
-    if (await tryPut(() => store.put(key, JSON.stringify(me, null, 2), { ifNoneMatch: '*' }))) return held(store, me);
+    if (await tryPut(() => store.put(key, JSON.stringify(me, null, 2), { ifNoneMatch: '*' }))) return { lock: held(store, key, me) };
     const read = await store.getWithInfo(key);
     // Deleted between our write and our read: try to create it again.
     if (!read) continue;
     const holder = parseHolder(read.body);
-    const why = holder ? takeoverReason(holder, me) : 'an unreadable holder';
-    if (why === undefined) {
-      const where = `${store.url}/${key}`;
-      const lapses = new Date(Date.parse(holder!.renewedAt) + LEASE_TTL_MS).toISOString();
-      throw new RunLockedError(
-        `run ${runId} is already running: ${holderText(holder!)} has held ${where} since ${holder!.startedAt} (it lapses at ${lapses} unless renewed). ` +
-          (holder!.execution
-            ? 'Wait for that execution to finish, or stop it and redrive it; a new execution may take the run once it has ended.'
-            : 'Wait for it to finish, or stop it; if that process is gone (another host, or its pid reused), delete that file.'),
-      );
-    }
+    const why = holder ? takeoverReason(holder, me, ttlMs) : 'an unreadable holder';
+    if (why === undefined) return { holder: holder! };
     me.token = (holder?.token ?? 0) + 1;
     if (await tryPut(() => store.put(key, JSON.stringify(me, null, 2), { ifMatch: read.info.etag! }))) {
-      if (holder && !holder.releasedAt) log(`run ${runId}: took over its lease from ${holderText(holder)}: ${why}`);
-      return held(store, me);
+      if (holder && !holder.releasedAt) tookOver(holder, why);
+      return { lock: held(store, key, me) };
     }
   }
-  throw new RunLockedError(`run ${runId}: its lease ${store.url}/${key} kept changing hands; another process is starting the same run`);
+  throw new RunLockedError(`run ${runId}: the lease ${store.url}/${key} kept changing hands; another process is taking it at the same time`);
 }
 
 /** Why `me` may take the lease `holder` holds, or undefined when it may not. */
-function takeoverReason(holder: RunLockHolder, me: RunLockHolder): string | undefined {
+function takeoverReason(holder: RunLockHolder, me: RunLockHolder, ttlMs: number): string | undefined {
   if (holder.releasedAt) return 'released';
   if (me.execution !== undefined && holder.execution === me.execution) return 'the same execution, redriven';
-  if (Date.now() - Date.parse(holder.renewedAt) > LEASE_TTL_MS) return `not renewed since ${holder.renewedAt}`;
-  if (holder.execution === undefined && holder.host === me.host && !processAlive(holder.pid)) return 'that process is no longer running';
+  if (me.job !== undefined && holder.job === me.job) return 'the same job, attempted again';
+  if (Date.now() - Date.parse(holder.renewedAt) > ttlMs) return `not renewed since ${holder.renewedAt}`;
+  if (holder.execution === undefined && holder.job === undefined && holder.host === me.host && !processAlive(holder.pid)) return 'that process is no longer running';
   return undefined;
 }
 
@@ -149,19 +169,18 @@ export async function heldByExecution(store: BlobStore, runId: string, execution
  */
 export async function releaseExecutionLease(store: BlobStore, runId: string, execution: string): Promise<void> {
   const now = await readRunLock(store, runId);
-  if (now && !now.releasedAt && now.execution === execution) await held(store, now).release();
+  if (now && !now.releasedAt && now.execution === execution) await held(store, runKeys(runId).lock, now).release();
 }
 
 /** Renews the run's lease on behalf of its holder while it still carries `token` (a long task's heartbeat); FencedError otherwise. */
 export async function renewRunLease(store: BlobStore, runId: string, token: number): Promise<void> {
   const now = await readRunLock(store, runId);
   if (!now || now.token !== token || now.releasedAt) throw new FencedError(runId, token, now);
-  await held(store, now).renew();
+  await held(store, runKeys(runId).lock, now).renew();
 }
 
 /** The lease record `me` as a RunLock: renewed and released by conditional writes that fail when it changed hands. */
-function held(store: BlobStore, me: RunLockHolder): RunLock {
-  const key = runKeys(me.runId).lock;
+function held(store: BlobStore, key: string, me: RunLockHolder): RunLock {
   /** Rewrites the lease with `change` applied, only over a record that still carries our token. */
   const rewrite = async (change: (h: RunLockHolder) => void, onLost: 'throw' | 'ignore') => {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -194,8 +213,8 @@ async function tryPut(put: () => Promise<void>): Promise<boolean> {
 }
 
 /** The holder in words: an execution by its ARN, a process by pid and host. */
-function holderText(h: RunLockHolder): string {
-  return h.execution ? `execution ${h.execution}` : `process ${h.pid} on ${h.host}`;
+export function holderText(h: RunLockHolder): string {
+  return h.execution ? `execution ${h.execution}` : h.job ? `job ${h.job}` : `process ${h.pid} on ${h.host}`;
 }
 
 function parseHolder(body: Buffer): RunLockHolder | undefined {

@@ -8,6 +8,7 @@ import { TfjsMlp } from '../../../src/model/tfjs-mlp.js';
 import { train } from '../../../src/workflow/stages/train.js';
 import { deploymentStageContext } from '../../../src/workflow/deployment-context.js';
 import { fencedContext } from '../../../src/workflow/fence.js';
+import { asOnlyJob } from '../../../src/workflow/job-lease.js';
 import { LEASE_RENEW_MS, renewRunLease } from '../../../src/run/run-lock.js';
 import { readDeploymentEnv } from '../../../src/config/deployment-env.js';
 import { parseTrainerArgs } from './args.js';
@@ -37,7 +38,14 @@ try {
       : 'trainer: no native TensorFlow binding; training on the WebAssembly engine',
   );
 
-  const output = await train(ctx, input);
+  // One job per family: a duplicate job (a SubmitJob retried after it had in fact submitted) waits for the first, then
+  // finds its result. Batch names the job in AWS_BATCH_JOB_ID; a trainer run by hand is its process.
+  const job = process.env.AWS_BATCH_JOB_ID ?? `process-${process.pid}`;
+  const lost = (message: string) => {
+    console.error(`trainer: lost the job lease of ${input.feature}, stopping: ${message}`);
+    process.exit(1);
+  };
+  const output = await asOnlyJob(ctx, { runId: input.runId, feature: input.feature, job, lost }, () => train(ctx, input));
   console.log(JSON.stringify(output));
 } catch (err) {
   // The exit code carries the class across Batch: 75 (EX_TEMPFAIL) is retried by the job definition, 1 is not.
