@@ -29,12 +29,7 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
   const spec = manifest.config.features[task.feature];
   if (!spec) throw new InvalidDataError(`featurize: ${shardKey} names feature "${task.feature}", which the run's experiment does not define`);
 
-  const split = await memoized(ctx, splitMemoKey(task.splitKey), () => readSplit(store, task.splitKey));
-  const texts = task.rows.map((i) => {
-    const e = split[i];
-    if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
-    return e.text;
-  });
+  const texts = task.texts === undefined ? await splitTexts(ctx, task, shardKey) : taskTexts(task, shardKey);
   const { identity, ext, blocks } = await memoized(ctx, `identity:${input.runId}:${task.feature}`, () =>
     featurizerIdentity(task.feature, spec, store, input.runId),
   );
@@ -57,4 +52,23 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
   };
   await store.put(shardResultKey(shardKey), JSON.stringify(result));
   return { shardKey, cacheKey, cached };
+}
+
+/** A shard's texts from its split, which a local run's Prepare left in the memo (or, in an old run, read whole). */
+async function splitTexts(ctx: StageContext, task: ShardTask, shardKey: string): Promise<string[]> {
+  const split = await memoized(ctx, splitMemoKey(task.splitKey), () => readSplit(ctx.store, task.splitKey));
+  return task.rows.map((i) => {
+    const e = split[i];
+    if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
+    return e.text;
+  });
+}
+
+/** The texts a shard task carries (Prepare took them from the split): one string per row. */
+function taskTexts(task: ShardTask, shardKey: string): string[] {
+  const { texts } = task;
+  if (!Array.isArray(texts) || texts.length !== task.rows.length || !texts.every((t) => typeof t === 'string')) {
+    throw new InvalidDataError(`featurize: ${shardKey}: expected "texts" to be ${task.rows.length} strings, one per row`);
+  }
+  return texts;
 }
