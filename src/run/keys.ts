@@ -66,6 +66,8 @@ export function runKeys(runId: string) {
     shardMapResultsPrefix: `${root}/featurize-map`,
     shard: (feature: string, dataset: string, part: string, index: number) =>
       `${root}/shards/${feature}/${dataset}/${part}/${String(index).padStart(5, '0')}.json`,
+    /** What Prepare stored of one part's shard tasks, a batch at a time: a retried Prepare skips those already stored. */
+    shardTaskBatches: (feature: string, dataset: string, part: string) => `${root}/prepare/shard-tasks/${feature}/${dataset}/${part}/`,
     modelsPrefix: `${root}/models/`,
     modelDir: (model: string) => `${root}/models/${model}`,
     checkpoint: (model: string, epoch: number) => `${root}/models/${model}/epoch_${epoch}`,

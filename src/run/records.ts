@@ -98,6 +98,19 @@ export interface ShardTask {
   splitKey: string;
   /** Lines (0-based) of the split file, in the order the family sees its rows (the split's, scikit-learn's). */
   rows: number[];
+  /**
+   * The texts of `rows`, in that order, unless Prepare left the split in the memo of the process that featurizes
+   * (a local run): Featurize then reads this task only, never the whole split (absent in old records).
+   */
+  texts?: string[];
+}
+
+/** `runs/<id>/prepare/shard-tasks/.../<batch>.json`: a batch of shard tasks Prepare has stored, for a retried Prepare. */
+export interface ShardTaskBatch {
+  /** Index of the batch's first shard in its part. */
+  first: number;
+  /** sha256 (hex) of each stored task body, from the first shard on. */
+  sha256: string[];
 }
 
 /** `runs/<id>/features/<feature>/index.json`: the shards and labels of every part a family trains or evaluates on. */

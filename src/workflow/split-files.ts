@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { gunzipSync } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import { createGzipMembers } from '../format/gzip-members.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Example } from '../data/read-table.js';
@@ -73,19 +74,68 @@ export function splitMemoKey(key: string): string {
   return `split:${key}`;
 }
 
-/** Reads a whole part written by openSplitWriter (in source-file order); errors name the key and line. */
-export async function readSplit(store: BlobStore, key: string): Promise<Example[]> {
-  const text = gunzipSync(await store.getOrThrow(key)).toString('utf8');
-  const out: Example[] = [];
+/** Bytes gunzip hands over at a time when a split is read back (zlib's default is 16 KiB: four times the reads). */
+const SPLIT_READ_CHUNK = 64 * 1024;
+
+/**
+ * Streams a part written by openSplitWriter through gunzip and hands `visit` each row (0-based, in file order) that
+ * `wanted` accepts; other rows are only counted, never decoded or parsed. It holds one chunk and the rows it hands
+ * over, never the part as one string, so a part of any size can be read (one string stops at V8's limit, about
+ * 512 M characters). Returns the number of rows; errors name the key and line.
+ */
+export async function forEachSplitRow(
+  store: BlobStore,
+  key: string,
+  visit: (row: number, example: Example) => void,
+  wanted: (row: number) => boolean = () => true,
+): Promise<number> {
+  let row = 0;
   let line = 0;
-  for (const row of text.split('\n')) {
+  const take = (bytes: Buffer) => {
     line++;
-    if (row === '') continue;
-    const e = JSON.parse(row) as Partial<Example>;
-    if (typeof e.text !== 'string' || !Number.isInteger(e.label)) {
-      throw new InvalidDataError(`${store.url}/${key}:${line}: expected {"text": string, "label": integer}`);
+    if (bytes.length === 0) return;
+    if (wanted(row)) visit(row, parseRow(store, key, line, bytes.toString('utf8')));
+    row++;
+  };
+  await pipeline(await store.getStream(key), createGunzip({ chunkSize: SPLIT_READ_CHUNK }), async (chunks: AsyncIterable<Buffer>) => {
+    // A line cut by a chunk boundary waits here for its end (a JSON line holds no raw newline, and no UTF-8
+    // character has a 0x0a byte, so cutting at 0x0a never splits a character).
+    let carry: Buffer[] = [];
+    for await (const chunk of chunks) {
+      let start = 0;
+      for (let end = chunk.indexOf(0x0a, start); end >= 0; end = chunk.indexOf(0x0a, start)) {
+        if (carry.length > 0) {
+          take(Buffer.concat([...carry, chunk.subarray(start, end)]));
+          carry = [];
+        } else {
+          take(chunk.subarray(start, end));
+        }
+        start = end + 1;
+      }
+      if (start < chunk.length) carry.push(chunk.subarray(start));
     }
-    out.push(e as Example);
-  }
+    if (carry.length > 0) take(Buffer.concat(carry));
+  });
+  return row;
+}
+
+/** Reads a whole part written by openSplitWriter (in source-file order), streaming; errors name the key and line. */
+export async function readSplit(store: BlobStore, key: string): Promise<Example[]> {
+  const out: Example[] = [];
+  await forEachSplitRow(store, key, (_, example) => out.push(example));
   return out;
+}
+
+/** One JSON line of a split file as a row, or an error naming the file and line. */
+function parseRow(store: BlobStore, key: string, line: number, text: string): Example {
+  let e: Partial<Example>;
+  try {
+    e = JSON.parse(text) as Partial<Example>;
+  } catch (err) {
+    throw new InvalidDataError(`${store.url}/${key}:${line}: not a JSON line (${(err as Error).message})`);
+  }
+  if (typeof e?.text !== 'string' || !Number.isInteger(e.label)) {
+    throw new InvalidDataError(`${store.url}/${key}:${line}: expected {"text": string, "label": integer}`);
+  }
+  return e as Example;
 }

@@ -1,9 +1,13 @@
-// The Featurize Distributed Map at scale, in the emulator's own Step Functions: a 100,000-shard plan in S3 goes
-// through the synthesized state, and neither the state payload nor the parent execution's history grows with it.
+// The Featurize Distributed Map at scale, in the emulator's own Step Functions: the real Prepare plans 100,000 shards
+// of a dataset in the emulator's S3, and its plan goes through the synthesized state; neither the state payload nor
+// the parent execution's history grows with it.
 //
 // What runs, and what stands in:
-//   - The plan is written by the product's writeShardPlan, as Prepare writes it: the shard keys in at most 1,000
-//     batches (100,000 shards: 1,000 batches of 100), one child execution per batch.
+//   - Prepare is the stage function itself (in this process, as its Lambda runs it) against the emulator's S3: it
+//     reads a generated dataset of 10 rows per shard (1,000,000 rows for 100,000 shards, at the schema's minimum
+//     shardSize of 10), splits it, and writes every shard task (each carrying its texts) and the plan, in at most
+//     1,000 batches (100,000 shards: 1,000 batches of 100), one child execution per batch. Its time is printed (it is
+//     measured, not asserted: see the README's Benchmarks).
 //   - The definition is the synthesized one, built by the stack's own builder with WorkflowProps.noOpItems: a child
 //     execution handles its batch with a Pass state (a no-op shard handler: the emulator cannot run Lambda) instead
 //     of featurizing each shard in turn, because LocalStack runs a few hundred states a second at best: 100,000
@@ -15,9 +19,10 @@
 //   - One LocalStack 4.14 defect is worked around: it resolves the ResultWriter's `Prefix.$` against the Map's
 //     result (the children's outputs) instead of the state's input, and fails the execution. Each run's machine
 //     therefore gets its results prefix as a literal `Prefix`, the value `Prefix.$` names in that run's input.
-// Emulator-backed: ItemReader, ItemBatcher, ResultWriter and child executions as LocalStack 4.14 runs them; the
-// parent's history and the children's inputs as it records them. Documentation-backed: the 256 KiB payload and
-// 25,000-event history limits of AWS Step Functions, which the emulator does not enforce (hence the measurements).
+// Emulator-backed: Prepare's reads and writes, ItemReader, ItemBatcher, ResultWriter and child executions as
+// LocalStack 4.14 runs them; the parent's history and the children's inputs as it records them. Documentation-backed:
+// the 256 KiB payload and 25,000-event history limits of AWS Step Functions, which the emulator does not enforce
+// (hence the measurements).
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
@@ -32,8 +37,11 @@ import {
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKeys } from '../../src/run/keys.js';
-import { writeShardPlan } from '../../src/run/shard-plan.js';
+import type { ShardTask } from '../../src/run/records.js';
+import { silentReporter } from '../../src/run/reporter.js';
 import { S3BlobStore } from '../../src/store/s3-store.js';
+import { prepare } from '../../src/workflow/stages/prepare.js';
+import { testDeployment } from '../support/deployment.js';
 import { SYNTH_TIMEOUT } from '../support/cdk-template.js';
 import { awsClientConfig, createTestBucket, onRealAws } from './setup/aws.js';
 import { type Json, onlyResource, resolve, resourcesOfType } from './support/cfn.js';
@@ -50,9 +58,41 @@ const SMALL = 1_000;
 const LARGE = 100_000;
 /** The payload bound to show: far below Step Functions' 256 KiB state limit (documentation-backed). */
 const PAYLOAD_LIMIT = 32 * 1024;
+/** Rows per shard: the schema's smallest shardSize, so the fewest rows make the most shards. */
+const SHARD_ROWS = 10;
+
+/**
+ * An experiment whose one BoW family plans `shards` shards of SHARD_ROWS rows over dataset `a` (a generated TSV of
+ * `shards * SHARD_ROWS` rows) split 80/20 into rest/test and the rest 80/20 into train/val: at 1,000 and 100,000 shards every
+ * part is a multiple of 10 rows (10,000 rows: 6,400/1,600/2,000).
+ */
+function plannedExperiment(name: string, path: string) {
+  return {
+    name,
+    datasets: {
+      a: {
+        files: { full: { path, format: 'tsv', text: 0, label: 1 } },
+        labels: { '0': 0, '1': 1 },
+        classNames: ['neg', 'pos'],
+        splits: [
+          { from: 'full', testSize: 0.2, train: 'rest', test: 'test' },
+          { from: 'rest', testSize: 0.2, train: 'train', test: 'val' },
+        ],
+      },
+    },
+    features: { bow: { kind: 'bow', maxFeatures: 100, fitOn: { dataset: 'a', split: 'train' }, shardSize: SHARD_ROWS } },
+    stages: [{ name: '1', dataset: 'a' }],
+    evaluation: { datasets: ['a'] },
+  };
+}
 
 interface MapRun {
   shards: number;
+  /** Prepare's wall time, seconds. */
+  prepareSeconds: number;
+  /** Shard task objects under the run's shards/ prefix after Prepare, and one of them. */
+  storedShards: number;
+  sampleTask: ShardTask;
   batches: number;
   seconds: number;
   status: string | undefined;
@@ -87,13 +127,20 @@ describe.skipIf(SKIP)('Distributed Map at 100,000 shards: the synthesized Featur
   const machines: string[] = [];
   const runs = new Map<number, MapRun>();
 
-  /** Writes a plan of `shards` shard keys for a new run id, runs the Featurize state on it, and reads what it left. */
+  /** Prepares a run planning `shards` shards with the real Prepare, runs the Featurize state on its plan, and reads what it left. */
   async function runMap(shards: number): Promise<MapRun> {
     const runId = `dmap-it-${randomBytes(4).toString('hex')}-${shards}`;
     const keys = runKeys(runId);
     const store = new S3BlobStore({ bucket, client: clients.s3 });
-    const shardKeys = Array.from({ length: shards }, (_, i) => keys.shard('bow', 'imdb', 'train', i));
-    const shardPlan = await writeShardPlan(store, runId, shardKeys);
+    const data = new S3BlobStore({ bucket, prefix: 'datasets', client: clients.s3 });
+    const rows = Array.from({ length: shards * SHARD_ROWS }, (_, i) => `${i % 2 ? 'good fine' : 'bad poor'} review ${i}\t${i % 2}\n`);
+    await data.put(`${runId}.tsv`, rows.join(''));
+    await store.put(`experiments/${runId}.json`, JSON.stringify(plannedExperiment(runId, `${runId}.tsv`)));
+    const prepared = Date.now();
+    const { shardPlan } = await prepare({ store, data, reporter: silentReporter }, { experimentKey: `experiments/${runId}.json`, runId }, { deployment: await testDeployment() });
+    const prepareSeconds = (Date.now() - prepared) / 1000;
+    const stored = await store.list(keys.shardsPrefix);
+    const sampleTask = JSON.parse((await store.getOrThrow(stored[stored.length - 1]!.key)).toString('utf8')) as ShardTask;
     const resultWriter = featurizeState.ResultWriter as { Resource: string; Parameters: Record<string, Json> };
     const writerParameters: Record<string, Json> = { ...resultWriter.Parameters, Prefix: shardPlan.resultsPrefix };
     delete writerParameters['Prefix.$'];
@@ -133,7 +180,7 @@ describe.skipIf(SKIP)('Distributed Map at 100,000 shards: the synthesized Featur
     const plan = JSON.parse(await read(shardPlan.key)) as string[][];
     const childInputs = plan.map((batch) => JSON.stringify({ runId, shardKeys: batch }));
     const largestParentPayload = Math.max(0, ...events.flatMap(payloadsOf).map((p) => Buffer.byteLength(p)));
-    return { shards, batches: shardPlan.batches, seconds, status, events, largestParentPayload, childInputs, executionCounts, resultManifest };
+    return { shards, prepareSeconds, storedShards: stored.length, sampleTask, batches: shardPlan.batches, seconds, status, events, largestParentPayload, childInputs, executionCounts, resultManifest };
   }
 
   beforeAll(async () => {
@@ -153,7 +200,7 @@ describe.skipIf(SKIP)('Distributed Map at 100,000 shards: the synthesized Featur
       const run = await runMap(shards);
       runs.set(shards, run);
       console.log(
-        `[distributed-map] ${shards} shards: ${run.status} in ${run.seconds.toFixed(1)} s, ${run.childInputs.length} child executions (${run.batches} batches), ` +
+        `[distributed-map] ${shards} shards: Prepare ${run.prepareSeconds.toFixed(1)} s; map ${run.status} in ${run.seconds.toFixed(1)} s, ${run.childInputs.length} child executions (${run.batches} batches), ` +
           `parent history ${run.events.length} events, largest parent payload ${run.largestParentPayload} B, ` +
           `largest child input ${Math.max(...run.childInputs.map((i) => Buffer.byteLength(i)))} B`,
       );
@@ -182,6 +229,15 @@ describe.skipIf(SKIP)('Distributed Map at 100,000 shards: the synthesized Featur
     expect(featurizeState.ResultWriter).toEqual({ Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: bucket, 'Prefix.$': '$.shardPlan.resultsPrefix' } });
   });
 
+  it("Prepare stores every shard task of its plan, each with its rows' texts", () => {
+    for (const run of runs.values()) {
+      expect(run.storedShards, `${run.shards} shards`).toBe(run.shards);
+      expect(run.sampleTask.rows).toHaveLength(SHARD_ROWS);
+      expect(run.sampleTask.texts).toHaveLength(SHARD_ROWS);
+      expect(run.sampleTask.texts!.every((t) => /^(good fine|bad poor) review \d+$/.test(t))).toBe(true);
+    }
+  });
+
   it('runs every shard of a 100,000-shard plan: each in exactly one child execution, with its run id', () => {
     for (const run of runs.values()) {
       expect(run.status, `${run.shards} shards`).toBe('SUCCEEDED');
@@ -196,7 +252,7 @@ describe.skipIf(SKIP)('Distributed Map at 100,000 shards: the synthesized Featur
       expect(shardKeys).toHaveLength(run.shards);
       expect(new Set(shardKeys).size).toBe(run.shards);
       const runId = children[0]!.runId;
-      expect(children.every((c) => c.runId === runId && c.shardKeys.every((k) => k.startsWith(`runs/${runId}/shards/bow/imdb/train/`)))).toBe(true);
+      expect(children.every((c) => c.runId === runId && c.shardKeys.every((k) => k.startsWith(`runs/${runId}/shards/bow/a/`)))).toBe(true);
     }
   });
 

@@ -15,8 +15,8 @@ import { InvalidDataError, InvalidInputError } from '../../errors/index.js';
 /**
  * Featurize one shard: its texts go through the encoder of its pass into `cache/features/<hash>.<ext>`, keyed by
  * the texts and the encoder identity (with its feature code version). A BERT-family entry holds every pooling of each
- * text, so every family of the pass reads this one shard. A cache hit does no encoder work and marks the entry used; the cache entry is written atomically, so a crash
- * mid-shard leaves no partial entry and a retry starts clean.
+ * text, so every family of the pass reads this one shard. A cache hit does no encoder work and marks the entry used;
+ * the cache entry is written atomically, so a crash mid-shard leaves no partial entry and a retry starts clean.
  */
 export async function featurize(ctx: StageContext, input: FeaturizeInput): Promise<FeaturizeOutput> {
   const { store } = ctx;
@@ -30,12 +30,7 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
   const spec = manifest.config.features[task.feature];
   if (!spec) throw new InvalidDataError(`featurize: ${shardKey} names feature "${task.feature}", which the run's experiment does not define`);
 
-  const split = await memoized(ctx, splitMemoKey(task.splitKey), () => readSplit(store, task.splitKey));
-  const texts = task.rows.map((i) => {
-    const e = split[i];
-    if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
-    return e.text;
-  });
+  const texts = task.texts === undefined ? await splitTexts(ctx, task, shardKey) : taskTexts(task, shardKey);
   // The encoder reads its model at the versions the run pinned: one encoder per run, whatever was uploaded since.
   const models = pinnedModelStore(store, manifest.pinnedModels ?? {}, input.runId);
   const { identity, ext, blocks } = await memoized(ctx, `identity:${input.runId}:${task.feature}`, () =>
@@ -62,4 +57,23 @@ export async function featurize(ctx: StageContext, input: FeaturizeInput): Promi
   };
   await store.put(shardResultKey(shardKey), JSON.stringify(result));
   return { shardKey, cacheKey, cached };
+}
+
+/** A shard's texts from its split, which a local run's Prepare left in the memo (or, in an old run, read whole). */
+async function splitTexts(ctx: StageContext, task: ShardTask, shardKey: string): Promise<string[]> {
+  const split = await memoized(ctx, splitMemoKey(task.splitKey), () => readSplit(ctx.store, task.splitKey));
+  return task.rows.map((i) => {
+    const e = split[i];
+    if (!e) throw new InvalidDataError(`featurize: ${shardKey} row ${i} is outside ${task.splitKey} (${split.length} rows)`);
+    return e.text;
+  });
+}
+
+/** The texts a shard task carries (Prepare took them from the split): one string per row. */
+function taskTexts(task: ShardTask, shardKey: string): string[] {
+  const { texts } = task;
+  if (!Array.isArray(texts) || texts.length !== task.rows.length || !texts.every((t) => typeof t === 'string')) {
+    throw new InvalidDataError(`featurize: ${shardKey}: expected "texts" to be ${task.rows.length} strings, one per row`);
+  }
+  return texts;
 }

@@ -31,6 +31,7 @@ export interface PrepareOptions {
    */
   keepSplits?: boolean;
 }
+import { writeShardTasks } from '../shard-tasks.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {
@@ -108,16 +109,14 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
         const cap = familyCap(exp, name, dataset, part, { quick, full });
         const ids = Array.from({ length: all.labels.length }, (_, i) => i);
         const rows = cap !== undefined && cap < ids.length ? subsample(ids, cap, exp.seed) : ids;
-        const entry = { rows: rows.length, labels: rows.map((i) => all.labels[i]!), shards: [] as string[] };
-        for (let s = 0, i = 0; s < rows.length; s += perShard, i++) {
-          const key = keys.shard(name, dataset, part, i);
+        const tasks: ShardTask[] = [];
+        for (let s = 0; s < rows.length; s += perShard) {
           const lines = rows.slice(s, s + perShard).map((i) => all.lines[i]!);
-          const task: ShardTask = { feature: name, dataset, part, splitKey: keys.split(dataset, part), rows: lines };
-          await store.put(key, JSON.stringify(task));
-          entry.shards.push(key);
-          shardKeys.push(key);
+          tasks.push({ feature: name, dataset, part, splitKey: keys.split(dataset, part), rows: lines });
         }
-        planned[`${dataset}/${part}`] = entry;
+        const { keys: shards } = await writeShardTasks(ctx, keys, tasks);
+        planned[`${dataset}/${part}`] = { rows: rows.length, labels: rows.map((i) => all.labels[i]!), shards };
+        shardKeys.push(...shards);
       }
       for (const feature of pass.families) {
         const own = exp.features[feature]!;
