@@ -51,7 +51,8 @@ describe.skipIf(SKIP)(`cost guard in the synthesized state machine (aws-local-st
     expect(manifest.failure!.error).toMatch(/above its limit \$0\.0001/);
     // No split, shard, vocabulary or plan: only the run's record and the page saying why it failed.
     const keys = (await bed.store.list(`runs/${runId}/`)).map((o) => o.key);
-    expect(keys.sort()).toEqual([`runs/${runId}/manifest.json`, `runs/${runId}/report/report.html`]);
+    // The run's lease (taken by Prepare for the execution, released by MarkFailed), its record and its failure page.
+    expect(keys.sort()).toEqual([`runs/${runId}/lock.json`, `runs/${runId}/manifest.json`, `runs/${runId}/report/report.html`]);
     expect(await bed.store.list('cache/')).toEqual([]);
   }, 120_000);
 });

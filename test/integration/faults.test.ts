@@ -92,8 +92,9 @@ describe.skipIf(SKIP)(`failures in the synthesized state machine (aws-local-step
       }
       expect(keys.filter((k) => k.startsWith('cache/features/'))).toHaveLength(6);
       const after = await snapshot();
-      // MarkFailed updates the run's manifest and releases its lease; everything else is byte-identical.
-      const records = (k: string) => k === `runs/${runId}/manifest.json` || k === `runs/${runId}/lock.json`;
+      // MarkFailed updates the run's manifest, releases its lease and frees its slot in the spend ledger; everything
+      // else is byte-identical.
+      const records = (k: string) => [`runs/${runId}/manifest.json`, `runs/${runId}/lock.json`, 'spend/ledger.json'].includes(k);
       for (const [key, etag] of beforeTraining) {
         expect(after.has(key), key).toBe(true);
         if (!records(key)) expect(after.get(key), key).toBe(etag);

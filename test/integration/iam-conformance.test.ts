@@ -86,6 +86,9 @@ const JUSTIFIED_UNUSED: Record<string, string[]> = {
     's3:AbortMultipartUpload <bucket>/runs/*/splits/*/*.jsonl.gz',
   ],
   report: [
+    // Report frees the run's slot in the spend ledger; here MarkFailed freed it first and the resumed run took none
+    // (Prepare found it prepared), so Report writes nothing.
+    's3:PutObject <bucket>/spend/ledger.json',
     // A multipart upload of checkpoints.zip that fails is aborted (only archives above one part use multipart).
     's3:AbortMultipartUpload <bucket>/runs/*/checkpoints.zip',
     // The second ARN form of each log group: which form AWS checks FilterLogEvents against is not settled.
@@ -93,8 +96,7 @@ const JUSTIFIED_UNUSED: Record<string, string[]> = {
   ],
   // MarkFailed first HEADs the manifest: for a run that failed before it had one, S3 answers 404 (not 403) only to a
   // caller that may list the bucket (bucket-access.ts). The runs here always have a manifest.
-  // MarkFailed releases the run's slot in the spend ledger; here Report released it first, so MarkFailed writes nothing.
-  'mark-failed': ['s3:ListBucket <bucket>', 's3:PutObject <bucket>/spend/ledger.json'],
+  'mark-failed': ['s3:ListBucket <bucket>'],
   // LambdaInvoke grants each function's versions and aliases with it; the definition invokes unqualified ARNs.
   [STATE_MACHINE]: ['prepare', 'mark-failed', 'report', 'featurize'].map((f) => `lambda:InvokeFunction arn:aws:lambda:<region>:<account>:function:textshift-${f}:*`),
 };

@@ -3,6 +3,7 @@
 // other weights (same names and sizes), and a Featurize shard still encodes with the pinned one: its encoder identity,
 // its vectors and the model copy in /tmp are those of the first upload, not of the current objects. The stage
 // functions run in this process on S3BlobStores, as the Lambda handlers call them.
+import { FEATURE_CODE_VERSIONS } from '../../src/features/featurizer.js';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -120,7 +121,7 @@ describe(`a run encodes with the model versions Prepare pinned (versioned bucket
     const [pinned, current] = [await encodeWith(new FsBlobStore(join(local, 'first')), texts), await encodeWith(new FsBlobStore(join(local, 'second')), texts)];
     expect(pinned.identity).not.toBe(current.identity);
     const result = JSON.parse((await store.getOrThrow(shardResultKey(shardKey))).toString('utf8')) as ShardResult;
-    expect(result.encoder).toBe(pinned.identity);
+    expect(result.encoder).toBe(`${pinned.identity}@code-v${FEATURE_CODE_VERSIONS.bert}`);
     const rows = decodeNpy(await store.getOrThrow(out.cacheKey)).data;
     expect(maxAbsDiff(rows, pinned.rows)).toBeLessThan(1e-6);
     expect(maxAbsDiff(rows, current.rows)).toBeGreaterThan(1e-3);

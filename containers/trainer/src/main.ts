@@ -45,7 +45,8 @@ try {
     console.error(`trainer: lost the job lease of ${input.feature}, stopping: ${message}`);
     process.exit(1);
   };
-  const output = await asOnlyJob(ctx, { runId: input.runId, feature: input.feature, job, lost }, () => train(ctx, input));
+  // A run without a lease (none on AWS; a run id that does not exist) is trained as it is: there is no execution to fence.
+  const output = token === undefined ? await train(ctx, input) : await asOnlyJob(ctx, { runId: input.runId, feature: input.feature, job, lost }, () => train(ctx, input));
   console.log(JSON.stringify(output));
 } catch (err) {
   // The exit code carries the class across Batch: 75 (EX_TEMPFAIL) is retried by the job definition, 1 is not.

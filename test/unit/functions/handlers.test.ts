@@ -318,14 +318,14 @@ describe('errors leave the handlers classified: the name the state machine\'s Re
       (err: Error) => err,
     );
 
-  it('a bad shard (rows outside its split) leaves featurize as InvalidDataError: permanent, not retried', async () => {
+  it('a bad shard (its texts do not match its rows) leaves featurize as InvalidDataError: permanent, not retried', async () => {
     const good = `runs/${RUN_ID}/shards/bow/sst2/train/00000.json`;
     const bad = `runs/${RUN_ID}/shards/bow/sst2/train/00099.json`;
     const task = await json<{ rows: number[] }>(good);
     await store.put(bad, JSON.stringify({ ...task, rows: [0, 1_000_000] }));
     const err = await failure(featurizeHandler({ runId: RUN_ID, shardKey: bad }));
     expect(err?.name).toBe('InvalidDataError');
-    expect(err?.message).toBe(`featurize: ${bad} row 1000000 is outside runs/${RUN_ID}/splits/sst2/train.jsonl.gz (800 rows)`);
+    expect(err?.message).toBe(`featurize: ${bad}: expected "texts" to be 2 strings, one per row`);
   });
 
   it('an experiment asking for 1e9 epochs leaves prepare as ExperimentError naming the field, the value and the bound; no run is started', async () => {
