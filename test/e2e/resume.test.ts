@@ -62,12 +62,14 @@ describe('resume after kill -9', () => {
     expect(existsSync(join(runDir, 'report', 'results.json'))).toBe(false);
     expect(existsSync(join(runDir, 'models', 'bow_2', 'summary.json'))).toBe(false);
 
-    // The killed process left its run lock behind; the new run takes it over and says so.
-    expect(existsSync(join(runDir, 'lock.json'))).toBe(true);
+    // The killed process left its run's lease held; the new run takes it over (the next fencing token) and says so.
+    const lease = () => JSON.parse(readFileSync(join(runDir, 'lock.json'), 'utf8')) as { token: number; releasedAt?: string };
+    expect(lease()).toMatchObject({ token: 1 });
+    expect(lease().releasedAt).toBeUndefined();
     const again = await runCli(['run', experiment, '--quick', '--out', out]);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toContain(`took over its lock from process ${child.pid} `);
-    expect(existsSync(join(runDir, 'lock.json'))).toBe(false);
+    expect(again.stderr).toContain(`took over its lease from process ${child.pid} on `);
+    expect(lease()).toMatchObject({ token: 2, releasedAt: expect.any(String) });
     expect(again.stderr).toMatch(/bow_1: already trained/);
     expect(again.stderr).toMatch(/bow_2: resuming after epoch [2-6]/);
     const resumed = JSON.parse(readFileSync(join(runDir, 'report', 'results.json'), 'utf8')) as Results;
