@@ -20,8 +20,15 @@ const UNFENCED = ['lock.json', 'shards/', 'shards.json', 'featurized/', 'featuri
  */
 export function fencedStore(store: BlobStore, runId: string, token: number): BlobStore {
   const root = `${runKeys(runId).root}/`;
-  const fenced = (key: string) => key.startsWith(root) && !UNFENCED.some((part) => key.slice(root.length).startsWith(part));
-  const check = (key: string) => (fenced(key) ? assertHolds(store, runId, token) : Promise.resolve());
+  const isFenced = (key: string) => key.startsWith(root) && !UNFENCED.some((part) => key.slice(root.length).startsWith(part));
+  const check = (key: string) => (isFenced(key) ? assertHolds(store, runId, token) : Promise.resolve());
+  /** A write of the store that checks the token first when its key is fenced. */
+  const fenced =
+    <A extends [string, ...unknown[]], R>(write: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      await check(a[0]);
+      return write(...a);
+    };
   const view: BlobStore = {
     url: store.url,
     get: (...a) => store.get(...a),
@@ -30,22 +37,10 @@ export function fencedStore(store: BlobStore, runId: string, token: number): Blo
     getWithInfo: (...a) => store.getWithInfo(...a),
     head: (...a) => store.head(...a),
     list: (...a) => store.list(...a),
-    put: async (...a) => {
-      await check(a[0]);
-      return store.put(...a);
-    },
-    putStream: async (...a) => {
-      await check(a[0]);
-      return store.putStream(...a);
-    },
-    touch: async (...a) => {
-      await check(a[0]);
-      return store.touch(...a);
-    },
-    delete: async (...a) => {
-      await check(a[0]);
-      return store.delete(...a);
-    },
+    put: fenced((...a: Parameters<BlobStore['put']>) => store.put(...a)),
+    putStream: fenced((...a: Parameters<BlobStore['putStream']>) => store.putStream(...a)),
+    touch: fenced((...a: Parameters<BlobStore['touch']>) => store.touch(...a)),
+    delete: fenced((...a: Parameters<BlobStore['delete']>) => store.delete(...a)),
   };
   if (store.localPath) view.localPath = (key) => store.localPath!(key);
   return view;

@@ -16,26 +16,11 @@ import { featurize } from '../../../src/workflow/stages/featurize.js';
 import { prepare } from '../../../src/workflow/stages/prepare.js';
 import { SHARD_TASK_BATCH, SHARD_WRITES_IN_FLIGHT, writeShardTasks } from '../../../src/workflow/shard-tasks.js';
 import { testDeployment } from '../../support/deployment.js';
+import { smallExperiment } from '../../fixtures/experiments/small-experiment.js';
 
 const deployment = await testDeployment();
 
-const experiment = (rows: number) => ({
-  name: `small${rows}`,
-  datasets: {
-    a: {
-      files: { full: { path: 'a.tsv', format: 'tsv', text: 0, label: 1 } },
-      labels: { '0': 0, '1': 1 },
-      classNames: ['neg', 'pos'],
-      splits: [
-        { from: 'full', testSize: 0.25, train: 'rest', test: 'test' },
-        { from: 'rest', testSize: 0.25, train: 'train', test: 'val' },
-      ],
-    },
-  },
-  features: { bow: { kind: 'bow', maxFeatures: 50, fitOn: { dataset: 'a', split: 'train' }, shardSize: 10 } },
-  stages: [{ name: '1', dataset: 'a' }],
-  evaluation: { datasets: ['a'] },
-});
+const experiment = (rows: number) => smallExperiment(`small${rows}`, 50);
 const tsv = (rows: number) =>
   Array.from({ length: rows }, (_, i) => `${i % 2 ? 'good fine great' : 'bad awful poor'} text ${'number '.repeat(i % 7)}${i}\t${i % 2}`).join('\n') + '\n';
 

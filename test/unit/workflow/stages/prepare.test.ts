@@ -28,24 +28,9 @@ import { readTable } from '../../../fixtures/data/read-table.js';
 import { fitBow, vocabularyToJson } from '../../../../src/features/bow.js';
 import type { FeatureIndex, ShardTask } from '../../../../src/run/records.js';
 import { readShardPlan } from '../../../../src/run/shard-plan.js';
+import { smallExperiment } from '../../../fixtures/experiments/small-experiment.js';
 
-const experiment = {
-  name: 'small',
-  datasets: {
-    a: {
-      files: { full: { path: 'a.tsv', format: 'tsv', text: 0, label: 1 } },
-      labels: { '0': 0, '1': 1 },
-      classNames: ['neg', 'pos'],
-      splits: [
-        { from: 'full', testSize: 0.25, train: 'rest', test: 'test' },
-        { from: 'rest', testSize: 0.25, train: 'train', test: 'val' },
-      ],
-    },
-  },
-  features: { bow: { kind: 'bow', maxFeatures: 5, fitOn: { dataset: 'a', split: 'train' }, shardSize: 10 } },
-  stages: [{ name: '1', dataset: 'a' }],
-  evaluation: { datasets: ['a'] },
-};
+const experiment = smallExperiment();
 const rows = Array.from({ length: 40 }, (_, i) => `${i % 2 ? 'good fine great' : 'bad awful poor'} text number${i}\t${i % 2}`);
 
 const deployment = await testDeployment();
