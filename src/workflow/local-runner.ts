@@ -129,6 +129,9 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const runId = o.runId ?? deriveRunId(exp, text, undefined, o.quick ?? false, o.full ?? false);
   // A start that would be refused is refused before it writes anything: the run it names stays as it is.
   await refuseOtherExperiment(o.store, runId, expKey, body, o.experimentPath, o.runId !== undefined);
+  // Before Prepare reads the data, and before the run is written at all: a run whose model is missing stops in
+  // seconds, not after minutes, and leaves no trace of itself.
+  await ensureModels(o.store, exp, o.reporter);
   const lock = await lockRun(o.store, runId, (message) => o.reporter.log(message));
   const heartbeat = setInterval(() => lock.renew().catch((err: unknown) => o.reporter.log(`run ${runId}: ${(err as Error).message}`)), LEASE_RENEW_MS);
   heartbeat.unref();
@@ -136,8 +139,6 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
     await removeStalePartials(o.store, runId, o.reporter);
     // Every write of the run checks that this process still holds its lease (the fencing token).
     const store = fencedStore(o.store, runId, lock.holder.token);
-    // Before Prepare reads the data: a run whose model is missing stops in seconds, not after minutes.
-    await ensureModels(o.store, exp, o.reporter);
     await o.store.put(expKey, body);
     const deployment = o.deployment ?? planDeploymentOf(await repositoryDeployment());
     return await runStages({ ...o, store }, expKey, runId, deployment);
