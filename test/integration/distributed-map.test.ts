@@ -219,7 +219,7 @@ describe.skipIf(SKIP)('Distributed Map at 100,000 shards: the synthesized Featur
     expect(processor.StartAt).toBe('Featurize batch');
     expect(Object.keys(processor.States)).toEqual(['Featurize batch']);
     expect(processor.States['Featurize batch']).toMatchObject({ Type: 'Pass', End: true });
-    expect(featurizeState.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKeys.$': '$$.Map.Item.Value' });
+    expect(featurizeState.ItemSelector).toEqual({ 'runId.$': '$.runId', 'shardKeys.$': '$$.Map.Item.Value', 'execution.$': '$$.Execution.Id' });
     expect(featurizeState.MaxConcurrency).toBe(CONCURRENCY);
     expect(featurizeState.ItemReader).toEqual({
       Resource: 'arn:aws:states:::s3:getObject',
