@@ -22,6 +22,11 @@ export interface RunLockHolder {
   token: number;
   /** The last renewal: a lease not renewed for LEASE_TTL_MS lapses (a holder of another host cannot be checked by pid). */
   renewedAt: string;
+  /**
+   * When an execution's lease lapses whatever its renewals: the end of the longest the execution can run (the state
+   * machine's timeout). Its stages need not renew it (a Featurize map of hours renews nothing).
+   */
+  expiresAt?: string;
   /** Set when its holder let go of the run (finished, failed and recorded): anyone may take it next. */
   releasedAt?: string;
 }
@@ -53,10 +58,8 @@ export interface RunLock {
 }
 
 /**
- * How long a lease lives without a renewal. A local run renews every LEASE_RENEW_MS; an AWS run renews at the start
- * of each stage task and, in a training job, every LEASE_RENEW_MS: its longest gap is a Batch job waiting RUNNABLE
- * (trainerRunnableTimeoutMinutes, 60 by default), so six hours keeps a live run's lease with room to spare, and
- * bounds how long an execution stopped from outside (never recorded) blocks a new one.
+ * How long a lease lives without a renewal, unless it has an `expiresAt`. A local run renews every LEASE_RENEW_MS, so
+ * six hours is plenty; it bounds how long a process of another host that died blocks its run.
  */
 export const LEASE_TTL_MS = 6 * 3600_000;
 /** The heartbeat of a holder that runs for long (a local run, a training job). */
@@ -69,12 +72,14 @@ const ATTEMPTS = 5;
 export interface LeaseClaimant {
   execution?: string;
   job?: string;
+  /** How long the lease holds without renewals (an execution: its state machine's timeout). */
+  holdsMs?: number;
 }
 
 /**
  * Takes the lease of run `runId` for this process or `claimant.execution`: created only where none exists
  * (If-None-Match), so of two starting at once exactly one gets it; taken over (If-Match on the etag read, token + 1)
- * when it was released, has lapsed (not renewed for LEASE_TTL_MS), is held by a process of this host that no longer
+ * when it was released, has lapsed (past its `expiresAt`, or not renewed for LEASE_TTL_MS), is held by a process of this host that no longer
  * runs, or is held by the same execution (a redrive: its earlier attempt's writers are fenced off by the new token).
  * `log` says when it took a lease over. A lease held by a live process or another execution fails with
  * RunLockedError naming the run, the holder and when it lapses.
@@ -84,7 +89,7 @@ export async function lockRun(store: BlobStore, runId: string, log: (message: st
   const taken = await takeLease(store, key, runId, claimant, LEASE_TTL_MS, (holder, why) => log(`run ${runId}: took over its lease from ${holderText(holder)}: ${why}`));
   if ('lock' in taken) return taken.lock;
   const { holder } = taken;
-  const lapses = new Date(Date.parse(holder.renewedAt) + LEASE_TTL_MS).toISOString();
+  const lapses = holder.expiresAt ?? new Date(Date.parse(holder.renewedAt) + LEASE_TTL_MS).toISOString();
   throw new RunLockedError(
     `run ${runId} is already running: ${holderText(holder)} has held ${store.url}/${key} since ${holder.startedAt} (it lapses at ${lapses} unless renewed). ` +
       (holder.execution
@@ -116,6 +121,7 @@ export async function takeLease(
       startedAt: now,
       token: 1,
       renewedAt: now,
+      ...(claimant.holdsMs !== undefined ? { expiresAt: new Date(Date.now() + claimant.holdsMs).toISOString() } : {}),
     };
     if (await tryPut(() => store.put(key, JSON.stringify(me, null, 2), { ifNoneMatch: '*' }))) return { lock: held(store, key, me) };
     const read = await store.getWithInfo(key);
@@ -125,6 +131,8 @@ export async function takeLease(
     const why = holder ? takeoverReason(holder, me, ttlMs) : 'an unreadable holder';
     if (why === undefined) return { holder: holder! };
     me.token = (holder?.token ?? 0) + 1;
+    // A redriven execution keeps the end it had: the state machine's timeout counts from its start.
+    if (me.expiresAt === undefined && holder?.expiresAt !== undefined && why === SAME_EXECUTION) me.expiresAt = holder.expiresAt;
     if (await tryPut(() => store.put(key, JSON.stringify(me, null, 2), { ifMatch: read.info.etag! }))) {
       if (holder && !holder.releasedAt) tookOver(holder, why);
       return { lock: held(store, key, me) };
@@ -133,12 +141,16 @@ export async function takeLease(
   throw new RunLockedError(`run ${runId}: the lease ${store.url}/${key} kept changing hands; another process is taking it at the same time`);
 }
 
+const SAME_EXECUTION = 'the same execution, redriven';
+
 /** Why `me` may take the lease `holder` holds, or undefined when it may not. */
 function takeoverReason(holder: RunLockHolder, me: RunLockHolder, ttlMs: number): string | undefined {
   if (holder.releasedAt) return 'released';
-  if (me.execution !== undefined && holder.execution === me.execution) return 'the same execution, redriven';
+  if (me.execution !== undefined && holder.execution === me.execution) return SAME_EXECUTION;
   if (me.job !== undefined && holder.job === me.job) return 'the same job, attempted again';
-  if (Date.now() - Date.parse(holder.renewedAt) > ttlMs) return `not renewed since ${holder.renewedAt}`;
+  if (holder.expiresAt !== undefined) {
+    if (Date.now() > Date.parse(holder.expiresAt)) return `expired at ${holder.expiresAt}`;
+  } else if (Date.now() - Date.parse(holder.renewedAt) > ttlMs) return `not renewed since ${holder.renewedAt}`;
   if (holder.execution === undefined && holder.job === undefined && holder.host === me.host && !processAlive(holder.pid)) return 'that process is no longer running';
   return undefined;
 }

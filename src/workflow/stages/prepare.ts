@@ -17,7 +17,7 @@ import { guardRun } from '../../cost/guard.js';
 import type { FileProfile, Plan } from '../../cost/plan.js';
 import { formatMoney } from '../../cost/cost.js';
 import { writeShardPlan } from '../../run/shard-plan.js';
-import { lockRun } from '../../run/run-lock.js';
+import { lockRun, type LeaseClaimant } from '../../run/run-lock.js';
 import { fencedStore } from '../../run/fenced-store.js';
 import { admissionText, admitRun } from '../../cost/spend-ledger.js';
 
@@ -69,7 +69,9 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   // Everything above only read. An execution takes the run's lease before its first write (a local run holds it
   // already), and every later write of the run checks its fencing token: a start refused above, or by a lease another
   // execution holds, has written nothing to the run.
-  const store = input.execution === undefined ? ctx.store : await leasedStore(ctx, runId, input.execution);
+  // An execution's lease holds as long as the execution can run (the state machine's timeout, maxRunHours).
+  const holdsHours = options.deployment.spend?.maxRunHours;
+  const store = input.execution === undefined ? ctx.store : await leasedStore(ctx, runId, { execution: input.execution, ...(holdsHours ? { holdsMs: holdsHours * 3600_000 } : {}) });
   ctx = { ...ctx, store };
 
   const existing = pinnedRun ?? (await findManifest(store, runId));
@@ -139,9 +141,9 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   });
 }
 
-/** The store of execution `execution`'s writes to run `runId`, once it holds the run's lease (RunLockedError when another does). */
-async function leasedStore(ctx: StageContext, runId: string, execution: string): Promise<StageContext['store']> {
-  const lease = await lockRun(ctx.store, runId, (message) => ctx.reporter.log(message), { execution });
+/** The store of an execution's writes to run `runId`, once it holds the run's lease (RunLockedError when another does). */
+async function leasedStore(ctx: StageContext, runId: string, claimant: LeaseClaimant): Promise<StageContext['store']> {
+  const lease = await lockRun(ctx.store, runId, (message) => ctx.reporter.log(message), claimant);
   return fencedStore(ctx.store, runId, lease.holder.token);
 }
 

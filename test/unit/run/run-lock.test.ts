@@ -99,6 +99,28 @@ describe('run lease', () => {
     expect(await refusal(lockRun(store, 'r1', () => undefined))).toBeInstanceOf(RunLockedError);
   });
 
+  it('an execution\'s lease holds until its expiry however long since a renewal, keeps it when redriven, and lapses after it', async () => {
+    const store = await opened();
+    const a = 'arn:aws:states:eu-west-1:123456789012:execution:textshift-run:a';
+    const b = 'arn:aws:states:eu-west-1:123456789012:execution:textshift-run:b';
+    const first = await lockRun(store, 'r1', () => undefined, { execution: a, holdsMs: 48 * 3600_000 });
+    const { expiresAt } = first.holder;
+    expect(Date.parse(expiresAt!) - Date.parse(first.holder.startedAt)).toBe(48 * 3600_000);
+    // Not renewed for longer than LEASE_TTL_MS (a Featurize map of hours renews nothing): still held.
+    const record = JSON.parse((await store.getOrThrow(LOCK)).toString()) as Record<string, unknown>;
+    const old = new Date(Date.now() - LEASE_TTL_MS - 60_000).toISOString();
+    await store.put(LOCK, JSON.stringify({ ...record, renewedAt: old }));
+    expect((await refusal(lockRun(store, 'r1', () => undefined, { execution: b })))?.message).toContain(`(it lapses at ${expiresAt} unless renewed)`);
+    // The same execution redriven keeps its end.
+    expect((await lockRun(store, 'r1', () => undefined, { execution: a })).holder).toMatchObject({ token: 2, expiresAt });
+    // Past it, another execution takes the run.
+    const past = new Date(Date.now() - 1000).toISOString();
+    await store.put(LOCK, JSON.stringify({ ...JSON.parse((await store.getOrThrow(LOCK)).toString()), expiresAt: past }));
+    const said: string[] = [];
+    expect((await lockRun(store, 'r1', (m) => said.push(m), { execution: b })).holder.token).toBe(3);
+    expect(said).toEqual([`run r1: took over its lease from execution ${a}: expired at ${past}`]);
+  });
+
   it('fences off a writer whose lease was taken over: its manifest and checkpoint writes fail, what it wrote stays', async () => {
     const store = await opened();
     const old = await lockRun(store, 'r1', () => undefined, { execution: 'arn:aws:states:eu-west-1:123456789012:execution:textshift-run:a' });
