@@ -54,8 +54,10 @@ export function runKeys(runId: string) {
     manifest: `${root}/manifest.json`,
     /** Prepare's stored plan: a prepared run returns it instead of preparing again. */
     plan: `${root}/prepare.json`,
-    /** Held by a local run while it runs (owner pid, host and start time): a second run of the same id refuses to start. */
+    /** The run's lease (src/run/run-lock.ts): its holder, fencing token and renewals; released, not deleted, when the run ends. */
     lock: `${root}/lock.json`,
+    /** The lease of the one training job of a feature family (src/workflow/job-lease.ts). */
+    jobLease: (feature: string) => `${root}/jobs/train-${feature}.json`,
     split: (dataset: string, split: string) => `${root}/splits/${dataset}/${split}.jsonl.gz`,
     vocabulary: (feature: string) => `${root}/features/${feature}/vocabulary.json`,
     featureIndex: (feature: string) => `${root}/features/${feature}/index.json`,

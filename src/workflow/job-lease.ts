@@ -7,11 +7,6 @@ export const JOB_LEASE_TTL_MS = 3 * 60_000;
 /** How often a job waiting for another job of its family looks again. */
 export const JOB_WAIT_POLL_MS = 30_000;
 
-/** The lease of the training job of family `feature` of run `runId`. */
-export function jobLeaseKey(runId: string, feature: string): string {
-  return `${runKeys(runId).root}/jobs/train-${feature}.json`;
-}
-
 /**
  * Runs `work` as the one job training family `feature` of run `runId`, Batch job `job`. Batch can run two jobs for one
  * family (a SubmitJob retried after a timeout that had in fact submitted the first): the second finds the family's
@@ -25,7 +20,7 @@ export async function asOnlyJob<T>(
   o: { runId: string; feature: string; job: string; lost: (message: string) => void; sleep?: (ms: number) => Promise<void> },
   work: () => Promise<T>,
 ): Promise<T> {
-  const key = jobLeaseKey(o.runId, o.feature);
+  const key = runKeys(o.runId).jobLease(o.feature);
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let lock: RunLock | undefined;
   for (let waited = false; !lock; ) {

@@ -8,7 +8,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { FsBlobStore } from '../../../src/store/fs-store.js';
 import type { Reporter } from '../../../src/run/reporter.js';
 import { silentReporter } from '../../../src/run/reporter.js';
-import { asOnlyJob, JOB_LEASE_TTL_MS, jobLeaseKey } from '../../../src/workflow/job-lease.js';
+import { asOnlyJob, JOB_LEASE_TTL_MS } from '../../../src/workflow/job-lease.js';
+import { runKeys } from '../../../src/run/keys.js';
 
 async function context(): Promise<{ store: FsBlobStore; said: string[]; reporter: Reporter }> {
   const root = await mkdtemp(join(tmpdir(), 'textshift-job-lease-'));
@@ -61,13 +62,13 @@ describe('one training job per family (job lease)', () => {
     expect(events).toEqual(['a trains', 'b waits', 'a done', 'b runs']);
     expect(said[0]).toMatch(/^train bow: job job-a is already training it \(since .*\); waiting for it to end$/);
     // The lease is released, with the token of its last holder.
-    expect(JSON.parse((await store.getOrThrow(jobLeaseKey('r1', 'bow'))).toString())).toMatchObject({ job: 'job-b', token: 2, releasedAt: expect.any(String) });
+    expect(JSON.parse((await store.getOrThrow(runKeys('r1').jobLease('bow'))).toString())).toMatchObject({ job: 'job-b', token: 2, releasedAt: expect.any(String) });
   });
 
   it('takes over the lease of a job that stopped renewing it, and says so', async () => {
     const { store, said, reporter } = await context();
     const stale = new Date(Date.now() - JOB_LEASE_TTL_MS - 1000).toISOString();
-    await store.put(jobLeaseKey('r1', 'bow'), JSON.stringify({ runId: 'r1', job: 'job-gone', pid: 1, host: 'ip-10-0-0-1', startedAt: stale, token: 1, renewedAt: stale }));
+    await store.put(runKeys('r1').jobLease('bow'), JSON.stringify({ runId: 'r1', job: 'job-gone', pid: 1, host: 'ip-10-0-0-1', startedAt: stale, token: 1, renewedAt: stale }));
     const out = await asOnlyJob({ store, data: store, reporter }, { runId: 'r1', feature: 'bow', job: 'job-c', lost: never, sleep: () => Promise.reject(new Error('must not wait')) }, async () => 'ran');
     expect(out).toBe('ran');
     expect(said).toEqual([`train bow: took over the family's job lease from job job-gone: not renewed since ${stale}`]);
