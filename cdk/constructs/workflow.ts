@@ -296,8 +296,15 @@ export class Workflow extends Construct {
           taskName,
           {
             comment: stage.does,
-            // The job reads its keys from the parameters (the payload); its name says which run item it is.
-            jobName: sfn.JsonPath.format(`${props.prefix}-${stage.name.toLowerCase()}-{}`, sfn.JsonPath.stringAt(fanOut.each === 'run' ? '$.runId' : `$.${fanOut.item}`)),
+            // The job reads its keys from the parameters (the payload). Its name says which item of which run and which
+            // attempt of the execution it is: <prefix>-train-<family>-<md5 of the run id>-r<redrive count> (a run id
+            // may hold characters a job name may not; family names are short, so it stays within Batch's 128).
+            jobName: sfn.JsonPath.format(
+              `${props.prefix}-${stage.name.toLowerCase()}-{}-{}-r{}`,
+              sfn.JsonPath.stringAt(fanOut.each === 'run' ? '$.runId' : `$.${fanOut.item}`),
+              sfn.JsonPath.hash(sfn.JsonPath.stringAt('$.runId'), 'MD5'),
+              sfn.JsonPath.stringAt('$$.Execution.RedriveCount'),
+            ),
             jobQueueArn: props.training.jobQueue.jobQueueArn,
             jobDefinitionArn: props.training.jobDefinition.jobDefinitionArn,
             payload,

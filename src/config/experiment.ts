@@ -2,8 +2,10 @@ import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { MAX_SEED } from '../random/mt19937.js';
 
+// At most 48 characters: a training job's name carries its family's, and Batch allows 128 in all.
 const name = z
   .string()
+  .max(48)
   .regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected lower-case letters, digits, "_" or "-", starting with a letter or digit');
 
 const relPath = z
@@ -634,9 +636,15 @@ export function parseExperiment(text: string, source: string): Experiment {
   const result = ExperimentSpec.safeParse(raw, { reportInput: true });
   if (!result.success || reserved.length > 0) {
     const issues = result.error?.issues ?? [];
-    throw new ExperimentError(source, [...reserved, ...issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}${rejectedValue(i)}`)]);
+    throw new ExperimentError(source, [...reserved, ...issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${issueText(i)}${rejectedValue(i)}`)]);
   }
   return result.data;
+}
+
+/** An issue in words; a bad name of a record entry (a family, dataset or file) says what a name must be. */
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_key') return issue.message;
+  return `invalid name: ${issue.issues.map((i) => (i.code === 'too_big' ? `expected at most ${String(i.maximum)} characters` : i.message)).join('; ')}`;
 }
 
 /**

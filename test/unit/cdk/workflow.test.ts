@@ -115,7 +115,7 @@ describe('state machine definition (synthesized ASL)', () => {
     expect(job.Resource).toMatch(/:states:::batch:submitJob\.sync$/);
     expect(job.Parameters).toMatchObject({
       Parameters: { 'runId.$': '$.runId', 'feature.$': '$.feature' },
-      'JobName.$': "States.Format('textshift-train-{}', $.feature)",
+      'JobName.$': "States.Format('textshift-train-{}-{}-r{}', $.feature, States.Hash($.runId, 'MD5'), $$.Execution.RedriveCount)",
     });
   });
 
@@ -290,6 +290,11 @@ describe('executing the definition with aws-local-stepfunctions (task stand-ins,
     expect(calls.filter((c) => c.state === 'Train feature family').map((c) => c.input.Parameters)).toEqual([
       { runId, feature: 'bow' },
       { runId, feature: 'bert' },
+    ]);
+    // Each job is named by its family, its run and the execution's attempt (redrive count).
+    expect(calls.filter((c) => c.state === 'Train feature family').map((c) => c.input.JobName)).toEqual([
+      `textshift-train-bow-${md5(runId)}-r0`,
+      `textshift-train-bert-${md5(runId)}-r0`,
     ]);
     expect(output).toEqual(succeeding.Report!({ Payload: { runId } }, 1).Payload);
     expect(calls.at(-1)!.input.Payload).toEqual({ runId, executionArn: ARN('console-run-7') });

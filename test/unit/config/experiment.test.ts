@@ -114,6 +114,17 @@ describe('experiment files', () => {
     expect(problems(withChange((e) => (e.model.hiden = [1])))).toEqual(['model: Unrecognized key: "hiden"']);
   });
 
+  it('bounds a family name to 48 characters, so its training job\'s name fits Batch\'s 128', () => {
+    const long = 'b'.repeat(49);
+    const found = problems(
+      withChange((e) => {
+        e.features[long] = e.features.bow;
+        delete e.features.bow;
+      }),
+    );
+    expect(found).toContain(`features.${long}: invalid name: expected at most 48 characters`);
+  });
+
   it('bounds what an upload can ask for: each error names the field, the value and the bound', () => {
     // The values of the issue: anyone who can upload could otherwise ask for unbounded compute.
     expect(
