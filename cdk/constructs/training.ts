@@ -230,7 +230,7 @@ function baseImageBuildArgs(scope: Construct, digests: { node?: string; cuda?: s
     Annotations.of(scope).addWarningV2(
       'textshift:trainer-base-image-digests',
       `the trainer image is built at deploy, and its base images are pinned by digest: set ${missing.join(' and ')} in ` +
-        'cdk.json or with -c (README, "Pinned inputs of the trainer image"), or the image build stops at its FROM line',
+        'cdk.json or with -c (docs/aws.md, "Pinned inputs of the trainer image"), or the image build stops at its FROM line',
     );
   }
   return args;

@@ -119,7 +119,7 @@ export type DeployConfig = z.infer<typeof Context> & {
   functions: Record<FunctionName, { memoryMb: number; timeoutSeconds: number }>;
 };
 
-/** The context keys a deployment reads, in the order the README's deploy guide lists them. */
+/** The context keys a deployment reads, in the order docs/aws.md lists them. */
 export const CONTEXT_KEYS = Object.keys(Context.shape) as (keyof typeof Context.shape)[];
 
 /** Reads and validates every deployment setting; `get` returns a context value or undefined. */

@@ -120,7 +120,7 @@ export const DatasetSpec = z
 
 /**
  * The bounds of an experiment: generous for research, but no uploaded file can ask for unbounded compute, memory or
- * objects. Each field's description (and the README's "Experiment files") says why; Prepare's cost guard
+ * objects. Each field's description (and docs/guide.md's "Experiment files") says why; Prepare's cost guard
  * (src/cost/guard.ts) bounds what they add up to.
  */
 export const EXPERIMENT_LIMITS = {
@@ -586,7 +586,7 @@ function expandedNames(fname: string, f: ParsedFeature): string[] {
 /**
  * Replaces each BERT-family family with a pooling list by one family per pooling, `<name>_<pooling>`, in the list's
  * order and at the family's place. Its `subsample` and `quickSubsample` caps apply to each of them, unless a cap names
- * the expanded family itself. Families that differ only in pooling then share one encoder pass (src/config/passes.ts).
+ * the expanded family itself. Families that differ only in pooling then share one encoder pass (src/config/encoder-passes.ts).
  */
 function expandPoolingLists(exp: ParsedExperiment): Experiment {
   const features: Record<string, FeatureConfig> = {};

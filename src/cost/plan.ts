@@ -53,7 +53,7 @@ export interface ThroughputModel {
 
 /**
  * Defaults and where they come from: USE-lite embeds ~1000 short sentences (~25 tokens) in 6 s on 2 cores
- * (DESIGN.md) -> ~2,500 tokens/s per vCPU; bert-base costs ~0.2 GFLOP per token and ONNX Runtime reaches
+ * (an early measurement) -> ~2,500 tokens/s per vCPU; bert-base costs ~0.2 GFLOP per token and ONNX Runtime reaches
  * ~40 GFLOP/s per AVX2 vCPU -> ~200 tokens/s; a JS CountVectorizer tokenizes ~10 MB of text per second.
  */
 export const DEFAULT_THROUGHPUT: ThroughputModel = {
@@ -71,7 +71,7 @@ export const DEFAULT_THROUGHPUT: ThroughputModel = {
   distinctTermsPerToken: 0.6,
   // An assumption, not measured on AWS: one Lambda's sequential S3 read feeding a 4-part-concurrent upload.
   archiveBytesPerSecond: 50_000_000,
-  // The default experiment's whole local run (every stage, in one process) peaks at 1.11 GB RSS (README).
+  // The default experiment's whole local run (every stage, in one process) peaks at 1.11 GB RSS (docs/benchmarks.md).
   runtimeMemoryMiB: { trainer: 1024, report: 256 },
 };
 
@@ -348,7 +348,7 @@ export async function planExperiment(exp: Experiment, profile: ProfileFile, pric
       train: trainUsage,
       report: [{ kind: 'lambda', seconds: reportSeconds, memoryMb: memoryMb.report, invocations: 1, requests: { put: 20, get: trainPuts + 10, list: 5 }, bytesWritten: 0 }],
     },
-    // Started by uploading the experiment, as the README's deploy guide does (the intake execution is billed too).
+    // Started by uploading the experiment, as docs/aws.md does (the intake execution is billed too).
     stateTransitions: estimateStateTransitions(shards, Object.keys(exp.features).length, 'upload'),
     // splits (gzip text) + features + checkpoints twice (objects and checkpoints.zip)
     storedBytes: Math.round(totalChars * model.gzipRatio + featureBytes + 2 * checkpointBytes),

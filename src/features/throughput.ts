@@ -1,6 +1,6 @@
 /**
  * How fast each encoder featurizes, measured, and the shard size a run gets when its experiment sets none. Every
- * number was measured on the 2-core reference machine of the README's "Benchmarks" table with `npm run bench`, on
+ * number was measured on the 2-core reference machine of docs/benchmarks.md's `npm run bench` table with `npm run bench`, on
  * the long texts of the default experiment (IMDB reviews, ~1,300 characters, ~300 tokens), so a shard sized from it
  * is sized for the slow case. A Lambda function with the featurize function's memory has more vCPUs than that
  * machine gives one encoder, so real shards finish sooner than planned, never later.

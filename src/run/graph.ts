@@ -40,7 +40,7 @@ export const RETRY = {
   startRun: { errors: SFN_TRANSIENT_ERRORS, ...BACKOFF },
 } as const satisfies Record<string, RetryClass>;
 
-/** The deployment's Lambda functions (cdk/config.ts FUNCTION_NAMES); each has `<name>MemoryMb` and `<name>TimeoutSeconds` in cdk.json. */
+/** The deployment's Lambda functions (src/config/deployment.ts FUNCTION_NAMES); each has `<name>MemoryMb` and `<name>TimeoutSeconds` in cdk.json. */
 export type LambdaFunction = 'prepare' | 'featurize' | 'report' | 'markFailed';
 
 /** Where a stage's task runs on AWS, how it retries, and the cdk.json setting that limits one task's run time. */

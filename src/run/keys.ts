@@ -1,5 +1,5 @@
 /**
- * The object layout (DESIGN.md), identical in a local folder and in S3: every key a run, the feature cache and the
+ * The object layout (docs/guide.md, "What a run does"), identical in a local folder and in S3: every key a run, the feature cache and the
  * model store use, and the parsers that read a key back. Every reader and writer of run artifacts takes its keys
  * from here; the IAM grants in cdk/ are built from the same prefixes.
  */

@@ -1,5 +1,5 @@
 // `textshift run experiments/sst2-imdb-use.json --quick` end to end through the real CLI on the real data (BoW and
-// USE-lite families, featurize on the worker pool): the printed table, the DESIGN.md object layout, checkpoints.zip contents, the manifest, and that a second run of
+// USE-lite families, featurize on the worker pool): the printed table, the object layout of docs/guide.md, checkpoints.zip contents, the manifest, and that a second run of
 // the same command reuses everything instead of training again.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ describe('textshift run --quick (the seed lab with USE-lite, real data)', () => 
     runDir = join(out, 'runs', runs[0]!);
   });
 
-  it('writes the DESIGN.md layout and sane results', () => {
+  it('writes the documented object layout and sane results', () => {
     for (const f of ['manifest.json', 'checkpoints.zip', 'report/results.md', 'report/results.csv', 'report/results.json', 'report/report.html', 'report/cost.json', 'report/cost.md', 'splits/sst2/train.jsonl.gz', 'splits/imdb/test.jsonl.gz']) {
       expect(statSync(join(runDir, f)).size, f).toBeGreaterThan(0);
     }

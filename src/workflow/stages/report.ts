@@ -54,7 +54,7 @@ export async function measuredUsage(ctx: StageContext, manifest: Manifest): Prom
   const usage: RunUsage = {
     basis: 'measured',
     stages,
-    // The run on AWS as the README deploys it: started by an upload, so its intake execution is billed too.
+    // The run on AWS as docs/aws.md deploys it: started by an upload, so its intake execution is billed too.
     stateTransitions: estimateStateTransitions(shards, Object.keys(manifest.config.features).length, 'upload'),
     storedBytes,
   };

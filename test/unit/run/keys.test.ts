@@ -4,7 +4,7 @@ import { EXPERIMENT_NAME_CHARACTERS, experimentKey, featureCacheKey, isShardOf, 
 import { parseMarkFailedInput, parsePrepareInput } from '../../../functions/shared/events.js';
 
 describe('run keys', () => {
-  it('builds the layout of DESIGN.md under runs/<runId>/', () => {
+  it('builds the documented layout under runs/<runId>/', () => {
     const k = runKeys('sst2-imdb-abc');
     expect(k.manifest).toBe('runs/sst2-imdb-abc/manifest.json');
     expect(k.split('imdb', 'test')).toBe('runs/sst2-imdb-abc/splits/imdb/test.jsonl.gz');
