@@ -8,9 +8,8 @@ import { classCount, familyCap, neededParts, POOLING_MODES } from '../config/exp
 import { encoderPasses, passLabel } from '../config/encoder-passes.js';
 import { estimateStateTransitions } from './transitions.js';
 import { computeCost, DEFAULT_COST_OPTIONS, formatAmount, formatMoney, type CostOptions, type CostReport, type RunUsage } from './cost.js';
-import { formatBytes, formatDuration } from '../format/text.js';
+import { formatBytes, formatDuration, alignColumns } from '../format/text.js';
 import type { PriceTable } from './prices.js';
-import { alignColumns } from '../format/text.js';
 import { ConfigError } from '../errors/index.js';
 import { shardRows } from '../features/throughput.js';
 import { speedupOverBertBase } from '../features/bert/shape.js';

@@ -2,9 +2,8 @@ import type { BlobStore } from '../store/blob-store.js';
 import { runKeys } from '../run/keys.js';
 import type { Results } from '../run/records.js';
 import { formatMoney, type CostReport } from '../cost/cost.js';
-import { formatDuration } from '../format/text.js';
+import { formatDuration, alignColumns } from '../format/text.js';
 import { failureLine, runSeconds, toManifestView } from './manifest-view.js';
-import { alignColumns } from '../format/text.js';
 import { formatAccuracy, resultsTable } from './results-table.js';
 import { InvalidDataError, MissingInputError } from '../errors/index.js';
 

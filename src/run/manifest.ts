@@ -1,9 +1,7 @@
 import { PreconditionFailedError, type BlobStore } from '../store/blob-store.js';
 import type { Experiment } from '../config/experiment.js';
-import type { InputPin, LoadedFile } from './records.js';
-import type { SkippedRow } from './records.js';
+import type { InputPin, LoadedFile, SkippedRow, StageRecord, StageStatus, StageUsage } from './records.js';
 import { runKeys } from './keys.js';
-import type { StageRecord, StageStatus, StageUsage } from './records.js';
 import { classifyError } from '../errors/classify.js';
 import { InternalError, MissingInputError } from '../errors/index.js';
 

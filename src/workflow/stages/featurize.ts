@@ -6,8 +6,7 @@ import { readManifest } from '../../run/manifest.js';
 import { pinnedModelStore } from '../pinned-models.js';
 import type { FeaturizeInput, FeaturizeOutput } from '../stage-io.js';
 import { readSplit, splitMemoKey } from '../split-files.js';
-import type { ShardTask } from '../../run/records.js';
-import type { ShardResult } from '../../run/records.js';
+import type { ShardTask, ShardResult } from '../../run/records.js';
 import { InvalidDataError, InvalidInputError } from '../../errors/index.js';
 
 // The key lives with the run layout (artifacts.ts), so readers of shard results need not load the encoders.

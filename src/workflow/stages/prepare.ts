@@ -20,6 +20,7 @@ import { writeShardPlan } from '../../run/shard-plan.js';
 import { lockRun, type LeaseClaimant } from '../../run/run-lock.js';
 import { fencedStore } from '../../run/fenced-store.js';
 import { admissionText, admitRun } from '../../cost/spend-ledger.js';
+import { writeShardTasks } from '../shard-tasks.js';
 
 /** What Prepare is told by its edge (the Lambda handler, the local runner). */
 export interface PrepareOptions {
@@ -31,7 +32,6 @@ export interface PrepareOptions {
    */
   keepSplits?: boolean;
 }
-import { writeShardTasks } from '../shard-tasks.js';
 
 /** Derives a run id from the experiment content and upload identity: the same upload is the same run. */
 export function deriveRunId(exp: Experiment, experimentText: string, uploadId: string | undefined, quick: boolean, full = false): string {

@@ -1,14 +1,12 @@
 import type { CostOptions, RunUsage } from '../../cost/cost.js';
 import { writeRunReport } from '../../report/index.js';
 import { parseShardKey, runKeys, shardResultKey } from '../../run/keys.js';
-import type { FamilyResult, Results, StageUsage } from '../../run/records.js';
+import type { FamilyResult, Results, StageUsage, ShardResult, FeatureIndex } from '../../run/records.js';
 import { writeCheckpointArchive } from '../checkpoint-archive.js';
 import type { StageContext } from '../context.js';
 import { asStage, readManifest, updateManifest, type Manifest } from '../../run/manifest.js';
 import type { ReportInput, ReportOutput } from '../stage-io.js';
 // Type only: the featurize stage module loads the encoders (ONNX Runtime), which the Report Lambda does not carry.
-import type { ShardResult } from '../../run/records.js';
-import type { FeatureIndex } from '../../run/records.js';
 import { estimateStateTransitions } from '../../cost/transitions.js';
 import { releaseRun } from '../../cost/spend-ledger.js';
 import { MissingInputError } from '../../errors/index.js';

@@ -1,19 +1,16 @@
 import { modelId, type Experiment } from '../../config/experiment.js';
-import { decodeFeatures } from '../../matrix/features.js';
+import { decodeFeatures, columnBlock, concatFeatures, type Features } from '../../matrix/features.js';
 import { evaluateModel } from '../../evaluate/evaluate.js';
 import { parameterCount, type MlpSpec } from '../../model/engine.js';
-import { columnBlock, concatFeatures, type Features } from '../../matrix/features.js';
 import { createEngine } from '../../model/index.js';
 import { writeModelEventFile } from '../../train/tfevents.js';
 import { loadCheckpoint } from '../../train/checkpoints.js';
 import { trainModel, type LabelledSet } from '../../train/train-model.js';
 import { runKeys, shardResultKey } from '../../run/keys.js';
-import type { Evaluation, FamilyResult, ModelSummary } from '../../run/records.js';
+import type { Evaluation, FamilyResult, ModelSummary, ShardResult, FeatureIndex } from '../../run/records.js';
 import { memoized, type StageContext } from '../context.js';
 import { asStage, readManifest } from '../../run/manifest.js';
 import type { TrainInput, TrainOutput } from '../stage-io.js';
-import type { ShardResult } from '../../run/records.js';
-import type { FeatureIndex } from '../../run/records.js';
 import { InvalidDataError, InvalidInputError, MissingInputError } from '../../errors/index.js';
 
 /** Loads a family's features for one dataset part from the feature cache, in row order. */
