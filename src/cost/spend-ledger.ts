@@ -21,14 +21,12 @@ import { z } from 'zod';
 import type { SpendCaps } from '../config/deployment.js';
 import { BudgetExceededError, InvalidDataError } from '../errors/index.js';
 import { SPEND_LEDGER_KEY } from '../run/keys.js';
-import { PreconditionFailedError, type BlobStore } from '../store/blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { updateObject } from '../store/conditional-update.js';
 import { formatMoney } from './cost.js';
 
 /** How many days of daily totals the ledger keeps. */
 export const LEDGER_DAYS = 31;
-
-/** How often an admission or release re-reads and re-decides when other writers keep writing first. */
-const WRITE_ATTEMPTS = 10;
 
 const LedgerRun = z.strictObject({
   /** The UTC day (yyyy-mm-dd) whose planned spend the run's estimate counts in. */
@@ -182,26 +180,18 @@ function prune(ledger: SpendLedger, at: Date): void {
 }
 
 /**
- * Reads the ledger with its etag, prunes it, lets `decide` change it, and writes it back only if nobody wrote it in between
- * (If-Match, or If-None-Match when there was none); otherwise reads it again and decides again, up to WRITE_ATTEMPTS
- * times with jittered backoff. `decide` writes nothing itself and may throw (a refusal) to write nothing at all.
+ * Reads the ledger, prunes it, lets `decide` change it, and writes it back only if nobody wrote it in between
+ * (updateObject: If-Match, or If-None-Match when there was none; otherwise it reads and decides again). `decide`
+ * writes nothing itself and may throw (a refusal) to write nothing at all.
  */
 async function writeLedger<T>(store: BlobStore, now: Clock, decide: (ledger: SpendLedger, at: Date) => { result: T; write?: boolean }): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const read = await store.getWithInfo(SPEND_LEDGER_KEY);
+  return updateObject(store, SPEND_LEDGER_KEY, (read) => {
     const ledger = read ? parseLedger(read.body, `${store.url}/${SPEND_LEDGER_KEY}`) : emptyLedger();
     const at = now();
     prune(ledger, at);
     const { result, write } = decide(ledger, at);
-    if (!write) return result;
-    try {
-      await store.put(SPEND_LEDGER_KEY, JSON.stringify(ledger, null, 2), read ? { ifMatch: read.info.etag! } : { ifNoneMatch: '*' });
-      return result;
-    } catch (err) {
-      if (!(err instanceof PreconditionFailedError) || attempt >= WRITE_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 10 * 2 ** attempt)));
-    }
-  }
+    return write ? { result, body: JSON.stringify(ledger, null, 2) } : { result };
+  });
 }
 
 /** Sums of estimates kept to a millionth of a dollar, so repeated additions do not print as 0.30000000000000004. */

@@ -1,4 +1,5 @@
 import { PreconditionFailedError, type BlobStore } from '../store/blob-store.js';
+import { updateObject } from '../store/conditional-update.js';
 import type { Experiment } from '../config/experiment.js';
 import type { InputPin, LoadedFile, SkippedRow, StageRecord, StageStatus, StageUsage } from './records.js';
 import { runKeys } from './keys.js';
@@ -84,32 +85,23 @@ export async function createManifest(store: BlobStore, m: Manifest): Promise<boo
   }
 }
 
-/** How often an update re-reads and re-applies its change when other writers keep writing first. */
-const UPDATE_ATTEMPTS = 10;
-
 /**
  * Changes a run's manifest without losing anyone else's change: reads it with its etag, applies `change`, and writes
  * it only if nobody wrote it in between (a conditional put, If-Match); when someone did, reads it again and re-applies
- * `change`, up to UPDATE_ATTEMPTS times with jittered backoff. `change` therefore sets only what it means to set, on
- * the manifest it is given. Every writer of an existing manifest goes through here. Returns the manifest as written.
+ * `change` (updateObject: up to UPDATE_ATTEMPTS times with jittered backoff). `change` therefore sets only what it
+ * means to set, on the manifest it is given. Every writer of an existing manifest goes through here. Returns the
+ * manifest as written.
  */
 export async function updateManifest(store: BlobStore, runId: string, change: (m: Manifest) => void): Promise<Manifest> {
   const key = runKeys(runId).manifest;
-  for (let attempt = 1; ; attempt++) {
-    const read = await store.getWithInfo(key);
+  return updateObject(store, key, (read) => {
     if (!read) throw new MissingInputError(`run "${runId}" not found: ${store.url}/${key} does not exist`);
     if (read.info.etag === undefined) throw new InternalError(`${store.url}: the store gave no etag for ${key}, so it cannot be updated safely`);
     const m = JSON.parse(read.body.toString('utf8')) as Manifest;
     change(m);
     m.updatedAt = new Date().toISOString();
-    try {
-      await store.put(key, JSON.stringify(m, null, 2), { ifMatch: read.info.etag });
-      return m;
-    } catch (err) {
-      if (!(err instanceof PreconditionFailedError) || attempt >= UPDATE_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 10 * 2 ** attempt)));
-    }
-  }
+    return { result: m, body: JSON.stringify(m, null, 2) };
+  });
 }
 
 /** Records one stage's status in the manifest (stages finishing at once each keep their own record). */
