@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { PreconditionFailedError, type BlobStore } from '../store/blob-store.js';
+import { updateObject } from '../store/conditional-update.js';
 import { processAlive } from '../store/fs-write-lock.js';
 import { PermanentError } from '../errors/index.js';
 import { runKeys } from './keys.js';
@@ -62,7 +63,7 @@ export interface RunLock {
  * six hours is plenty; it bounds how long a process of another host that died blocks its run.
  */
 export const LEASE_TTL_MS = 6 * 3600_000;
-/** The heartbeat of a holder that runs for long (a local run, a training job). */
+/** The heartbeat of a local run's lease. */
 export const LEASE_RENEW_MS = 5 * 60_000;
 
 /** Attempts when the lease changes hands while we look at it. */
@@ -161,10 +162,15 @@ export async function readRunLock(store: BlobStore, runId: string): Promise<RunL
   return body && parseHolder(body);
 }
 
+/** Whether lease record `now` still carries fencing token `token`, unreleased: its holder may still write. */
+function carries(now: RunLockHolder | undefined, token: number): now is RunLockHolder {
+  return now !== undefined && now.token === token && !now.releasedAt;
+}
+
 /** Throws FencedError unless the run's lease still carries `token` and is not released. */
 export async function assertHolds(store: BlobStore, runId: string, token: number): Promise<void> {
   const now = await readRunLock(store, runId);
-  if (!now || now.token !== token || now.releasedAt) throw new FencedError(runId, token, now);
+  if (!carries(now, token)) throw new FencedError(runId, token, now);
 }
 
 /**
@@ -184,28 +190,19 @@ export async function releaseExecutionLease(store: BlobStore, runId: string, exe
   if (now && !now.releasedAt && now.execution === execution) await held(store, runKeys(runId).lock, now).release();
 }
 
-/** Renews the run's lease on behalf of its holder while it still carries `token` (a long task's heartbeat); FencedError otherwise. */
-export async function renewRunLease(store: BlobStore, runId: string, token: number): Promise<void> {
-  const now = await readRunLock(store, runId);
-  if (!now || now.token !== token || now.releasedAt) throw new FencedError(runId, token, now);
-  await held(store, runKeys(runId).lock, now).renew();
-}
-
 /** The lease record `me` as a RunLock: renewed and released by conditional writes that fail when it changed hands. */
 function held(store: BlobStore, key: string, me: RunLockHolder): RunLock {
   /** Rewrites the lease with `change` applied, only over a record that still carries our token. */
-  const rewrite = async (change: (h: RunLockHolder) => void, onLost: 'throw' | 'ignore') => {
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const read = await store.getWithInfo(key);
+  const rewrite = (change: (h: RunLockHolder) => void, onLost: 'throw' | 'ignore') =>
+    updateObject(store, key, (read) => {
       const now = read && parseHolder(read.body);
-      if (!now || now.token !== me.token || now.releasedAt) {
+      if (!carries(now, me.token)) {
         if (onLost === 'throw') throw new FencedError(me.runId, me.token, now);
-        return;
+        return { result: undefined };
       }
       change(now);
-      if (await tryPut(() => store.put(key, JSON.stringify(now, null, 2), { ifMatch: read.info.etag! }))) return;
-    }
-  };
+      return { result: undefined, body: JSON.stringify(now, null, 2) };
+    });
   return {
     holder: me,
     renew: () => rewrite((h) => (h.renewedAt = new Date().toISOString()), 'throw'),

@@ -1,5 +1,5 @@
 import { fencedStore } from '../run/fenced-store.js';
-import { FencedError, readRunLock } from '../run/run-lock.js';
+import { FencedError, lockRun, readRunLock, type LeaseClaimant } from '../run/run-lock.js';
 import type { StageContext } from './context.js';
 
 /**
@@ -17,4 +17,13 @@ export async function fencedContext(ctx: StageContext, runId: string): Promise<{
   }
   if (lease.releasedAt) throw new FencedError(runId, lease.token, lease);
   return { ctx: { ...ctx, store: fencedStore(ctx.store, runId, lease.token) }, token: lease.token };
+}
+
+/**
+ * The store of a writer that takes run `runId`'s lease itself (Prepare for its execution, a redriven execution taking
+ * its run back): fenced by the token it now holds. RunLockedError when another holder keeps the run.
+ */
+export async function takeRun(ctx: StageContext, runId: string, claimant: LeaseClaimant): Promise<StageContext['store']> {
+  const lease = await lockRun(ctx.store, runId, (message) => ctx.reporter.log(message), claimant);
+  return fencedStore(ctx.store, runId, lease.holder.token);
 }

@@ -9,7 +9,6 @@ import { train } from '../../../src/workflow/stages/train.js';
 import { deploymentStageContext } from '../../../src/workflow/deployment-context.js';
 import { fencedContext } from '../../../src/workflow/fence.js';
 import { asOnlyJob } from '../../../src/workflow/job-lease.js';
-import { LEASE_RENEW_MS, renewRunLease } from '../../../src/run/run-lock.js';
 import { readDeploymentEnv } from '../../../src/config/deployment-env.js';
 import { parseTrainerArgs } from './args.js';
 import { assertGpu, loadTensorflowBinding } from './backend.js';
@@ -20,13 +19,10 @@ import { redact } from '../../../src/errors/redact.js';
 try {
   const env = readDeploymentEnv();
   const input = parseTrainerArgs(process.argv.slice(2), env);
-  // The job writes the run its execution holds: fenced by the lease's token as it starts, which it renews while it
-  // trains (a job of a superseded attempt stops at its next checkpoint instead of writing beside the new holder).
+  // The job writes the run its execution holds: fenced by the lease's token as it starts (a job of a superseded attempt
+  // stops at its next checkpoint instead of writing beside the new holder). The execution's lease holds until the state
+  // machine's timeout, so the job need not renew it.
   const { ctx, token } = await fencedContext(deploymentStageContext(input.runId), input.runId);
-  if (token !== undefined) {
-    const heartbeat = setInterval(() => renewRunLease(ctx.store, input.runId, token).catch((err: unknown) => console.error(`trainer: ${(err as Error).message}`)), LEASE_RENEW_MS);
-    heartbeat.unref();
-  }
 
   const backend = await loadTensorflowBinding(env.tfBinding);
   if (env.requireGpu) assertGpu(backend);

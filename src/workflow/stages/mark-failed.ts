@@ -5,8 +5,8 @@ import { timeLimitOf, type TimeLimitFailure } from '../../errors/time-limits.js'
 import { runKeys } from '../../run/keys.js';
 import type { StageContext } from '../context.js';
 import { findManifest, updateManifest } from '../../run/manifest.js';
-import { heldByExecution, lockRun, releaseExecutionLease } from '../../run/run-lock.js';
-import { fencedStore } from '../../run/fenced-store.js';
+import { heldByExecution, releaseExecutionLease } from '../../run/run-lock.js';
+import { takeRun } from '../fence.js';
 import { writeFailureReport } from '../../report/index.js';
 import { releaseRun } from '../../cost/spend-ledger.js';
 import type { MarkFailedInput } from '../stage-io.js';
@@ -71,16 +71,15 @@ export async function markFailed(ctx: StageContext, input: MarkFailedInput): Pro
   // A finished run keeps its results: a later attempt on it that fails (a resume after its inputs changed) is reported
   // to whoever started it, and the run stays succeeded.
   if (existing.status === 'succeeded') return notRecorded('the run had already succeeded, and keeps its results');
-  const { store } = ctx;
   const now = new Date().toISOString();
   // One conditional update: a stage that finishes meanwhile keeps its record, and this failure keeps its own.
-  const manifest = await updateManifest(store, input.runId, (m) => {
+  const manifest = await updateManifest(ctx.store, input.runId, (m) => {
     m.stages[input.stage] = { status: 'failed', endedAt: now, error, errorName, retryable };
     m.status = 'failed';
     m.failure = { stage: input.stage, error, errorName, retryable, ...(timeLimit ? { timeLimit: { limit: timeLimit.limit, reason: timeLimit.reason } } : {}) };
   });
   // A failed run has no results; its report page says why it failed, so `report.html` is never missing or stale.
-  await writeFailureReport(store, manifest);
+  await writeFailureReport(ctx.store, manifest);
   // The execution has ended its run: another execution (a console resume) may take it; a redrive takes it back.
   if (input.execution !== undefined) await releaseExecutionLease(ctx.store, input.runId, input.execution);
   // The run has ended: another may take its slot (src/cost/spend-ledger.ts; a run refused or never admitted has none).
@@ -112,10 +111,7 @@ export async function markResumed(
   if ((await ctx.store.head(runKeys(input.runId).manifest)) !== undefined) {
     // The redriven execution takes its run back (a new fencing token fences off anything left of its last attempt),
     // unless another execution holds it now (RunLockedError). Prepare takes the lease itself, after its checks.
-    const store =
-      input.execution === undefined || input.stage === 'Prepare'
-        ? ctx.store
-        : fencedStore(ctx.store, input.runId, (await lockRun(ctx.store, input.runId, (m) => ctx.reporter.log(m), { execution: input.execution })).holder.token);
+    const store = input.execution === undefined || input.stage === 'Prepare' ? ctx.store : await takeRun(ctx, input.runId, { execution: input.execution });
     await updateManifest(store, input.runId, (m) => {
       m.status = 'running';
       delete m.failure;

@@ -17,8 +17,7 @@ import { guardRun } from '../../cost/guard.js';
 import type { FileProfile, Plan } from '../../cost/plan.js';
 import { formatMoney } from '../../cost/cost.js';
 import { writeShardPlan } from '../../run/shard-plan.js';
-import { lockRun, type LeaseClaimant } from '../../run/run-lock.js';
-import { fencedStore } from '../../run/fenced-store.js';
+import { takeRun } from '../fence.js';
 import { admissionText, admitRun } from '../../cost/spend-ledger.js';
 import { writeShardTasks } from '../shard-tasks.js';
 
@@ -71,7 +70,7 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
   // execution holds, has written nothing to the run.
   // An execution's lease holds as long as the execution can run (the state machine's timeout, maxRunHours).
   const holdsHours = options.deployment.spend?.maxRunHours;
-  const store = input.execution === undefined ? ctx.store : await leasedStore(ctx, runId, { execution: input.execution, ...(holdsHours ? { holdsMs: holdsHours * 3600_000 } : {}) });
+  const store = input.execution === undefined ? ctx.store : await takeRun(ctx, runId, { execution: input.execution, ...(holdsHours ? { holdsMs: holdsHours * 3600_000 } : {}) });
   ctx = { ...ctx, store };
 
   const existing = pinnedRun ?? (await findManifest(store, runId));
@@ -139,12 +138,6 @@ export async function prepare(ctx: StageContext, input: PrepareInput, options: P
     await store.put(keys.plan, JSON.stringify(output));
     return { result: output };
   });
-}
-
-/** The store of an execution's writes to run `runId`, once it holds the run's lease (RunLockedError when another does). */
-async function leasedStore(ctx: StageContext, runId: string, claimant: LeaseClaimant): Promise<StageContext['store']> {
-  const lease = await lockRun(ctx.store, runId, (message) => ctx.reporter.log(message), claimant);
-  return fencedStore(ctx.store, runId, lease.holder.token);
 }
 
 /**
